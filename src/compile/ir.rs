@@ -1,0 +1,324 @@
+//! The IR: a checked pipeline, valid by construction.
+//!
+//! Nothing here can be wrong in a way `check` would report: names are resolved,
+//! operators and transformations are known, regexes, formats and scripts compiled,
+//! lookup tables attached. The interpreter (`runtime`) runs it without re-checking.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+pub use super::path::{Path, Segment};
+use crate::functions::Transform;
+
+/// Everything a set of pipeline files declares, checked.
+#[derive(Debug, Default)]
+pub struct Program {
+    /// In declaration order; ids are unique.
+    pub schemas: Vec<Arc<Schema>>,
+    pub tasks: Vec<Arc<Task>>,
+}
+
+impl Program {
+    pub fn schema(&self, id: &str) -> Option<&Arc<Schema>> {
+        self.schemas.iter().find(|s| s.id == id)
+    }
+    pub fn task(&self, id: &str) -> Option<&Arc<Task>> {
+        self.tasks.iter().find(|t| t.id == id)
+    }
+}
+
+#[derive(Debug)]
+pub struct Schema {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// The integration (`salesforce`), when the source names one.
+    pub integration: Option<String>,
+    pub entity: String,
+    /// ANDed; a record failing one is skipped, not failed.
+    pub filters: Vec<Condition>,
+    pub target: Target,
+    pub dedupe: Dedupe,
+    pub fields: Vec<FieldPlan>,
+    pub relationships: Vec<Relationship>,
+    pub active: bool,
+    pub tests: Vec<Test>,
+    /// The top-level source keys anything in the schema reads, so the input reader can
+    /// skip the rest of each record unparsed. `None`: the schema needs whole records
+    /// (a `custom` script reads `record`).
+    pub reads: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub shard_type: String,
+    pub create_if_missing: bool,
+    pub update_if_exists: bool,
+    pub delete_if_removed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DedupeStrategy {
+    ExternalId,
+    FieldMatch,
+    Composite,
+}
+
+impl DedupeStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DedupeStrategy::ExternalId => "external_id",
+            DedupeStrategy::FieldMatch => "field_match",
+            DedupeStrategy::Composite => "composite",
+        }
+    }
+}
+
+/// How each output gets its `externalId`: the value of the one field (external_id), or
+/// the match fields' values joined with `|` (field_match, composite). A record whose key
+/// is missing fails.
+#[derive(Debug)]
+pub struct Dedupe {
+    pub strategy: DedupeStrategy,
+    /// Source paths (never empty).
+    pub fields: Vec<Path>,
+}
+
+/// One output field.
+#[derive(Debug)]
+pub struct FieldPlan {
+    pub target: String,
+    /// The mapping's `id`, when it has one.
+    pub mapping_id: Option<String>,
+    pub expr: Expr,
+    pub required: bool,
+    pub validations: Vec<Validation>,
+    /// For `--explain`: the mapping in words (`transform Phone | replace | trim`).
+    pub describe: String,
+}
+
+#[derive(Debug)]
+pub enum Expr {
+    Direct(Path),
+    Transform(Path, Vec<Step>),
+    Conditional { rules: Vec<Rule>, default: Option<Value> },
+    /// A default value with no placeholder.
+    Value(Value),
+    /// A default value whose string has `{{task.KEY}}` placeholders.
+    TaskTemplate(Vec<TemplatePart>),
+    /// A composite template: `${Field}` placeholders, missing → "".
+    Template(Vec<TemplatePart>),
+    /// A composite without template: non-empty values joined.
+    Join { fields: Vec<Path>, separator: String },
+    LookupTable { field: Path, table: Arc<HashMap<String, Value>>, default: Value },
+    LookupShard { field: Path, shard_type: String, return_field: Option<String>, default: Value },
+    /// `sourceField` then `path` (dot/index or JSONPath, already parsed).
+    Flatten { field: Path, path: Path },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TemplatePart {
+    Lit(String),
+    /// `${Field}` in a composite template.
+    Field(Path),
+    /// `{{task.KEY}}` in a default.
+    TaskKey(String),
+}
+
+/// A compiled transformation.
+#[derive(Debug)]
+pub struct Step {
+    pub name: &'static str,
+    pub transform: Box<dyn Transform>,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub condition: Condition,
+    pub then: Then,
+}
+
+#[derive(Debug)]
+pub enum Then {
+    Value(Value),
+    Field(Path),
+    Transform(Path, Vec<Step>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Contains,
+    StartsWith,
+    EndsWith,
+    In,
+    NotIn,
+    Exists,
+    NotExists,
+}
+
+impl Op {
+    pub const ALL: &'static [Op] = &[
+        Op::Eq,
+        Op::Neq,
+        Op::Gt,
+        Op::Gte,
+        Op::Lt,
+        Op::Lte,
+        Op::Contains,
+        Op::StartsWith,
+        Op::EndsWith,
+        Op::In,
+        Op::NotIn,
+        Op::Exists,
+        Op::NotExists,
+    ];
+    /// The spec's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "eq",
+            Op::Neq => "neq",
+            Op::Gt => "gt",
+            Op::Gte => "gte",
+            Op::Lt => "lt",
+            Op::Lte => "lte",
+            Op::Contains => "contains",
+            Op::StartsWith => "starts_with",
+            Op::EndsWith => "ends_with",
+            Op::In => "in",
+            Op::NotIn => "not_in",
+            Op::Exists => "exists",
+            Op::NotExists => "not_exists",
+        }
+    }
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.iter().copied().find(|op| op.as_str() == name)
+    }
+}
+
+/// `{ field, operator, value }`; `value` is an array for `in`/`not_in`, `Null` for
+/// `exists`/`not_exists`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    pub field: Path,
+    pub op: Op,
+    pub value: Value,
+}
+
+#[derive(Debug)]
+pub struct Relationship {
+    /// `belongs_to`, ...
+    pub kind: String,
+    pub target: String,
+    pub shard_type: String,
+    pub by_external_id: bool,
+    pub field: Path,
+}
+
+#[derive(Debug)]
+pub struct Validation {
+    pub rule: ValidationRule,
+    /// Replaces the generated message when set.
+    pub message: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum ValidationRule {
+    Required,
+    Pattern(regex::Regex),
+    Min(f64),
+    Max(f64),
+    MinLength(usize),
+    MaxLength(usize),
+    OneOf(Vec<Value>),
+    Email,
+    Url,
+}
+
+#[derive(Debug)]
+pub struct Test {
+    pub name: String,
+    pub input: Value,
+    pub task: Map<String, Value>,
+    pub expect: Vec<TestExpect>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestExpect {
+    Data(Value),
+    ExternalId(Value),
+    Relationships(Value),
+    Skipped,
+    Failed { field: Option<String> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Pull,
+    Push,
+    Bidirectional,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskStatus {
+    Active,
+    Paused,
+    Error,
+    Disabled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntervalUnit {
+    Minutes,
+    Hours,
+    Days,
+    Weeks,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    Manual,
+    /// `interval` > 0.
+    Interval { interval: u64, unit: IntervalUnit },
+    /// A standard 5-field expression (croner parses it) and an IANA zone.
+    Cron { expression: String, timezone: chrono_tz::Tz },
+    Realtime { webhook_url: Option<String>, verification_token: Option<String> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryConfig {
+    pub max_retries: u32,
+    pub retry_delay_seconds: u64,
+    pub exponential_backoff: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Notifications {
+    pub on_success: bool,
+    pub on_failure: bool,
+    pub on_partial: bool,
+    pub recipients: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Task {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub integration: Option<String>,
+    pub schema: Arc<Schema>,
+    pub direction: Direction,
+    pub schedule: Schedule,
+    pub config: Map<String, Value>,
+    pub status: TaskStatus,
+    /// Absent: no retry (`maxRetries` 0).
+    pub retry: RetryConfig,
+    pub notifications: Notifications,
+}

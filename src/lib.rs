@@ -1,0 +1,12 @@
+//! cmap: the integrations engine of Castiel.
+//!
+//! Data flows one way: [`syntax`] (text -> AST) -> [`compile`] (AST -> IR) ->
+//! [`runtime`] (IR x records -> shards). See ARCHITECTURE.md.
+
+pub mod cli;
+pub mod compile;
+pub mod diagnostics;
+pub mod functions;
+pub mod runtime;
+pub mod sandbox;
+pub mod syntax;

@@ -1,0 +1,1 @@
+//! Runtime: the streaming interpreter over the IR, one record at a time.

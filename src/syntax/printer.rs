@@ -1,0 +1,1 @@
+//! AST -> canonical `.cmap` text (`cmap fmt`, `cmap import`).
