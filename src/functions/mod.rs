@@ -103,7 +103,24 @@ pub struct Signature {
     pub docs: &'static str,
     /// In positional order (`.cmap` may pass arguments by position).
     pub params: &'static [Param],
+    /// What the transformation yields, for type-mismatch warnings.
+    pub returns: Returns,
     pub examples: &'static [Example],
+}
+
+/// The type of a transformation's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Returns {
+    String,
+    Number,
+    Boolean,
+    /// A date, written as an RFC 3339 UTC string with milliseconds.
+    Date,
+    Array,
+    /// The input's type (`trim` of a string is a string).
+    Same,
+    /// Unknown until run (`custom`).
+    Any,
 }
 
 /// A problem with one transformation's config, found at check time. `compile` maps
