@@ -159,7 +159,23 @@ fn recover_block(
         match CmapParser::parse(rule, slice) {
             Ok(mut pairs) => {
                 let Some(stmt) = pairs.next() else { break };
-                let stmt_end = pos + stmt.as_span().end();
+                let stmt_end = pos + lex::trim_trivia_end(stmt.as_str());
+                // What follows on the same line (or a continuation line) must start a
+                // statement; if it does not, this statement is the broken one
+                // (`a = X | trim(`, `source X where A = 1`): report its own error.
+                let next = lex::skip_trivia(text, stmt_end, end);
+                let same_line = !text[stmt_end..next].contains('\n');
+                if next < end
+                    && (same_line || lex::continues(text, next, end))
+                    && CmapParser::parse(rule, &text[next..end]).is_err()
+                {
+                    if let Err(err) = CmapParser::parse(block.stmt_end_rule(), slice) {
+                        diags.push(errors::diagnostic(file, text, pos, end, &err));
+                        pos = lex::skip_statement(text, pos, end);
+                        pos = lex::skip_trivia(text, pos, end);
+                        continue;
+                    }
+                }
                 let mut c = Conv {
                     file,
                     base: pos,

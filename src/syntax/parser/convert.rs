@@ -62,9 +62,16 @@ fn clause_word(rule: Rule) -> String {
 }
 
 impl Conv<'_> {
+    /// The span of a pair, without the whitespace and comments pest lets a rule end
+    /// with when its last part is optional and absent.
     pub fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, self.base + s.start(), self.base + s.end())
+        let len = super::lex::trim_trivia_end(pair.as_str());
+        Span::new(
+            self.file,
+            self.base + s.start(),
+            self.base + s.start() + len,
+        )
     }
 
     fn error(&mut self, span: Span, message: impl Into<String>) {
@@ -1003,6 +1010,17 @@ impl Block {
             Block::Lookup(_) => Rule::lookup_entry,
             Block::Rates(_) => Rule::rate_entry,
             Block::Type(_) => Rule::field_item,
+        }
+    }
+
+    /// One statement followed by the end of the text (for error messages).
+    pub fn stmt_end_rule(&self) -> Rule {
+        match self {
+            Block::Schema { .. } => Rule::schema_stmt_end,
+            Block::Task { .. } => Rule::task_stmt_end,
+            Block::Lookup(_) => Rule::lookup_entry_end,
+            Block::Rates(_) => Rule::rate_entry_end,
+            Block::Type(_) => Rule::field_item_end,
         }
     }
 

@@ -42,7 +42,7 @@ fn describe(rule: Rule) -> Option<String> {
         | Rule::task_ref
         | Rule::path_field
         | Rule::path_index => return None,
-        Rule::EOI => "end of file",
+        Rule::EOI => "a line break",
         Rule::item | Rule::item_head => {
             "`schema`, `task`, `lookup`, `rates`, `shardtype` or `entity`"
         }
@@ -216,12 +216,28 @@ pub(super) fn diagnostic(
             }
         }
     }
+    // An operator can be a word, but "a name" is not what to suggest there.
+    if positives.contains(&Rule::cmp_op) || positives.contains(&Rule::word_op) {
+        expected.retain(|e| e != "a name");
+    }
     // A list of alternatives that includes "a name" needs no "a field name" as well.
     if expected.iter().any(|e| e == "a name") {
         expected.retain(|e| e != "a field name");
     }
 
     // What is there: the token at the error, or the end of the block or file.
+    // A `(` or `[` left open on an earlier line makes pest read the next lines as
+    // arguments; the missing bracket is the error to report.
+    if let Some((open, c)) = lex::unclosed_bracket(text, base, at) {
+        let close = if c == '(' { ')' } else { ']' };
+        return Diagnostic::new(
+            Code::Syntax,
+            Span::new(file, open, open + 1),
+            format!("this `{c}` is never closed"),
+        )
+        .with_label(format!("expected a `{close}` for this `{c}`"))
+        .with_help(format!("add `{close}` at the end of the line"));
+    }
     let (found, found_len) = if at >= end.min(text.len()) && text.get(at..at + 1) != Some("}") {
         ("end of file".to_string(), 0)
     } else {

@@ -114,6 +114,71 @@ pub(super) fn skip_trivia(text: &str, mut pos: usize, end: usize) -> usize {
     pos
 }
 
+/// The length of `text` without trailing whitespace and `//` comments.
+pub(super) fn trim_trivia_end(text: &str) -> usize {
+    let mut len = text.trim_end().len();
+    loop {
+        let line_start = text[..len].rfind('\n').map_or(0, |i| i + 1);
+        let mut comment = None;
+        let mut last_code = None;
+        scan(text, line_start, len, |i, _| {
+            last_code = Some(i);
+            true
+        });
+        // `scan` skips comments: a comment starts after the last code character.
+        if let Some(rest) = text.get(last_code.map_or(line_start, |i| i + 1)..len) {
+            if let Some(at) = rest.find("//") {
+                comment = Some(last_code.map_or(line_start, |i| i + 1) + at);
+            }
+        }
+        match comment {
+            Some(at) => len = text[..at].trim_end().len(),
+            None => return len,
+        }
+    }
+}
+
+/// True when the code at `pos` continues the statement before it rather than starting
+/// a new one (`| step`, `validate`, `where`, `and`, `,`, `=>`, `else`, ...).
+pub(super) fn continues(text: &str, pos: usize, end: usize) -> bool {
+    let rest = text.get(pos..end).unwrap_or_default();
+    ["|", ",", "=>", "->", "."]
+        .iter()
+        .any(|p| rest.starts_with(p))
+        || [
+            "validate",
+            "where",
+            "and",
+            "else",
+            "in",
+            "by",
+            "times",
+            "every",
+            "exponential",
+            "token",
+        ]
+        .iter()
+        .any(|k| rest.starts_with(k) && !rest[k.len()..].starts_with(is_ident_char))
+}
+
+/// A `(` or `[` opened between `from` and `to` on an earlier line than `to` and still
+/// open at `to`: the outermost one, with its character.
+pub(super) fn unclosed_bracket(text: &str, from: usize, to: usize) -> Option<(usize, char)> {
+    let mut open: Vec<(usize, char)> = Vec::new();
+    scan(text, from, to, |i, c| {
+        match c {
+            '(' | '[' => open.push((i, c)),
+            ')' | ']' => {
+                open.pop();
+            }
+            _ => {}
+        }
+        true
+    });
+    let (at, c) = *open.first()?;
+    text.get(at..to)?.contains('\n').then_some((at, c))
+}
+
 /// The byte index of the `}` matching the `{` at `open`, if any.
 pub(super) fn matching_brace(text: &str, open: usize) -> Option<usize> {
     let mut depth = 0i32;
@@ -163,19 +228,13 @@ pub(super) fn skip_statement(text: &str, pos: usize, end: usize) -> usize {
     let mut stop = end;
     scan(text, pos, end, |i, c| {
         match c {
-            '{' | '[' | '(' => depth += 1,
-            '}' | ']' | ')' => depth -= 1,
+            // A `(` left open is the likely error itself: it does not hold the next
+            // lines in the statement the way an open `{` or `[` does.
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth -= 1,
             '\n' if depth <= 0 => {
                 let next = skip_trivia(text, i + 1, end);
-                let rest = text.get(next..end).unwrap_or_default();
-                let continues = ["|", ",", "=>", "->", "."]
-                    .iter()
-                    .any(|p| rest.starts_with(p))
-                    || ["validate", "where", "and", "else", "in", "by"]
-                        .iter()
-                        .any(|k| {
-                            rest.starts_with(k) && !rest[k.len()..].starts_with(is_ident_char)
-                        });
+                let continues = continues(text, next, end);
                 if !continues {
                     stop = i + 1;
                     return false;
