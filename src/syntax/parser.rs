@@ -11,7 +11,7 @@ mod convert;
 mod errors;
 mod lex;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use pest::iterators::Pair;
 use pest::Parser as _;

@@ -23,6 +23,9 @@ pub const WIDTH: usize = 100;
 const EXPR_WORDS: &[&str] = &[
     "true", "false", "null", "task", "match", "when", "lookup", "join", "flatten", "_",
 ];
+/// Words that read as a value where a statement may follow a condition
+/// (`where A exists` then `true = ...`): targets with these names are backticked.
+const VALUE_WORDS: &[&str] = &["true", "false", "null"];
 /// Words that end `expect failed FIELD` (the next test clause).
 const TEST_WORDS: &[&str] = &["expect", "input", "task"];
 
@@ -384,7 +387,7 @@ impl Printer<'_> {
                     MappingItem::Relationship(r) => {
                         let text = format!(
                             "{} -> {} {} by {}({})",
-                            ident(&r.target.node, &[]),
+                            ident(&r.target.node, VALUE_WORDS),
                             r.kind.node,
                             ident(&r.shard_type.node, &[]),
                             if r.by_external_id {
@@ -434,7 +437,7 @@ impl Printer<'_> {
         if let Some(id) = &f.id {
             head.push_str(&format!("@id({}) ", string(&id.node)));
         }
-        head.push_str(&ident(&f.target.node, &[]));
+        head.push_str(&ident(&f.target.node, VALUE_WORDS));
         if f.required.is_some() {
             head.push('!');
         }
@@ -517,13 +520,14 @@ impl Printer<'_> {
                         shard_type,
                         return_field,
                     } => {
-                        format!(
-                            "shard {}",
-                            dotted(Some(shard_type.node.as_str()), "").trim_end_matches('.')
-                        ) + &return_field
+                        let field = return_field
                             .as_ref()
-                            .map(|r| format!(".{}", ident(&r.node, &[])))
-                            .unwrap_or_default()
+                            .map(|r| format!(".{}", ident(&r.node, &[])));
+                        format!(
+                            "shard {}{}",
+                            ident(&shard_type.node, &["else"]),
+                            field.unwrap_or_default()
+                        )
                     }
                 };
                 let default = l
@@ -1034,3 +1038,6 @@ fn object<'v>(
     out.push_str(&format!("{}}}", pad(indent)));
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -299,8 +299,10 @@ pub(super) fn token_before(text: &str, pos: usize) -> Option<String> {
         return Some(inner[open + 1..].to_string());
     }
     let start = before
-        .rfind(|c: char| !is_ident_char(c))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !is_ident_char(*c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let word = &before[start..];
     (!word.is_empty()).then(|| word.to_string())
 }
