@@ -184,15 +184,13 @@ impl Conv<'_> {
                 '$' if placeholders && chars.peek().map(|(_, c)| *c) == Some('{') => {
                     out.push('$');
                     let open = i + 2;
-                    match inner.get(open..).and_then(|rest| rest.find('}')) {
-                        Some(len) => {
-                            let field = inner.get(open..open + len).unwrap_or_default();
-                            fields.push(Name::new(
-                                field.to_string(),
-                                Span::new(self.file, start + 1 + open, start + 1 + open + len),
-                            ));
-                        }
-                        None => {}
+                    // `${` without a `}` names no field; the template keeps it as text.
+                    if let Some(len) = inner.get(open..).and_then(|rest| rest.find('}')) {
+                        let field = inner.get(open..open + len).unwrap_or_default();
+                        fields.push(Name::new(
+                            field.to_string(),
+                            Span::new(self.file, start + 1 + open, start + 1 + open + len),
+                        ));
                     }
                 }
                 c => out.push(c),
@@ -354,15 +352,11 @@ impl Conv<'_> {
             (Some((_, a)), Some((_, b))) => {
                 let text: String = rest.iter().map(|(t, _)| t.as_str()).collect();
                 let text = text.strip_prefix('.').map(str::to_string).unwrap_or(text);
-                // The path span starts after the dot of the first tail segment.
-                let start = if rest.first().is_some_and(|(t, _)| t.starts_with('.')) {
-                    a.span.start
-                } else {
-                    a.span.start
-                };
+                // The path span starts after the dot of the first tail segment (the
+                // segment names carry the spans without their dots).
                 let span = Span {
                     file: self.file,
-                    start,
+                    start: a.span.start,
                     end: b.span.end,
                 };
                 MappingExpr::Flatten {
@@ -904,12 +898,13 @@ pub(crate) fn normalise_op(op: &str) -> String {
 /// An item being read. Statements are added in source order; the first of a clause
 /// given twice is kept (`DuplicateClause`).
 pub(super) enum Block {
+    // Boxed: a schema or task is much larger than the other blocks.
     Schema {
-        schema: Schema,
+        schema: Box<Schema>,
         meta_at: Option<Span>,
     },
     Task {
-        task: Task,
+        task: Box<Task>,
         meta_at: Option<Span>,
     },
     Lookup(LookupTable),
@@ -936,7 +931,7 @@ impl Block {
         let empty = || Name::new(String::new(), span);
         Some(match head.as_rule() {
             Rule::schema_head => Block::Schema {
-                schema: Schema {
+                schema: Box::new(Schema {
                     span,
                     id: id.unwrap_or_else(empty),
                     name: display,
@@ -949,11 +944,11 @@ impl Block {
                     lookups: Vec::new(),
                     tests: Vec::new(),
                     meta: Vec::new(),
-                },
+                }),
                 meta_at: None,
             },
             Rule::task_head => Block::Task {
-                task: Task {
+                task: Box::new(Task {
                     span,
                     id: id.unwrap_or_else(empty),
                     name: display,
@@ -967,7 +962,7 @@ impl Block {
                     retry: None,
                     notify: None,
                     meta: Vec::new(),
-                },
+                }),
                 meta_at: None,
             },
             Rule::lookup_head => Block::Lookup(LookupTable {
@@ -1051,11 +1046,11 @@ impl Block {
         match self {
             Block::Schema { mut schema, .. } => {
                 close(&mut schema.span, end);
-                Item::Schema(schema)
+                Item::Schema(*schema)
             }
             Block::Task { mut task, .. } => {
                 close(&mut task.span, end);
-                Item::Task(task)
+                Item::Task(*task)
             }
             Block::Lookup(mut t) => {
                 close(&mut t.span, end);
