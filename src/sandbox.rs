@@ -91,7 +91,11 @@ impl std::fmt::Display for ScriptError {
         if self.line == 0 {
             f.write_str(&self.message)
         } else {
-            write!(f, "{} (line {}, column {})", self.message, self.line, self.column)
+            write!(
+                f,
+                "{} (line {}, column {})",
+                self.message, self.line, self.column
+            )
         }
     }
 }
@@ -166,28 +170,40 @@ impl Sandbox {
             if ops % 256 != 0 {
                 return None;
             }
-            let expired = DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() >= deadline));
+            let expired =
+                DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() >= deadline));
             expired.then(|| Dynamic::from(DEADLINE_TOKEN))
         });
 
-        Sandbox { engine: Arc::new(engine) }
+        Sandbox {
+            engine: Arc::new(engine),
+        }
     }
 
     /// Compiles a script with `value`, `record` and `task` in scope. Any other free
     /// variable is an error (strict variables).
     pub fn compile(&self, expr: &str) -> Result<Script, ScriptError> {
-        let ast = self.engine.compile_with_scope(&scope_names(true), expr).map_err(|e| {
-            let pos = e.position();
-            ScriptError {
-                message: e.err_type().to_string(),
-                line: pos.line().unwrap_or(0),
-                column: pos.position().unwrap_or(0),
-            }
-        })?;
+        let ast = self
+            .engine
+            .compile_with_scope(&scope_names(true), expr)
+            .map_err(|e| {
+                let pos = e.position();
+                ScriptError {
+                    message: e.err_type().to_string(),
+                    line: pos.line().unwrap_or(0),
+                    column: pos.position().unwrap_or(0),
+                }
+            })?;
         // The script compiled with `record` in scope; if it no longer compiles without
         // it, the only undefined variable can be `record`: the script reads it.
-        let reads_record = self.engine.compile_with_scope(&scope_names(false), expr).is_err();
-        Ok(Script { ast: Arc::new(ast), reads_record })
+        let reads_record = self
+            .engine
+            .compile_with_scope(&scope_names(false), expr)
+            .is_err();
+        Ok(Script {
+            ast: Arc::new(ast),
+            reads_record,
+        })
     }
 
     /// Evaluates `script` with `value`, `record` (the source record) and `task` (the
@@ -204,17 +220,22 @@ impl Sandbox {
         let mut scope = Scope::new();
         scope.push_dynamic("value", to_dynamic(&value)?);
         // Converting a whole record costs more than most scripts; skip it when unused.
-        let record = if script.reads_record { to_dynamic(record)? } else { Dynamic::UNIT };
+        let record = if script.reads_record {
+            to_dynamic(record)?
+        } else {
+            Dynamic::UNIT
+        };
         scope.push_dynamic("record", record);
         scope.push_dynamic("task", to_dynamic(task)?);
 
         let result = {
             let _guard = DeadlineGuard::start();
-            self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast)
+            self.engine
+                .eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast)
         };
         let out = result.map_err(|e| describe_eval_error(&e))?;
-        let json: Value =
-            rhai::serde::from_dynamic(&out).map_err(|e| format!("the result cannot be written as JSON: {e}"))?;
+        let json: Value = rhai::serde::from_dynamic(&out)
+            .map_err(|e| format!("the result cannot be written as JSON: {e}"))?;
         if contains_non_finite(&out) {
             return Err("the result is not a finite number".to_string());
         }
@@ -254,8 +275,13 @@ fn contains_non_finite(d: &Dynamic) -> bool {
 
 fn describe_eval_error(e: &EvalAltResult) -> String {
     match e {
-        EvalAltResult::ErrorTerminated(token, _) if token.clone().into_string().ok().as_deref() == Some(DEADLINE_TOKEN) => {
-            format!("the custom expression exceeded its time limit of {} ms", TIME_LIMIT.as_millis())
+        EvalAltResult::ErrorTerminated(token, _)
+            if token.clone().into_string().ok().as_deref() == Some(DEADLINE_TOKEN) =>
+        {
+            format!(
+                "the custom expression exceeded its time limit of {} ms",
+                TIME_LIMIT.as_millis()
+            )
         }
         EvalAltResult::ErrorTooManyOperations(_) => {
             format!("the custom expression exceeded its limit of {MAX_OPERATIONS} operations")
@@ -280,7 +306,8 @@ mod tests {
 
     fn run(expr: &str, value: Value) -> Result<Value, String> {
         let sandbox = Sandbox::new();
-        let record = json!({"Id": "003A", "Amount": 5000, "Name": "Ada Lovelace", "Tags": ["a", "b"]});
+        let record =
+            json!({"Id": "003A", "Amount": 5000, "Name": "Ada Lovelace", "Tags": ["a", "b"]});
         let task = json!({"industry": "banking", "multiplier": 3});
         let task = task.as_object().cloned().unwrap_or_default();
         let script = sandbox.compile(expr).map_err(|e| e.to_string())?;
@@ -302,33 +329,77 @@ mod tests {
         check("value * 0.5", json!(5), expect!["ok 2.5"]);
         check("value + 1", json!(1.5), expect!["ok 2.5"]);
         check("record.Amount / 100", Value::Null, expect!["ok 50"]);
-        check("record.Name.split(\" \")[0]", Value::Null, expect![[r#"ok "Ada""#]]);
+        check(
+            "record.Name.split(\" \")[0]",
+            Value::Null,
+            expect![[r#"ok "Ada""#]],
+        );
         check("record.Tags.len()", Value::Null, expect!["ok 2"]);
-        check("task.industry.to_upper()", Value::Null, expect![[r#"ok "BANKING""#]]);
+        check(
+            "task.industry.to_upper()",
+            Value::Null,
+            expect![[r#"ok "BANKING""#]],
+        );
         check("value * task.multiplier", json!(2), expect!["ok 6"]);
-        check("`${value}-${record.Id}`", json!("x"), expect![[r#"ok "x-003A""#]]);
-        check("let v = value; v.trim(); v.sub_string(0, 3)", json!("  hello "), expect![[r#"ok "hel""#]]);
-        check("if value > 10 { \"big\" } else { \"small\" }", json!(11), expect![[r#"ok "big""#]]);
+        check(
+            "`${value}-${record.Id}`",
+            json!("x"),
+            expect![[r#"ok "x-003A""#]],
+        );
+        check(
+            "let v = value; v.trim(); v.sub_string(0, 3)",
+            json!("  hello "),
+            expect![[r#"ok "hel""#]],
+        );
+        check(
+            "if value > 10 { \"big\" } else { \"small\" }",
+            json!(11),
+            expect![[r#"ok "big""#]],
+        );
         check("let x = value; x.len()", json!([1, 2, 3]), expect!["ok 3"]);
-        check("#{ a: value, b: [1, 2] }", json!(1), expect![[r#"ok {"a":1,"b":[1,2]}"#]]);
+        check(
+            "#{ a: value, b: [1, 2] }",
+            json!(1),
+            expect![[r#"ok {"a":1,"b":[1,2]}"#]],
+        );
         check("()", json!(1), expect!["ok null"]);
         check("record.Missing", json!(1), expect!["ok null"]);
-        check("print(value); debug(value); value", json!(7), expect!["ok 7"]);
-        check("value / 0.0", json!(1), expect!["err the result is not a finite number"]);
-        check("value / 0", json!(1), expect!["err Division by zero: 1 / 0 (line 1, position 7)"]);
+        check(
+            "print(value); debug(value); value",
+            json!(7),
+            expect!["ok 7"],
+        );
+        check(
+            "value / 0.0",
+            json!(1),
+            expect!["err the result is not a finite number"],
+        );
+        check(
+            "value / 0",
+            json!(1),
+            expect!["err Division by zero: 1 / 0 (line 1, position 7)"],
+        );
     }
 
     #[test]
     fn big_integers_become_floats() {
         use expect_test::expect;
-        check("value", json!(u64::MAX), expect!["ok 1.8446744073709552e+19"]);
+        check(
+            "value",
+            json!(u64::MAX),
+            expect!["ok 1.8446744073709552e+19"],
+        );
     }
 
     #[test]
     fn compile_errors_have_positions() {
         let sandbox = Sandbox::new();
         let err = sandbox.compile("value +\n  * 2").err();
-        assert_eq!(err.as_ref().map(|e| (e.line, e.column)), Some((2, 3)), "{err:?}");
+        assert_eq!(
+            err.as_ref().map(|e| (e.line, e.column)),
+            Some((2, 3)),
+            "{err:?}"
+        );
         let err = sandbox.compile("valeu * 2").err();
         assert_eq!(
             err.map(|e| e.to_string()),
@@ -351,7 +422,10 @@ mod tests {
         let result = run("loop {}", json!(1));
         let elapsed = started.elapsed();
         assert!(elapsed < Duration::from_millis(500), "took {elapsed:?}");
-        assert_eq!(result, Err("the custom expression exceeded its time limit of 50 ms".to_string()));
+        assert_eq!(
+            result,
+            Err("the custom expression exceeded its time limit of 50 ms".to_string())
+        );
         // The deadline is per evaluation: the next one gets a fresh budget.
         assert_eq!(run("value + 1", json!(1)), Ok(json!(2)));
     }
@@ -359,17 +433,35 @@ mod tests {
     #[test]
     fn huge_allocations_fail() {
         let string = run("let s = \"xxxxxxxx\"; loop { s += s; }", json!(1));
-        assert!(string.as_ref().is_err_and(|e| e.contains("Length of string")), "{string:?}");
+        assert!(
+            string
+                .as_ref()
+                .is_err_and(|e| e.contains("Length of string")),
+            "{string:?}"
+        );
         let array = run("let a = [1]; a.pad(10000000, 0); a.len()", json!(1));
-        assert!(array.as_ref().is_err_and(|e| e.contains("Size of array")), "{array:?}");
+        assert!(
+            array.as_ref().is_err_and(|e| e.contains("Size of array")),
+            "{array:?}"
+        );
         let recursion = run("fn f(x) { f(x + 1) } f(0)", json!(1));
-        assert!(recursion.as_ref().is_err_and(|e| e.contains("Stack overflow")), "{recursion:?}");
+        assert!(
+            recursion
+                .as_ref()
+                .is_err_and(|e| e.contains("Stack overflow")),
+            "{recursion:?}"
+        );
     }
 
     #[test]
     fn reads_record_is_detected() {
         let sandbox = Sandbox::new();
-        let reads = |e: &str| sandbox.compile(e).map(|s| s.reads_record()).map_err(|e| e.to_string());
+        let reads = |e: &str| {
+            sandbox
+                .compile(e)
+                .map(|s| s.reads_record())
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(reads("value * 2"), Ok(false));
         assert_eq!(reads("task.x + value"), Ok(false));
         assert_eq!(reads("\"record\" + value"), Ok(false));
