@@ -623,7 +623,11 @@ pub(crate) mod tests {
         let expected = reference_markdown();
         if std::env::var_os("UPDATE_EXPECT").is_some() {
             let written = std::fs::write(&path, &expected);
-            assert!(written.is_ok(), "cannot write {}: {written:?}", path.display());
+            assert!(
+                written.is_ok(),
+                "cannot write {}: {written:?}",
+                path.display()
+            );
         }
         let actual = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
