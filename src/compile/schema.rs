@@ -1688,8 +1688,10 @@ fn task_template(s: &str) -> Result<Option<Vec<TemplatePart>>, BadPlaceholder> {
             None => {
                 // `{{tasks.x}}`, `{{task:x}}`, `{{task}}`: say what was probably meant.
                 let key = inner
-                    .trim_start_matches("task")
-                    .trim_start_matches(|c: char| !c.is_alphanumeric() && c != '_');
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                    .filter(|p| !p.is_empty())
+                    .nth(1)
+                    .unwrap_or_default();
                 let fix = is_key(key).then(|| format!("{{{{task.{key}}}}}"));
                 return Err(BadPlaceholder {
                     text,
