@@ -99,8 +99,7 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
 
     // Schemas: every one is checked, the first of each id is kept.
     let mut first_schema: HashMap<&str, Span> = HashMap::new();
-    let mut schemas: Vec<(&ast::Schema, Option<Arc<ir::Schema>>, Vec<schema::TaskKey>)> =
-        Vec::new();
+    let mut schemas: Vec<(&ast::Schema, schema::Out)> = Vec::new();
     for item in items() {
         let Item::Schema(s) = item else { continue };
         let duplicate = match first_schema.get(s.id.node.as_str()) {
@@ -115,14 +114,14 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
         };
         let out = schema::lower(&mut cx, s);
         if !duplicate {
-            schemas.push((s, out.schema.map(Arc::new), out.task_keys));
+            schemas.push((s, out));
         }
     }
 
-    let known: Vec<&str> = schemas.iter().map(|(s, _, _)| s.id.node.as_str()).collect();
+    let known: Vec<&str> = schemas.iter().map(|(s, _)| s.id.node.as_str()).collect();
     let lowered: HashMap<&str, Arc<ir::Schema>> = schemas
         .iter()
-        .filter_map(|(s, ir, _)| Some((s.id.node.as_str(), ir.clone()?)))
+        .filter_map(|(s, out)| Some((s.id.node.as_str(), out.schema.clone()?)))
         .collect();
 
     let mut first_task: HashMap<&str, Span> = HashMap::new();
@@ -141,15 +140,18 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
         }
     }
 
-    for (s, _, keys) in &schemas {
-        task::check_task_keys(&mut cx, s, keys, &task_asts);
+    for (s, out) in &schemas {
+        task::check_task_keys(&mut cx, s, &out.task_keys, &task_asts);
     }
 
     let mut diagnostics = cx.diags;
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start));
     let failed = diagnostics.iter().any(Diagnostic::is_error);
     let program = (!failed).then(|| ir::Program {
-        schemas: schemas.into_iter().filter_map(|(_, ir, _)| ir).collect(),
+        schemas: schemas
+            .into_iter()
+            .filter_map(|(_, out)| out.schema)
+            .collect(),
         tasks,
     });
     Compilation {

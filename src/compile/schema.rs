@@ -57,7 +57,7 @@ pub(super) struct TaskKey {
 }
 
 pub(super) struct Out {
-    pub schema: Option<ir::Schema>,
+    pub schema: Option<Arc<ir::Schema>>,
     pub task_keys: Vec<TaskKey>,
 }
 
@@ -96,7 +96,7 @@ pub(super) fn lower(cx: &mut Cx<'_>, s: &ast::Schema) -> Out {
     };
     let schema = sx.schema(s);
     Out {
-        schema,
+        schema: schema.map(Arc::new),
         task_keys: sx.task_keys,
     }
 }
@@ -743,9 +743,12 @@ impl<'a> Sx<'_, 'a> {
                                     Code::ConfigType,
                                     arg.value.span,
                                     format!(
-                                        "`{}` takes {takes} but {} were given",
+                                        "`{}` takes {takes} but {} given",
                                         sig.name,
-                                        positional(&t.args)
+                                        match positional(&t.args) {
+                                            1 => "1 was".to_string(),
+                                            n => format!("{n} were"),
+                                        }
                                     ),
                                 )
                                 .with_label("unexpected argument")
@@ -1399,6 +1402,7 @@ impl<'a> Sx<'_, 'a> {
                             .last()
                             .unwrap_or("invalid")
                             .trim()
+                            .trim_start_matches("error: ")
                             .to_string(),
                     )
                     .with_help(

@@ -234,7 +234,7 @@ fn schedule(cx: &mut Cx<'_>, s: &ast::Schedule) -> Option<ir::Schedule> {
                 Ok(_) => true,
                 Err(e) => {
                     cx.push(
-                        Diagnostic::new(Code::InvalidCron, expression.span, format!("invalid cron expression: {e}"))
+                        Diagnostic::new(Code::InvalidCron, expression.span, format!("invalid cron expression: {}", e.to_string().trim_end_matches('.')))
                             .with_label("5 fields: minute hour day-of-month month day-of-week")
                             .with_help("write a standard 5-field expression, e.g. `\"0 2 * * *\"` (every day at 02:00)"),
                     );
@@ -365,7 +365,10 @@ fn notify(cx: &mut Cx<'_>, n: &ast::Notify) -> Option<ir::Notifications> {
     ok.then_some(out)
 }
 
-/// W0404: a schema reads `{{task.KEY}}` but a task running it sets no `KEY`.
+/// W0404: a schema reads `{{task.KEY}}` but no task running it sets `KEY`.
+///
+/// A key that only some tasks set is deliberate (the spec's news tasks leave `industry`
+/// null for a company feed), so only a key no task sets is reported.
 pub(super) fn check_task_keys(
     cx: &mut Cx<'_>,
     schema: &ast::Schema,
@@ -377,17 +380,14 @@ pub(super) fn check_task_keys(
         .copied()
         .filter(|t| t.schema.as_ref().is_some_and(|s| s.node == schema.id.node))
         .collect();
+    let sets = |t: &ast::Task, key: &str| matches!(&t.config, Some(ast::Literal { node: Value::Object(m), .. }) if m.contains_key(key));
     // One warning per placeholder: each is a place that reads a missing key.
     for key in keys {
-        let lacking: Vec<&ast::Task> = users
-            .iter()
-            .copied()
-            .filter(|t| !matches!(&t.config, Some(ast::Literal { node: Value::Object(m), .. }) if m.contains_key(&key.key)))
-            .collect();
-        if lacking.is_empty() {
+        let Some(first) = users.first() else { return };
+        if users.iter().any(|t| sets(t, &key.key)) {
             continue;
         }
-        let names = lacking
+        let names = users
             .iter()
             .map(|t| format!("`{}`", t.id.node))
             .collect::<Vec<_>>()
@@ -395,20 +395,17 @@ pub(super) fn check_task_keys(
         let mut d = Diagnostic::new(
             Code::TaskKeyNeverSet,
             key.span,
-            format!("`task.{}` is not set by task {names}", key.key),
+            format!("no task running `{}` sets `{}`", schema.id.node, key.key),
         )
-        .with_label("this reads the task config")
+        .with_label(format!(
+            "`task.{}` is always null here: {names} never set it",
+            key.key
+        ))
         .with_help(format!(
-            "add `config {{ {}: ... }}` to task `{}`{}",
-            key.key,
-            lacking.first().map_or("", |t| t.id.node.as_str()),
-            if lacking.len() > 1 {
-                " (and the others)"
-            } else {
-                ""
-            }
+            "add `config {{ {}: ... }}` to task `{}`",
+            key.key, first.id.node
         ));
-        for t in &lacking {
+        for t in &users {
             d = d.with_related(
                 config_span(t),
                 format!("task `{}` runs this schema", t.id.node),
