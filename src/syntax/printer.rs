@@ -520,10 +520,11 @@ impl Printer<'_> {
                         format!(
                             "shard {}",
                             dotted(Some(shard_type.node.as_str()), "").trim_end_matches('.')
-                        ) + &return_field
+                        ) + return_field
                             .as_ref()
                             .map(|r| format!(".{}", ident(&r.node, &[])))
                             .unwrap_or_default()
+                            .as_str()
                     }
                 };
                 let default = l
