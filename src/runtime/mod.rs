@@ -12,6 +12,7 @@
 mod condition;
 mod date;
 mod interpret;
+mod plan;
 mod reader;
 mod validate;
 mod writer;
@@ -25,6 +26,7 @@ use serde_json::{Map, Value};
 
 pub use condition::{describe as describe_condition, holds as condition_holds};
 pub use interpret::map_record;
+pub use plan::ReadPlan;
 pub use reader::{InputError, RecordReader};
 pub use writer::{write_error, write_mapped};
 

@@ -1,10 +1,13 @@
 //! The input reader: JSON lines in, one record at a time, parsing only what is read.
 //!
-//! Memory stays flat: one line buffer, reused. With a `reads` list (the schema's
-//! [`reads`](crate::compile::ir::Schema::reads)) each line is parsed with a serde visitor
-//! that builds [`Value`]s for the wanted top-level keys only and skips every other value
+//! Memory stays flat: one line buffer, reused. With a [`ReadPlan`] (the schema's
+//! [`reads`](crate::compile::ir::Schema::reads) top-level keys, or
+//! [`ReadPlan::for_schema`] down to nested keys) each line is parsed with a serde
+//! visitor that builds [`Value`]s for the wanted keys only and skips every other value
 //! with [`IgnoredAny`], which checks its syntax but allocates nothing. On wide records
 //! (Salesforce objects carry dozens of fields) that is most of the parsing cost saved.
+//! The record yielded then holds only those keys; [`RecordReader::raw_line`] still
+//! gives the whole line for error output.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,6 +16,7 @@ use std::io::BufRead;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::plan::{Need, ReadPlan};
 use super::{ErrorCode, RecordError};
 
 /// A line that is not a record, or a failure to read the input at all.
@@ -45,9 +49,10 @@ impl std::error::Error for InputError {}
 /// Reads JSON lines: yields each non-blank line as a record (a JSON object), or an
 /// [`InputError`] for that line alone (not JSON, not an object, not UTF-8), and goes
 /// on. An I/O error is yielded once and ends the iteration.
-pub struct RecordReader<'k, R> {
+pub struct RecordReader<R> {
     input: R,
-    reads: Option<&'k [String]>,
+    /// `None`: whole records.
+    plan: Option<ReadPlan>,
     buf: Vec<u8>,
     /// Lines read so far.
     lines_read: usize,
@@ -59,12 +64,18 @@ pub struct RecordReader<'k, R> {
 /// A buffer grown by one huge line is given back once it exceeds this.
 const KEEP_CAPACITY: usize = 1 << 20;
 
-impl<'k, R: BufRead> RecordReader<'k, R> {
+impl<R: BufRead> RecordReader<R> {
     /// `reads`: the top-level keys to keep (`None`: whole records).
-    pub fn new(input: R, reads: Option<&'k [String]>) -> RecordReader<'k, R> {
+    pub fn new(input: R, reads: Option<&[String]>) -> RecordReader<R> {
+        RecordReader::with_plan(input, reads.map(ReadPlan::top_level))
+    }
+
+    /// Reads what `plan` names, down to nested keys ([`ReadPlan::for_schema`]); `None`:
+    /// whole records.
+    pub fn with_plan(input: R, plan: Option<ReadPlan>) -> RecordReader<R> {
         RecordReader {
             input,
-            reads,
+            plan,
             buf: Vec::with_capacity(4096),
             lines_read: 0,
             line: 0,
@@ -93,9 +104,9 @@ impl<'k, R: BufRead> RecordReader<'k, R> {
             std::str::from_utf8(&self.buf).map_err(|e| format!("the line is not UTF-8: {e}"))?;
         let text = text.trim_end_matches(['\n', '\r']);
         let mut de = serde_json::Deserializer::from_str(text);
-        let value = match self.reads {
-            Some(keys) => Value::Object(
-                Selective { keys }
+        let value = match &self.plan {
+            Some(plan) => Value::Object(
+                Record(plan)
                     .deserialize(&mut de)
                     .map_err(|e| describe(&e))?,
             ),
@@ -116,7 +127,7 @@ impl<'k, R: BufRead> RecordReader<'k, R> {
     }
 }
 
-impl<R: BufRead> Iterator for RecordReader<'_, R> {
+impl<R: BufRead> Iterator for RecordReader<R> {
     type Item = Result<Value, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -183,12 +194,10 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// Deserializes an object keeping only `keys`.
-struct Selective<'k> {
-    keys: &'k [String],
-}
+/// Deserializes a record (an object) keeping what the plan names.
+struct Record<'p>(&'p ReadPlan);
 
-impl<'de> DeserializeSeed<'de> for Selective<'_> {
+impl<'de> DeserializeSeed<'de> for Record<'_> {
     type Value = Map<String, Value>;
 
     fn deserialize<D: serde::Deserializer<'de>>(
@@ -199,7 +208,7 @@ impl<'de> DeserializeSeed<'de> for Selective<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Selective<'_> {
+impl<'de> Visitor<'de> for Record<'_> {
     type Value = Map<String, Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -207,16 +216,74 @@ impl<'de> Visitor<'de> for Selective<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Map::with_capacity(self.keys.len());
+        let mut out = Map::with_capacity(self.0.keys.len());
         while let Some(KeyRef(key)) = map.next_key()? {
-            if self.keys.iter().any(|k| *k == key) {
-                let value: Value = map.next_value()?;
-                out.insert(key.into_owned(), value);
-            } else {
-                map.next_value::<IgnoredAny>()?;
+            match self.0.get(&key) {
+                Some(Need::Whole) => {
+                    let value: Value = map.next_value()?;
+                    out.insert(key.into_owned(), value);
+                }
+                Some(Need::Part(plan)) => {
+                    let value = map.next_value_seed(Part(plan))?;
+                    out.insert(key.into_owned(), value);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(out)
+    }
+}
+
+/// A value of which only some keys are read: an object is read by the plan, anything
+/// else (which no path can look into) becomes null.
+struct Part<'p>(&'p ReadPlan);
+
+impl<'de> DeserializeSeed<'de> for Part<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Part<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Record(self.0).visit_map(map).map(Value::Object)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
 }
 
