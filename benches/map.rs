@@ -27,10 +27,11 @@ use cmap::compile::ir::{
     Condition, Dedupe, DedupeStrategy, Expr, FieldPlan, Op, Path, Schema, Step, Target,
     TemplatePart,
 };
-use cmap::functions::{Env, Transform, TransformError};
+use cmap::functions::{self, CompileContext, Rates};
 use cmap::runtime::{
     map_record, write_error, write_mapped, Context, NoShards, Outcome, ReadPlan, RecordReader,
 };
+use cmap::sandbox::Sandbox;
 use serde_json::{json, Map, Value};
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -74,7 +75,7 @@ fn run() -> Res<bool> {
         .unwrap_or_else(|_| "/work/shared/data/gen_records.py".into());
     let mut ok = true;
 
-    let schema = contact_schema();
+    let schema = contact_schema()?;
     // `BENCH_ONLY=cmap|baseline`: run that path alone, for a profiler.
     if let Ok(only) = std::env::var("BENCH_ONLY") {
         let dir = tempfile::tempdir()?;
@@ -196,23 +197,24 @@ fn run() -> Res<bool> {
 
 // ---- the schema ---------------------------------------------------------------------
 
-/// `replace(" ", "")`: literal, every occurrence. (The bench's own, so that it measures
-/// the interpreter whatever state src/functions/ is in.)
-#[derive(Debug)]
-struct Replace {
-    search: String,
-    replace: String,
-}
-
-impl Transform for Replace {
-    fn apply(&self, value: Value, _: &Env<'_>) -> Result<Value, TransformError> {
-        match value {
-            Value::String(s) => Ok(Value::String(s.replace(&self.search, &self.replace))),
-            other => Err(TransformError::new(format!(
-                "replace needs a string, not {other}"
-            ))),
-        }
-    }
+/// The `replace` transformation of src/functions/, compiled from the spec's config.
+fn replace_step(search: &str, replace: &str) -> Res<Step> {
+    let function = functions::lookup("replace").ok_or("no `replace` transformation")?;
+    let config = json!({"search": search, "replace": replace});
+    let config = config.as_object().ok_or("config is an object")?;
+    let rates = Rates::default();
+    let sandbox = Sandbox::new();
+    let ctx = CompileContext {
+        rates: &rates,
+        sandbox: &sandbox,
+    };
+    let transform = function
+        .compile(config, &ctx)
+        .map_err(|errors| format!("replace config rejected: {errors:?}"))?;
+    Ok(Step {
+        name: "replace",
+        transform,
+    })
 }
 
 fn path(text: &str) -> Path {
@@ -245,20 +247,14 @@ fn plan(target: &str, expr: Expr, required: bool, describe: &str) -> FieldPlan {
 ///   source = "salesforce"
 /// }
 /// ```
-fn contact_schema() -> Schema {
+fn contact_schema() -> Res<Schema> {
     let template = vec![
         TemplatePart::Field(path("FirstName")),
         TemplatePart::Lit(" ".into()),
         TemplatePart::Field(path("LastName")),
     ];
-    let replace = Step {
-        name: "replace",
-        transform: Box::new(Replace {
-            search: " ".into(),
-            replace: String::new(),
-        }),
-    };
-    Schema {
+    let replace = replace_step(" ", "")?;
+    Ok(Schema {
         id: "sf-contact-to-contact".into(),
         name: Some("Salesforce Contact to Contact".into()),
         description: None,
@@ -320,7 +316,7 @@ fn contact_schema() -> Schema {
             .map(String::from)
             .to_vec(),
         ),
-    }
+    })
 }
 
 /// Every difference between the IR and the spec's seed JSON.

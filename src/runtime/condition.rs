@@ -6,8 +6,9 @@
 //!   as dates compare as instants (`2026-03-31` equals `2026-03-31T00:00:00Z`), anything
 //!   else compares as JSON.
 //! - `gt` / `gte` / `lt` / `lte`: two numbers compare as numbers; when one side is a
-//!   string that looks like a date and both sides read as dates (a number is epoch
-//!   milliseconds), chronologically; two strings, lexicographically (by code point);
+//!   string that looks like a date (`YYYY-MM-DD...` or an RFC 2822 `Tue, ...`) and both
+//!   sides read as dates ([`parse_any`]: a number is epoch milliseconds),
+//!   chronologically; two strings, lexicographically (by code point);
 //!   any other pair is false.
 //! - `contains`: a substring of a string, or an element (by `eq`) of an array.
 //! - `starts_with` / `ends_with`: strings only.
@@ -18,8 +19,8 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
-use super::date;
 use crate::compile::ir::{Condition, Op};
+use crate::functions::date::parse_any;
 
 /// Whether `condition` holds for `record`.
 pub fn holds(condition: &Condition, record: &Value) -> bool {
@@ -84,14 +85,14 @@ pub(crate) fn equal(a: &Value, b: &Value) -> bool {
             }
         }
         (Value::String(x), Value::String(y)) => {
-            x == y || (date::looks_like_date(x) && date::looks_like_date(y) && same_instant(a, b))
+            x == y || (looks_like_date(x) && looks_like_date(y) && same_instant(a, b))
         }
         _ => a == b,
     }
 }
 
 fn same_instant(a: &Value, b: &Value) -> bool {
-    match (date::parse(a), date::parse(b)) {
+    match (parse_any(a), parse_any(b)) {
         (Some(x), Some(y)) => x == y,
         _ => false,
     }
@@ -113,9 +114,9 @@ pub(crate) fn order(a: &Value, b: &Value) -> Option<Ordering> {
         }
         return x.as_f64()?.partial_cmp(&y.as_f64()?);
     }
-    let date_like = |v: &Value| matches!(v, Value::String(s) if date::looks_like_date(s));
+    let date_like = |v: &Value| matches!(v, Value::String(s) if looks_like_date(s));
     if date_like(a) || date_like(b) {
-        if let (Some(x), Some(y)) = (date::parse(a), date::parse(b)) {
+        if let (Some(x), Some(y)) = (parse_any(a), parse_any(b)) {
             return Some(x.cmp(&y));
         }
     }
@@ -123,4 +124,18 @@ pub(crate) fn order(a: &Value, b: &Value) -> Option<Ordering> {
         (Value::String(x), Value::String(y)) => Some(x.as_str().cmp(y.as_str())),
         _ => None,
     }
+}
+
+/// A cheap test run before any date parsing, so that comparing plain words never pays
+/// for one: `YYYY-MM-DD...` or an RFC 2822 weekday (`Tue, 31 Mar 2026 ...`).
+fn looks_like_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let iso = b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit);
+    let rfc2822 = b.len() >= 16 && b[..3].iter().all(u8::is_ascii_alphabetic) && b[3] == b',';
+    iso || rfc2822
 }

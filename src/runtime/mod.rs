@@ -10,7 +10,6 @@
 //! [`Outcome::Failed`] with a stable [`ErrorCode`]), never the run.
 
 mod condition;
-mod date;
 mod interpret;
 mod plan;
 mod reader;

@@ -1448,18 +1448,57 @@ fn render_plan(plan: &ReadPlan) -> String {
 #[test]
 fn read_plan_for_schema() {
     let mut s = schema(vec![
-        field("street", Expr::Flatten { field: p("MailingAddress"), path: p("street") }),
+        field(
+            "street",
+            Expr::Flatten {
+                field: p("MailingAddress"),
+                path: p("street"),
+            },
+        ),
         field("city", Expr::Direct(p("MailingAddress.city"))),
         field("geo", Expr::Direct(p("MailingAddress.geo.lat"))),
         field("first", Expr::Direct(p("Items[0].name"))),
-        field("meta", Expr::Flatten { field: p("Meta"), path: p("$.a") }),
+        field(
+            "meta",
+            Expr::Flatten {
+                field: p("Meta"),
+                path: p("$.a"),
+            },
+        ),
         field("all", Expr::Direct(p("Meta"))),
         field("whole_then_part", Expr::Direct(p("Meta.b"))),
         field("s", stage_rules()),
-        field("t", Expr::Template(vec![TemplatePart::Field(p("Name.first")), TemplatePart::Lit(" ".into())])),
-        field("j", Expr::Join { fields: vec![p("J1"), p("J2.x")], separator: ",".into() }),
-        field("l", Expr::LookupTable { field: p("Code"), table: Arc::new(HashMap::new()), default: Value::Null }),
-        field("sh", Expr::LookupShard { field: p("Acc"), shard_type: "c".into(), return_field: None, default: Value::Null }),
+        field(
+            "t",
+            Expr::Template(vec![
+                TemplatePart::Field(p("Name.first")),
+                TemplatePart::Lit(" ".into()),
+            ]),
+        ),
+        field(
+            "j",
+            Expr::Join {
+                fields: vec![p("J1"), p("J2.x")],
+                separator: ",".into(),
+            },
+        ),
+        field(
+            "l",
+            Expr::LookupTable {
+                field: p("Code"),
+                table: Arc::new(HashMap::new()),
+                default: Value::Null,
+            },
+        ),
+        field(
+            "sh",
+            Expr::LookupShard {
+                field: p("Acc"),
+                shard_type: "c".into(),
+                return_field: None,
+                default: Value::Null,
+            },
+        ),
         field("v", Expr::Value(json!(1))),
     ]);
     s.filters = vec![cond("IsDeleted", Op::Eq, json!(false))];
@@ -1480,7 +1519,13 @@ fn read_plan_for_schema() {
 
 #[test]
 fn reader_with_nested_plan() {
-    let mut s = schema(vec![field("street", Expr::Flatten { field: p("Addr"), path: p("street") })]);
+    let mut s = schema(vec![field(
+        "street",
+        Expr::Flatten {
+            field: p("Addr"),
+            path: p("street"),
+        },
+    )]);
     s.reads = Some(vec!["Id".into(), "Addr".into()]);
     let input = concat!(
         r#"{"Id":"1","Addr":{"street":"1 Main","city":"X","geo":[1,2]},"Other":2}"#,
@@ -1672,10 +1717,8 @@ mod properties {
         #[test]
         fn any_text_reads_without_panic(text in "[{}\\[\\]\":,a-c0-9 \n]{0,40}") {
             let keys = vec!["a".to_string()];
-            for item in RecordReader::new(text.as_bytes(), Some(&keys)) {
-                if let Ok(v) = item {
-                    prop_assert!(v.is_object());
-                }
+            for v in RecordReader::new(text.as_bytes(), Some(&keys)).flatten() {
+                prop_assert!(v.is_object());
             }
         }
     }
