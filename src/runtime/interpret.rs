@@ -2,7 +2,8 @@
 //!
 //! Order: source filters (the first that fails skips the record), the dedupe key, the
 //! field mappings in order (each checked for `required` and its validations as soon as
-//! it is computed), then the relationships. The first failure fails the record.
+//! it is computed), then the relationships. Any failure fails the record: the first is
+//! its error (code and field), and the message of that error lists the others.
 //!
 //! Rules of the data, beyond the spec's:
 //!
@@ -50,7 +51,13 @@ pub fn map_record(schema: &Schema, record: &Value, ctx: &Context<'_>) -> Outcome
 }
 
 fn map_kept(schema: &Schema, record: &Value, ctx: &Context<'_>) -> Result<Mapped, RecordError> {
-    let external_id = dedupe_key(schema, record)?;
+    // Every problem of the record is reported (the first as the error, the rest in its
+    // message), so one run shows all that is wrong with it.
+    let mut errors = Vec::new();
+    let external_id = dedupe_key(schema, record).unwrap_or_else(|e| {
+        errors.push(e);
+        String::new()
+    });
     let env = Env {
         record,
         task: ctx.task,
@@ -58,8 +65,17 @@ fn map_kept(schema: &Schema, record: &Value, ctx: &Context<'_>) -> Result<Mapped
     let mut data = Map::with_capacity(schema.fields.len());
     let mut explain = ctx.explain.then(|| Vec::with_capacity(schema.fields.len()));
     for plan in &schema.fields {
-        let (value, how) = eval(plan, schema, &env, ctx)?;
-        check_field(plan, &value)?;
+        let (value, how) = match eval(plan, schema, &env, ctx) {
+            Ok(done) => done,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        if let Err(e) = check_field(plan, &value) {
+            errors.push(e);
+            continue;
+        }
         if let Some(explain) = explain.as_mut() {
             explain.push(Explanation {
                 field: plan.target.clone(),
@@ -82,17 +98,23 @@ fn map_kept(schema: &Schema, record: &Value, ctx: &Context<'_>) -> Result<Mapped
                 by_external_id: rel.by_external_id,
             }),
             Key::Empty => {}
-            Key::NotScalar(kind) => {
-                return Err(RecordError {
-                    code: ErrorCode::Relationship,
-                    field: Some(rel.target.clone()),
-                    message: format!(
-                        "`{}` is {kind}; a relationship needs a single id",
-                        rel.field.raw
-                    ),
-                })
-            }
+            Key::NotScalar(kind) => errors.push(RecordError {
+                code: ErrorCode::Relationship,
+                field: Some(rel.target.clone()),
+                message: format!(
+                    "`{}` is {kind}; a relationship needs a single id",
+                    rel.field.raw
+                ),
+            }),
         }
+    }
+    let mut errors = errors.into_iter();
+    if let Some(mut first) = errors.next() {
+        let rest: Vec<String> = errors.map(|e| e.to_string()).collect();
+        if !rest.is_empty() {
+            first.message = format!("{} (also: {})", first.message, rest.join("; "));
+        }
+        return Err(first);
     }
     Ok(Mapped {
         shard_type_id: schema.target.shard_type.clone(),

@@ -30,6 +30,7 @@ pub use reader::{InputError, RecordReader};
 pub use writer::{write_error, write_mapped};
 
 /// What a mapping may consult besides the record.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     /// The task's `config`, for `{{task.KEY}}` defaults and `custom` scripts.
     pub task: &'a Map<String, Value>,
@@ -133,7 +134,9 @@ pub struct Skipped {
     pub description: String,
 }
 
-/// Why a record failed.
+/// Why a record failed. When several things are wrong with one record, this is the
+/// first (in order: dedupe key, fields in mapping order, relationships) and `message`
+/// ends with ` (also: CODE (FIELD): MESSAGE; ...)` for the others.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordError {
     pub code: ErrorCode,

@@ -557,7 +557,7 @@ fn lookup_shard() {
         &Broken,
         false,
         expect![[r#"
-            failed: lookup (companyId): looking up c_company `001A` failed: the store is closed
+            failed: lookup (companyId): looking up c_company `001A` failed: the store is closed (also: lookup (companyName): looking up c_company `001A` failed: the store is closed; lookup (companyTier): looking up c_company `001A` failed: the store is closed)
             {"shardTypeId":"c_contact","externalId":"1","structuredData":{"companyId":null,"companyName":"unknown","companyTier":"x"}}
         "#]],
     );
@@ -852,6 +852,37 @@ fn required_fails_on_null_and_empty() {
             failed: required (email): `email` is required but its value is empty (mapping of email)
             failed: required (email): `email` is required but its value is empty (mapping of email)
             {"shardTypeId":"c_contact","externalId":"1","structuredData":{"name":null,"email":{}}}
+        "#]],
+    );
+}
+
+#[test]
+fn every_failure_of_a_record_is_reported() {
+    let mut s = schema(vec![
+        required(field("email", Expr::Direct(p("Email")))),
+        field("ok", Expr::Direct(p("Name"))),
+        validated(field("n", Expr::Direct(p("N"))), ValidationRule::Max(1.0)),
+        field(
+            "up",
+            Expr::Transform(p("Up"), vec![step("uppercase", Upper)]),
+        ),
+    ]);
+    s.relationships = vec![Relationship {
+        kind: "belongs_to".into(),
+        target: "companyId".into(),
+        shard_type: "c_company".into(),
+        by_external_id: true,
+        field: p("Acc"),
+    }];
+    check(
+        &s,
+        &[
+            json!({"Id": null, "N": 2, "Up": 1, "Acc": {}}),
+            json!({"Email": "a@b.co", "N": 2}),
+        ],
+        expect![[r#"
+            failed: dedupe_key: the external id field `Id` (external_id dedupe) is missing or empty (also: required (email): `email` is required but its value is null (mapping of email); validation (n): 2 is more than the maximum 1; transform (up): uppercase of `Up` failed: 1 is not a string; relationship (companyId): `Acc` is an object; a relationship needs a single id)
+            failed: validation (n): 2 is more than the maximum 1
         "#]],
     );
 }
