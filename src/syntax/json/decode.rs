@@ -72,6 +72,10 @@ const TASK_META: &[&str] = &[
     "updatedAt",
 ];
 
+/// Keys that make an object without `$kind` a schema, or a task.
+pub(super) const SCHEMA_MARKERS: &[&str] = &["fieldMappings", "source", "target"];
+pub(super) const TASK_MARKERS: &[&str] = &["conversionSchemaId", "schedule"];
+
 const KINDS: &[&str] = &["schema", "task", "lookup", "rates", "shardtype", "entity"];
 
 /// Decodes one JSON tree; its spans already carry the file.
@@ -413,34 +417,44 @@ impl Decoder {
                 }
                 name.node
             }
-            None if ["fieldMappings", "source", "target"]
-                .iter()
-                .any(|k| probe.has(k)) =>
-            {
-                "schema".to_string()
-            }
-            None if ["conversionSchemaId", "schedule"]
-                .iter()
-                .any(|k| probe.has(k)) =>
-            {
-                "task".to_string()
-            }
             None => {
+                let schema_key = SCHEMA_MARKERS.iter().find(|k| probe.has(k));
+                let task_key = TASK_MARKERS.iter().find(|k| probe.has(k));
                 let what = if path.is_empty() {
                     "the top-level object".to_string()
                 } else {
-                    path
+                    path.clone()
                 };
-                self.diags.push(
-                    Diagnostic::new(Code::JsonShape, probe.open(), format!("cannot tell what {what} is"))
-                        .with_label("neither a schema nor a task")
-                        .with_help(
-                            "a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has \
-                             `conversionSchemaId` and `schedule`; other items carry \"$kind\": \"lookup\", \
-                             \"rates\", \"shardtype\" or \"entity\"",
-                        ),
-                );
-                return None;
+                match (schema_key, task_key) {
+                    (Some(_), None) => "schema".to_string(),
+                    (None, Some(_)) => "task".to_string(),
+                    (Some(s), Some(t)) => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::JsonShape,
+                                probe.open(),
+                                format!("{what} has keys of both a schema and a task"),
+                            )
+                            .with_label(format!("`{s}` belongs to a schema, `{t}` to a task"))
+                            .with_help(
+                                "say which it is: \"$kind\": \"schema\" or \"$kind\": \"task\"",
+                            ),
+                        );
+                        return None;
+                    }
+                    (None, None) => {
+                        self.diags.push(
+                            Diagnostic::new(Code::JsonShape, probe.open(), format!("cannot tell what {what} is"))
+                                .with_label("neither a schema nor a task")
+                                .with_help(
+                                    "a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has \
+                                     `conversionSchemaId` and `schedule`; other items carry \"$kind\": \"lookup\", \
+                                     \"rates\", \"shardtype\" or \"entity\"",
+                                ),
+                        );
+                        return None;
+                    }
+                }
             }
         };
         let what = match kind.as_str() {

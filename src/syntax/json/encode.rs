@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use super::decode::{SCHEMA_MARKERS, TASK_MARKERS};
 use crate::syntax::ast::*;
 use crate::syntax::ParamNames;
 
@@ -75,6 +76,15 @@ fn kind(name: &str) -> Map<String, Value> {
     m
 }
 
+/// `$kind` only when a meta key would make the object read as the other kind.
+fn kind_if_ambiguous(meta: &[(Name, Literal)], other: &[&str], name: &str) -> Map<String, Value> {
+    if meta.iter().any(|(k, _)| other.contains(&k.node.as_str())) {
+        kind(name)
+    } else {
+        Map::new()
+    }
+}
+
 fn s(name: &Name) -> Value {
     Value::String(name.node.clone())
 }
@@ -113,7 +123,7 @@ fn used_tables<'a>(schema: &Schema, tables: &[&'a LookupTable]) -> Vec<&'a Looku
 }
 
 fn schema(sc: &Schema, tables: &[&LookupTable], params: ParamNames<'_>) -> Value {
-    let mut m = Map::new();
+    let mut m = kind_if_ambiguous(&sc.meta, TASK_MARKERS, "schema");
     m.insert("id".into(), s(&sc.id));
     if let Some(i) = sc.source.as_ref().and_then(|src| src.integration.as_ref()) {
         m.insert("tenantIntegrationId".into(), s(i));
@@ -453,7 +463,7 @@ fn test(t: &TestCase) -> Value {
 }
 
 fn task(t: &Task) -> Value {
-    let mut m = Map::new();
+    let mut m = kind_if_ambiguous(&t.meta, SCHEMA_MARKERS, "task");
     m.insert("id".into(), s(&t.id));
     if let Some(i) = &t.integration {
         m.insert("tenantIntegrationId".into(), s(i));
