@@ -203,21 +203,24 @@ impl Decoder {
 
     fn unknown_key(&mut self, o: &Obj<'_>, e: &JEntry, allowed: &[&str], fate: &str) {
         let listed: Vec<&str> = allowed.iter().copied().filter(|k| *k != "$kind").collect();
-        let mut d = Diagnostic::new(
+        let d = Diagnostic::new(
             Code::UnknownKey,
             e.key_span,
             format!("unknown key `{}` in {}", e.key, o.what),
         );
-        if let Some(s) = did_you_mean(&e.key, listed.iter().copied()) {
-            d = d.with_label(format!("did you mean `{s}`?"));
-        }
-        let list = listed
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        self.diags
-            .push(d.with_help(format!("{fate}; the known keys are {list}")));
+        // A close match is the likely fix; the whole list only helps when none is close.
+        let d = match did_you_mean(&e.key, listed.iter().copied()) {
+            Some(s) => d
+                .with_label(format!("did you mean `{s}`?"))
+                .with_help(format!(
+                    "{fate}; rename it to \"{s}\" if that is what you meant"
+                )),
+            None => {
+                let list: Vec<String> = listed.iter().map(|k| format!("`{k}`")).collect();
+                d.with_help(format!("{fate}; the known keys are {}", list.join(", ")))
+            }
+        };
+        self.diags.push(d);
     }
 
     // ---- typed access ----------------------------------------------------------------

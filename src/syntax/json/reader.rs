@@ -176,6 +176,8 @@ impl Reader<'_> {
         let lower = word.to_ascii_lowercase();
         let help = if rest.starts_with('\'') {
             "JSON strings use double quotes: \"text\"".to_string()
+        } else if rest.starts_with(',') {
+            "something is missing before this `,`, or the `,` is one too many".to_string()
         } else if rest.starts_with("//") || rest.starts_with("/*") {
             "JSON has no comments; remove it (a `.cmap` file may have `//` comments)".to_string()
         } else if word == "NaN" || word == "Infinity" {

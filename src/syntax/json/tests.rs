@@ -745,7 +745,7 @@ fn unknown_schedule_types_and_meta_are_kept() {
             "lastRunAt": "2026-01-01", "stats": {"totalRuns": 1}, "lastRunStatuss": "ok"}"#,
         expect![[r#"
             W0005 2:67 unknown key `lastRunStatuss` in the task [did you mean `lastRunStatus`?]
-              help: it is kept as `meta` and not interpreted; the known keys are `id`, `tenantIntegrationId`, `name`, `description`, `conversionSchemaId`, `direction`, `schedule`, `config`, `status`, `retryConfig`, `notifications`, `lastRunAt`, `lastRunStatus`, `nextRunAt`, `stats`, `lastError`, `createdBy`, `createdAt`, `updatedAt`
+              help: it is kept as `meta` and not interpreted; rename it to "lastRunStatus" if that is what you meant
             task t schedule unknown hourly
               meta lastRunAt = "2026-01-01"
               meta stats = {"totalRuns":1}
@@ -851,6 +851,20 @@ fn invalid_json_is_reported_where_it_is() {
             E0002 1:25 expected a JSON value, found `True`
               help: JSON literals are lower case: true
         "#]],
+    );
+    check(
+        r#"{"id": "a",, "name": "b"}"#,
+        expect![[r#"
+        E0002 1:12 expected a string key, found `,`
+          help: something is missing before this `,`, or the `,` is one too many
+    "#]],
+    );
+    check(
+        r#"{"tags": [1,, 2]}"#,
+        expect![[r#"
+        E0002 1:13 expected a JSON value, found `,`
+          help: something is missing before this `,`, or the `,` is one too many
+    "#]],
     );
     check(
         r#"{"value": 007}"#,
@@ -1026,11 +1040,11 @@ fn unknown_keys_suggest_the_nearest() {
             "deduplication": {"strategy": "external_id", "externalIdField": "Id", "matchFields": ["Id"]}}"#,
         expect![[r#"
             W0005 1:13 unknown key `fieldMapings` in the schema [did you mean `fieldMappings`?]
-              help: it is kept as `meta` and not interpreted; the known keys are `id`, `tenantIntegrationId`, `name`, `description`, `source`, `target`, `fieldMappings`, `relationshipMappings`, `deduplication`, `isActive`, `lookupTables`, `tests`, `createdAt`, `updatedAt`, `createdBy`
+              help: it is kept as `meta` and not interpreted; rename it to "fieldMappings" if that is what you meant
             E0003 2:23 target is missing `shardTypeId` [in this object]
               help: add "shardTypeId": "..."
             W0005 2:24 unknown key `shardTypeID` in target [did you mean `shardTypeId`?]
-              help: it is ignored; the known keys are `shardTypeId`, `createIfMissing`, `updateIfExists`, `deleteIfRemoved`
+              help: it is ignored; rename it to "shardTypeId" if that is what you meant
             W0005 3:83 unknown key `matchFields` in deduplication
               help: it is ignored; the known keys are `strategy`, `externalIdField`
         "#]],
@@ -1041,7 +1055,7 @@ fn unknown_keys_suggest_the_nearest() {
             E0003 1:83 schedule.config is missing `interval` [in this object]
               help: add "interval": <a JSON value>
             W0005 1:104 unknown key `intervall` in schedule.config [did you mean `interval`?]
-              help: it is ignored; the known keys are `type`, `interval`, `unit`
+              help: it is ignored; rename it to "interval" if that is what you meant
         "#]],
     );
 }
@@ -1081,7 +1095,7 @@ fn every_problem_is_reported_at_once() {
             E0003 4:26 [0].source.entity must be a string, found number
               help: write it as a string: "1"
             W0005 4:86 unknown key `op` in [0].source.filters[0] [did you mean `operator`?]
-              help: it is ignored; the known keys are `field`, `operator`, `value`
+              help: it is ignored; rename it to "operator" if that is what you meant
             E0003 5:55 [0].target.createIfMissing must be a boolean, found string
               help: replace it with a boolean
             W0005 8:97 unknown key `cfg` in [0].fieldMappings[0].config.transformations[0]
