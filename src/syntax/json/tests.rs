@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::{decode, encode};
+use crate::functions::param_names as params;
 use crate::syntax::ast::*;
 use crate::syntax::{SourceFile, SourceKind};
 
@@ -178,17 +179,6 @@ const EXTENSIONS: &str = r#"[
     }
   }
 ]"#;
-
-/// Parameter names of the few transformations these tests name positionally.
-fn params(name: &str) -> Option<Vec<&'static str>> {
-    match name {
-        "replace" => Some(vec!["search", "replace"]),
-        "truncate" => Some(vec!["maxLength"]),
-        "round" => Some(vec!["decimals"]),
-        "trim" | "to_date" | "uppercase" => Some(vec![]),
-        _ => None,
-    }
-}
 
 fn file(text: &str) -> SourceFile {
     SourceFile::new("seed.json".into(), text.to_string(), SourceKind::Json)
