@@ -9,4 +9,5 @@ pub mod diagnostics;
 pub mod functions;
 pub mod runtime;
 pub mod sandbox;
+pub mod stdlib;
 pub mod syntax;

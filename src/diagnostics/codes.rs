@@ -8,7 +8,7 @@
 use super::Severity;
 
 macro_rules! codes {
-    ($($variant:ident = $code:literal, $title:literal;)*) => {
+    ($($variant:ident = $code:literal, $title:literal, $explain:literal;)*) => {
         /// A stable diagnostic code.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Code { $($variant,)* }
@@ -26,67 +26,72 @@ macro_rules! codes {
             pub fn title(self) -> &'static str {
                 match self { $(Code::$variant => $title,)* }
             }
+
+            /// What the code means, for docs/diagnostics.md.
+            pub fn explain(self) -> &'static str {
+                match self { $(Code::$variant => $explain,)* }
+            }
         }
     };
 }
 
 codes! {
     // 00xx: reading the file
-    Syntax = "E0001", "syntax error";
-    InvalidJson = "E0002", "invalid JSON";
-    JsonShape = "E0003", "seed JSON of the wrong shape";
-    DuplicateClause = "E0004", "clause given twice";
-    UnknownKey = "W0005", "unknown key in seed JSON";
-    Io = "E0006", "file cannot be read";
+    Syntax = "E0001", "syntax error", "The file is not valid `.cmap`: a token is missing or out of place. The message names what was expected; the help shows the usual fix.";
+    InvalidJson = "E0002", "invalid JSON", "A seed-JSON file is not valid JSON. The position is where the JSON reader stopped.";
+    JsonShape = "E0003", "seed JSON of the wrong shape", "A seed-JSON value has the wrong type or a required key is missing (`fieldMappings` must be an array, `targetField` a string, ...). The key path names the value.";
+    DuplicateClause = "E0004", "clause given twice", "A clause that may appear once (`source`, `target`, `dedupe`, `schedule`, ...) is written twice in one schema or task. The first one is used.";
+    UnknownKey = "W0005", "unknown key in seed JSON", "A seed-JSON object has a key the spec does not define; it is ignored. Usually a typo: the label suggests the closest known key.";
+    Io = "E0006", "file cannot be read", "A file named on the command line, or one of its includes, cannot be read.";
 
     // 01xx: names
-    UnknownMappingType = "E0101", "unknown mapping type";
-    UnknownTransformation = "E0102", "unknown transformation";
-    UnknownOperator = "E0103", "unknown operator";
-    UnknownValidation = "E0104", "unknown validation rule";
-    UnknownDedupeStrategy = "E0105", "unknown deduplication strategy";
-    DuplicateId = "E0106", "duplicate id";
-    UnknownSchema = "E0107", "task names an unknown schema";
-    UnknownLookupTable = "E0108", "unknown lookup table";
-    UnknownCurrency = "E0109", "unknown currency";
-    UnknownKeyword = "E0110", "unknown keyword value";
-    UnknownTargetFlag = "E0111", "unknown target flag";
+    UnknownMappingType = "E0101", "unknown mapping type", "A seed-JSON mapping names a `mappingType` that is not one of direct, transform, conditional, default, composite, lookup, flatten.";
+    UnknownTransformation = "E0102", "unknown transformation", "A transformation name is not one of the spec's transformations (see docs/functions.md).";
+    UnknownOperator = "E0103", "unknown operator", "A condition or filter uses an operator that is not one of eq, neq, gt, gte, lt, lte, contains, starts_with, ends_with, in, not_in, exists, not_exists.";
+    UnknownValidation = "E0104", "unknown validation rule", "A validation rule is not one of required, pattern, min, max, min_length, max_length, one_of, email, url.";
+    UnknownDedupeStrategy = "E0105", "unknown deduplication strategy", "A deduplication strategy is not one of external_id, field_match, composite.";
+    DuplicateId = "E0106", "duplicate id", "Two schemas, two tasks or two lookup tables share an id. Ids are global across the pipeline files checked together.";
+    UnknownSchema = "E0107", "task names an unknown schema", "A task's `schema` names no schema of the checked files or the standard library.";
+    UnknownLookupTable = "E0108", "unknown lookup table", "A lookup mapping names a table that is declared neither in the schema nor at top level.";
+    UnknownCurrency = "E0109", "unknown currency", "`currency_convert` names a currency that the rate table (stdlib/rates.cmap plus the pipeline's own `rates`) does not know.";
+    UnknownKeyword = "E0110", "unknown keyword value", "A keyword value is not one the spec allows: a direction, task status, interval unit, notification event or relationship type.";
+    UnknownTargetFlag = "E0111", "unknown target flag", "A `target` block lists a flag that is not create_if_missing, update_if_exists or delete_if_removed.";
 
     // 02xx: transformation and rule configuration
-    MissingConfig = "E0201", "missing configuration";
-    ConfigType = "E0202", "configuration value of the wrong type";
-    InvalidRegex = "E0203", "invalid regular expression";
-    InvalidScript = "E0204", "invalid custom expression";
-    InvalidDateFormat = "E0205", "invalid date format";
-    UnknownConfigKey = "W0206", "unknown configuration key";
-    OperatorValue = "E0207", "operator value of the wrong shape";
-    InvalidPath = "E0208", "invalid field path";
+    MissingConfig = "E0201", "missing configuration", "A transformation lacks a config key it needs (`truncate` without `maxLength`).";
+    ConfigType = "E0202", "configuration value of the wrong type", "A config value has the wrong type (a string where a number belongs).";
+    InvalidRegex = "E0203", "invalid regular expression", "A `regex_replace` pattern or `pattern` validation rule is not a valid regular expression.";
+    InvalidScript = "E0204", "invalid custom expression", "A `custom` expression is not valid rhai; scripts are compiled at check time.";
+    InvalidDateFormat = "E0205", "invalid date format", "A `parse_date` / `format_date` format is not a valid strftime format.";
+    UnknownConfigKey = "W0206", "unknown configuration key", "A transformation's config has a key the transformation does not take; it is ignored.";
+    OperatorValue = "E0207", "operator value of the wrong shape", "An operator's value has the wrong shape: `in`/`not_in` need an array, `exists`/`not_exists` take none, comparisons need a number, string or date.";
+    InvalidPath = "E0208", "invalid field path", "A field path cannot be read (`a..b`, `items[x]`, a JSONPath wildcard where one value is needed).";
 
     // 03xx: schemas
-    DuplicateTarget = "E0301", "duplicate target field";
-    UnreachableRule = "W0302", "unreachable rule";
-    MissingClause = "E0303", "missing clause";
-    EmptySchema = "W0304", "schema maps no field";
-    TemplateWithoutPlaceholder = "W0305", "template names no field";
-    DefaultTemplateKey = "E0306", "malformed task placeholder";
+    DuplicateTarget = "E0301", "duplicate target field", "Two mappings write the same target field; only one could win, so this is an error.";
+    UnreachableRule = "W0302", "unreachable rule", "A conditional rule can never be chosen: it follows the catch-all `_`, or an earlier rule has the same condition.";
+    MissingClause = "E0303", "missing clause", "A schema lacks `source`, `target` or `dedupe`, or a task lacks `schema`.";
+    EmptySchema = "W0304", "schema maps no field", "A schema maps no field: its shards would be empty.";
+    TemplateWithoutPlaceholder = "W0305", "template names no field", "A composite template names no `${Field}`: it is a constant, which a default mapping says more plainly.";
+    DefaultTemplateKey = "E0306", "malformed task placeholder", "A `{{task...}}` placeholder in a default value is malformed; write `{{task.KEY}}`.";
 
     // 04xx: tasks
-    InvalidCron = "E0401", "invalid cron expression";
-    UnknownTimezone = "E0402", "unknown IANA timezone";
-    NonPositiveInterval = "E0403", "non-positive interval";
-    TaskKeyNeverSet = "W0404", "task config key never set";
-    InvalidRetry = "E0405", "invalid retry configuration";
+    InvalidCron = "E0401", "invalid cron expression", "A cron schedule is not a standard 5-field expression (minute hour day-of-month month day-of-week).";
+    UnknownTimezone = "E0402", "unknown IANA timezone", "A cron schedule names a timezone that is not in the IANA database.";
+    NonPositiveInterval = "E0403", "non-positive interval", "An interval schedule must run every 1 or more whole units.";
+    TaskKeyNeverSet = "W0404", "task config key never set", "A schema reads `{{task.KEY}}`, and none of the tasks that run it sets KEY in its config, so the value is always null.";
+    InvalidRetry = "E0405", "invalid retry configuration", "A retry configuration has a negative or non-integer count or delay.";
 
     // 05xx: schema-aware checks against stdlib/ types
-    UnknownTargetField = "W0501", "unknown target field";
-    UnknownSourceField = "W0502", "unknown source field";
-    TypeMismatch = "W0503", "type mismatch";
-    UnknownShardType = "W0504", "unknown shard type";
-    UnknownEntity = "W0505", "unknown source entity";
-    RequiredFieldUnmapped = "W0506", "required target field never mapped";
+    UnknownTargetField = "W0501", "unknown target field", "A mapping writes a field the target ShardType does not declare.";
+    UnknownSourceField = "W0502", "unknown source field", "A mapping reads a field the source entity does not declare.";
+    TypeMismatch = "W0503", "type mismatch", "A mapping yields a value of another type than the target field declares (a date into a number field).";
+    UnknownShardType = "W0504", "unknown shard type", "A schema targets a ShardType that no `shardtype` definition declares, so its fields cannot be checked.";
+    UnknownEntity = "W0505", "unknown source entity", "A schema's source entity has no `entity` definition, so source fields cannot be checked.";
+    RequiredFieldUnmapped = "W0506", "required target field never mapped", "The target ShardType declares a non-optional field that no mapping writes.";
 
     // 06xx: tests
-    InvalidTest = "E0601", "malformed test";
+    InvalidTest = "E0601", "malformed test", "A `test` block is malformed: no input, an input that is not an object, or no expectation.";
 }
 
 impl Code {

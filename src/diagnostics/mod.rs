@@ -4,6 +4,7 @@
 //! Stages never stop at the first problem: they push [`Diagnostic`]s and go on.
 
 pub mod codes;
+pub mod render;
 
 pub use codes::Code;
 

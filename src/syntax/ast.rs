@@ -71,6 +71,9 @@ pub struct Comment {
     pub trailing: bool,
 }
 
+// A schema is much larger than a rates table, but documents are built once per file and
+// walked a few times: boxing would cost more code than the memory it saves.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
     Schema(Schema),
