@@ -103,7 +103,10 @@ pub struct FieldPlan {
 pub enum Expr {
     Direct(Path),
     Transform(Path, Vec<Step>),
-    Conditional { rules: Vec<Rule>, default: Option<Value> },
+    Conditional {
+        rules: Vec<Rule>,
+        default: Option<Value>,
+    },
     /// A default value with no placeholder.
     Value(Value),
     /// A default value whose string has `{{task.KEY}}` placeholders.
@@ -111,11 +114,26 @@ pub enum Expr {
     /// A composite template: `${Field}` placeholders, missing → "".
     Template(Vec<TemplatePart>),
     /// A composite without template: non-empty values joined.
-    Join { fields: Vec<Path>, separator: String },
-    LookupTable { field: Path, table: Arc<HashMap<String, Value>>, default: Value },
-    LookupShard { field: Path, shard_type: String, return_field: Option<String>, default: Value },
+    Join {
+        fields: Vec<Path>,
+        separator: String,
+    },
+    LookupTable {
+        field: Path,
+        table: Arc<HashMap<String, Value>>,
+        default: Value,
+    },
+    LookupShard {
+        field: Path,
+        shard_type: String,
+        return_field: Option<String>,
+        default: Value,
+    },
     /// `sourceField` then `path` (dot/index or JSONPath, already parsed).
-    Flatten { field: Path, path: Path },
+    Flatten {
+        field: Path,
+        path: Path,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -286,10 +304,19 @@ pub enum IntervalUnit {
 pub enum Schedule {
     Manual,
     /// `interval` > 0.
-    Interval { interval: u64, unit: IntervalUnit },
+    Interval {
+        interval: u64,
+        unit: IntervalUnit,
+    },
     /// A standard 5-field expression (croner parses it) and an IANA zone.
-    Cron { expression: String, timezone: chrono_tz::Tz },
-    Realtime { webhook_url: Option<String>, verification_token: Option<String> },
+    Cron {
+        expression: String,
+        timezone: chrono_tz::Tz,
+    },
+    Realtime {
+        webhook_url: Option<String>,
+        verification_token: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

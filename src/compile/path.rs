@@ -31,12 +31,22 @@ impl Path {
         let mut first = !jsonpath;
         while !rest.is_empty() {
             if let Some(r) = rest.strip_prefix('[') {
-                let close = r.find(']').ok_or_else(|| format!("`[` without `]` in `{text}`"))?;
+                let close = r
+                    .find(']')
+                    .ok_or_else(|| format!("`[` without `]` in `{text}`"))?;
                 let inner = r[..close].trim();
-                if let Some(q) = inner.strip_prefix('\'').and_then(|i| i.strip_suffix('\'')).or_else(|| inner.strip_prefix('"').and_then(|i| i.strip_suffix('"'))) {
+                if let Some(q) = inner
+                    .strip_prefix('\'')
+                    .and_then(|i| i.strip_suffix('\''))
+                    .or_else(|| inner.strip_prefix('"').and_then(|i| i.strip_suffix('"')))
+                {
                     segments.push(Segment::Key(q.to_string()));
                 } else {
-                    let n: usize = inner.parse().map_err(|_| format!("`[{inner}]` in `{text}` is not an index (write `[0]` or `['key']`)"))?;
+                    let n: usize = inner.parse().map_err(|_| {
+                        format!(
+                            "`[{inner}]` in `{text}` is not an index (write `[0]` or `['key']`)"
+                        )
+                    })?;
                     segments.push(Segment::Index(n));
                 }
                 rest = &r[close + 1..];
@@ -46,7 +56,8 @@ impl Path {
             let r = if first {
                 rest
             } else {
-                rest.strip_prefix('.').ok_or_else(|| format!("expected `.` or `[` in `{text}`"))?
+                rest.strip_prefix('.')
+                    .ok_or_else(|| format!("expected `.` or `[` in `{text}`"))?
             };
             first = false;
             let end = r.find(['.', '[']).unwrap_or(r.len());
@@ -63,12 +74,18 @@ impl Path {
         if segments.is_empty() {
             return Err(format!("`{text}` selects the whole record; name a field"));
         }
-        Ok(Path { raw: text.to_string(), segments })
+        Ok(Path {
+            raw: text.to_string(),
+            segments,
+        })
     }
 
     /// A one-key path.
     pub fn key(name: &str) -> Path {
-        Path { raw: name.to_string(), segments: vec![Segment::Key(name.to_string())] }
+        Path {
+            raw: name.to_string(),
+            segments: vec![Segment::Key(name.to_string())],
+        }
     }
 
     /// The first key (what the input reader must keep).
@@ -96,7 +113,10 @@ impl Path {
     pub fn join(&self, other: &Path) -> Path {
         let mut segments = self.segments.clone();
         segments.extend(other.segments.iter().cloned());
-        Path { raw: format!("{}.{}", self.raw, other.raw.trim_start_matches("$.")), segments }
+        Path {
+            raw: format!("{}.{}", self.raw, other.raw.trim_start_matches("$.")),
+            segments,
+        }
     }
 }
 
@@ -118,8 +138,14 @@ mod tests {
         use Segment::*;
         check("Email", Ok(vec![Key("Email".into())]));
         check("a.b", Ok(vec![Key("a".into()), Key("b".into())]));
-        check("items[0].name", Ok(vec![Key("items".into()), Index(0), Key("name".into())]));
-        check("$.meta.owner", Ok(vec![Key("meta".into()), Key("owner".into())]));
+        check(
+            "items[0].name",
+            Ok(vec![Key("items".into()), Index(0), Key("name".into())]),
+        );
+        check(
+            "$.meta.owner",
+            Ok(vec![Key("meta".into()), Key("owner".into())]),
+        );
         check("$['a.b'][2]", Ok(vec![Key("a.b".into()), Index(2)]));
         check("", Err("empty"));
         check("a..b", Err("empty segment"));

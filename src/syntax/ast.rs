@@ -66,6 +66,9 @@ pub struct Comment {
     pub span: Span,
     /// The text after `//`, as written.
     pub text: String,
+    /// True when code precedes the comment on its line (`email = Email // why`): `fmt`
+    /// keeps it at the end of that line instead of on a line of its own.
+    pub trailing: bool,
 }
 
 // A schema is much larger than a rates table, but documents are built once per file and

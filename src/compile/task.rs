@@ -1,0 +1,421 @@
+//! Sync tasks: schema reference, keyword values, schedules (cron through croner, zones
+//! through chrono-tz), retry and notifications, lowered to [`ir::Task`]; and the
+//! cross-check of `{{task.KEY}}` placeholders against the tasks' configs (W0404).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use croner::parser::{CronParser, Seconds, Year};
+use serde_json::{Map, Value};
+
+use super::ir::{self, Direction, IntervalUnit, TaskStatus};
+use super::schema::TaskKey;
+use super::types::Ty;
+use super::Cx;
+use crate::diagnostics::{did_you_mean, Code, Diagnostic};
+use crate::syntax::ast::{self, Name, Span};
+
+const DIRECTIONS: &[&str] = &["pull", "push", "bidirectional"];
+const STATUSES: &[&str] = &["active", "paused", "error", "disabled"];
+const UNITS: &[&str] = &["minutes", "hours", "days", "weeks"];
+const EVENTS: &[&str] = &["success", "failure", "partial"];
+const SCHEDULES: &[&str] = &["manual", "interval", "cron", "realtime"];
+
+/// E0110 for a keyword outside its closed set.
+fn keyword<T: Copy>(
+    cx: &mut Cx<'_>,
+    name: &Name,
+    what: &str,
+    known: &[&str],
+    values: &[T],
+) -> Option<T> {
+    if let Some(i) = known.iter().position(|k| *k == name.node) {
+        return values.get(i).copied();
+    }
+    let d = Diagnostic::new(
+        Code::UnknownKeyword,
+        name.span,
+        format!("unknown {what} `{}`", name.node),
+    );
+    let list = known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    cx.push(match did_you_mean(&name.node, known.iter().copied()) {
+        Some(s) => d
+            .with_label(format!("did you mean `{s}`?"))
+            .with_help(format!("write `{s}`")),
+        None => d
+            .with_label(format!("not a {what}"))
+            .with_help(format!("use one of {list}")),
+    });
+    None
+}
+
+pub(super) fn lower(
+    cx: &mut Cx<'_>,
+    t: &ast::Task,
+    known: &[&str],
+    schemas: &HashMap<&str, Arc<ir::Schema>>,
+) -> Option<ir::Task> {
+    let schema = match &t.schema {
+        None => {
+            cx.push(
+                Diagnostic::new(
+                    Code::MissingClause,
+                    t.id.span,
+                    format!("task `{}` names no schema", t.id.node),
+                )
+                .with_label("`schema` is required")
+                .with_help(match known.first() {
+                    Some(s) => format!("add `schema {s}` (or another schema id)"),
+                    None => "add `schema SCHEMA_ID`".to_string(),
+                }),
+            );
+            None
+        }
+        Some(name) if !known.contains(&name.node.as_str()) => {
+            let d = Diagnostic::new(
+                Code::UnknownSchema,
+                name.span,
+                format!("unknown schema `{}`", name.node),
+            );
+            cx.push(match did_you_mean(&name.node, known.iter().copied()) {
+                Some(s) => d
+                    .with_label(format!("did you mean `{s}`?"))
+                    .with_help(format!("write `schema {s}`")),
+                None => d
+                    .with_label("no schema has this id")
+                    .with_help("name a schema declared in the pipeline or the stdlib"),
+            });
+            None
+        }
+        // A known schema that failed to lower has reported its own errors.
+        Some(name) => schemas.get(name.node.as_str()).cloned(),
+    };
+
+    let direction = match &t.direction {
+        None => Some(Direction::Pull),
+        Some(n) => keyword(
+            cx,
+            n,
+            "direction",
+            DIRECTIONS,
+            &[Direction::Pull, Direction::Push, Direction::Bidirectional],
+        ),
+    };
+    let status = match &t.status {
+        None => Some(TaskStatus::Active),
+        Some(n) => keyword(
+            cx,
+            n,
+            "status",
+            STATUSES,
+            &[
+                TaskStatus::Active,
+                TaskStatus::Paused,
+                TaskStatus::Error,
+                TaskStatus::Disabled,
+            ],
+        ),
+    };
+    let schedule = match &t.schedule {
+        None => Some(ir::Schedule::Manual),
+        Some(s) => schedule(cx, s),
+    };
+    let config = match &t.config {
+        None => Some(Map::new()),
+        Some(ast::Literal {
+            node: Value::Object(m),
+            ..
+        }) => Some(m.clone()),
+        Some(l) => {
+            cx.push(
+                Diagnostic::new(
+                    Code::ConfigType,
+                    l.span,
+                    "a task's config must be an object",
+                )
+                .with_label(format!("this is {}", Ty::of_value(&l.node).describe()))
+                .with_help("write `config { key: value }`"),
+            );
+            None
+        }
+    };
+    let retry = match &t.retry {
+        None => Some(ir::RetryConfig {
+            max_retries: 0,
+            retry_delay_seconds: 0,
+            exponential_backoff: false,
+        }),
+        Some(r) => retry(cx, r),
+    };
+    let notifications = match &t.notify {
+        None => Some(ir::Notifications::default()),
+        Some(n) => notify(cx, n),
+    };
+
+    let schema = schema?;
+    Some(ir::Task {
+        id: t.id.node.clone(),
+        name: t.name.as_ref().map(|n| n.node.clone()),
+        description: t.description.as_ref().map(|n| n.node.clone()),
+        integration: t
+            .integration
+            .as_ref()
+            .map(|n| n.node.clone())
+            .or_else(|| schema.integration.clone()),
+        schema,
+        direction: direction?,
+        schedule: schedule?,
+        config: config?,
+        status: status?,
+        retry: retry?,
+        notifications: notifications?,
+    })
+}
+
+fn schedule(cx: &mut Cx<'_>, s: &ast::Schedule) -> Option<ir::Schedule> {
+    match s {
+        ast::Schedule::Manual { .. } => Some(ir::Schedule::Manual),
+        ast::Schedule::Interval { interval, unit, .. } => {
+            let unit = keyword(
+                cx,
+                unit,
+                "interval unit",
+                UNITS,
+                &[
+                    IntervalUnit::Minutes,
+                    IntervalUnit::Hours,
+                    IntervalUnit::Days,
+                    IntervalUnit::Weeks,
+                ],
+            );
+            let n = match interval.node.as_u64() {
+                Some(n) if n > 0 => Some(n),
+                _ => {
+                    let example = interval
+                        .node
+                        .as_f64()
+                        .filter(|f| *f > 0.0)
+                        .map_or(15, |f| f.ceil() as u64);
+                    cx.push(
+                        Diagnostic::new(
+                            Code::NonPositiveInterval,
+                            interval.span,
+                            "the interval must be a whole number greater than 0",
+                        )
+                        .with_label(format!("this is {}", short_value(&interval.node)))
+                        .with_help(format!(
+                            "write e.g. `schedule every {example} {}`",
+                            unit_name(unit)
+                        )),
+                    );
+                    None
+                }
+            };
+            Some(ir::Schedule::Interval {
+                interval: n?,
+                unit: unit?,
+            })
+        }
+        ast::Schedule::Cron {
+            expression,
+            timezone,
+            ..
+        } => {
+            let parser = CronParser::builder()
+                .seconds(Seconds::Disallowed)
+                .year(Year::Disallowed)
+                .build();
+            let cron_ok = match parser.parse(&expression.node) {
+                Ok(_) => true,
+                Err(e) => {
+                    cx.push(
+                        Diagnostic::new(Code::InvalidCron, expression.span, format!("invalid cron expression: {}", e.to_string().trim_end_matches('.')))
+                            .with_label("5 fields: minute hour day-of-month month day-of-week")
+                            .with_help("write a standard 5-field expression, e.g. `\"0 2 * * *\"` (every day at 02:00)"),
+                    );
+                    false
+                }
+            };
+            let tz = match timezone {
+                None => Some(chrono_tz::Tz::UTC),
+                Some(z) => match chrono_tz::Tz::from_str(&z.node) {
+                    Ok(tz) => Some(tz),
+                    Err(_) => {
+                        let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
+                        let d = Diagnostic::new(
+                            Code::UnknownTimezone,
+                            z.span,
+                            format!("unknown timezone `{}`", z.node),
+                        );
+                        cx.push(match did_you_mean(&z.node, names) {
+                            Some(s) => d.with_label(format!("did you mean `{s}`?")).with_help(format!("write `in \"{s}\"`")),
+                            None => d
+                                .with_label("not an IANA zone")
+                                .with_help("write an IANA zone name, e.g. `in \"America/New_York\"` or `in \"UTC\"`"),
+                        });
+                        None
+                    }
+                },
+            };
+            cron_ok.then_some(())?;
+            Some(ir::Schedule::Cron {
+                expression: expression.node.clone(),
+                timezone: tz?,
+            })
+        }
+        ast::Schedule::Realtime {
+            webhook_url,
+            verification_token,
+            ..
+        } => Some(ir::Schedule::Realtime {
+            webhook_url: webhook_url.as_ref().map(|n| n.node.clone()),
+            verification_token: verification_token.as_ref().map(|n| n.node.clone()),
+        }),
+        ast::Schedule::Unknown { kind, .. } => {
+            keyword::<()>(cx, kind, "schedule type", SCHEDULES, &[]);
+            None
+        }
+    }
+}
+
+fn unit_name(unit: Option<IntervalUnit>) -> &'static str {
+    match unit {
+        Some(IntervalUnit::Hours) => "hours",
+        Some(IntervalUnit::Days) => "days",
+        Some(IntervalUnit::Weeks) => "weeks",
+        _ => "minutes",
+    }
+}
+
+fn short_value(v: &Value) -> String {
+    match v {
+        Value::Number(_) => format!("`{v}`"),
+        other => Ty::of_value(other).describe(),
+    }
+}
+
+fn retry(cx: &mut Cx<'_>, r: &ast::Retry) -> Option<ir::RetryConfig> {
+    let count = |cx: &mut Cx<'_>, lit: &ast::Literal, what: &str, example: &str| -> Option<u64> {
+        match lit.node.as_u64() {
+            Some(n) => Some(n),
+            None => {
+                cx.push(
+                    Diagnostic::new(
+                        Code::InvalidRetry,
+                        lit.span,
+                        format!("{what} must be a whole number of at least 0"),
+                    )
+                    .with_label(format!("this is {}", short_value(&lit.node)))
+                    .with_help(format!("write e.g. `{example}`")),
+                );
+                None
+            }
+        }
+    };
+    let max = count(
+        cx,
+        &r.max_retries,
+        "the number of retries",
+        "retry 3 times every 300s",
+    );
+    let delay = count(
+        cx,
+        &r.delay_seconds,
+        "the retry delay",
+        "retry 3 times every 300s",
+    );
+    let max = match max.map(u32::try_from) {
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            cx.push(
+                Diagnostic::new(Code::InvalidRetry, r.max_retries.span, "too many retries")
+                    .with_label("more than 4294967295")
+                    .with_help("write a smaller count, e.g. `retry 3 times every 300s`"),
+            );
+            None
+        }
+        None => None,
+    };
+    Some(ir::RetryConfig {
+        max_retries: max?,
+        retry_delay_seconds: delay?,
+        exponential_backoff: r.exponential.as_ref().is_some_and(|e| e.node),
+    })
+}
+
+fn notify(cx: &mut Cx<'_>, n: &ast::Notify) -> Option<ir::Notifications> {
+    let mut out = ir::Notifications {
+        recipients: n.recipients.iter().map(|r| r.node.clone()).collect(),
+        ..ir::Notifications::default()
+    };
+    let mut ok = true;
+    for event in &n.events {
+        match keyword(cx, event, "notify event", EVENTS, &[0u8, 1, 2]) {
+            Some(0) => out.on_success = true,
+            Some(1) => out.on_failure = true,
+            Some(_) => out.on_partial = true,
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// W0404: a schema reads `{{task.KEY}}` but no task running it sets `KEY`.
+///
+/// A key that only some tasks set is deliberate (the spec's news tasks leave `industry`
+/// null for a company feed), so only a key no task sets is reported.
+pub(super) fn check_task_keys(
+    cx: &mut Cx<'_>,
+    schema: &ast::Schema,
+    keys: &[TaskKey],
+    tasks: &[&ast::Task],
+) {
+    let users: Vec<&ast::Task> = tasks
+        .iter()
+        .copied()
+        .filter(|t| t.schema.as_ref().is_some_and(|s| s.node == schema.id.node))
+        .collect();
+    let sets = |t: &ast::Task, key: &str| matches!(&t.config, Some(ast::Literal { node: Value::Object(m), .. }) if m.contains_key(key));
+    // One warning per placeholder: each is a place that reads a missing key.
+    for key in keys {
+        let Some(first) = users.first() else { return };
+        if users.iter().any(|t| sets(t, &key.key)) {
+            continue;
+        }
+        let names = users
+            .iter()
+            .map(|t| format!("`{}`", t.id.node))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut d = Diagnostic::new(
+            Code::TaskKeyNeverSet,
+            key.span,
+            format!("no task running `{}` sets `{}`", schema.id.node, key.key),
+        )
+        .with_label(format!(
+            "`task.{}` is always null here: {names} never set it",
+            key.key
+        ))
+        .with_help(format!(
+            "add `config {{ {}: ... }}` to task `{}`",
+            key.key, first.id.node
+        ));
+        for t in &users {
+            d = d.with_related(
+                config_span(t),
+                format!("task `{}` runs this schema", t.id.node),
+            );
+        }
+        cx.push(d);
+    }
+}
+
+/// Where a task's config is, or its id when it has none.
+fn config_span(t: &ast::Task) -> Span {
+    t.config.as_ref().map_or(t.id.span, |c| c.span)
+}
