@@ -1,8 +1,10 @@
 //! Benchmark: the runtime (selective reader + interpreter + writer) against a
 //! hand-written serde_json mapping of the spec's Contact schema (Example 1).
 //!
-//! The cmap path reads with [`ReadPlan::for_schema`]: only the keys the schema reads,
-//! down to `MailingAddress.street`.
+//! The schema is compiled from its `.cmap` text by the parser and compiler, then checked
+//! against the spec's seed JSON and the example's tests. The cmap path reads with
+//! [`ReadPlan::for_schema`]: only the keys the schema reads, down to
+//! `MailingAddress.street`.
 //!
 //! `cargo bench --bench map` generates `BENCH_RECORDS` (default 200000) Salesforce-like
 //! contacts with `/work/shared/data/gen_records.py` (`BENCH_GENERATOR` overrides the
@@ -21,17 +23,15 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path as FsPath, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
 use std::time::Instant;
 
-use cmap::compile::ir::{
-    Condition, Dedupe, DedupeStrategy, Expr, FieldPlan, Op, Path, Schema, Step, Target,
-    TemplatePart,
-};
-use cmap::functions::{self, CompileContext, Rates};
+use cmap::compile::ir::{Expr, FieldPlan, Schema, TemplatePart};
+use cmap::compile::{compile, Options};
 use cmap::runtime::{
     map_record, write_error, write_mapped, Context, NoShards, Outcome, ReadPlan, RecordReader,
 };
-use cmap::sandbox::Sandbox;
+use cmap::syntax::{self, SourceMap};
 use serde_json::{json, Map, Value};
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -76,6 +76,7 @@ fn run() -> Res<bool> {
     let mut ok = true;
 
     let schema = contact_schema()?;
+    let schema = &*schema;
     // `BENCH_ONLY=cmap|baseline`: run that path alone, for a profiler.
     if let Ok(only) = std::env::var("BENCH_ONLY") {
         let dir = tempfile::tempdir()?;
@@ -83,7 +84,7 @@ fn run() -> Res<bool> {
         for _ in 0..rounds {
             let mut sink = Counter::default();
             let (_, cpu) = match only.as_str() {
-                "cmap" => timed(|| cmap_pass(&input, &schema, &mut sink))?,
+                "cmap" => timed(|| cmap_pass(&input, schema, &mut sink))?,
                 "baseline" => timed(|| baseline_pass(&input, &mut sink))?,
                 other => {
                     return Err(format!("BENCH_ONLY={other}: expected cmap or baseline").into())
@@ -98,12 +99,12 @@ fn run() -> Res<bool> {
         return Ok(true);
     }
     let spec: Value = serde_json::from_str(SPEC_EXAMPLE)?;
-    let problems = ir_vs_spec(&schema, &spec);
+    let problems = ir_vs_spec(schema, &spec);
     for p in &problems {
         println!("IR differs from the spec example: {p}");
     }
     ok &= problems.is_empty();
-    let problems = spec_tests(&schema);
+    let problems = spec_tests(schema);
     for p in &problems {
         println!("spec example test: {p}");
     }
@@ -129,7 +130,7 @@ fn run() -> Res<bool> {
         w.flush()?;
     }
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    let counts = cmap_pass(&head, &schema, &mut ours)?;
+    let counts = cmap_pass(&head, schema, &mut ours)?;
     baseline_pass(&head, &mut theirs)?;
     if ours == theirs {
         println!("output: identical bytes on the first 1000 records ({counts})");
@@ -143,10 +144,10 @@ fn run() -> Res<bool> {
     }
 
     // Peak RSS: stream N, then 2N records; the high-water mark must not follow N.
-    cmap_pass(&input, &schema, &mut Counter::default())?;
+    cmap_pass(&input, schema, &mut Counter::default())?;
     let rss_n = peak_rss_kb()?;
     let double = generate(&generator, 2 * n, dir.path())?;
-    cmap_pass(&double, &schema, &mut Counter::default())?;
+    cmap_pass(&double, schema, &mut Counter::default())?;
     let rss_2n = peak_rss_kb()?;
     std::fs::remove_file(&double)?;
 
@@ -156,7 +157,7 @@ fn run() -> Res<bool> {
     let (mut cmap_bytes, mut base_bytes) = (0, 0);
     for _ in 0..rounds {
         let mut sink = Counter::default();
-        let (wall, cpu) = timed(|| cmap_pass(&input, &schema, &mut sink))?;
+        let (wall, cpu) = timed(|| cmap_pass(&input, schema, &mut sink))?;
         cmap_ns.push(cpu);
         cmap_wall.push(wall);
         cmap_bytes = sink.bytes;
@@ -197,126 +198,37 @@ fn run() -> Res<bool> {
 
 // ---- the schema ---------------------------------------------------------------------
 
-/// The `replace` transformation of src/functions/, compiled from the spec's config.
-fn replace_step(search: &str, replace: &str) -> Res<Step> {
-    let function = functions::lookup("replace").ok_or("no `replace` transformation")?;
-    let config = json!({"search": search, "replace": replace});
-    let config = config.as_object().ok_or("config is an object")?;
-    let rates = Rates::default();
-    let sandbox = Sandbox::new();
-    let ctx = CompileContext {
-        rates: &rates,
-        sandbox: &sandbox,
-    };
-    let transform = function
-        .compile(config, &ctx)
-        .map_err(|errors| format!("replace config rejected: {errors:?}"))?;
-    Ok(Step {
-        name: "replace",
-        transform,
-    })
-}
+/// Example 1 in `.cmap` (as pipelines/salesforce.cmap writes it).
+const CMAP_TEXT: &str = r#"
+schema sf-contact-to-contact "Salesforce Contact to Contact" {
+  source salesforce.Contact where IsDeleted == false
+  target c_contact
+  dedupe external_id(Id)
 
-fn path(text: &str) -> Path {
-    // The paths are constants of this file; parse errors cannot happen.
-    Path::parse(text).unwrap_or_else(|e| panic!("bad constant path {text}: {e}"))
+  email! = Email
+  name = "${FirstName} ${LastName}"
+  phone = Phone | replace(" ", "")
+  street = MailingAddress.street
+  source = "salesforce"
 }
+"#;
 
-fn plan(target: &str, expr: Expr, required: bool, describe: &str) -> FieldPlan {
-    FieldPlan {
-        target: target.into(),
-        mapping_id: None,
-        expr,
-        required,
-        validations: Vec::new(),
-        describe: describe.into(),
+/// The IR of [`CMAP_TEXT`], from the parser and compiler.
+fn contact_schema() -> Res<Arc<Schema>> {
+    let mut sources = SourceMap::default();
+    let id = sources.add(PathBuf::from("contact.cmap"), CMAP_TEXT.to_string());
+    let (doc, diagnostics) = syntax::parse(id, sources.get(id));
+    if !diagnostics.is_empty() {
+        return Err(format!("the schema does not parse: {diagnostics:?}").into());
     }
-}
-
-/// The IR of Example 1, as the compiler lowers
-///
-/// ```text
-/// schema sf-contact-to-contact "Salesforce Contact to Contact" {
-///   source salesforce.Contact where IsDeleted == false
-///   target c_contact
-///   dedupe external_id(Id)
-///   email! = Email
-///   name   = "${FirstName} ${LastName}"
-///   phone  = Phone | replace(" ", "")
-///   street = MailingAddress.street
-///   source = "salesforce"
-/// }
-/// ```
-fn contact_schema() -> Res<Schema> {
-    let template = vec![
-        TemplatePart::Field(path("FirstName")),
-        TemplatePart::Lit(" ".into()),
-        TemplatePart::Field(path("LastName")),
-    ];
-    let replace = replace_step(" ", "")?;
-    Ok(Schema {
-        id: "sf-contact-to-contact".into(),
-        name: Some("Salesforce Contact to Contact".into()),
-        description: None,
-        integration: Some("salesforce".into()),
-        entity: "Contact".into(),
-        filters: vec![Condition {
-            field: path("IsDeleted"),
-            op: Op::Eq,
-            value: json!(false),
-        }],
-        target: Target {
-            shard_type: "c_contact".into(),
-            create_if_missing: true,
-            update_if_exists: true,
-            delete_if_removed: false,
-        },
-        dedupe: Dedupe {
-            strategy: DedupeStrategy::ExternalId,
-            fields: vec![path("Id")],
-        },
-        fields: vec![
-            plan("email", Expr::Direct(path("Email")), true, "direct Email"),
-            plan(
-                "name",
-                Expr::Template(template),
-                false,
-                "composite template",
-            ),
-            plan(
-                "phone",
-                Expr::Transform(path("Phone"), vec![replace]),
-                false,
-                "transform Phone | replace",
-            ),
-            plan(
-                "street",
-                Expr::Flatten {
-                    field: path("MailingAddress"),
-                    path: path("street"),
-                },
-                false,
-                "flatten MailingAddress street",
-            ),
-            plan("source", Expr::Value(json!("salesforce")), false, "default"),
-        ],
-        relationships: Vec::new(),
-        active: true,
-        tests: Vec::new(),
-        reads: Some(
-            [
-                "IsDeleted",
-                "Id",
-                "Email",
-                "FirstName",
-                "LastName",
-                "Phone",
-                "MailingAddress",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ),
-    })
+    let compilation = compile(&[doc], &Options::default());
+    let Some(program) = compilation.program else {
+        return Err(format!("the schema does not compile: {:?}", compilation.diagnostics).into());
+    };
+    let schema = program
+        .schema("sf-contact-to-contact")
+        .ok_or("no schema sf-contact-to-contact")?;
+    Ok(Arc::clone(schema))
 }
 
 /// Every difference between the IR and the spec's seed JSON.

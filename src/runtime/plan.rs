@@ -102,10 +102,13 @@ impl ReadPlan {
         }
     }
 
+    /// Called for every key of every record: the length and first byte rule out most
+    /// keys before a full comparison.
     pub(crate) fn get(&self, key: &str) -> Option<&Need> {
+        let (len, first) = (key.len(), key.as_bytes().first());
         self.keys
             .iter()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| k.len() == len && k.as_bytes().first() == first && k == key)
             .map(|(_, need)| need)
     }
 }

@@ -1590,6 +1590,103 @@ fn reader_with_nested_plan() {
     .assert_eq(&out);
 }
 
+// ---- the shipped pipelines' own tests --------------------------------------------------
+
+/// Every `test` of every pipeline in pipelines/, compiled with the stdlib and run through
+/// the interpreter: one line per test, `ok` or what differs.
+#[test]
+fn pipeline_tests_pass() {
+    use crate::compile::ir::TestExpect;
+    use crate::compile::{compile, Options};
+    use crate::syntax::{self, SourceMap};
+
+    let mut sources = SourceMap::default();
+    let mut docs = Vec::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut pipelines: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pipelines.sort();
+    let stdlib = crate::stdlib::EMBEDDED
+        .iter()
+        .map(|(name, text)| (std::path::PathBuf::from(name), text.to_string()));
+    let pipeline_texts = pipelines
+        .iter()
+        .map(|p| (p.clone(), std::fs::read_to_string(p).unwrap()));
+    for (path, text) in stdlib.chain(pipeline_texts) {
+        let id = sources.add(path, text);
+        let (doc, diagnostics) = syntax::parse(id, sources.get(id));
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        docs.push(doc);
+    }
+    let compilation = compile(
+        &docs,
+        &Options {
+            stdlib_docs: crate::stdlib::EMBEDDED.len(),
+        },
+    );
+    let program = compilation
+        .program
+        .unwrap_or_else(|| panic!("{:?}", compilation.diagnostics));
+    let mut out = String::new();
+    for schema in &program.schemas {
+        for test in &schema.tests {
+            let ctx = Context {
+                task: &test.task,
+                shards: &NoShards,
+                explain: false,
+            };
+            let outcome = map_record(schema, &test.input, &ctx);
+            let mut problems = Vec::new();
+            for expect in &test.expect {
+                let ok = match (expect, &outcome) {
+                    (TestExpect::Data(want), Outcome::Mapped(m)) => {
+                        *want == Value::Object(m.structured_data.clone())
+                    }
+                    (TestExpect::ExternalId(want), Outcome::Mapped(m)) => {
+                        want.as_str()
+                            .map_or_else(|| want.to_string(), str::to_string)
+                            == m.external_id
+                    }
+                    (TestExpect::Relationships(want), Outcome::Mapped(m)) => {
+                        let mut line = Vec::new();
+                        write_mapped(&mut line, m, false, true).unwrap();
+                        let line: Value = serde_json::from_slice(&line).unwrap();
+                        line["relationships"] == *want
+                    }
+                    (TestExpect::Skipped, Outcome::Skipped(_)) => true,
+                    (TestExpect::Failed { field }, Outcome::Failed(e)) => {
+                        field.is_none() || *field == e.field
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    problems.push(format!("expected {expect:?}, got {outcome:?}"));
+                }
+            }
+            let verdict = if problems.is_empty() {
+                "ok".to_string()
+            } else {
+                problems.join("; ")
+            };
+            out.push_str(&format!("{} / {}: {verdict}\n", schema.id, test.name));
+        }
+    }
+    expect![[r#"
+        google-news-to-news / an RSS item: ok
+        google-news-to-news / a task without industry leaves it null: ok
+        sf-contact-to-contact / maps a contact: ok
+        sf-contact-to-contact / a contact without address or phone: ok
+        sf-contact-to-contact / deleted contacts are skipped: ok
+        sf-contact-to-contact / a contact without email fails: ok
+        sf-opportunity / an opportunity under review: ok
+        sf-opportunity / a won deal: ok
+        sf-opportunity / an unknown stage falls back to lead: ok
+    "#]]
+    .assert_eq(&out);
+}
+
 // ---- properties -----------------------------------------------------------------------
 
 mod properties {
