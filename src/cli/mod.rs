@@ -1,1 +1,127 @@
-//! The command line: argument parsing and one module per subcommand.
+//! The command line: argument parsing, one module per subcommand, exit codes.
+//!
+//! Exit codes (a contract, documented in README.md):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success (warnings alone are success) |
+//! | 1 | the pipeline does not check, a test failed, or `fmt --check` found unformatted files |
+//! | 2 | usage or I/O error (bad arguments, unreadable input) |
+//! | 3 | `map`: some records failed (the others were written) |
+
+mod check;
+mod export;
+mod fmt;
+mod import;
+pub mod load;
+mod map;
+mod test;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diagnostics::render::Style;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_PARTIAL: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cmap",
+    version,
+    about = "Castiel's integrations engine: check, test and run .cmap pipelines"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Directory of the standard library (types, rates); default `./stdlib` when it
+    /// exists, else the copy built into the binary.
+    #[arg(long, global = true, env = "CMAP_STDLIB", value_name = "DIR")]
+    stdlib: Option<PathBuf>,
+    /// When to use colours.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check pipeline files and report every problem at once.
+    Check(check::Args),
+    /// Map JSON-lines records through a schema, one output line per record.
+    Map(map::Args),
+    /// Format .cmap files canonically, in place.
+    Fmt(fmt::Args),
+    /// Run the `test` blocks of schemas.
+    Test(test::Args),
+    /// Print the .cmap form of a seed-JSON file.
+    Import(import::Args),
+    /// Print the seed-JSON form of a pipeline file.
+    Export(export::Args),
+}
+
+/// Settings every command shares.
+pub struct Global {
+    pub stdlib: Option<PathBuf>,
+    pub style: Style,
+}
+
+pub fn main() -> ExitCode {
+    restore_sigpipe();
+    let cli = Cli::parse();
+    let style = match cli.color {
+        Color::Always => Style::Color,
+        Color::Never => Style::Plain,
+        Color::Auto => {
+            if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+                Style::Color
+            } else {
+                Style::Plain
+            }
+        }
+    };
+    let global = Global {
+        stdlib: cli.stdlib,
+        style,
+    };
+    let code = match cli.command {
+        Command::Check(args) => check::run(&global, args),
+        Command::Map(args) => map::run(&global, args),
+        Command::Fmt(args) => fmt::run(&global, args),
+        Command::Test(args) => test::run(&global, args),
+        Command::Import(args) => import::run(&global, args),
+        Command::Export(args) => export::run(&global, args),
+    };
+    ExitCode::from(code)
+}
+
+/// Prints an error that is not a diagnostic (I/O, usage) the way miette would.
+pub fn print_error(message: &str, help: Option<&str>) {
+    eprintln!("error: {message}");
+    if let Some(help) = help {
+        eprintln!("  help: {help}");
+    }
+}
+
+/// Rust ignores SIGPIPE, so a closed stdout (`cmap map … | head`) turns every later
+/// `println!` into a panic. A command-line tool should instead end quietly, as `cat`
+/// does: restore the default disposition.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; `signal` with
+    // SIG_DFL installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

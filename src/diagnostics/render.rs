@@ -26,7 +26,9 @@ pub fn human(diagnostics: &[Diagnostic], sources: &SourceMap, style: Style) -> S
         Style::Color => GraphicalTheme::unicode(),
         Style::Plain => GraphicalTheme::unicode_nocolor(),
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
     let mut out = String::new();
     for d in diagnostics {
         let report = Report::new(d, sources);
@@ -93,8 +95,10 @@ pub fn json(diagnostics: &[Diagnostic], sources: &SourceMap) -> Value {
 /// Adapts a [`Diagnostic`] to miette. Related spans in the same file become secondary
 /// labels; spans in other files become related reports with their own snippet.
 struct Report {
-    code: &'static str,
-    severity: Severity,
+    /// `None` for a note attached to another report.
+    code: Option<&'static str>,
+    /// `None`: a note (miette's advice).
+    severity: Option<Severity>,
     message: String,
     help: Option<String>,
     source: NamedSource<String>,
@@ -104,26 +108,35 @@ struct Report {
 
 impl Report {
     fn new(d: &Diagnostic, sources: &SourceMap) -> Report {
-        let mut labels = vec![LabeledSpan::new_primary_with_span(d.label.clone(), source_span(d.span, sources))];
+        let mut labels = vec![LabeledSpan::new_primary_with_span(
+            d.label.clone(),
+            source_span(d.span, sources),
+        )];
         let mut related = Vec::new();
         for (span, label) in &d.related {
             if span.file == d.span.file {
-                labels.push(LabeledSpan::new_with_span(Some(label.clone()), source_span(*span, sources)));
+                labels.push(LabeledSpan::new_with_span(
+                    Some(label.clone()),
+                    source_span(*span, sources),
+                ));
             } else {
                 related.push(Report {
-                    code: d.code.as_str(),
-                    severity: Severity::Warning,
+                    code: None,
+                    severity: None,
                     message: label.clone(),
                     help: None,
                     source: named_source(span.file, sources),
-                    labels: vec![LabeledSpan::new_primary_with_span(None, source_span(*span, sources))],
+                    labels: vec![LabeledSpan::new_primary_with_span(
+                        None,
+                        source_span(*span, sources),
+                    )],
                     related: Vec::new(),
                 });
             }
         }
         Report {
-            code: d.code.as_str(),
-            severity: d.severity(),
+            code: Some(d.code.as_str()),
+            severity: Some(d.severity()),
             message: d.message.clone(),
             help: d.help.clone(),
             source: named_source(d.span.file, sources),
@@ -162,16 +175,19 @@ impl std::error::Error for Report {}
 
 impl miette::Diagnostic for Report {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.code))
+        self.code.map(|c| Box::new(c) as Box<dyn fmt::Display>)
     }
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
+            Some(Severity::Error) => miette::Severity::Error,
+            Some(Severity::Warning) => miette::Severity::Warning,
+            None => miette::Severity::Advice,
         })
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         Some(&self.source)
@@ -183,7 +199,9 @@ impl miette::Diagnostic for Report {
         if self.related.is_empty() {
             None
         } else {
-            Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct InputError {
     /// 1-based line number.
     pub line: usize,
     pub message: String,
+    /// The input itself could not be read (not one bad line): reading stops here.
+    pub io: bool,
 }
 
 impl InputError {
@@ -152,6 +154,7 @@ impl<R: BufRead> Iterator for RecordReader<R> {
                     return Some(Err(InputError {
                         line: self.line,
                         message: format!("cannot read the input: {e}"),
+                        io: true,
                     }));
                 }
             }
@@ -162,6 +165,7 @@ impl<R: BufRead> Iterator for RecordReader<R> {
             return Some(self.parse().map_err(|message| InputError {
                 line: self.line,
                 message,
+                io: false,
             }));
         }
     }

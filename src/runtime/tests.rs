@@ -1293,7 +1293,7 @@ fn reader_invalid_utf8_and_io_errors() {
     let mut reader = RecordReader::new(&bytes[..], None);
     let first = reader.next();
     assert!(
-        matches!(&first, Some(Err(InputError { line: 1, message })) if message.starts_with("the line is not UTF-8")),
+        matches!(&first, Some(Err(InputError { line: 1, message, io: false })) if message.starts_with("the line is not UTF-8")),
         "{first:?}"
     );
     assert_eq!(reader.next(), Some(Ok(json!({"Id": "2"}))));
@@ -1312,7 +1312,8 @@ fn reader_invalid_utf8_and_io_errors() {
         reader.next(),
         Some(Err(InputError {
             line: 1,
-            message: "cannot read the input: disk on fire".into()
+            message: "cannot read the input: disk on fire".into(),
+            io: true,
         }))
     );
     assert_eq!(reader.next(), None);
@@ -1364,6 +1365,7 @@ fn writer_exact_bytes() {
     let input = InputError {
         line: 14,
         message: "invalid JSON".into(),
+        io: false,
     };
     write_error(
         &mut out,

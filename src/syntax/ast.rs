@@ -24,11 +24,19 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: FileId, start: usize, end: usize) -> Span {
-        Span { file, start: start as u32, end: end as u32 }
+        Span {
+            file,
+            start: start as u32,
+            end: end as u32,
+        }
     }
     /// The smallest span covering both (same file assumed).
     pub fn to(self, other: Span) -> Span {
-        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
     pub fn range(self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
@@ -69,6 +77,12 @@ pub struct Comment {
     /// True when code precedes the comment on its line (`email = Email // why`): `fmt`
     /// keeps it at the end of that line instead of on a line of its own.
     pub trailing: bool,
+    /// An own-line comment with a blank line above it (and something before that):
+    /// `fmt` keeps the blank line, so comment paragraphs stay apart.
+    pub blank_before: bool,
+    /// An own-line comment followed by a blank line: `fmt` keeps it detached from the
+    /// node below.
+    pub blank_after: bool,
 }
 
 // A schema is much larger than a rates table, but documents are built once per file and
@@ -178,7 +192,10 @@ pub enum MappingExpr {
     /// `email = Email`.
     Direct { field: Name },
     /// `phone = Phone | replace(" ", "") | trim`.
-    Transform { field: Name, steps: Vec<Transformation> },
+    Transform {
+        field: Name,
+        steps: Vec<Transformation>,
+    },
     /// `match F { .. }` or `when { .. }`.
     Conditional(Conditional),
     /// `source = "salesforce"`, `industry = task.industry` (value `"{{task.industry}}"`).
@@ -232,7 +249,11 @@ pub struct Conditional {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Arm {
     /// `condition` + `then`.
-    Rule { span: Span, condition: Condition, then: Then },
+    Rule {
+        span: Span,
+        condition: Condition,
+        then: Then,
+    },
     /// `_ => value` (`.cmap`) / `default` (seed JSON).
     Default { span: Span, value: Literal },
 }
@@ -257,7 +278,10 @@ pub enum Then {
     /// `type: 'field'`.
     Field(Name),
     /// `type: 'transform'`.
-    Transform { field: Name, steps: Vec<Transformation> },
+    Transform {
+        field: Name,
+        steps: Vec<Transformation>,
+    },
 }
 
 /// A composite mapping. With a template, the template decides and `fields` are the
@@ -290,7 +314,10 @@ pub enum LookupFrom {
     /// A lookup table declared in the pipeline.
     Table(Name),
     /// Another shard, by external id; `return_field` absent means the shard's id.
-    Shard { shard_type: Name, return_field: Option<Name> },
+    Shard {
+        shard_type: Name,
+        return_field: Option<Name>,
+    },
 }
 
 /// A RelationshipMapping. `.cmap`: `companyId -> belongs_to c_company by external_id(AccountId)`.
@@ -395,11 +422,23 @@ pub enum Schedule {
     Manual { span: Span },
     /// `schedule every 15 minutes`. `interval` is a literal so a wrongly typed seed value
     /// can be reported.
-    Interval { span: Span, interval: Literal, unit: Name },
+    Interval {
+        span: Span,
+        interval: Literal,
+        unit: Name,
+    },
     /// `schedule cron "0 2 * * *" in "America/New_York"`.
-    Cron { span: Span, expression: Name, timezone: Option<Name> },
+    Cron {
+        span: Span,
+        expression: Name,
+        timezone: Option<Name>,
+    },
     /// `schedule realtime "https://.." token "..."`.
-    Realtime { span: Span, webhook_url: Option<Name>, verification_token: Option<Name> },
+    Realtime {
+        span: Span,
+        webhook_url: Option<Name>,
+        verification_token: Option<Name>,
+    },
     /// A schedule type this model does not know (seed JSON), kept for diagnostics.
     Unknown { span: Span, kind: Name },
 }

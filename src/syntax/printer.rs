@@ -265,7 +265,21 @@ impl Printer<'_> {
             None => (Vec::new(), Vec::new()),
         };
         for c in &before {
+            // Keep a paragraph break the author put above a comment, unless the
+            // comment opens a block or the file (where no blank line belongs).
+            if c.blank_before
+                && !self.out.is_empty()
+                && !self.out.ends_with("{\n")
+                && !self.out.ends_with("\n\n")
+            {
+                self.out.push('\n');
+            }
             self.out.push_str(&format!("{}//{}\n", pad(indent), c.text));
+        }
+        // A comment block separated from its node by a blank line (a file header, a
+        // section title) stays separated.
+        if before.last().is_some_and(|c| c.blank_after) {
+            self.out.push('\n');
         }
         self.out.push_str(&pad(indent));
         let mut trailing = trailing.into_iter();
@@ -774,7 +788,7 @@ impl Printer<'_> {
         for (k, v) in &r.rates {
             self.line(
                 1,
-                &format!("{}: {},", object_key(&k.node), inline(&v.node)),
+                &format!("{}: {}", object_key(&k.node), inline(&v.node)),
                 Some(k.span),
             );
         }
@@ -1029,11 +1043,9 @@ fn object<'v>(
     for (k, v) in entries {
         let key = format!("{}: ", object_key(k));
         let col = inner * 2 + key.chars().count();
-        out.push_str(&format!(
-            "{}{key}{},\n",
-            pad(inner),
-            value_at(v, inner, col)
-        ));
+        // One entry per line needs no comma: the grammar reads line-separated entries,
+        // and objects then read like the rest of a .cmap file.
+        out.push_str(&format!("{}{key}{}\n", pad(inner), value_at(v, inner, col)));
     }
     out.push_str(&format!("{}}}", pad(indent)));
     out

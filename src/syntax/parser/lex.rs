@@ -47,16 +47,38 @@ pub(super) fn scan(text: &str, from: usize, to: usize, mut f: impl FnMut(usize, 
     }
 }
 
+/// Whether the line after the one `rest` ends is blank (`rest` starts at a line's end).
+fn next_line_blank(rest: &str) -> bool {
+    let Some(after) = rest
+        .strip_prefix("\r\n")
+        .or_else(|| rest.strip_prefix('\n'))
+    else {
+        return false;
+    };
+    let line = after.split('\n').next().unwrap_or_default();
+    // The end of the file is not a blank line before anything.
+    line.trim().is_empty() && after.len() > line.len()
+}
+
 /// Every `//` comment of the file, in order.
 pub(super) fn comments(file: FileId, text: &str) -> Vec<Comment> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let mut i = 0;
     let mut line_has_code = false;
+    // Whether the current line has a comment, the last line was blank, and anything
+    // (code or comment) came before it.
+    let mut line_has_comment = false;
+    let mut last_blank = false;
+    let mut seen_any = false;
     while i < bytes.len() {
         match bytes[i] {
             b'\n' => {
+                let blank = !line_has_code && !line_has_comment;
+                seen_any |= !blank;
+                last_blank = blank;
                 line_has_code = false;
+                line_has_comment = false;
                 i += 1;
             }
             b'"' | b'`' => {
@@ -85,7 +107,10 @@ pub(super) fn comments(file: FileId, text: &str) -> Vec<Comment> {
                     span: Span::new(file, i, end),
                     text: body.strip_suffix('\r').unwrap_or(body).to_string(),
                     trailing: line_has_code,
+                    blank_before: !line_has_code && last_blank && seen_any,
+                    blank_after: !line_has_code && next_line_blank(&text[end..]),
                 });
+                line_has_comment = true;
                 i = end;
             }
             b' ' | b'\t' | b'\r' => i += 1,

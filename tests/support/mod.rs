@@ -1,0 +1,91 @@
+//! Helpers: run the binary, compare with golden files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository root (tests run with it as working directory).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `cmap ARGS` in the repository root without colours; `stdin` is fed when given.
+pub fn cmap(args: &[&str], stdin: Option<&str>) -> Run {
+    cmap_in(&root(), args, stdin)
+}
+
+pub fn cmap_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cmap"));
+    cmd.current_dir(dir)
+        .args(["--color", "never"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("CMAP_STDLIB");
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the cmap binary runs");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        pipe.write_all(input.as_bytes())
+            .expect("stdin accepts the input");
+    }
+    let out: Output = child.wait_with_output().expect("cmap exits");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts the exit code, showing both streams when it differs.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Run {
+        assert_eq!(
+            self.code, expected,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Compares `actual` with the golden file at `tests/data/<rel>`; with `UPDATE_EXPECT=1`
+/// writes it instead.
+#[track_caller]
+pub fn golden(rel: &str, actual: &str) {
+    let path = root().join("tests/data").join(rel);
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("golden directory");
+        }
+        std::fs::write(&path, actual).expect("golden file written");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing golden file {} (run with UPDATE_EXPECT=1)",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let diff = similar::TextDiff::from_lines(expected.as_str(), actual);
+        panic!(
+            "{} differs (UPDATE_EXPECT=1 to accept):\n{}",
+            path.display(),
+            diff.unified_diff().header("expected", "actual")
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests: they run the built `cmap` binary the way a user does.
+//!
+//! Golden files live under `tests/data/`; `UPDATE_EXPECT=1 cargo test` rewrites them.
+
+mod support;
+
+mod check;
+mod cli;
+mod diagnostics;
+mod map;
+mod pipelines;
+mod robustness;
+mod roundtrip;
