@@ -1680,10 +1680,12 @@ fn pipeline_tests_pass() {
         google-news-to-news / a task without industry leaves it null: ok
         sf-contact-to-contact / maps a contact: ok
         sf-contact-to-contact / a contact without address or phone: ok
+        sf-contact-to-contact / a record as the query API returns it, with attributes and extra fields: ok
         sf-contact-to-contact / deleted contacts are skipped: ok
         sf-contact-to-contact / a contact without email fails: ok
         sf-opportunity / an opportunity under review: ok
         sf-opportunity / a won deal: ok
+        sf-opportunity / a lost deal: ok
         sf-opportunity / an unknown stage falls back to lead: ok
     "#]]
     .assert_eq(&out);

@@ -437,7 +437,7 @@ fn comments_are_collected() {
         0,
         "// head\nschema s { // trailing\n  a = \"// not a comment\" // c2\n  // own\n}",
     );
-    expect![[r#"[Comment { text: " head", trailing: false }, Comment { text: " trailing", trailing: true }, Comment { text: " c2", trailing: true }, Comment { text: " own", trailing: false }]"#]]
+    expect![[r#"[Comment { text: " head", trailing: false, blank_before: false, blank_after: false }, Comment { text: " trailing", trailing: true, blank_before: false, blank_after: false }, Comment { text: " c2", trailing: true, blank_before: false, blank_after: false }, Comment { text: " own", trailing: false, blank_before: false, blank_after: false }]"#]]
         .assert_eq(&compact(&doc.comments));
 }
 

@@ -84,20 +84,20 @@ fn language_reference_example() {
 
               test "maps a contact" {
                 input {
-                  Id: "003A",
-                  IsDeleted: false,
-                  FirstName: "Ada",
-                  LastName: "Lovelace",
-                  Email: "ada@example.com",
-                  Phone: "+1 555 0100",
-                  MailingAddress: { street: "1 Main St" },
+                  Id: "003A"
+                  IsDeleted: false
+                  FirstName: "Ada"
+                  LastName: "Lovelace"
+                  Email: "ada@example.com"
+                  Phone: "+1 555 0100"
+                  MailingAddress: { street: "1 Main St" }
                 }
                 expect {
-                  email: "ada@example.com",
-                  name: "Ada Lovelace",
-                  phone: "+15550100",
-                  street: "1 Main St",
-                  source: "salesforce",
+                  email: "ada@example.com"
+                  name: "Ada Lovelace"
+                  phone: "+15550100"
+                  street: "1 Main St"
+                  source: "salesforce"
                 }
               }
             }
@@ -289,6 +289,7 @@ task t {
 "#,
         expect![[r#"
             // file header
+
             // before the schema
             schema s { // after the head
               // before target
@@ -357,23 +358,23 @@ rates USD { EUR: 0.92, GBP: 0.79, JPY: 151.2, CHF: 0.88, CAD: 1.36, AUD: 1.52, N
         expect![[r#"
             task t {
               config {
-                industry: "banking",
-                region: "emea",
-                keywords: ["merger", "acquisition", "ipo", "bankruptcy"],
-                limit: 50,
+                industry: "banking"
+                region: "emea"
+                keywords: ["merger", "acquisition", "ipo", "bankruptcy"]
+                limit: 50
               }
             }
 
             rates USD {
-              EUR: 0.92,
-              GBP: 0.79,
-              JPY: 151.2,
-              CHF: 0.88,
-              CAD: 1.36,
-              AUD: 1.52,
-              NZD: 1.65,
-              SEK: 10.4,
-              NOK: 10.6,
+              EUR: 0.92
+              GBP: 0.79
+              JPY: 151.2
+              CHF: 0.88
+              CAD: 1.36
+              AUD: 1.52
+              NZD: 1.65
+              SEK: 10.4
+              NOK: 10.6
             }
         "#]],
     );
