@@ -7,7 +7,7 @@
 //! `MailingAddress.street`.
 //!
 //! `cargo bench --bench map` generates `BENCH_RECORDS` (default 200000) Salesforce-like
-//! contacts with `/work/shared/data/gen_records.py` (`BENCH_GENERATOR` overrides the
+//! contacts with `../shared/data/gen_records.py` (`BENCH_GENERATOR` overrides the
 //! script), checks that the IR matches the spec's example and that both paths write the
 //! same bytes, then times `BENCH_ROUNDS` (default 5) alternating rounds of each path in
 //! thread CPU time and prints records/s, the CPU ratio cmap/baseline (target <= 1.0,
@@ -71,8 +71,10 @@ fn main() -> ExitCode {
 fn run() -> Res<bool> {
     let n: usize = env_number("BENCH_RECORDS", 200_000)?;
     let rounds: usize = env_number("BENCH_ROUNDS", 5)?.max(1);
-    let generator = std::env::var("BENCH_GENERATOR")
-        .unwrap_or_else(|_| "/work/shared/data/gen_records.py".into());
+    // The shared data directory sits beside the repository (`../shared`).
+    let generator = std::env::var("BENCH_GENERATOR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/gen_records.py").into()
+    });
     let mut ok = true;
 
     let schema = contact_schema()?;

@@ -41,7 +41,7 @@ codes! {
     InvalidJson = "E0002", "invalid JSON", "A seed-JSON file is not valid JSON. The position is where the JSON reader stopped.";
     JsonShape = "E0003", "seed JSON of the wrong shape", "A seed-JSON value has the wrong type or a required key is missing (`fieldMappings` must be an array, `targetField` a string, ...). The key path names the value.";
     DuplicateClause = "E0004", "clause given twice", "A clause that may appear once (`source`, `target`, `dedupe`, `schedule`, ...) is written twice in one schema or task. The first one is used.";
-    UnknownKey = "W0005", "unknown key in seed JSON", "A seed-JSON object has a key the spec does not define; it is ignored. Usually a typo: the label suggests the closest known key.";
+    UnknownKey = "W0005", "unknown key in seed JSON", "A seed-JSON object has a key the spec does not define. It is kept (as `meta`) but not interpreted; usually it is a typo, and the label suggests the closest known key.";
     Io = "E0006", "file cannot be read", "A file named on the command line, or one of its includes, cannot be read.";
 
     // 01xx: names
