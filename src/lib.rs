@@ -5,9 +5,11 @@
 
 pub mod cli;
 pub mod compile;
+pub mod connectors;
 pub mod diagnostics;
 pub mod functions;
 pub mod runtime;
 pub mod sandbox;
 pub mod stdlib;
+pub mod store;
 pub mod syntax;

@@ -18,6 +18,7 @@ pub struct Program {
     /// In declaration order; ids are unique.
     pub schemas: Vec<Arc<Schema>>,
     pub tasks: Vec<Arc<Task>>,
+    pub connections: Vec<Arc<Connection>>,
 }
 
 impl Program {
@@ -348,4 +349,72 @@ pub struct Task {
     /// Absent: no retry (`maxRetries` 0).
     pub retry: RetryConfig,
     pub notifications: Notifications,
+    /// The connection it reads through (`connection ID`); `None`: the connection of the
+    /// schema's integration, when there is exactly one.
+    pub connection: Option<Arc<Connection>>,
+}
+
+/// The spec's IntegrationConnection as a pipeline declares it: which integration, whose,
+/// how to authenticate (secret values named, never written), and connector settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub id: String,
+    pub name: Option<String>,
+    /// The integration (and so the connector): `salesforce`, `hubspot`, `google-news`,
+    /// `rss`, `rest`, `files`.
+    pub integration: String,
+    pub scope: ConnectionScope,
+    /// For tenant scope (default `default`).
+    pub tenant: Option<String>,
+    pub auth: AuthConfig,
+    /// Connector settings (`instanceUrl`, `baseUrl`, `path`, ...).
+    pub settings: Map<String, Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionScope {
+    System,
+    Tenant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthType {
+    /// No credentials (public feeds, files).
+    None,
+    ApiKey,
+    Basic,
+    OAuth2,
+    Custom,
+}
+
+impl AuthType {
+    /// The spec's name (`none` is cmap's, for public sources).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthType::None => "none",
+            AuthType::ApiKey => "api_key",
+            AuthType::Basic => "basic",
+            AuthType::OAuth2 => "oauth2",
+            AuthType::Custom => "custom",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthConfig {
+    pub auth_type: AuthType,
+    /// Credential fields (`apiKey`, `username`, `password`, `clientId`, `clientSecret`,
+    /// `refreshToken`, `tokenUrl`, ...), in declaration order.
+    pub fields: Vec<(String, CredentialValue)>,
+}
+
+/// Where a credential's value comes from. Secrets are never written in a pipeline file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialValue {
+    /// Written in the file: only for values that are not secret (`clientId`, `tokenUrl`).
+    Plain(String),
+    /// `env("NAME")`: read from the environment when the connection is used.
+    Env(String),
+    /// `stored`: set with `cmap connections set`, kept encrypted in the data directory.
+    Stored,
 }

@@ -153,6 +153,7 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
             .filter_map(|(_, out)| out.schema)
             .collect(),
         tasks,
+        connections: Vec::new(),
     });
     Compilation {
         program,

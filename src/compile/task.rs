@@ -174,6 +174,7 @@ pub(super) fn lower(
         status: status?,
         retry: retry?,
         notifications: notifications?,
+        connection: None,
     })
 }
 

@@ -1,0 +1,140 @@
+//! Connectors: one external system per file behind one trait.
+//!
+//! A connector reads one entity page by page. It is **stateless between pages**: each
+//! [`Page`] carries the cursor that resumes right after it, and the engine commits that
+//! cursor in the same atomic write as the page's shards. Resuming after a crash is
+//! therefore just "call `next_page` with the last committed cursor": nothing is fetched
+//! twice into the store and nothing is skipped.
+//!
+//! Incremental reads work the same way: the cursor carries the watermark (the newest
+//! modification time seen); when a run completes, the engine keeps the last page's
+//! `watermark` for the next run's [`Connector::start`].
+//!
+//! Connectors know HTTP and the external API's shapes; they know nothing of the store,
+//! the mapping or the schedule.
+
+pub mod auth;
+pub mod http;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// The spec's IntegrationCapability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Capability {
+    Read,
+    Write,
+    Delete,
+    Search,
+    Realtime,
+    Bulk,
+    Attachments,
+}
+
+impl Capability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Read => "read",
+            Capability::Write => "write",
+            Capability::Delete => "delete",
+            Capability::Search => "search",
+            Capability::Realtime => "realtime",
+            Capability::Bulk => "bulk",
+            Capability::Attachments => "attachments",
+        }
+    }
+}
+
+/// What to read, and with what.
+#[derive(Clone)]
+pub struct ReadRequest {
+    /// The source entity (`Contact`, `contacts`, `article`).
+    pub entity: String,
+    /// The task's `config` (`query`, `maxResults`, `incrementalSync`, `modifiedSinceField`, ...).
+    pub task_config: Map<String, Value>,
+    /// The connection's `settings` (`instanceUrl`, `baseUrl`, `path`, `apiVersion`, ...).
+    pub settings: Map<String, Value>,
+    /// Ignore the watermark and read everything (a full sync: deletes are swept after it).
+    pub full: bool,
+    /// Records per page the connector should ask for, where the API lets it choose.
+    pub page_size: usize,
+    /// Authenticated HTTP (absent for the files connector).
+    pub http: Option<Arc<http::Client>>,
+    /// Relative paths in `settings` resolve against this (the pipeline file's directory).
+    pub base_dir: PathBuf,
+}
+
+/// One page of a read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    /// Source records, each a JSON object shaped as the entity definition in stdlib/ says.
+    pub records: Vec<Value>,
+    /// External ids the source reports as deleted (Salesforce `IsDeleted`, HubSpot
+    /// `archived`). The engine deletes their shards when the schema says `delete_if_removed`.
+    pub deleted: Vec<String>,
+    /// The cursor resuming right after this page; `None`: the read is complete.
+    pub next: Option<Value>,
+    /// The watermark to keep if the run completes after this page (the newest
+    /// modification seen so far); `None`: not an incremental read.
+    pub watermark: Option<Value>,
+    /// Total records of the read, when the API says.
+    pub total: Option<u64>,
+}
+
+/// Why a read failed. The engine retries `Transient` and `RateLimited` per the task's
+/// retry config, ends the run as partial at the last checkpoint on `LimitReached`, and
+/// fails the run on `Auth` and `Permanent`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ConnectorError {
+    /// 5xx, timeouts, connection resets: worth trying again.
+    #[error("{message}")]
+    Transient { message: String },
+    /// 429 and the like; `retry_after` when the API says how long to wait.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// A quota for the day is used up (Salesforce `REQUEST_LIMIT_EXCEEDED`): stop here,
+    /// keep what is committed, resume next run.
+    #[error("{message}")]
+    LimitReached { message: String },
+    /// Credentials rejected even after a refresh.
+    #[error("{message}")]
+    Auth { message: String },
+    /// 400s, malformed responses, bad settings: retrying would not help.
+    #[error("{message}")]
+    Permanent { message: String },
+}
+
+impl ConnectorError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ConnectorError::Transient { .. } | ConnectorError::RateLimited { .. }
+        )
+    }
+}
+
+/// One external system.
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync {
+    /// The integration id it serves (`salesforce`, `hubspot`, `google-news`, `rss`,
+    /// `rest`, `files`).
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> &'static [Capability];
+    /// The cursor of a new read. `watermark` is the last completed run's, `None` on the
+    /// first run and when `req.full`.
+    fn start(&self, req: &ReadRequest, watermark: Option<&Value>) -> Result<Value, ConnectorError>;
+    /// Reads the page at `cursor`.
+    async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError>;
+}
+
+/// The connector for an integration id.
+pub fn for_integration(integration: &str) -> Option<Box<dyn Connector>> {
+    let _ = integration;
+    None
+}

@@ -1,0 +1,1 @@
+//! Credentials encryption: the master keyring and AEAD sealing of connection secrets.
