@@ -82,6 +82,19 @@ pub struct Page {
     pub watermark: Option<Value>,
     /// Total records of the read, when the API says.
     pub total: Option<u64>,
+    /// Source records this page could not turn into records (a JSON line that does not
+    /// parse, a feed item with neither title nor link). They are record-level problems:
+    /// the engine dead-letters them and counts them as failed; the read goes on.
+    pub invalid: Vec<InvalidRecord>,
+}
+
+/// A source record a connector could not read, kept as it came for the dead-letter store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvalidRecord {
+    /// The record as the source wrote it (a line of a file, an item of a feed as JSON).
+    pub raw: String,
+    /// Why it was not read, with where it is (`line 7: expected `,` or `}` at column 12`).
+    pub message: String,
 }
 
 /// Why a read failed. The engine retries `Transient` and `RateLimited` per the task's
