@@ -315,6 +315,44 @@ async fn rss_entities_guidless_items_and_items_that_are_no_articles() {
 }
 
 #[tokio::test]
+async fn rss_1_0_items_are_siblings_of_the_channel() {
+    let body = r#"<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+         xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:media="http://search.yahoo.com/mrss/">
+  <channel rdf:about="https://old.example.org/">
+    <title>Old School</title>
+    <link>https://old.example.org/</link>
+  </channel>
+  <item rdf:about="https://old.example.org/1">
+    <title>First</title>
+    <link>https://old.example.org/1</link>
+    <dc:date>2024-06-02T10:00:00Z</dc:date>
+    <dc:subject>history</dc:subject>
+    <media:group><media:content url="https://old.example.org/1.gif" type="image/gif"/></media:group>
+  </item>
+</rdf:RDF>"#;
+    let pages = custom_feed(body, json!({})).await.expect("the feed reads");
+    expect![[r#"
+        [
+          {
+            "title": "First",
+            "link": "https://old.example.org/1",
+            "guid": "https://old.example.org/1",
+            "publishedAt": "2024-06-02T10:00:00Z",
+            "imageUrl": "https://old.example.org/1.gif",
+            "categories": [
+              "history"
+            ],
+            "source": {
+              "name": "Old School",
+              "url": "https://old.example.org/"
+            }
+          }
+        ]"#]]
+    .assert_eq(&pretty(&records(&pages)));
+}
+
+#[tokio::test]
 async fn malformed_xml_is_permanent_and_says_where() {
     let check = |body: &'static str, expect: Expect| async move {
         let error = custom_feed(body, json!({}))
