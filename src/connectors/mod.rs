@@ -14,7 +14,10 @@
 //! the mapping or the schedule.
 
 pub mod auth;
+pub mod files;
 pub mod http;
+pub mod rest;
+pub mod rss;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -148,6 +151,15 @@ pub trait Connector: Send + Sync {
 
 /// The connector for an integration id.
 pub fn for_integration(integration: &str) -> Option<Box<dyn Connector>> {
-    let _ = integration;
-    None
+    match integration {
+        "google-news" => Some(Box::new(rss::Rss {
+            flavor: rss::Flavor::GoogleNews,
+        })),
+        "rss" => Some(Box::new(rss::Rss {
+            flavor: rss::Flavor::Feed,
+        })),
+        "rest" => Some(Box::new(rest::Rest)),
+        "files" => Some(Box::new(files::Files)),
+        _ => None,
+    }
 }

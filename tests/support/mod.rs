@@ -89,3 +89,5 @@ pub fn golden(rel: &str, actual: &str) {
         );
     }
 }
+
+pub mod mock_feeds;

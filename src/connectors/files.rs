@@ -1,0 +1,410 @@
+//! JSON lines and CSV files, read page by page from a byte offset, so that a resumed
+//! read continues exactly where the last committed page ended and a file of any size is
+//! read in memory bounded by one page.
+//!
+//! Connection settings (the task config may override each):
+//!
+//! - `path`: the file, relative to the pipeline file's directory; `{entity}` is replaced
+//!   by the source entity (`data/{entity}.jsonl`).
+//! - `format`: `jsonl` or `csv`; by default from the extension (`.jsonl`, `.ndjson`;
+//!   `.csv`; `.tsv` is CSV with tabs).
+//! - `delimiter` (CSV): one character, default `,` (`\t` or `tab` for tabs).
+//! - `updatedField` (or the task config's `modifiedSinceField`): the record's
+//!   modification time. With it the read keeps a watermark (the newest value seen) and
+//!   the next run leaves out records strictly older than it. The whole file is still
+//!   read: a file has no index.
+//!
+//! JSON lines: one JSON object per line; blank lines are skipped. A line that does not
+//! parse, or is not an object, comes back in [`Page::invalid`] with its line number, and
+//! the read goes on. CSV: the header row gives the keys; every value is a string as
+//! written (an empty cell is `""`): convert in the schema (`to_number`, `to_date`, ...).
+//! A row whose field count differs from the header's, or that is not UTF-8, is invalid.
+//!
+//! The cursor is `{"offset": BYTES, "line": NEXT_LINE}` (plus `since`/`high` on
+//! incremental reads): the position right after the page. A CSV page re-reads the header
+//! row (one line), nothing else before its offset.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use super::rest::{compare, newest, path as value_at};
+use super::{Capability, Connector, ConnectorError, InvalidRecord, Page, ReadRequest};
+
+/// The files connector.
+pub struct Files;
+
+/// A file's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    JsonLines,
+    Csv { delimiter: u8 },
+}
+
+/// Where a page starts: a byte offset and the line number there (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub offset: u64,
+    pub line: u64,
+}
+
+impl Position {
+    pub const START: Position = Position { offset: 0, line: 1 };
+}
+
+/// One page read from a file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chunk {
+    pub records: Vec<Value>,
+    pub invalid: Vec<InvalidRecord>,
+    /// The position after the page.
+    pub next: Position,
+    /// Nothing follows the page.
+    pub done: bool,
+}
+
+/// The settings of a files read, checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub format: Format,
+    pub updated_field: Option<String>,
+}
+
+fn permanent(message: String) -> ConnectorError {
+    ConnectorError::Permanent { message }
+}
+
+fn setting<'a>(req: &'a ReadRequest, key: &str) -> Result<Option<&'a str>, ConnectorError> {
+    match req.task_config.get(key).or_else(|| req.settings.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+        Some(other) => Err(permanent(format!(
+            "setting `{key}` must be a non-empty string, not {other}"
+        ))),
+    }
+}
+
+impl Config {
+    pub fn from_request(req: &ReadRequest) -> Result<Config, ConnectorError> {
+        let file = setting(req, "path")?
+            .ok_or_else(|| permanent("a files read needs the setting `path`".into()))?
+            .replace("{entity}", &req.entity);
+        let path = req.base_dir.join(&file);
+        let delimiter = match setting(req, "delimiter")? {
+            None => None,
+            Some("\\t" | "\t" | "tab") => Some(b'\t'),
+            Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
+            Some(d) => {
+                return Err(permanent(format!(
+                    "setting `delimiter` must be one ASCII character, not `{d}`"
+                )))
+            }
+        };
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let format = match (setting(req, "format")?, extension.as_deref()) {
+            (Some("jsonl" | "ndjson"), _) | (None, Some("jsonl" | "ndjson")) => Format::JsonLines,
+            (Some("csv"), _) | (None, Some("csv")) => Format::Csv {
+                delimiter: delimiter.unwrap_or(b','),
+            },
+            (None, Some("tsv")) => Format::Csv {
+                delimiter: delimiter.unwrap_or(b'\t'),
+            },
+            (Some(other), _) => {
+                return Err(permanent(format!(
+                    "unknown file format `{other}` (expected jsonl or csv)"
+                )))
+            }
+            (None, _) => {
+                return Err(permanent(format!(
+                    "cannot tell the format of `{file}` from its name: set `format` to jsonl or csv"
+                )))
+            }
+        };
+        let updated_field = match setting(req, "updatedField")? {
+            Some(field) => Some(field.to_string()),
+            None => setting(req, "modifiedSinceField")?.map(str::to_string),
+        };
+        Ok(Config {
+            path,
+            format,
+            updated_field,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for Files {
+    fn name(&self) -> &'static str {
+        "files"
+    }
+
+    fn capabilities(&self) -> &'static [Capability] {
+        &[Capability::Read]
+    }
+
+    fn start(&self, req: &ReadRequest, watermark: Option<&Value>) -> Result<Value, ConnectorError> {
+        let config = Config::from_request(req)?;
+        let mut cursor = Map::new();
+        cursor.insert("offset".into(), Value::from(0));
+        cursor.insert("line".into(), Value::from(1));
+        if let (Some(_), Some(watermark), false) = (&config.updated_field, watermark, req.full) {
+            cursor.insert("since".into(), watermark.clone());
+        }
+        Ok(Value::Object(cursor))
+    }
+
+    async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
+        let config = Config::from_request(req)?;
+        let empty = Map::new();
+        let cursor = cursor.as_object().unwrap_or(&empty);
+        let at = Position {
+            offset: cursor.get("offset").and_then(Value::as_u64).unwrap_or(0),
+            line: cursor.get("line").and_then(Value::as_u64).unwrap_or(1),
+        };
+        let since = cursor.get("since").filter(|v| !v.is_null());
+        let page_size = req.page_size.max(1);
+        let path = config.path.clone();
+        let format = config.format;
+        // File reads block: run them off the async workers.
+        let chunk = tokio::task::spawn_blocking(move || -> io::Result<Chunk> {
+            let mut file = File::open(&path)?;
+            let len = file.metadata()?.len();
+            if at.offset > len {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the file is {len} bytes, shorter than the read's position ({}): it changed since the read began",
+                        at.offset
+                    ),
+                ));
+            }
+            read_chunk(&mut file, format, at, page_size)
+        })
+        .await
+        .map_err(|e| permanent(format!("the file reader stopped: {e}")))?
+        .map_err(|e| permanent(format!("cannot read {}: {e}", config.path.display())))?;
+
+        let mut page = Page {
+            invalid: chunk.invalid,
+            ..Page::default()
+        };
+        let mut high = cursor.get("high").filter(|v| !v.is_null()).cloned();
+        for record in chunk.records {
+            if let Some(field) = &config.updated_field {
+                if let Some(updated) = value_at(&record, field).filter(|v| !v.is_null()) {
+                    if since.is_some_and(|since| compare(updated, since).is_lt()) {
+                        continue;
+                    }
+                    high = Some(newest(high, updated));
+                }
+            }
+            page.records.push(record);
+        }
+        if config.updated_field.is_some() {
+            page.watermark = high.clone().or_else(|| since.cloned());
+        }
+        if !chunk.done {
+            let mut next = Map::new();
+            next.insert("offset".into(), Value::from(chunk.next.offset));
+            next.insert("line".into(), Value::from(chunk.next.line));
+            if let Some(since) = since {
+                next.insert("since".into(), since.clone());
+            }
+            if let Some(high) = high {
+                next.insert("high".into(), high);
+            }
+            page.next = Some(Value::Object(next));
+        }
+        Ok(page)
+    }
+}
+
+/// Reads up to `page_size` records (valid or not) from `at`. Reads nothing before `at`
+/// but, for CSV, the header row.
+pub fn read_chunk<R: Read + Seek>(
+    source: &mut R,
+    format: Format,
+    at: Position,
+    page_size: usize,
+) -> io::Result<Chunk> {
+    match format {
+        Format::JsonLines => read_jsonl(source, at, page_size),
+        Format::Csv { delimiter } => read_csv(source, delimiter, at, page_size),
+    }
+}
+
+fn read_jsonl<R: Read + Seek>(source: &mut R, at: Position, page_size: usize) -> io::Result<Chunk> {
+    source.seek(SeekFrom::Start(at.offset))?;
+    let mut reader = BufReader::with_capacity(64 * 1024, source);
+    let mut chunk = Chunk {
+        records: Vec::new(),
+        invalid: Vec::new(),
+        next: at,
+        done: false,
+    };
+    let mut line = Vec::new();
+    let mut taken = 0;
+    while taken < page_size {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 {
+            chunk.done = true;
+            return Ok(chunk);
+        }
+        let number = chunk.next.line;
+        let first = chunk.next.offset == 0;
+        chunk.next.offset += read as u64;
+        chunk.next.line += 1;
+        let mut text: &[u8] = &line;
+        if first {
+            text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+        }
+        let text = text.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        taken += 1;
+        match serde_json::from_slice::<Value>(text) {
+            Ok(record @ Value::Object(_)) => chunk.records.push(record),
+            Ok(other) => chunk.invalid.push(InvalidRecord {
+                raw: String::from_utf8_lossy(text).into_owned(),
+                message: format!("line {number}: {} is not a JSON object", kind(&other)),
+            }),
+            Err(e) => chunk.invalid.push(InvalidRecord {
+                raw: String::from_utf8_lossy(text).into_owned(),
+                message: format!("line {number}: {e}"),
+            }),
+        }
+    }
+    // A full page at the very end of the file: say so now rather than with an empty page.
+    chunk.done = reader.fill_buf()?.is_empty();
+    Ok(chunk)
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn read_csv<R: Read + Seek>(
+    source: &mut R,
+    delimiter: u8,
+    at: Position,
+    page_size: usize,
+) -> io::Result<Chunk> {
+    source.seek(SeekFrom::Start(0))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(source);
+    let mut chunk = Chunk {
+        records: Vec::new(),
+        invalid: Vec::new(),
+        next: at,
+        done: false,
+    };
+    let mut header = csv::ByteRecord::new();
+    if !reader.read_byte_record(&mut header).map_err(csv_error)? {
+        chunk.done = true;
+        return Ok(chunk);
+    }
+    let keys: Vec<String> = header
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let key = if i == 0 {
+                key.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(key)
+            } else {
+                key
+            };
+            String::from_utf8_lossy(key).trim().to_string()
+        })
+        .collect();
+    let after_header = reader.position().clone();
+    if at.offset > after_header.byte() {
+        // Resume: jump straight to the page (the reader's buffer is dropped).
+        let mut position = csv::Position::new();
+        position.set_byte(at.offset).set_line(at.line);
+        reader.seek(position).map_err(csv_error)?;
+    }
+    let mut row = csv::ByteRecord::new();
+    let mut taken = 0;
+    loop {
+        let here = reader.position().clone();
+        chunk.next = Position {
+            offset: here.byte(),
+            line: here.line(),
+        };
+        if taken == page_size {
+            break;
+        }
+        if !reader.read_byte_record(&mut row).map_err(csv_error)? {
+            chunk.done = true;
+            break;
+        }
+        taken += 1;
+        let line = row.position().map_or(here.line(), csv::Position::line);
+        let raw = || {
+            row.iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
+                .join(&char::from(delimiter).to_string())
+        };
+        if row.len() != keys.len() {
+            chunk.invalid.push(InvalidRecord {
+                raw: raw(),
+                message: format!(
+                    "line {line}: {} fields, the header has {}",
+                    row.len(),
+                    keys.len()
+                ),
+            });
+            continue;
+        }
+        let mut record = Map::new();
+        let mut bad = None;
+        for (key, field) in keys.iter().zip(row.iter()) {
+            match std::str::from_utf8(field) {
+                Ok(value) => {
+                    record.insert(key.clone(), Value::String(value.to_string()));
+                }
+                Err(e) => {
+                    bad = Some(format!("line {line}: the field `{key}` is not UTF-8 ({e})"));
+                    break;
+                }
+            }
+        }
+        match bad {
+            None => chunk.records.push(Value::Object(record)),
+            Some(message) => chunk.invalid.push(InvalidRecord {
+                raw: raw(),
+                message,
+            }),
+        }
+    }
+    if !chunk.done {
+        // A full page at the very end of the file: say so now rather than with an empty page.
+        chunk.done = !reader.read_byte_record(&mut row).map_err(csv_error)?;
+    }
+    Ok(chunk)
+}
+
+fn csv_error(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
+    }
+}
