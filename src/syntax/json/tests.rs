@@ -527,6 +527,7 @@ impl Spans {
             &t.description,
             &t.integration,
             &t.schema,
+            &t.connection,
             &t.direction,
             &t.status,
         ] {
@@ -569,12 +570,36 @@ impl Spans {
         }
         self.entries(&t.meta);
     }
+    fn connection(&mut self, c: &Connection) {
+        self.name(&c.id);
+        for n in [&c.name, &c.integration, &c.scope, &c.tenant] {
+            self.opt(n);
+        }
+        if let Some(a) = &c.auth {
+            self.name(&a.kind);
+            for (k, v) in &a.fields {
+                self.name(k);
+                match v {
+                    Credential::Plain(l) => self.lit(l),
+                    Credential::Env { var, .. } => self.name(var),
+                    Credential::Stored(span) => {
+                        self.0.push((*span, serde_json::json!({ "stored": true })))
+                    }
+                }
+            }
+        }
+        if let Some(l) = &c.settings {
+            self.lit(l);
+        }
+        self.entries(&c.meta);
+    }
     fn document(doc: &Document) -> Spans {
         let mut s = Spans::default();
         for item in &doc.items {
             match item {
                 Item::Schema(sc) => s.schema(sc),
                 Item::Task(t) => s.task(t),
+                Item::Connection(c) => s.connection(c),
                 Item::Lookup(t) => {
                     s.name(&t.id);
                     s.entries(&t.entries);
@@ -726,6 +751,33 @@ fn summary(text: &str) -> String {
                     out.push_str(&format!("  meta {} = {}\n", k.node, v.node));
                 }
             }
+            Item::Connection(c) => {
+                let opt = |n: &Option<Name>| n.as_ref().map(|n| n.node.clone());
+                out.push_str(&format!(
+                    "connection {} integration {:?} scope {:?} tenant {:?}\n",
+                    c.id.node,
+                    opt(&c.integration),
+                    opt(&c.scope),
+                    opt(&c.tenant)
+                ));
+                if let Some(a) = &c.auth {
+                    out.push_str(&format!("  auth {}\n", a.kind.node));
+                    for (k, v) in &a.fields {
+                        let v = match v {
+                            Credential::Plain(l) => format!("plain {}", l.node),
+                            Credential::Env { var, .. } => format!("env {}", var.node),
+                            Credential::Stored(_) => "stored".to_string(),
+                        };
+                        out.push_str(&format!("    {} = {v}\n", k.node));
+                    }
+                }
+                if let Some(l) = &c.settings {
+                    out.push_str(&format!("  settings {}\n", l.node));
+                }
+                for (k, v) in &c.meta {
+                    out.push_str(&format!("  meta {} = {}\n", k.node, v.node));
+                }
+            }
             Item::Lookup(t) => out.push_str(&format!("lookup {}\n", t.id.node)),
             Item::Rates(r) => out.push_str(&format!("rates {}\n", r.base.node)),
             Item::Type(t) => out.push_str(&format!("type {:?} {}\n", t.kind, t.id.node)),
@@ -826,9 +878,9 @@ fn kinds_recognise_items() {
             {"$kind": "schema", "id": "s"}, {"$kind": "lookups", "id": "x"}, {"id": "what"}, 3]"#,
         expect![[r#"
             E0003 3:55 unknown $kind `lookups` [did you mean `lookup`?]
-              help: `$kind` is one of `schema`, `task`, `lookup`, `rates`, `shardtype`, `entity`
-            E0003 3:78 cannot tell what [6] is [neither a schema nor a task]
-              help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
+              help: `$kind` is one of `schema`, `task`, `connection`, `lookup`, `rates`, `shardtype`, `entity`
+            E0003 3:78 cannot tell what [6] is [neither a schema, a task nor a connection]
+              help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; an IntegrationConnection has `integrationId` and `authType`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
             E0003 3:94 [7] must be an object, found number
               help: replace it with an object
             lookup l
@@ -856,11 +908,11 @@ fn ambiguous_objects_need_a_kind() {
     check_summary(
         &json,
         expect![[r#"
-        W0005 1:131 unknown key `source` in the task
-          help: it is kept as `meta` and not interpreted; the known keys are `id`, `tenantIntegrationId`, `name`, `description`, `conversionSchemaId`, `direction`, `schedule`, `config`, `status`, `retryConfig`, `notifications`, `lastRunAt`, `lastRunStatus`, `nextRunAt`, `stats`, `lastError`, `createdBy`, `createdAt`, `updatedAt`
-        task t schedule Manual { spa
-          meta source = "crm"
-    "#]],
+            W0005 1:131 unknown key `source` in the task
+              help: it is kept as `meta` and not interpreted; the known keys are `id`, `tenantIntegrationId`, `name`, `description`, `conversionSchemaId`, `connectionId`, `direction`, `schedule`, `config`, `status`, `retryConfig`, `notifications`, `lastRunAt`, `lastRunStatus`, `nextRunAt`, `stats`, `lastError`, `createdBy`, `createdAt`, `updatedAt`
+            task t schedule Manual { spa
+              meta source = "crm"
+        "#]],
     );
 }
 

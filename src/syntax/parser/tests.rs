@@ -371,7 +371,7 @@ rates EUR { USD: 1.08 }
 entity hubspot.Deal "Deal" { amount?: number, stage: "a" | "b", owner: { id: string } }"#,
         expect![[r#"
             Schema(Schema { id: "s", name: None, description: None, source: None, target: None, dedupe: None, active: None, body: [], lookups: [], tests: [TestCase { name: "t", input: Some(Object {"Id": String("1")}), task: Some(Object {"industry": String("banking")}), expect: [Data(Object {"name": Null}), ExternalId(String("006A")), Relationships(Array []), Skipped(_), Failed { field: None }, Failed { field: Some("email") }] }], meta: [] })
-            Task(Task { id: "t", name: Some("T"), description: None, integration: Some("salesforce"), schema: Some("s"), direction: Some("push"), schedule: Some(Realtime { webhook_url: Some("https://x"), verification_token: Some("tok") }), config: Some(Object {"a": Number(1)}), status: Some("error"), retry: Some(Retry { max_retries: Number(3), delay_seconds: Number(300), exponential: None }), notify: Some(Notify { events: ["failure"], recipients: [] }), meta: [] })
+            Task(Task { id: "t", name: Some("T"), description: None, integration: Some("salesforce"), schema: Some("s"), connection: None, direction: Some("push"), schedule: Some(Realtime { webhook_url: Some("https://x"), verification_token: Some("tok") }), config: Some(Object {"a": Number(1)}), status: Some("error"), retry: Some(Retry { max_retries: Number(3), delay_seconds: Number(300), exponential: None }), notify: Some(Notify { events: ["failure"], recipients: [] }), meta: [] })
             Lookup(LookupTable { id: "l", entries: [("US", String("United States")), ("1", Number(2))] })
             Rates(RateTable { base: "EUR", rates: [("USD", Number(1.08))] })
             Type(TypeDef { kind: Entity, id: "hubspot.Deal", name: Some("Deal"), fields: [FieldDef { name: "amount", optional: true, ty: Named("number") }, FieldDef { name: "stage", optional: false, ty: Enum(["a", "b"]) }, FieldDef { name: "owner", optional: false, ty: Object([FieldDef { name: "id", optional: false, ty: Named("string") }]) }] })
@@ -447,7 +447,7 @@ fn duplicate_clauses_keep_the_first() {
         "schema s {\n  target a\n  target b\n  inactive\n  inactive\n}\ntask t {\n  schedule manual\n  schedule every 5 minutes\n  meta {}\n  meta { a: 1 }\n}\nschema u { test \"x\" { input {} input { a: 1 } } }",
         expect![[r#"
             Schema(Schema { id: "s", name: None, description: None, source: None, target: Some(Target { shard_type: "a", flags: None }), dedupe: None, active: Some(false), body: [], lookups: [], tests: [], meta: [] })
-            Task(Task { id: "t", name: None, description: None, integration: None, schema: None, direction: None, schedule: Some(Manual { span: _ }), config: None, status: None, retry: None, notify: None, meta: [] })
+            Task(Task { id: "t", name: None, description: None, integration: None, schema: None, connection: None, direction: None, schedule: Some(Manual { span: _ }), config: None, status: None, retry: None, notify: None, meta: [] })
             Schema(Schema { id: "u", name: None, description: None, source: None, target: None, dedupe: None, active: None, body: [], lookups: [], tests: [TestCase { name: "x", input: Some(Object {}), task: None, expect: [] }], meta: [] })
             E0004 3:3 `target` is given twice in schema `s`
               help: keep one `target` clause; the first one is used
