@@ -48,6 +48,10 @@ const FIXTURES: &[(&str, &str)] = &[
         "sf-bidirectional.json",
         include_str!("../../../tests/data/seed/sf-bidirectional.json"),
     ),
+    (
+        "connection-sf.json",
+        include_str!("../../../tests/data/seed/connection-sf.json"),
+    ),
 ];
 
 /// Every extension beyond the spec, in one document that round-trips exactly.
@@ -150,6 +154,7 @@ const EXTENSIONS: &str = r#"[
     "tenantIntegrationId": "hubspot",
     "name": "HubSpot deals, live",
     "conversionSchemaId": "hs-deal",
+    "connectionId": "hs",
     "direction": "push",
     "schedule": { "type": "realtime", "config": { "type": "realtime", "webhookUrl": "https://hooks.example.com/x", "verificationToken": "s3cret" } },
     "config": { "industry": "banking" },
@@ -158,6 +163,30 @@ const EXTENSIONS: &str = r#"[
     "notifications": { "onSuccess": true, "onFailure": false, "onPartial": false, "recipients": [] },
     "stats": { "totalRuns": 3 },
     "createdBy": "user-1"
+  },
+  {
+    "id": "hs",
+    "integrationId": "hubspot",
+    "scope": "tenant",
+    "authType": "api_key",
+    "credentials": { "apiKey": { "env": "HUBSPOT_KEY" }, "header": "Authorization", "prefix": "Bearer " },
+    "lastValidatedAt": "2024-01-15T10:00:00Z"
+  },
+  {
+    "id": "basic-rest",
+    "integrationId": "rest",
+    "scope": "system",
+    "authType": "basic",
+    "credentials": { "username": "svc", "password": { "stored": true } },
+    "settings": { "baseUrl": "https://api.example.com", "pageSize": 100 }
+  },
+  {
+    "id": "custom-rest",
+    "integrationId": "rest",
+    "scope": "tenant",
+    "tenantId": "default",
+    "authType": "custom",
+    "credentials": { "X-Api-Token": { "env": "TOKEN" } }
   },
   { "$kind": "lookup", "id": "unused", "entries": { "a": 1 } },
   { "$kind": "rates", "base": "USD", "rates": { "EUR": 0.92, "JPY": 151.2 } },
@@ -343,7 +372,8 @@ fn spec_examples_decode_to_their_items() {
         news-banking-daily.json: task news-banking-daily -> google-news-to-news
         news-automation-daily.json: task news-automation-daily -> google-news-to-news
         news-company-weekly.json: task news-company-weekly -> google-news-to-news
-        sf-bidirectional.json: task sf-bidirectional -> sf-contact-to-contact"#]]
+        sf-bidirectional.json: task sf-bidirectional -> sf-contact-to-contact
+        connection-sf.json: other, other, task sf-contact-daily-acme -> sf-contact-to-contact"#]]
     .assert_eq(&kinds.join("\n"));
 }
 
@@ -1474,4 +1504,63 @@ proptest! {
         let text = FIXTURES.get(which).map_or(EXTENSIONS, |f| f.1);
         survive(&mutate(text, &edits));
     }
+}
+
+// ---- connections ---------------------------------------------------------------------
+
+#[test]
+fn connections_decode_their_credentials() {
+    check_summary(
+        r#"[
+  { "id": "a", "integrationId": "salesforce", "authType": "oauth2", "tenantId": "acme",
+    "credentials": { "clientId": "x", "clientSecret": { "env": "S" }, "refreshToken": { "stored": true },
+                     "scopes": ["api"], "port": 1 },
+    "settings": { "instanceUrl": "https://x" }, "status": "active" },
+  { "$kind": "connection", "id": "b", "integrationId": "rss", "authType": "none" }
+]"#,
+        expect![[r#"
+            connection a integration Some("salesforce") scope None tenant Some("acme")
+              auth oauth2
+                clientId = plain "x"
+                clientSecret = env S
+                refreshToken = stored
+                scopes = plain ["api"]
+                port = plain 1
+              settings {"instanceUrl":"https://x"}
+              meta status = "active"
+            connection b integration Some("rss") scope None tenant None
+              auth none
+        "#]],
+    );
+}
+
+#[test]
+fn connection_shapes_are_reported() {
+    check(
+        r#"[
+  { "id": "a", "integrationId": "rest", "authType": "custom",
+    "credentials": { "k1": { "env": 1 }, "k2": { "stored": false }, "k3": { "vault": "x" }, "k4": {} },
+    "settings": [], "oauth": {} },
+  { "id": "b", "integrationId": "rest", "credentials": { "apiKey": { "env": "K" } } },
+  { "id": "c", "integrationId": "rest", "authType": "none", "schedule": {} }
+]"#,
+        expect![[r#"
+            E0003 3:37 [0].credentials.k1.env must be a string, found number
+              help: write it as a string: "1"
+            E0003 3:60 [0].credentials.k2.stored must be true
+              help: write { "stored": true }, or give the value another way
+            E0003 3:75 [0].credentials.k3 must be a string, { "env": "VAR" } or { "stored": true }
+              help: name where the secret comes from: { "env": "VAR" } reads an environment variable, { "stored": true } a value set with `cmap connections set`
+            E0003 3:99 [0].credentials.k4 must be a string, { "env": "VAR" } or { "stored": true }
+              help: name where the secret comes from: { "env": "VAR" } reads an environment variable, { "stored": true } a value set with `cmap connections set`
+            E0003 4:17 [0].settings must be an object, found array
+              help: replace it with an object
+            W0005 4:21 unknown key `oauth` in [0]
+              help: it is kept as `meta` and not interpreted; the known keys are `id`, `integrationId`, `displayName`, `scope`, `tenantId`, `authType`, `credentials`, `settings`, `status`, `lastValidatedAt`, `createdBy`, `createdAt`, `updatedAt`
+            E0003 5:3 cannot tell what [1] is [neither a schema, a task nor a connection]
+              help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; an IntegrationConnection has `integrationId` and `authType`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
+            E0003 6:3 [2] has keys of both a task and a connection [`schedule` belongs to a task, `integrationId` to a connection]
+              help: say which it is: "$kind": "task" or "$kind": "connection"
+        "#]],
+    );
 }

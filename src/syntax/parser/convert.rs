@@ -1487,7 +1487,9 @@ fn connection_stmt(
             }
         }
         Rule::auth => {
-            let kind = first(&inner, Rule::ident)
+            let kind = parts(&inner)
+                .into_iter()
+                .find(|p| matches!(p.as_rule(), Rule::ident | Rule::quoted_ident))
                 .map(|n| c.name(&n))
                 .unwrap_or_else(|| Name::new(String::new(), at));
             let fields = first(&inner, Rule::auth_block)
