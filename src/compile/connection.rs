@@ -514,7 +514,7 @@ fn missing(
         format!("`auth {kind}` of connection `{id}` needs {what}"),
     )
     .with_label(format!("{what} missing"))
-    .with_help(format!("{help} to the `auth {kind} {{ .. }}` block"))
+    .with_help(format!("{help} to its `auth {kind}` block"))
 }
 
 fn list(items: &[&str]) -> String {
