@@ -52,7 +52,11 @@ fn json_to_cmap_to_json_keeps_the_meaning() {
 
 #[test]
 fn cmap_to_json_to_cmap_keeps_the_meaning() {
-    for name in ["pipelines/salesforce.cmap", "pipelines/google-news.cmap"] {
+    for name in [
+        "pipelines/salesforce.cmap",
+        "pipelines/google-news.cmap",
+        "tests/data/connections.cmap",
+    ] {
         let exported = cmap(&["export", name], None);
         exported.code(0);
         let dir = tempfile::tempdir().expect("temp dir");

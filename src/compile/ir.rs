@@ -28,6 +28,9 @@ impl Program {
     pub fn task(&self, id: &str) -> Option<&Arc<Task>> {
         self.tasks.iter().find(|t| t.id == id)
     }
+    pub fn connection(&self, id: &str) -> Option<&Arc<Connection>> {
+        self.connections.iter().find(|c| c.id == id)
+    }
 }
 
 #[derive(Debug)]

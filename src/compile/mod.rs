@@ -9,6 +9,7 @@
 //! Every check runs on every item even after an error, so one `check` reports
 //! everything; the [`ir::Program`] is built only when no error was found.
 
+mod connection;
 pub mod ir;
 pub mod path;
 mod schema;
@@ -124,6 +125,41 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
         .filter_map(|(s, out)| Some((s.id.node.as_str(), out.schema.clone()?)))
         .collect();
 
+    // Connections: every one is checked, the first of each id is kept.
+    let mut first_connection: HashMap<&str, Span> = HashMap::new();
+    let mut connection_asts: Vec<&ast::Connection> = Vec::new();
+    let mut connections: Vec<Arc<ir::Connection>> = Vec::new();
+    for item in items() {
+        let Item::Connection(c) = item else { continue };
+        let duplicate = match first_connection.get(c.id.node.as_str()) {
+            Some(first) => {
+                cx.push(types::duplicate(
+                    "connection",
+                    &c.id.node,
+                    c.id.span,
+                    *first,
+                ));
+                true
+            }
+            None => {
+                first_connection.insert(&c.id.node, c.id.span);
+                false
+            }
+        };
+        let lowered = connection::lower(&mut cx, c);
+        if !duplicate {
+            connection_asts.push(c);
+            connections.extend(lowered.map(Arc::new));
+        }
+    }
+    let known_connections = task::Connections {
+        known: connection_asts.iter().map(|c| c.id.node.as_str()).collect(),
+        lowered: connections
+            .iter()
+            .map(|c| (c.id.as_str(), c.clone()))
+            .collect(),
+    };
+
     let mut first_task: HashMap<&str, Span> = HashMap::new();
     let mut tasks = Vec::new();
     let mut task_asts: Vec<&ast::Task> = Vec::new();
@@ -135,7 +171,7 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
             first_task.insert(&t.id.node, t.id.span);
         }
         task_asts.push(t);
-        if let Some(task) = task::lower(&mut cx, t, &known, &lowered) {
+        if let Some(task) = task::lower(&mut cx, t, &known, &lowered, &known_connections) {
             tasks.push(Arc::new(task));
         }
     }
@@ -143,6 +179,14 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
     for (s, out) in &schemas {
         task::check_task_keys(&mut cx, s, &out.task_keys, &task_asts);
     }
+    let schema_integration: HashMap<&str, &str> = schemas
+        .iter()
+        .filter_map(|(s, _)| {
+            let integration = s.source.as_ref()?.integration.as_ref()?;
+            Some((s.id.node.as_str(), integration.node.as_str()))
+        })
+        .collect();
+    connection::check_ambiguous(&mut cx, &task_asts, &connection_asts, &schema_integration);
 
     let mut diagnostics = cx.diags;
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start));
@@ -153,7 +197,7 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
             .filter_map(|(_, out)| out.schema)
             .collect(),
         tasks,
-        connections: Vec::new(),
+        connections,
     });
     Compilation {
         program,

@@ -23,7 +23,7 @@ const EVENTS: &[&str] = &["success", "failure", "partial"];
 const SCHEDULES: &[&str] = &["manual", "interval", "cron", "realtime"];
 
 /// E0110 for a keyword outside its closed set.
-fn keyword<T: Copy>(
+pub(super) fn keyword<T: Copy>(
     cx: &mut Cx<'_>,
     name: &Name,
     what: &str,
@@ -54,11 +54,19 @@ fn keyword<T: Copy>(
     None
 }
 
+/// The declared connections: every id (to tell an unknown one from one that failed to
+/// lower), and the lowered ones.
+pub(super) struct Connections<'a> {
+    pub known: Vec<&'a str>,
+    pub lowered: HashMap<&'a str, Arc<ir::Connection>>,
+}
+
 pub(super) fn lower(
     cx: &mut Cx<'_>,
     t: &ast::Task,
     known: &[&str],
     schemas: &HashMap<&str, Arc<ir::Schema>>,
+    connections: &Connections<'_>,
 ) -> Option<ir::Task> {
     let schema = match &t.schema {
         None => {
@@ -94,6 +102,39 @@ pub(super) fn lower(
         }
         // A known schema that failed to lower has reported its own errors.
         Some(name) => schemas.get(name.node.as_str()).cloned(),
+    };
+
+    let connection = match &t.connection {
+        None => Some(None),
+        Some(name) if !connections.known.contains(&name.node.as_str()) => {
+            let d = Diagnostic::new(
+                Code::UnknownConnection,
+                name.span,
+                format!("unknown connection `{}`", name.node),
+            );
+            cx.push(
+                match did_you_mean(&name.node, connections.known.iter().copied()) {
+                    Some(s) => d
+                        .with_label(format!("did you mean `{s}`?"))
+                        .with_help(format!("write `connection {s}`")),
+                    None => d.with_label("no connection has this id").with_help(
+                        match connections.known.first() {
+                            Some(c) => format!(
+                                "name a declared connection (e.g. `connection {c}`), or declare `connection {} {{ .. }}`",
+                                name.node
+                            ),
+                            None => format!(
+                                "declare it: `connection {} {{ integration NAME  auth none }}`",
+                                name.node
+                            ),
+                        },
+                    ),
+                },
+            );
+            None
+        }
+        // A known connection that failed to lower has reported its own errors.
+        Some(name) => Some(connections.lowered.get(name.node.as_str()).cloned()),
     };
 
     let direction = match &t.direction {
@@ -174,7 +215,7 @@ pub(super) fn lower(
         status: status?,
         retry: retry?,
         notifications: notifications?,
-        connection: None,
+        connection: connection?,
     })
 }
 

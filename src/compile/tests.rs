@@ -1091,3 +1091,276 @@ mod never_panics {
         }
     }
 }
+
+// ---- connections -----------------------------------------------------------------------
+
+/// A valid contact schema and `src` (connections, tasks).
+fn with_contact(src: &str) -> String {
+    contact("") + src
+}
+
+#[test]
+fn connections_check_clean() {
+    check(
+        &with_contact(
+            r#"
+connection sf-prod "Salesforce (production)" {
+  integration salesforce
+  tenant "acme"
+  auth oauth2 {
+    clientId: env("SF_CLIENT_ID")
+    clientSecret: env("SF_CLIENT_SECRET")
+    refreshToken: stored
+    tokenUrl: "https://login.salesforce.com/services/oauth2/token"
+    scopes: "api refresh_token"
+  }
+  settings { instanceUrl: "https://acme.my.salesforce.com", apiVersion: "59.0" }
+}
+connection hs { integration hubspot auth api_key { apiKey: stored, header: "Authorization", prefix: "Bearer " } }
+connection files { integration files scope system auth none settings { path: "contacts.jsonl" } }
+connection intranet { integration rest auth basic { username: "svc", password: env("PW") } }
+connection custom { integration rest auth custom { "X-Api-Token": env("T"), "X-Tenant": stored } }
+task t { schema s connection sf-prod }
+task u { schema s }
+"#,
+        ),
+        expect![[r#"
+            program: yes
+        "#]],
+    );
+}
+
+#[test]
+fn e0701_a_secret_in_plain_text_is_never_echoed() {
+    let secrets = [
+        "hunter2-very-secret",
+        "k3y-value",
+        "pa55word",
+        "tok-abc",
+        "hdr-val",
+        "zz-token",
+    ];
+    let src = with_contact(&format!(
+        r#"
+connection a {{ integration salesforce auth oauth2 {{
+  clientId: "id" clientSecret: "{}" refreshToken: stored tokenUrl: "https://x" }} }}
+connection b {{ integration hubspot auth api_key {{ apiKey: "{}" }} }}
+connection c {{ integration rest auth basic {{ username: "u", password: "{}" }} }}
+connection d {{ integration rest auth none {{ token: "{}" }} }}
+connection e {{ integration rest auth custom {{ "X-Key": "{}" }} }}
+connection f {{ integration rest auth none settings {{ apiToken: "{}", token: null }} }}
+"#,
+        secrets[0], secrets[1], secrets[2], secrets[3], secrets[4], secrets[5]
+    ));
+    let (map, c) = compile_src(&src, |_| {});
+    let text = render(&map, &c);
+    for s in secrets {
+        assert!(!text.contains(s), "the diagnostics repeat `{s}`:\n{text}");
+    }
+    expect![[r#"
+        E0701 10:32 `clientSecret` is a secret and is written in plain text [a secret value is written here] (write `clientSecret: env("A_CLIENT_SECRET")` and set the variable, or `clientSecret: stored` and set it with `cmap connections set`; then remove the value from the file's history)
+        E0701 11:59 `apiKey` is a secret and is written in plain text [a secret value is written here] (write `apiKey: env("B_API_KEY")` and set the variable, or `apiKey: stored` and set it with `cmap connections set`; then remove the value from the file's history)
+        E0701 12:71 `password` is a secret and is written in plain text [a secret value is written here] (write `password: env("C_PASSWORD")` and set the variable, or `password: stored` and set it with `cmap connections set`; then remove the value from the file's history)
+        W0704 13:45 `token` is not a credential of `auth none` (connection `d`) [ignored] (`auth none` takes no credentials: remove the block, or choose an auth type that uses them)
+        E0701 13:52 `token` is a secret and is written in plain text [a secret value is written here] (write `token: env("D_TOKEN")` and set the variable, or `token: stored` and set it with `cmap connections set`; then remove the value from the file's history)
+        E0701 14:56 `X-Key` is a secret and is written in plain text [every `custom` value is a secret: it is written here] (write `X-Key: env("E_X_KEY")` and set the variable, or `X-Key: stored` and set it with `cmap connections set`; then remove the value from the file's history)
+        E0701 15:52 `apiToken` looks like a secret and is written in plain text in `settings` [a secret value is written here] (move it into the `auth` block as `apiToken: env("F_API_TOKEN")` or `apiToken: stored` (set with `cmap connections set`), and keep the value out of the file)
+        program: no
+    "#]]
+    .assert_eq(&text);
+}
+
+#[test]
+fn e0702_unknown_auth_type() {
+    check(
+        &with_contact(
+            r#"
+connection a { integration rest auth oath2 }
+connection b { integration rest auth apikey }
+connection c { integration rest auth kerberos }
+"#,
+        ),
+        expect![[r#"
+            E0702 9:38 unknown auth type `oath2` [did you mean `oauth2`?] (write `auth oauth2`)
+            E0702 10:38 unknown auth type `apikey` [did you mean `api_key`?] (write `auth api_key`)
+            E0702 11:38 unknown auth type `kerberos` [not an auth type] (use one of `none`, `api_key`, `basic`, `oauth2`, `custom` (`none` for public sources))
+            program: no
+        "#]],
+    );
+}
+
+#[test]
+fn e0703_missing_credentials() {
+    check(
+        &with_contact(
+            r#"
+connection a { integration salesforce auth oauth2 { clientId: "x" } }
+connection b { integration hubspot auth api_key { header: "X-Key" } }
+connection c { integration rest auth basic {} }
+connection d { integration rest auth custom }
+connection e { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "u" accessToken: stored } }
+"#,
+        ),
+        expect![[r#"
+            E0703 9:44 `auth oauth2` of connection `a` needs `clientSecret` [`clientSecret` missing] (add `clientSecret: env("A_CLIENT_SECRET")` (or `clientSecret: stored`) to its `auth oauth2` block)
+            E0703 9:44 `auth oauth2` of connection `a` needs `tokenUrl` [`tokenUrl` missing] (add `tokenUrl: "..."` to its `auth oauth2` block)
+            E0703 9:44 `auth oauth2` of connection `a` needs `refreshToken` or `accessToken` [`refreshToken` or `accessToken` missing] (add `refreshToken: env("A_REFRESH_TOKEN")` (or `refreshToken: stored`) to its `auth oauth2` block)
+            E0703 10:41 `auth api_key` of connection `b` needs `apiKey` [`apiKey` missing] (add `apiKey: env("B_API_KEY")` (or `apiKey: stored`) to its `auth api_key` block)
+            E0703 11:38 `auth basic` of connection `c` needs `username` [`username` missing] (add `username: "..."` to its `auth basic` block)
+            E0703 11:38 `auth basic` of connection `c` needs `password` [`password` missing] (add `password: env("C_PASSWORD")` (or `password: stored`) to its `auth basic` block)
+            E0703 12:38 custom connection `d` has no credential [`custom` sends each credential as a header] (add e.g. `auth custom { "X-Api-Token": env("D_TOKEN") }`, or write `auth none`)
+            program: no
+        "#]],
+    );
+}
+
+#[test]
+fn w0704_unknown_credential_keys() {
+    check(
+        &with_contact(
+            r#"
+connection a { integration rest auth api_key { apiKey: stored, apikey: stored, region: "eu" } }
+connection b { integration rest auth none { path: "x" } }
+"#,
+        ),
+        expect![[r#"
+            W0704 9:64 `apikey` is not a credential of `auth api_key` (connection `a`) [did you mean `apiKey`?] (write `apiKey`; as it is, this key is ignored)
+            W0704 9:80 `region` is not a credential of `auth api_key` (connection `a`) [ignored] (`auth api_key` reads `apiKey`, `header`, `prefix`)
+            W0704 10:45 `path` is not a credential of `auth none` (connection `b`) [ignored] (`auth none` takes no credentials: remove the block, or choose an auth type that uses them)
+            program: yes
+        "#]],
+    );
+}
+
+#[test]
+fn w0705_unknown_integration_and_e0303_missing_clauses() {
+    check(
+        &with_contact(
+            r#"
+connection a { integration salesforc auth none }
+connection b { integration jira auth none }
+connection c { auth none }
+connection d { integration rest }
+"#,
+        ),
+        expect![[r#"
+            W0705 9:28 unknown integration `salesforc` [did you mean `salesforce`?] (write `integration salesforce`)
+            W0705 10:28 unknown integration `jira` [cmap has no connector for it] (use one of `salesforce`, `hubspot`, `google-news`, `rss`, `rest`, `files`; `rest` reads any JSON API)
+            E0303 11:12 connection `c` names no integration [`integration` is required] (add `integration NAME`, one of `salesforce`, `hubspot`, `google-news`, `rss`, `rest`, `files`)
+            E0303 12:12 connection `d` says nothing about authentication [`auth` is required] (add `auth none` for a public source, or e.g. `auth api_key { apiKey: env("API_KEY") }`)
+            program: no
+        "#]],
+    );
+}
+
+#[test]
+fn e0706_unknown_connection() {
+    check(
+        &with_contact(
+            r#"
+connection sf-prod { integration salesforce auth none }
+task t { schema s connection sf-prd }
+task u { schema s connection elsewhere }
+"#,
+        ),
+        expect![[r#"
+            E0706 10:30 unknown connection `sf-prd` [did you mean `sf-prod`?] (write `connection sf-prod`)
+            E0706 11:30 unknown connection `elsewhere` [no connection has this id] (name a declared connection (e.g. `connection sf-prod`), or declare `connection elsewhere { .. }`)
+            program: no
+        "#]],
+    );
+}
+
+#[test]
+fn w0707_several_connections_serve_a_task() {
+    check(
+        &with_contact(
+            r#"
+connection sf-prod { integration salesforce auth none }
+connection sf-sandbox { integration salesforce auth none }
+connection hs { integration hubspot auth none }
+task named { schema s connection sf-prod }
+task unnamed { schema s }
+task other { schema s integration hubspot }
+"#,
+        ),
+        expect![[r#"
+            W0707 13:6 task `unnamed` names no connection and 2 connections serve `salesforce` [which of `sf-prod`, `sf-sandbox` does it read through?] (add `connection sf-prod` (or another of them) to the task) {9:12 connection `sf-prod` serves `salesforce`} {10:12 connection `sf-sandbox` serves `salesforce`}
+            program: yes
+        "#]],
+    );
+}
+
+#[test]
+fn w0708_e0110_e0106_e0202_scope_tenant_duplicates_and_types() {
+    check(
+        &with_contact(
+            r#"
+connection a { integration rss scope system tenant "acme" auth none }
+connection b { integration rss scope global auth none }
+connection a { integration rss auth none }
+connection c { integration rest auth basic { username: 1, password: env(""), password: stored } settings "x" }
+connection d { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "u" refreshToken: stored scopes: ["api", "id"] } }
+"#,
+        ),
+        expect![[r#"
+            W0708 9:52 connection `a` is system-wide: its tenant is ignored [ignored: `scope system` serves every tenant] (remove `tenant`, or write `scope tenant` for one tenant's connection)
+            E0110 10:38 unknown connection scope `global` [not a connection scope] (use one of `system`, `tenant`)
+            E0106 11:12 connection `a` is defined twice [defined again here] (rename one of the two connections or remove the duplicate) {9:12 first defined here}
+            E0202 12:56 credential `username` must be a string [this is an integer] (write it as a string: `username: "1"`)
+            E0202 12:73 `env` needs the name of an environment variable for `password` [empty] (write `password: env("C_PASSWORD")`)
+            E0106 12:78 credential `password` is given twice in connection `c` [given again here] (remove one of the two; a credential has one source) {12:59 first given here}
+            E0202 12:106 a connection's settings must be an object [this is a string] (write `settings { key: value }`, e.g. `settings { instanceUrl: "https://acme.my.salesforce.com" }`)
+            E0202 13:125 credential `scopes` must be a string [this is an array of string] (write the values in one string, separated by spaces: `scopes: "api id"`)
+            program: no
+        "#]],
+    );
+}
+
+/// Connections and the connection each task resolves to.
+fn lower_connections(src: &str, expect: Expect) {
+    let (map, c) = compile_src(src, |_| {});
+    let Some(program) = c.program else {
+        panic!("does not compile:\n{}", render(&map, &c));
+    };
+    let mut out = String::new();
+    for k in &program.connections {
+        let _ = writeln!(out, "{k:?}");
+    }
+    for t in &program.tasks {
+        let _ = writeln!(
+            out,
+            "task {} -> {:?}",
+            t.id,
+            t.connection.as_ref().map(|k| &k.id)
+        );
+    }
+    expect.assert_eq(&out);
+}
+
+#[test]
+fn lowers_connections() {
+    lower_connections(
+        &with_contact(
+            r#"
+connection sf-prod "Salesforce" {
+  integration salesforce
+  tenant "acme"
+  auth oauth2 { clientId: "id" clientSecret: env("S") refreshToken: stored tokenUrl: "https://t" }
+  settings { instanceUrl: "https://acme.my.salesforce.com" }
+}
+connection news { integration google-news scope system auth none }
+connection files { integration files auth none }
+task t { schema s connection sf-prod }
+task u { schema s }
+"#,
+        ),
+        expect![[r#"
+            Connection { id: "sf-prod", name: Some("Salesforce"), integration: "salesforce", scope: Tenant, tenant: Some("acme"), auth: AuthConfig { auth_type: OAuth2, fields: [("clientId", Plain("id")), ("clientSecret", Env("S")), ("refreshToken", Stored), ("tokenUrl", Plain("https://t"))] }, settings: {"instanceUrl": String("https://acme.my.salesforce.com")} }
+            Connection { id: "news", name: None, integration: "google-news", scope: System, tenant: None, auth: AuthConfig { auth_type: None, fields: [] }, settings: {} }
+            Connection { id: "files", name: None, integration: "files", scope: Tenant, tenant: Some("default"), auth: AuthConfig { auth_type: None, fields: [] }, settings: {} }
+            task t -> Some("sf-prod")
+            task u -> None
+        "#]],
+    );
+}

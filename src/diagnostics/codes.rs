@@ -50,11 +50,11 @@ codes! {
     UnknownOperator = "E0103", "unknown operator", "A condition or filter uses an operator that is not one of eq, neq, gt, gte, lt, lte, contains, starts_with, ends_with, in, not_in, exists, not_exists.";
     UnknownValidation = "E0104", "unknown validation rule", "A validation rule is not one of required, pattern, min, max, min_length, max_length, one_of, email, url.";
     UnknownDedupeStrategy = "E0105", "unknown deduplication strategy", "A deduplication strategy is not one of external_id, field_match, composite.";
-    DuplicateId = "E0106", "duplicate id", "Two schemas, two tasks or two lookup tables share an id. Ids are global across the pipeline files checked together.";
+    DuplicateId = "E0106", "duplicate id", "Two schemas, two tasks, two connections or two lookup tables share an id (ids are global across the pipeline files checked together), or a key is given twice in one lookup table or `auth` block.";
     UnknownSchema = "E0107", "task names an unknown schema", "A task's `schema` names no schema of the checked files or the standard library.";
     UnknownLookupTable = "E0108", "unknown lookup table", "A lookup mapping names a table that is declared neither in the schema nor at top level.";
     UnknownCurrency = "E0109", "unknown currency", "`currency_convert` names a currency that the rate table (stdlib/rates.cmap plus the pipeline's own `rates`) does not know.";
-    UnknownKeyword = "E0110", "unknown keyword value", "A keyword value is not one the spec allows: a direction, task status, interval unit, notification event or relationship type.";
+    UnknownKeyword = "E0110", "unknown keyword value", "A keyword value is not one the spec allows: a direction, task status, interval unit, notification event, relationship type or connection scope.";
     UnknownTargetFlag = "E0111", "unknown target flag", "A `target` block lists a flag that is not create_if_missing, update_if_exists or delete_if_removed.";
 
     // 02xx: transformation and rule configuration
@@ -70,7 +70,7 @@ codes! {
     // 03xx: schemas
     DuplicateTarget = "E0301", "duplicate target field", "Two mappings write the same target field; only one could win, so this is an error.";
     UnreachableRule = "W0302", "unreachable rule", "A conditional rule can never be chosen: it follows the catch-all `_`, or an earlier rule has the same condition.";
-    MissingClause = "E0303", "missing clause", "A schema lacks `source`, `target` or `dedupe`, or a task lacks `schema`.";
+    MissingClause = "E0303", "missing clause", "A schema lacks `source`, `target` or `dedupe`, a task lacks `schema`, or a connection lacks `integration` or `auth`.";
     EmptySchema = "W0304", "schema maps no field", "A schema maps no field: its shards would be empty.";
     TemplateWithoutPlaceholder = "W0305", "template names no field", "A composite template names no `${Field}`: it is a constant, which a default mapping says more plainly.";
     DefaultTemplateKey = "E0306", "malformed task placeholder", "A `{{task...}}` placeholder in a default value is malformed; write `{{task.KEY}}`.";
@@ -92,6 +92,16 @@ codes! {
 
     // 06xx: tests
     InvalidTest = "E0601", "malformed test", "A `test` block is malformed: no input, an input that is not an object, or no expectation.";
+
+    // 07xx: connections
+    PlainSecret = "E0701", "secret written in plain text", "A secret (`apiKey`, `password`, `clientSecret`, `refreshToken`, `accessToken`, every `custom` value, or a secret-looking key such as `token` or `*Secret` in `settings`) is written in the pipeline file. Pipeline files are committed and shared, so secrets are never written in them: name where the value comes from, `env(\"VAR\")` (read from the environment when the connection is used) or `stored` (set with `cmap connections set`, kept encrypted in the data directory). The message never repeats the value.";
+    UnknownAuthType = "E0702", "unknown auth type", "A connection's `auth` type is not one of none, api_key, basic, oauth2, custom.";
+    MissingCredential = "E0703", "missing credential", "A connection lacks a credential its auth type needs: api_key needs apiKey; basic needs username and password; oauth2 needs clientId, clientSecret, tokenUrl and a refreshToken or accessToken; custom needs at least one value.";
+    UnknownCredentialKey = "W0704", "unknown credential key", "An `auth` block has a key its auth type does not use (api_key: apiKey, header, prefix; basic: username, password; oauth2: clientId, clientSecret, refreshToken, accessToken, tokenUrl, authorizationUrl, revokeUrl, scopes, redirectUri; none: nothing). It is ignored.";
+    UnknownIntegration = "W0705", "unknown integration", "A connection names an integration cmap has no connector for (salesforce, hubspot, google-news, rss, rest, files). The file checks, but a task cannot run through it.";
+    UnknownConnection = "E0706", "task names an unknown connection", "A task's `connection` names no connection of the checked files.";
+    AmbiguousConnection = "W0707", "several connections match a task", "A task names no connection and several connections serve its schema's integration. A run cannot choose between them and reports it; name one with `connection ID`.";
+    TenantOnSystemConnection = "W0708", "tenant on a system connection", "A connection of `scope system` serves every tenant, so its `tenant` is ignored.";
 }
 
 impl Code {

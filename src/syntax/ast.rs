@@ -92,6 +92,8 @@ pub struct Comment {
 pub enum Item {
     Schema(Schema),
     Task(Task),
+    /// An IntegrationConnection (`connection ID { .. }`).
+    Connection(Connection),
     /// A top-level lookup table, usable by every schema of the pipeline.
     Lookup(LookupTable),
     /// A currency rate table (`rates USD { EUR: 0.92 }`); later tables override earlier ones.
@@ -403,6 +405,9 @@ pub struct Task {
     pub integration: Option<Name>,
     /// `conversionSchemaId`.
     pub schema: Option<Name>,
+    /// The connection it reads through (`.cmap`: `connection ID`; seed JSON: the
+    /// extension key `connectionId`).
+    pub connection: Option<Name>,
     /// `pull`, `push` or `bidirectional`.
     pub direction: Option<Name>,
     pub schedule: Option<Schedule>,
@@ -459,6 +464,64 @@ pub struct Notify {
     /// `success`, `failure`, `partial`.
     pub events: Vec<Name>,
     pub recipients: Vec<Name>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections
+// ---------------------------------------------------------------------------------------
+
+/// An IntegrationConnection. `.cmap`: `connection ID "Display name" { .. }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    pub span: Span,
+    /// `id`.
+    pub id: Name,
+    /// `displayName`.
+    pub name: Option<Name>,
+    /// `integrationId`.
+    pub integration: Option<Name>,
+    /// `scope`: `system` or `tenant` (absent: tenant; unknown words kept for diagnostics).
+    pub scope: Option<Name>,
+    /// `tenantId`.
+    pub tenant: Option<Name>,
+    /// `authType` and `credentials`.
+    pub auth: Option<Auth>,
+    /// Connector settings (seed JSON: the extension key `settings`); a literal so a
+    /// wrongly typed value can be reported.
+    pub settings: Option<Literal>,
+    /// Kept, uninterpreted keys (`status`, `createdBy`, `createdAt`, ...).
+    pub meta: Vec<(Name, Literal)>,
+}
+
+/// `auth oauth2 { clientId: "..", clientSecret: env("..") }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Auth {
+    pub span: Span,
+    /// `none`, `api_key`, `basic`, `oauth2`, `custom` (unknown words kept).
+    pub kind: Name,
+    /// Credential fields in source order (a key given twice is kept for diagnostics).
+    pub fields: Vec<(Name, Credential)>,
+}
+
+/// Where a credential's value comes from, as written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Credential {
+    /// A literal written in the file (only a string is valid, and only for values that
+    /// are not secret: `compile` reports the rest).
+    Plain(Literal),
+    /// `env("VAR")` / `{ "env": "VAR" }`: the variable's name.
+    Env { span: Span, var: Name },
+    /// `stored` / `{ "stored": true }`: set with `cmap connections set`.
+    Stored(Span),
+}
+
+impl Credential {
+    pub fn span(&self) -> Span {
+        match self {
+            Credential::Plain(l) => l.span,
+            Credential::Env { span, .. } | Credential::Stored(span) => *span,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

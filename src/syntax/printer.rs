@@ -117,6 +117,7 @@ impl Layout {
                         &t.description,
                         &t.schema,
                         &t.integration,
+                        &t.connection,
                         &t.direction,
                         &t.status,
                     ];
@@ -127,6 +128,21 @@ impl Layout {
                     self.anchors.extend(t.retry.as_ref().map(|r| r.span));
                     self.anchors.extend(t.notify.as_ref().map(|n| n.span));
                     self.anchors.extend(t.meta.first().map(|(k, _)| k.span));
+                }
+                Item::Connection(k) => {
+                    self.anchors.push(k.span);
+                    self.containers.push(k.span);
+                    let names = [&k.integration, &k.scope, &k.tenant];
+                    self.anchors
+                        .extend(names.iter().filter_map(|n| n.as_ref().map(|n| n.span)));
+                    if let Some(a) = &k.auth {
+                        self.anchors.push(a.span);
+                        self.containers.push(a.span);
+                        self.anchors
+                            .extend(a.fields.iter().map(|(key, _)| key.span));
+                    }
+                    self.anchors.extend(k.settings.as_ref().map(|l| l.span));
+                    self.anchors.extend(k.meta.first().map(|(key, _)| key.span));
                 }
                 Item::Lookup(t) => self.table(t),
                 Item::Rates(r) => {
@@ -316,6 +332,7 @@ impl Printer<'_> {
             match item {
                 Item::Schema(s) => self.schema(s),
                 Item::Task(t) => self.task(t),
+                Item::Connection(k) => self.connection(k),
                 Item::Lookup(t) => self.lookup_table(0, t),
                 Item::Rates(r) => self.rates(r),
                 Item::Type(t) => self.type_def(t),
@@ -684,6 +701,7 @@ impl Printer<'_> {
         for (word, n) in [
             ("schema", &t.schema),
             ("integration", &t.integration),
+            ("connection", &t.connection),
             ("direction", &t.direction),
         ] {
             if let Some(n) = n {
@@ -767,6 +785,52 @@ impl Printer<'_> {
             self.meta(1, &t.meta);
         }
         self.close(0, t.span, "");
+    }
+
+    fn connection(&mut self, k: &Connection) {
+        let mut head = format!("connection {}", ident(&k.id.node, &[]));
+        if let Some(n) = &k.name {
+            head.push_str(&format!(" {}", string(&n.node)));
+        }
+        self.line(0, &format!("{head} {{"), Some(k.span));
+        for (word, n) in [("integration", &k.integration), ("scope", &k.scope)] {
+            if let Some(n) = n {
+                self.line(1, &format!("{word} {}", ident(&n.node, &[])), Some(n.span));
+            }
+        }
+        if let Some(t) = &k.tenant {
+            self.line(1, &format!("tenant {}", string(&t.node)), Some(t.span));
+        }
+        if let Some(a) = &k.auth {
+            let head = format!("auth {}", ident(&a.kind.node, &[]));
+            if a.fields.is_empty() {
+                self.line(1, &head, Some(a.span));
+                // `auth x {}` with comments inside prints them after the clause.
+                for c in self.take(Place::End(key(a.span))) {
+                    self.out.push_str(&format!("{}//{}\n", pad(1), c.text));
+                }
+            } else {
+                // One credential per line: each is a decision worth a line (and a
+                // comment), and a diff of a changed secret source stays one line.
+                self.line(1, &format!("{head} {{"), Some(a.span));
+                for (name, value) in &a.fields {
+                    let text = format!("{}: {}", object_key(&name.node), credential(value));
+                    self.line(2, &text, Some(name.span));
+                }
+                self.close(1, a.span, "");
+            }
+        }
+        if let Some(l) = &k.settings {
+            self.line(
+                1,
+                &format!("settings {}", value_at(&l.node, 1, 11)),
+                Some(l.span),
+            );
+        }
+        if !k.meta.is_empty() {
+            self.meta(1, &k.meta);
+        }
+        self.close(0, k.span, "");
     }
 
     fn rates(&mut self, r: &RateTable) {
@@ -969,6 +1033,14 @@ fn object_key(k: &str) -> String {
         k.to_string()
     } else {
         string(k)
+    }
+}
+
+fn credential(c: &Credential) -> String {
+    match c {
+        Credential::Plain(l) => inline(&l.node),
+        Credential::Env { var, .. } => format!("env({})", string(&var.node)),
+        Credential::Stored(_) => "stored".to_string(),
     }
 }
 

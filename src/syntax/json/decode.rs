@@ -53,6 +53,7 @@ const TASK_KEYS: &[&str] = &[
     "name",
     "description",
     "conversionSchemaId",
+    "connectionId",
     "direction",
     "schedule",
     "config",
@@ -72,11 +73,41 @@ const TASK_META: &[&str] = &[
     "updatedAt",
 ];
 
+const CONNECTION_KEYS: &[&str] = &[
+    "$kind",
+    "id",
+    "integrationId",
+    "displayName",
+    "scope",
+    "tenantId",
+    "authType",
+    "credentials",
+    "settings",
+];
+/// Spec keys of an IntegrationConnection kept in `meta` (runtime state and audit).
+const CONNECTION_META: &[&str] = &[
+    "status",
+    "lastValidatedAt",
+    "createdBy",
+    "createdAt",
+    "updatedAt",
+];
+
 /// Keys that make an object without `$kind` a schema, or a task.
 pub(super) const SCHEMA_MARKERS: &[&str] = &["fieldMappings", "source", "target"];
 pub(super) const TASK_MARKERS: &[&str] = &["conversionSchemaId", "schedule"];
+/// A connection is recognised by both of these keys.
+pub(super) const CONNECTION_MARKERS: &[&str] = &["integrationId", "authType"];
 
-const KINDS: &[&str] = &["schema", "task", "lookup", "rates", "shardtype", "entity"];
+const KINDS: &[&str] = &[
+    "schema",
+    "task",
+    "connection",
+    "lookup",
+    "rates",
+    "shardtype",
+    "entity",
+];
 
 /// Decodes one JSON tree; its spans already carry the file.
 #[derive(Default)]
@@ -411,7 +442,7 @@ impl Decoder {
                 let name = self.name(k, &child(&path, "$kind"))?;
                 if !KINDS.contains(&name.node.as_str()) {
                     let mut d = Diagnostic::new(Code::JsonShape, name.span, format!("unknown $kind `{}`", name.node))
-                        .with_help("`$kind` is one of `schema`, `task`, `lookup`, `rates`, `shardtype`, `entity`");
+                        .with_help("`$kind` is one of `schema`, `task`, `connection`, `lookup`, `rates`, `shardtype`, `entity`");
                     if let Some(s) = did_you_mean(&name.node, KINDS.iter().copied()) {
                         d = d.with_label(format!("did you mean `{s}`?"));
                     }
@@ -423,37 +454,71 @@ impl Decoder {
             None => {
                 let schema_key = SCHEMA_MARKERS.iter().find(|k| probe.has(k));
                 let task_key = TASK_MARKERS.iter().find(|k| probe.has(k));
+                let connection_key = CONNECTION_MARKERS
+                    .iter()
+                    .all(|k| probe.has(k))
+                    .then_some(&"integrationId");
                 let what = if path.is_empty() {
                     "the top-level object".to_string()
                 } else {
                     path.clone()
                 };
-                match (schema_key, task_key) {
-                    (Some(_), None) => "schema".to_string(),
-                    (None, Some(_)) => "task".to_string(),
-                    (Some(s), Some(t)) => {
+                let found: Vec<(&str, &str)> = [
+                    ("schema", schema_key),
+                    ("task", task_key),
+                    ("connection", connection_key),
+                ]
+                .into_iter()
+                .filter_map(|(kind, key)| Some((kind, *key?)))
+                .collect();
+                match found.as_slice() {
+                    [(kind, _)] => kind.to_string(),
+                    [] => {
+                        self.diags.push(
+                            Diagnostic::new(Code::JsonShape, probe.open(), format!("cannot tell what {what} is"))
+                                .with_label("neither a schema, a task nor a connection")
+                                .with_help(
+                                    "a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has \
+                                     `conversionSchemaId` and `schedule`; an IntegrationConnection has \
+                                     `integrationId` and `authType`; other items carry \"$kind\": \"lookup\", \
+                                     \"rates\", \"shardtype\" or \"entity\"",
+                                ),
+                        );
+                        return None;
+                    }
+                    several => {
+                        let label = several
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (kind, key))| match i {
+                                0 => format!("`{key}` belongs to a {kind}"),
+                                _ => format!("`{key}` to a {kind}"),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let kinds = several
+                            .iter()
+                            .map(|(kind, _)| format!("\"$kind\": \"{kind}\""))
+                            .collect::<Vec<_>>()
+                            .join(" or ");
+                        let names = several
+                            .iter()
+                            .map(|(kind, _)| format!("a {kind}"))
+                            .collect::<Vec<_>>();
+                        let names = match names.split_last() {
+                            Some((last, init)) if !init.is_empty() => {
+                                format!("{} and {last}", init.join(", "))
+                            }
+                            _ => names.join(""),
+                        };
                         self.diags.push(
                             Diagnostic::new(
                                 Code::JsonShape,
                                 probe.open(),
-                                format!("{what} has keys of both a schema and a task"),
+                                format!("{what} has keys of both {names}"),
                             )
-                            .with_label(format!("`{s}` belongs to a schema, `{t}` to a task"))
-                            .with_help(
-                                "say which it is: \"$kind\": \"schema\" or \"$kind\": \"task\"",
-                            ),
-                        );
-                        return None;
-                    }
-                    (None, None) => {
-                        self.diags.push(
-                            Diagnostic::new(Code::JsonShape, probe.open(), format!("cannot tell what {what} is"))
-                                .with_label("neither a schema nor a task")
-                                .with_help(
-                                    "a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has \
-                                     `conversionSchemaId` and `schedule`; other items carry \"$kind\": \"lookup\", \
-                                     \"rates\", \"shardtype\" or \"entity\"",
-                                ),
+                            .with_label(label)
+                            .with_help(format!("say which it is: {kinds}")),
                         );
                         return None;
                     }
@@ -470,6 +535,7 @@ impl Decoder {
         Some(match kind.as_str() {
             "schema" => Item::Schema(self.schema(&o)),
             "task" => Item::Task(self.task(&o)),
+            "connection" => Item::Connection(self.connection(&o)),
             "lookup" => Item::Lookup(self.lookup_item(&o)?),
             "rates" => Item::Rates(self.rates_item(&o)?),
             "shardtype" => Item::Type(self.type_def(&o, TypeDefKind::ShardType)?),
@@ -1078,6 +1144,7 @@ impl Decoder {
         let name = self.str_opt(o, "name");
         let description = self.str_opt(o, "description");
         let schema = self.str_opt(o, "conversionSchemaId");
+        let connection = self.str_opt(o, "connectionId");
         let direction = self.str_opt(o, "direction");
         let schedule = self.obj_opt(o, "schedule").and_then(|s| self.schedule(&s));
         let config = match o.get("config") {
@@ -1136,6 +1203,7 @@ impl Decoder {
             description,
             integration,
             schema,
+            connection,
             direction,
             schedule,
             config,
@@ -1215,6 +1283,111 @@ impl Decoder {
                 })
             }
         }
+    }
+
+    // ---- connections -----------------------------------------------------------------
+
+    fn connection(&mut self, o: &Obj<'_>) -> Connection {
+        let id = self
+            .str_req(o, "id")
+            .unwrap_or_else(|| Name::new(String::new(), o.open()));
+        let integration = self.str_opt(o, "integrationId");
+        let name = self.str_opt(o, "displayName");
+        let scope = self.str_opt(o, "scope");
+        let tenant = self.str_opt(o, "tenantId");
+        let kind = self.str_opt(o, "authType");
+        let fields = self
+            .obj_opt(o, "credentials")
+            .map(|c| self.credentials(&c))
+            .unwrap_or_default();
+        // The auth clause exists when `authType` does; credentials without it are
+        // reported (they would be lost otherwise).
+        let auth = match kind {
+            Some(kind) => Some(Auth {
+                span: kind.span,
+                kind,
+                fields,
+            }),
+            None => {
+                if !fields.is_empty() {
+                    self.missing(o, "authType", "\"oauth2\"");
+                }
+                None
+            }
+        };
+        let settings = match o.get("settings") {
+            Some(
+                v @ JVal {
+                    kind: JKind::Object(_),
+                    ..
+                },
+            ) => Some(literal(v)),
+            Some(v) => {
+                self.wrong_type(v, &o.path_of("settings"), "an object");
+                None
+            }
+            None => None,
+        };
+        let meta = self.meta(o, CONNECTION_KEYS, CONNECTION_META);
+        Connection {
+            span: o.span,
+            id,
+            name,
+            integration,
+            scope,
+            tenant,
+            auth,
+            settings,
+            meta,
+        }
+    }
+
+    /// `{ "clientId": "..", "clientSecret": { "env": "VAR" }, "refreshToken": { "stored": true } }`.
+    fn credentials(&mut self, o: &Obj<'_>) -> Vec<(Name, Credential)> {
+        let mut out = Vec::new();
+        for e in o.entries {
+            let key = Name::new(e.key.clone(), e.key_span);
+            let path = o.path_of(&e.key);
+            let JKind::Object(entries) = &e.value.kind else {
+                // A string is the valid plain value; other literals are kept so that
+                // `compile` reports them the way it does for `.cmap`.
+                out.push((key, Credential::Plain(literal(&e.value))));
+                continue;
+            };
+            let span = e.value.span;
+            let source = Obj {
+                span,
+                entries,
+                what: path.clone(),
+                path: path.clone(),
+            };
+            let cred = match entries.as_slice() {
+                [only] if only.key == "env" => self
+                    .name(&only.value, &source.path_of("env"))
+                    .map(|var| Credential::Env { span, var }),
+                [only] if only.key == "stored" => match only.value.kind {
+                    JKind::Bool(true) => Some(Credential::Stored(span)),
+                    _ => {
+                        self.shape(
+                            only.value.span,
+                            format!("{}.stored must be true", path),
+                            "write { \"stored\": true }, or give the value another way",
+                        );
+                        None
+                    }
+                },
+                _ => {
+                    self.shape(
+                        span,
+                        format!("{path} must be a string, {{ \"env\": \"VAR\" }} or {{ \"stored\": true }}"),
+                        "name where the secret comes from: { \"env\": \"VAR\" } reads an environment variable, { \"stored\": true } a value set with `cmap connections set`",
+                    );
+                    None
+                }
+            };
+            out.extend(cred.map(|c| (key, c)));
+        }
+        out
     }
 
     // ---- other items -----------------------------------------------------------------

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::decode::{SCHEMA_MARKERS, TASK_MARKERS};
+use super::decode::{CONNECTION_MARKERS, SCHEMA_MARKERS, TASK_MARKERS};
 use crate::syntax::ast::*;
 use crate::syntax::ParamNames;
 
@@ -47,6 +47,10 @@ pub fn encode(doc: &Document, params: ParamNames<'_>) -> Value {
                 main_objects += 1;
                 out.push(task(t));
             }
+            Item::Connection(k) => {
+                main_objects += 1;
+                out.push(connection(k));
+            }
             Item::Lookup(t) if inlined.contains(t.id.node.as_str()) => {}
             Item::Lookup(t) => {
                 let mut m = kind("lookup");
@@ -76,9 +80,16 @@ fn kind(name: &str) -> Map<String, Value> {
     m
 }
 
-/// `$kind` only when a meta key would make the object read as the other kind.
-fn kind_if_ambiguous(meta: &[(Name, Literal)], other: &[&str], name: &str) -> Map<String, Value> {
-    if meta.iter().any(|(k, _)| other.contains(&k.node.as_str())) {
+/// `$kind` only when a meta key would make the object read as another kind.
+fn kind_if_ambiguous(
+    meta: &[(Name, Literal)],
+    others: &[&[&str]],
+    name: &str,
+) -> Map<String, Value> {
+    if meta
+        .iter()
+        .any(|(k, _)| others.iter().any(|o| o.contains(&k.node.as_str())))
+    {
         kind(name)
     } else {
         Map::new()
@@ -123,7 +134,7 @@ fn used_tables<'a>(schema: &Schema, tables: &[&'a LookupTable]) -> Vec<&'a Looku
 }
 
 fn schema(sc: &Schema, tables: &[&LookupTable], params: ParamNames<'_>) -> Value {
-    let mut m = kind_if_ambiguous(&sc.meta, TASK_MARKERS, "schema");
+    let mut m = kind_if_ambiguous(&sc.meta, &[TASK_MARKERS, CONNECTION_MARKERS], "schema");
     m.insert("id".into(), s(&sc.id));
     if let Some(i) = sc.source.as_ref().and_then(|src| src.integration.as_ref()) {
         m.insert("tenantIntegrationId".into(), s(i));
@@ -463,7 +474,7 @@ fn test(t: &TestCase) -> Value {
 }
 
 fn task(t: &Task) -> Value {
-    let mut m = kind_if_ambiguous(&t.meta, SCHEMA_MARKERS, "task");
+    let mut m = kind_if_ambiguous(&t.meta, &[SCHEMA_MARKERS, CONNECTION_MARKERS], "task");
     m.insert("id".into(), s(&t.id));
     if let Some(i) = &t.integration {
         m.insert("tenantIntegrationId".into(), s(i));
@@ -476,6 +487,9 @@ fn task(t: &Task) -> Value {
     }
     if let Some(sc) = &t.schema {
         m.insert("conversionSchemaId".into(), s(sc));
+    }
+    if let Some(k) = &t.connection {
+        m.insert("connectionId".into(), s(k));
     }
     m.insert(
         "direction".into(),
@@ -512,6 +526,59 @@ fn task(t: &Task) -> Value {
         m.insert("notifications".into(), Value::Object(o));
     }
     insert_meta(&mut m, &t.meta);
+    Value::Object(m)
+}
+
+/// An IntegrationConnection; `scope` (default `tenant`), `authType` and `credentials`
+/// are required by the spec and always written.
+fn connection(k: &Connection) -> Value {
+    let mut m = kind_if_ambiguous(&k.meta, &[SCHEMA_MARKERS, TASK_MARKERS], "connection");
+    m.insert("id".into(), s(&k.id));
+    if let Some(i) = &k.integration {
+        m.insert("integrationId".into(), s(i));
+    }
+    if let Some(n) = &k.name {
+        m.insert("displayName".into(), s(n));
+    }
+    m.insert(
+        "scope".into(),
+        k.scope.as_ref().map_or_else(|| "tenant".into(), s),
+    );
+    if let Some(t) = &k.tenant {
+        m.insert("tenantId".into(), s(t));
+    }
+    m.insert(
+        "authType".into(),
+        k.auth
+            .as_ref()
+            .map_or_else(|| "none".into(), |a| s(&a.kind)),
+    );
+    let credentials: Map<String, Value> = k
+        .auth
+        .iter()
+        .flat_map(|a| &a.fields)
+        .map(|(key, value)| {
+            let v = match value {
+                Credential::Plain(l) => l.node.clone(),
+                Credential::Env { var, .. } => {
+                    let mut o = Map::new();
+                    o.insert("env".into(), s(var));
+                    Value::Object(o)
+                }
+                Credential::Stored(_) => {
+                    let mut o = Map::new();
+                    o.insert("stored".into(), true.into());
+                    Value::Object(o)
+                }
+            };
+            (key.node.clone(), v)
+        })
+        .collect();
+    m.insert("credentials".into(), Value::Object(credentials));
+    if let Some(l) = &k.settings {
+        m.insert("settings".into(), l.node.clone());
+    }
+    insert_meta(&mut m, &k.meta);
     Value::Object(m)
 }
 

@@ -48,6 +48,10 @@ const FIXTURES: &[(&str, &str)] = &[
         "sf-bidirectional.json",
         include_str!("../../../tests/data/seed/sf-bidirectional.json"),
     ),
+    (
+        "connection-sf.json",
+        include_str!("../../../tests/data/seed/connection-sf.json"),
+    ),
 ];
 
 /// Every extension beyond the spec, in one document that round-trips exactly.
@@ -150,6 +154,7 @@ const EXTENSIONS: &str = r#"[
     "tenantIntegrationId": "hubspot",
     "name": "HubSpot deals, live",
     "conversionSchemaId": "hs-deal",
+    "connectionId": "hs",
     "direction": "push",
     "schedule": { "type": "realtime", "config": { "type": "realtime", "webhookUrl": "https://hooks.example.com/x", "verificationToken": "s3cret" } },
     "config": { "industry": "banking" },
@@ -158,6 +163,30 @@ const EXTENSIONS: &str = r#"[
     "notifications": { "onSuccess": true, "onFailure": false, "onPartial": false, "recipients": [] },
     "stats": { "totalRuns": 3 },
     "createdBy": "user-1"
+  },
+  {
+    "id": "hs",
+    "integrationId": "hubspot",
+    "scope": "tenant",
+    "authType": "api_key",
+    "credentials": { "apiKey": { "env": "HUBSPOT_KEY" }, "header": "Authorization", "prefix": "Bearer " },
+    "lastValidatedAt": "2024-01-15T10:00:00Z"
+  },
+  {
+    "id": "basic-rest",
+    "integrationId": "rest",
+    "scope": "system",
+    "authType": "basic",
+    "credentials": { "username": "svc", "password": { "stored": true } },
+    "settings": { "baseUrl": "https://api.example.com", "pageSize": 100 }
+  },
+  {
+    "id": "custom-rest",
+    "integrationId": "rest",
+    "scope": "tenant",
+    "tenantId": "default",
+    "authType": "custom",
+    "credentials": { "X-Api-Token": { "env": "TOKEN" } }
   },
   { "$kind": "lookup", "id": "unused", "entries": { "a": 1 } },
   { "$kind": "rates", "base": "USD", "rates": { "EUR": 0.92, "JPY": 151.2 } },
@@ -343,7 +372,8 @@ fn spec_examples_decode_to_their_items() {
         news-banking-daily.json: task news-banking-daily -> google-news-to-news
         news-automation-daily.json: task news-automation-daily -> google-news-to-news
         news-company-weekly.json: task news-company-weekly -> google-news-to-news
-        sf-bidirectional.json: task sf-bidirectional -> sf-contact-to-contact"#]]
+        sf-bidirectional.json: task sf-bidirectional -> sf-contact-to-contact
+        connection-sf.json: other, other, task sf-contact-daily-acme -> sf-contact-to-contact"#]]
     .assert_eq(&kinds.join("\n"));
 }
 
@@ -527,6 +557,7 @@ impl Spans {
             &t.description,
             &t.integration,
             &t.schema,
+            &t.connection,
             &t.direction,
             &t.status,
         ] {
@@ -569,12 +600,36 @@ impl Spans {
         }
         self.entries(&t.meta);
     }
+    fn connection(&mut self, c: &Connection) {
+        self.name(&c.id);
+        for n in [&c.name, &c.integration, &c.scope, &c.tenant] {
+            self.opt(n);
+        }
+        if let Some(a) = &c.auth {
+            self.name(&a.kind);
+            for (k, v) in &a.fields {
+                self.name(k);
+                match v {
+                    Credential::Plain(l) => self.lit(l),
+                    Credential::Env { var, .. } => self.name(var),
+                    Credential::Stored(span) => {
+                        self.0.push((*span, serde_json::json!({ "stored": true })))
+                    }
+                }
+            }
+        }
+        if let Some(l) = &c.settings {
+            self.lit(l);
+        }
+        self.entries(&c.meta);
+    }
     fn document(doc: &Document) -> Spans {
         let mut s = Spans::default();
         for item in &doc.items {
             match item {
                 Item::Schema(sc) => s.schema(sc),
                 Item::Task(t) => s.task(t),
+                Item::Connection(c) => s.connection(c),
                 Item::Lookup(t) => {
                     s.name(&t.id);
                     s.entries(&t.entries);
@@ -726,6 +781,33 @@ fn summary(text: &str) -> String {
                     out.push_str(&format!("  meta {} = {}\n", k.node, v.node));
                 }
             }
+            Item::Connection(c) => {
+                let opt = |n: &Option<Name>| n.as_ref().map(|n| n.node.clone());
+                out.push_str(&format!(
+                    "connection {} integration {:?} scope {:?} tenant {:?}\n",
+                    c.id.node,
+                    opt(&c.integration),
+                    opt(&c.scope),
+                    opt(&c.tenant)
+                ));
+                if let Some(a) = &c.auth {
+                    out.push_str(&format!("  auth {}\n", a.kind.node));
+                    for (k, v) in &a.fields {
+                        let v = match v {
+                            Credential::Plain(l) => format!("plain {}", l.node),
+                            Credential::Env { var, .. } => format!("env {}", var.node),
+                            Credential::Stored(_) => "stored".to_string(),
+                        };
+                        out.push_str(&format!("    {} = {v}\n", k.node));
+                    }
+                }
+                if let Some(l) = &c.settings {
+                    out.push_str(&format!("  settings {}\n", l.node));
+                }
+                for (k, v) in &c.meta {
+                    out.push_str(&format!("  meta {} = {}\n", k.node, v.node));
+                }
+            }
             Item::Lookup(t) => out.push_str(&format!("lookup {}\n", t.id.node)),
             Item::Rates(r) => out.push_str(&format!("rates {}\n", r.base.node)),
             Item::Type(t) => out.push_str(&format!("type {:?} {}\n", t.kind, t.id.node)),
@@ -826,9 +908,9 @@ fn kinds_recognise_items() {
             {"$kind": "schema", "id": "s"}, {"$kind": "lookups", "id": "x"}, {"id": "what"}, 3]"#,
         expect![[r#"
             E0003 3:55 unknown $kind `lookups` [did you mean `lookup`?]
-              help: `$kind` is one of `schema`, `task`, `lookup`, `rates`, `shardtype`, `entity`
-            E0003 3:78 cannot tell what [6] is [neither a schema nor a task]
-              help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
+              help: `$kind` is one of `schema`, `task`, `connection`, `lookup`, `rates`, `shardtype`, `entity`
+            E0003 3:78 cannot tell what [6] is [neither a schema, a task nor a connection]
+              help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; an IntegrationConnection has `integrationId` and `authType`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
             E0003 3:94 [7] must be an object, found number
               help: replace it with an object
             lookup l
@@ -856,11 +938,11 @@ fn ambiguous_objects_need_a_kind() {
     check_summary(
         &json,
         expect![[r#"
-        W0005 1:131 unknown key `source` in the task
-          help: it is kept as `meta` and not interpreted; the known keys are `id`, `tenantIntegrationId`, `name`, `description`, `conversionSchemaId`, `direction`, `schedule`, `config`, `status`, `retryConfig`, `notifications`, `lastRunAt`, `lastRunStatus`, `nextRunAt`, `stats`, `lastError`, `createdBy`, `createdAt`, `updatedAt`
-        task t schedule Manual { spa
-          meta source = "crm"
-    "#]],
+            W0005 1:131 unknown key `source` in the task
+              help: it is kept as `meta` and not interpreted; the known keys are `id`, `tenantIntegrationId`, `name`, `description`, `conversionSchemaId`, `connectionId`, `direction`, `schedule`, `config`, `status`, `retryConfig`, `notifications`, `lastRunAt`, `lastRunStatus`, `nextRunAt`, `stats`, `lastError`, `createdBy`, `createdAt`, `updatedAt`
+            task t schedule Manual { spa
+              meta source = "crm"
+        "#]],
     );
 }
 
@@ -1422,4 +1504,63 @@ proptest! {
         let text = FIXTURES.get(which).map_or(EXTENSIONS, |f| f.1);
         survive(&mutate(text, &edits));
     }
+}
+
+// ---- connections ---------------------------------------------------------------------
+
+#[test]
+fn connections_decode_their_credentials() {
+    check_summary(
+        r#"[
+  { "id": "a", "integrationId": "salesforce", "authType": "oauth2", "tenantId": "acme",
+    "credentials": { "clientId": "x", "clientSecret": { "env": "S" }, "refreshToken": { "stored": true },
+                     "scopes": ["api"], "port": 1 },
+    "settings": { "instanceUrl": "https://x" }, "status": "active" },
+  { "$kind": "connection", "id": "b", "integrationId": "rss", "authType": "none" }
+]"#,
+        expect![[r#"
+            connection a integration Some("salesforce") scope None tenant Some("acme")
+              auth oauth2
+                clientId = plain "x"
+                clientSecret = env S
+                refreshToken = stored
+                scopes = plain ["api"]
+                port = plain 1
+              settings {"instanceUrl":"https://x"}
+              meta status = "active"
+            connection b integration Some("rss") scope None tenant None
+              auth none
+        "#]],
+    );
+}
+
+#[test]
+fn connection_shapes_are_reported() {
+    check(
+        r#"[
+  { "id": "a", "integrationId": "rest", "authType": "custom",
+    "credentials": { "k1": { "env": 1 }, "k2": { "stored": false }, "k3": { "vault": "x" }, "k4": {} },
+    "settings": [], "oauth": {} },
+  { "id": "b", "integrationId": "rest", "credentials": { "apiKey": { "env": "K" } } },
+  { "id": "c", "integrationId": "rest", "authType": "none", "schedule": {} }
+]"#,
+        expect![[r#"
+            E0003 3:37 [0].credentials.k1.env must be a string, found number
+              help: write it as a string: "1"
+            E0003 3:60 [0].credentials.k2.stored must be true
+              help: write { "stored": true }, or give the value another way
+            E0003 3:75 [0].credentials.k3 must be a string, { "env": "VAR" } or { "stored": true }
+              help: name where the secret comes from: { "env": "VAR" } reads an environment variable, { "stored": true } a value set with `cmap connections set`
+            E0003 3:99 [0].credentials.k4 must be a string, { "env": "VAR" } or { "stored": true }
+              help: name where the secret comes from: { "env": "VAR" } reads an environment variable, { "stored": true } a value set with `cmap connections set`
+            E0003 4:17 [0].settings must be an object, found array
+              help: replace it with an object
+            W0005 4:21 unknown key `oauth` in [0]
+              help: it is kept as `meta` and not interpreted; the known keys are `id`, `integrationId`, `displayName`, `scope`, `tenantId`, `authType`, `credentials`, `settings`, `status`, `lastValidatedAt`, `createdBy`, `createdAt`, `updatedAt`
+            E0003 5:3 cannot tell what [1] is [neither a schema, a task nor a connection]
+              help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; an IntegrationConnection has `integrationId` and `authType`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
+            E0003 6:3 [2] has keys of both a task and a connection [`schedule` belongs to a task, `integrationId` to a connection]
+              help: say which it is: "$kind": "task" or "$kind": "connection"
+        "#]],
+    );
 }

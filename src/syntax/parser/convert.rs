@@ -907,6 +907,10 @@ pub(super) enum Block {
         task: Box<Task>,
         meta_at: Option<Span>,
     },
+    Connection {
+        connection: Box<Connection>,
+        meta_at: Option<Span>,
+    },
     Lookup(LookupTable),
     Rates(RateTable),
     Type(TypeDef),
@@ -955,12 +959,27 @@ impl Block {
                     description: None,
                     integration: None,
                     schema: None,
+                    connection: None,
                     direction: None,
                     schedule: None,
                     config: None,
                     status: None,
                     retry: None,
                     notify: None,
+                    meta: Vec::new(),
+                }),
+                meta_at: None,
+            },
+            Rule::connection_head => Block::Connection {
+                connection: Box::new(Connection {
+                    span,
+                    id: id.unwrap_or_else(empty),
+                    name: display,
+                    integration: None,
+                    scope: None,
+                    tenant: None,
+                    auth: None,
+                    settings: None,
                     meta: Vec::new(),
                 }),
                 meta_at: None,
@@ -1002,6 +1021,7 @@ impl Block {
         match self {
             Block::Schema { .. } => Rule::schema_stmt,
             Block::Task { .. } => Rule::task_stmt,
+            Block::Connection { .. } => Rule::connection_stmt,
             Block::Lookup(_) => Rule::lookup_entry,
             Block::Rates(_) => Rule::rate_entry,
             Block::Type(_) => Rule::field_item,
@@ -1013,6 +1033,7 @@ impl Block {
         match self {
             Block::Schema { .. } => Rule::schema_stmt_end,
             Block::Task { .. } => Rule::task_stmt_end,
+            Block::Connection { .. } => Rule::connection_stmt_end,
             Block::Lookup(_) => Rule::lookup_entry_end,
             Block::Rates(_) => Rule::rate_entry_end,
             Block::Type(_) => Rule::field_item_end,
@@ -1024,6 +1045,10 @@ impl Block {
         match self {
             Block::Schema { schema, meta_at } => schema_stmt(c, schema, meta_at, stmt),
             Block::Task { task, meta_at } => task_stmt(c, task, meta_at, stmt),
+            Block::Connection {
+                connection,
+                meta_at,
+            } => connection_stmt(c, connection, meta_at, stmt),
             Block::Lookup(t) => t.entries.extend(c.lookup_entry(stmt)),
             Block::Rates(r) => {
                 if let Some(e) = first(stmt, Rule::entry).and_then(|e| c.entry(&e)) {
@@ -1051,6 +1076,10 @@ impl Block {
             Block::Task { mut task, .. } => {
                 close(&mut task.span, end);
                 Item::Task(*task)
+            }
+            Block::Connection { mut connection, .. } => {
+                close(&mut connection.span, end);
+                Item::Connection(*connection)
             }
             Block::Lookup(mut t) => {
                 close(&mut t.span, end);
@@ -1251,13 +1280,18 @@ fn task_stmt(c: &mut Conv<'_>, t: &mut Task, meta_at: &mut Option<Span>, stmt: &
                 );
             }
         }
-        Rule::task_schema | Rule::task_integration | Rule::direction | Rule::status => {
+        Rule::task_schema
+        | Rule::task_integration
+        | Rule::task_connection
+        | Rule::direction
+        | Rule::status => {
             let Some(name) = name_in(c, &inner) else {
                 return;
             };
             let slot = match inner.as_rule() {
                 Rule::task_schema => &mut t.schema,
                 Rule::task_integration => &mut t.integration,
+                Rule::task_connection => &mut t.connection,
                 Rule::direction => &mut t.direction,
                 _ => &mut t.status,
             };
@@ -1412,5 +1446,105 @@ fn schedule_span(s: &Schedule) -> Span {
         | Schedule::Cron { span, .. }
         | Schedule::Realtime { span, .. }
         | Schedule::Unknown { span, .. } => *span,
+    }
+}
+
+fn connection_stmt(
+    c: &mut Conv<'_>,
+    k: &mut Connection,
+    meta_at: &mut Option<Span>,
+    stmt: &Pair<'_, Rule>,
+) {
+    let Some(inner) = stmt.clone().into_inner().next() else {
+        return;
+    };
+    let at = c.span(&inner);
+    let owner = format!("connection `{}`", k.id.node);
+    let word = inner
+        .clone()
+        .into_inner()
+        .next()
+        .map(|k| clause_word(k.as_rule()))
+        .unwrap_or_default();
+    match inner.as_rule() {
+        Rule::task_integration | Rule::scope => {
+            let Some(name) = parts(&inner)
+                .into_iter()
+                .find(|p| matches!(p.as_rule(), Rule::ident | Rule::quoted_ident))
+                .map(|n| c.name(&n))
+            else {
+                return;
+            };
+            let slot = match inner.as_rule() {
+                Rule::task_integration => &mut k.integration,
+                _ => &mut k.scope,
+            };
+            set_once(c, slot, name, |n| n.span, &word, &owner, at);
+        }
+        Rule::tenant => {
+            if let Some(t) = first(&inner, Rule::string).map(|p| c.string(&p)) {
+                set_once(c, &mut k.tenant, t, |n| n.span, "tenant", &owner, at);
+            }
+        }
+        Rule::auth => {
+            let kind = parts(&inner)
+                .into_iter()
+                .find(|p| matches!(p.as_rule(), Rule::ident | Rule::quoted_ident))
+                .map(|n| c.name(&n))
+                .unwrap_or_else(|| Name::new(String::new(), at));
+            let fields = first(&inner, Rule::auth_block)
+                .map(|b| {
+                    all(&b, Rule::credential)
+                        .iter()
+                        .filter_map(|e| c.credential(e))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let auth = Auth {
+                span: at,
+                kind,
+                fields,
+            };
+            set_once(c, &mut k.auth, auth, |a| a.span, "auth", &owner, at);
+        }
+        Rule::settings => {
+            if let Some(l) = first(&inner, Rule::literal) {
+                let l = c.literal(&l);
+                set_once(c, &mut k.settings, l, |l| l.span, "settings", &owner, at);
+            }
+        }
+        Rule::meta => match meta_at {
+            Some(f) => {
+                let f = *f;
+                c.duplicate("meta", &owner, at, f);
+            }
+            None => {
+                *meta_at = Some(at);
+                k.meta = first(&inner, Rule::object)
+                    .map(|o| c.entries(&o))
+                    .unwrap_or_default();
+            }
+        },
+        _ => {}
+    }
+}
+
+impl Conv<'_> {
+    /// `key: "plain"`, `key: env("VAR")` or `key: stored`.
+    fn credential(&mut self, pair: &Pair<'_, Rule>) -> Option<(Name, Credential)> {
+        let key = first(pair, Rule::key)?.into_inner().next()?;
+        let key = self.name(&key);
+        let value = first(pair, Rule::cred_value)?;
+        let span = self.span(&value);
+        let inner = value.into_inner().next()?;
+        let cred = match inner.as_rule() {
+            Rule::env_ref => {
+                let var = first(&inner, Rule::string).map(|s| self.string(&s))?;
+                Credential::Env { span, var }
+            }
+            Rule::kw_stored => Credential::Stored(span),
+            _ => Credential::Plain(self.literal(&inner)),
+        };
+        Some((key, cred))
     }
 }

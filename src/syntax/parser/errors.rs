@@ -28,9 +28,19 @@ const TASK_CLAUSES: &[&str] = &[
     "status",
     "retry",
     "notify",
+    "connection",
     "meta",
 ];
-const ITEMS: &[&str] = &["schema", "task", "lookup", "rates", "shardtype", "entity"];
+const CONNECTION_CLAUSES: &[&str] = &["integration", "scope", "tenant", "auth", "settings", "meta"];
+const ITEMS: &[&str] = &[
+    "schema",
+    "task",
+    "connection",
+    "lookup",
+    "rates",
+    "shardtype",
+    "entity",
+];
 const TEST_CLAUSES: &[&str] = &["input", "task", "expect"];
 
 /// How a rule is written, for "expected ..."; `None` for rules not worth naming
@@ -48,6 +58,12 @@ fn describe(rule: Rule) -> Option<String> {
         }
         Rule::schema_stmt => "a field mapping (`target = expression`) or a schema clause",
         Rule::task_stmt => "a task clause (`schema`, `direction`, `schedule`, ...)",
+        Rule::connection_stmt => {
+            "a connection clause (`integration`, `scope`, `tenant`, `auth`, `settings`, `meta`)"
+        }
+        Rule::credential => "a credential (`key: \"value\"`, `key: env(\"VAR\")` or `key: stored`)",
+        Rule::cred_value => "a credential value (`\"value\"`, `env(\"VAR\")` or `stored`)",
+        Rule::env_ref => "`env(\"VAR\")`",
         Rule::test_stmt => "`input`, `task` or `expect`",
         Rule::eq_sign => "`=`",
         Rule::arrow => "`->`",
@@ -108,6 +124,7 @@ fn keywords(positives: &[Rule]) -> Vec<&'static str> {
         match r {
             Rule::item | Rule::item_head => out.extend(ITEMS),
             Rule::task_stmt => out.extend(TASK_CLAUSES),
+            Rule::connection_stmt => out.extend(CONNECTION_CLAUSES),
             Rule::test_stmt => out.extend(TEST_CLAUSES),
             Rule::schedule_manual => out.push("manual"),
             Rule::schedule_every => out.push("every"),
@@ -179,6 +196,13 @@ const KEYWORDS: &[&str] = &[
     "exponential",
     "notify",
     "on",
+    "connection",
+    "scope",
+    "tenant",
+    "auth",
+    "settings",
+    "env",
+    "stored",
 ];
 
 /// Joins descriptions: "`a`", "`a` or `b`", "`a`, `b` or `c`".

@@ -234,9 +234,17 @@ pub(super) fn next_item_line(text: &str, from: usize, end: usize) -> Option<usiz
         if line >= end {
             return None;
         }
-        let starts_item = ["schema", "task", "lookup", "rates", "shardtype", "entity"]
-            .iter()
-            .any(|k| text[line..].starts_with(k));
+        let starts_item = [
+            "schema",
+            "task",
+            "connection",
+            "lookup",
+            "rates",
+            "shardtype",
+            "entity",
+        ]
+        .iter()
+        .any(|k| text[line..].starts_with(k));
         if starts_item && CmapParser::parse(Rule::item_head, &text[line..]).is_ok() {
             return Some(line);
         }

@@ -183,6 +183,23 @@ task t-manual { schedule manual }
 task t-realtime { schedule realtime "https://hook" token "secret" }
 task t-realtime2 { schedule realtime }
 task t-cron { schedule cron "0 2 * * *" }
+task t-connection { schema sf-opportunity connection sf-prod }
+
+connection sf-prod "Salesforce (production)" {
+  integration salesforce
+  scope tenant
+  tenant "acme"
+  auth oauth2 {
+    clientId: "3MVG9..."
+    clientSecret: env("SF_CLIENT_SECRET")
+    refreshToken: stored
+    "token url": "https://login.salesforce.com/services/oauth2/token",
+  }
+  settings { instanceUrl: "https://acme.my.salesforce.com", apiVersion: "59.0" }
+  meta { status: "active", createdBy: "admin" }
+}
+connection news "Google News" { integration google-news  scope system  auth none }
+connection empty-auth { integration files auth none {} }
 
 shardtype c_contact "Contact" {
   email: string
@@ -202,7 +219,7 @@ entity salesforce.Contact {
 fn every_construct_parses_cleanly() {
     let (doc, diags) = parse(0, ALL_CONSTRUCTS);
     assert_eq!(diags, vec![]);
-    assert_eq!(doc.items.len(), 10);
+    assert_eq!(doc.items.len(), 14);
 }
 
 #[test]
@@ -371,7 +388,7 @@ rates EUR { USD: 1.08 }
 entity hubspot.Deal "Deal" { amount?: number, stage: "a" | "b", owner: { id: string } }"#,
         expect![[r#"
             Schema(Schema { id: "s", name: None, description: None, source: None, target: None, dedupe: None, active: None, body: [], lookups: [], tests: [TestCase { name: "t", input: Some(Object {"Id": String("1")}), task: Some(Object {"industry": String("banking")}), expect: [Data(Object {"name": Null}), ExternalId(String("006A")), Relationships(Array []), Skipped(_), Failed { field: None }, Failed { field: Some("email") }] }], meta: [] })
-            Task(Task { id: "t", name: Some("T"), description: None, integration: Some("salesforce"), schema: Some("s"), direction: Some("push"), schedule: Some(Realtime { webhook_url: Some("https://x"), verification_token: Some("tok") }), config: Some(Object {"a": Number(1)}), status: Some("error"), retry: Some(Retry { max_retries: Number(3), delay_seconds: Number(300), exponential: None }), notify: Some(Notify { events: ["failure"], recipients: [] }), meta: [] })
+            Task(Task { id: "t", name: Some("T"), description: None, integration: Some("salesforce"), schema: Some("s"), connection: None, direction: Some("push"), schedule: Some(Realtime { webhook_url: Some("https://x"), verification_token: Some("tok") }), config: Some(Object {"a": Number(1)}), status: Some("error"), retry: Some(Retry { max_retries: Number(3), delay_seconds: Number(300), exponential: None }), notify: Some(Notify { events: ["failure"], recipients: [] }), meta: [] })
             Lookup(LookupTable { id: "l", entries: [("US", String("United States")), ("1", Number(2))] })
             Rates(RateTable { base: "EUR", rates: [("USD", Number(1.08))] })
             Type(TypeDef { kind: Entity, id: "hubspot.Deal", name: Some("Deal"), fields: [FieldDef { name: "amount", optional: true, ty: Named("number") }, FieldDef { name: "stage", optional: false, ty: Enum(["a", "b"]) }, FieldDef { name: "owner", optional: false, ty: Object([FieldDef { name: "id", optional: false, ty: Named("string") }]) }] })
@@ -447,7 +464,7 @@ fn duplicate_clauses_keep_the_first() {
         "schema s {\n  target a\n  target b\n  inactive\n  inactive\n}\ntask t {\n  schedule manual\n  schedule every 5 minutes\n  meta {}\n  meta { a: 1 }\n}\nschema u { test \"x\" { input {} input { a: 1 } } }",
         expect![[r#"
             Schema(Schema { id: "s", name: None, description: None, source: None, target: Some(Target { shard_type: "a", flags: None }), dedupe: None, active: Some(false), body: [], lookups: [], tests: [], meta: [] })
-            Task(Task { id: "t", name: None, description: None, integration: None, schema: None, direction: None, schedule: Some(Manual { span: _ }), config: None, status: None, retry: None, notify: None, meta: [] })
+            Task(Task { id: "t", name: None, description: None, integration: None, schema: None, connection: None, direction: None, schedule: Some(Manual { span: _ }), config: None, status: None, retry: None, notify: None, meta: [] })
             Schema(Schema { id: "u", name: None, description: None, source: None, target: None, dedupe: None, active: None, body: [], lookups: [], tests: [TestCase { name: "x", input: Some(Object {}), task: None, expect: [] }], meta: [] })
             E0004 3:3 `target` is given twice in schema `s`
               help: keep one `target` clause; the first one is used
@@ -615,4 +632,88 @@ fn empty_and_comment_only_files() {
     let (doc, diags) = parse(0, "  // only a comment\n");
     assert!(diags.is_empty() && doc.items.is_empty());
     assert_eq!(doc.comments.len(), 1);
+}
+
+#[test]
+fn connections() {
+    check(
+        r#"
+connection sf-prod "Salesforce (production)" {
+  integration salesforce
+  scope tenant                 // system | tenant
+  tenant "acme"
+  auth oauth2 {
+    clientId: "3MVG9..."
+    clientSecret: env("SF_CLIENT_SECRET"),
+    refreshToken: stored
+    scopes: ["api", 1]
+  }
+  settings { instanceUrl: "https://acme.my.salesforce.com", apiVersion: "59.0" }
+}
+connection news "Google News" { integration google-news  scope system  auth none }
+connection `odd id` { auth custom { "X-Api-Token": env("TOKEN") } settings "not an object" }
+task daily { schema s  connection sf-prod  schedule manual }
+"#,
+        expect![[r#"
+            Connection(Connection { id: "sf-prod", name: Some("Salesforce (production)"), integration: Some("salesforce"), scope: Some("tenant"), tenant: Some("acme"), auth: Some(Auth { kind: "oauth2", fields: [("clientId", Plain(String("3MVG9..."))), ("clientSecret", Env { var: "SF_CLIENT_SECRET" }), ("refreshToken", Stored(_)), ("scopes", Plain(Array [String("api"), Number(1)]))] }), settings: Some(Object {"instanceUrl": String("https://acme.my.salesforce.com"), "apiVersion": String("59.0")}), meta: [] })
+            Connection(Connection { id: "news", name: Some("Google News"), integration: Some("google-news"), scope: Some("system"), tenant: None, auth: Some(Auth { kind: "none", fields: [] }), settings: None, meta: [] })
+            Connection(Connection { id: "odd id", name: None, integration: None, scope: None, tenant: None, auth: Some(Auth { kind: "custom", fields: [("X-Api-Token", Env { var: "TOKEN" })] }), settings: Some(String("not an object")), meta: [] })
+            Task(Task { id: "daily", name: None, description: None, integration: None, schema: Some("s"), connection: Some("sf-prod"), direction: None, schedule: Some(Manual { span: _ }), config: None, status: None, retry: None, notify: None, meta: [] })
+        "#]],
+    );
+}
+
+#[test]
+fn connection_spans_are_exact() {
+    let text = "connection c {\n  auth basic { username: \"u\", password: env(\"P\") }\n}\n";
+    let (doc, _) = parse(0, text);
+    let Some(Item::Connection(c)) = doc.items.first() else {
+        panic!("a connection")
+    };
+    let at = |span: Span| &text[span.range()];
+    let auth = c.auth.as_ref().expect("auth");
+    let mut out = vec![at(c.span), at(auth.span), at(auth.kind.span)];
+    for (k, v) in &auth.fields {
+        out.push(at(k.span));
+        out.push(at(v.span()));
+        if let crate::syntax::ast::Credential::Env { var, .. } = v {
+            out.push(at(var.span));
+        }
+    }
+    expect![[r#"
+        [
+            "connection c {\n  auth basic { username: \"u\", password: env(\"P\") }\n}",
+            "auth basic { username: \"u\", password: env(\"P\") }",
+            "basic",
+            "username",
+            "\"u\"",
+            "password",
+            "env(\"P\")",
+            "\"P\"",
+        ]
+    "#]]
+    .assert_debug_eq(&out);
+}
+
+#[test]
+fn connection_errors_in_words() {
+    check_errors(
+        r#"
+connection a {
+  integration salesforce
+  scop tenant
+  auth oauth2 { clientSecret: env(SF_SECRET) }
+  auth none
+  tenant acme
+}
+task t { schema s  connection }
+"#,
+        expect![[r#"
+            E0001 4:3 expected a connection clause (`integration`, `scope`, `tenant`, `auth`, `settings`, `meta`), found `scop`
+              help: did you mean `scope`?
+            E0001 5:35 expected a string, found `SF_SECRET`
+            E0001 7:10 expected a string, found `acme`
+            E0001 9:20 expected a line break, found `connection`
+        "#]],
+    );
 }

@@ -116,124 +116,154 @@ fn every_construct() {
     check(
         ALL_CONSTRUCTS,
         expect![[r#"
-        // Every construct of the language.
-        schema sf-opportunity "Opportunity" {
-          description "Opportunities into c_opportunity"
-          source salesforce.Opportunity where IsDeleted == false and Amount > 0 and StageName not in ["Dead"] and OwnerId exists
-          target c_news { create_if_missing }
-          dedupe composite(FirstName, LastName, BirthDate)
-          inactive
-          meta { createdAt: "2024-01-01T00:00:00Z", "updated at": 2 }
+            // Every construct of the language.
+            schema sf-opportunity "Opportunity" {
+              description "Opportunities into c_opportunity"
+              source salesforce.Opportunity where IsDeleted == false and Amount > 0 and StageName not in ["Dead"] and OwnerId exists
+              target c_news { create_if_missing }
+              dedupe composite(FirstName, LastName, BirthDate)
+              inactive
+              meta { createdAt: "2024-01-01T00:00:00Z", "updated at": 2 }
 
-          @id("m1") title = Title | truncate(100)
-          title2 = Title | truncate(maxLength: 100)
-          slug = Name | lowercase | regex_replace("[^a-z0-9]+", "-")
-          amount = Amount | currency_convert("EUR", "USD") | round(2)
-          score = Amount | custom("value * 0.1")
-          account = `Account.Name`
-          owner = flatten(Meta, "$.owner.name")
-          first = items[0].name
-          odd = `Odd Key`.sub
-          industry = task.industry
-          address = join(Street, City, sep: ", ")
-          price = "\${literal}"
-          country = lookup Code in countries else "?"
-          company = lookup AccountId in shard c_company.name else null
-          companyId2 = lookup AccountId in shard c_company
-          email! = Email validate email, max_length(254), pattern("^\\+", message: "must start with +"), required(message: "needed")
-          stage = match StageName {
-            "Prospecting" => "lead"
-            "Qualification" => "qualified"
-            in ["Negotiation", "Review"] => "negotiation"
-            _ => "lead"
-          }
-          tier = when {
-            Amount >= 100000 => "enterprise"
-            Industry == "Banking" => "finance"
-            Email exists => Email | lowercase
-            Phone not exists => Mobile
-            _ => "other"
-          }
-          companyId -> belongs_to c_company by external_id(AccountId)
-          ownerId -> belongs_to c_user by id(OwnerId)
+              @id("m1") title = Title | truncate(100)
+              title2 = Title | truncate(maxLength: 100)
+              slug = Name | lowercase | regex_replace("[^a-z0-9]+", "-")
+              amount = Amount | currency_convert("EUR", "USD") | round(2)
+              score = Amount | custom("value * 0.1")
+              account = `Account.Name`
+              owner = flatten(Meta, "$.owner.name")
+              first = items[0].name
+              odd = `Odd Key`.sub
+              industry = task.industry
+              address = join(Street, City, sep: ", ")
+              price = "\${literal}"
+              country = lookup Code in countries else "?"
+              company = lookup AccountId in shard c_company.name else null
+              companyId2 = lookup AccountId in shard c_company
+              email! = Email validate email, max_length(254), pattern("^\\+", message: "must start with +"), required(message: "needed")
+              stage = match StageName {
+                "Prospecting" => "lead"
+                "Qualification" => "qualified"
+                in ["Negotiation", "Review"] => "negotiation"
+                _ => "lead"
+              }
+              tier = when {
+                Amount >= 100000 => "enterprise"
+                Industry == "Banking" => "finance"
+                Email exists => Email | lowercase
+                Phone not exists => Mobile
+                _ => "other"
+              }
+              companyId -> belongs_to c_company by external_id(AccountId)
+              ownerId -> belongs_to c_user by id(OwnerId)
 
-          lookup countries {
-            "US" => "United States"
-            "FR" => "France"
-          }
+              lookup countries {
+                "US" => "United States"
+                "FR" => "France"
+              }
 
-          test "a closed deal" {
-            input { Id: "006A", StageName: "Closed Won", Amount: 5000 }
-            task { industry: "banking" } // optional task config
-            expect { name: null, stage: "won", value: 5000 }
-            expect external_id "006A"
-            expect relationships [{ targetField: "companyId" }]
-          }
+              test "a closed deal" {
+                input { Id: "006A", StageName: "Closed Won", Amount: 5000 }
+                task { industry: "banking" } // optional task config
+                expect { name: null, stage: "won", value: 5000 }
+                expect external_id "006A"
+                expect relationships [{ targetField: "companyId" }]
+              }
 
-          test "deleted contacts are skipped" {
-            input { IsDeleted: true }
-            expect skipped
-          }
+              test "deleted contacts are skipped" {
+                input { IsDeleted: true }
+                expect skipped
+              }
 
-          test "email is required" {
-            input { Id: "1" }
-            expect failed email
-          }
+              test "email is required" {
+                input { Id: "1" }
+                expect failed email
+              }
 
-          test "fails" {
-            input {}
-            expect failed
-          }
-        }
+              test "fails" {
+                input {}
+                expect failed
+              }
+            }
 
-        lookup countries {
-          "US" => "United States"
-        }
+            lookup countries {
+              "US" => "United States"
+            }
 
-        rates USD { EUR: 0.92, GBP: 0.79, JPY: 151.2 }
+            rates USD { EUR: 0.92, GBP: 0.79, JPY: 151.2 }
 
-        task sf-opportunity-hourly "Opportunities - Hourly" {
-          description "pulls every hour"
-          schema sf-opportunity
-          integration salesforce
-          direction bidirectional
-          schedule every 15 minutes
-          config { industry: "banking", limit: 10 }
-          status paused
-          retry 3 times every 300s exponential
-          notify on success, failure, partial -> "a@b.com", "user-id"
-          meta { createdBy: "admin" }
-        }
+            task sf-opportunity-hourly "Opportunities - Hourly" {
+              description "pulls every hour"
+              schema sf-opportunity
+              integration salesforce
+              direction bidirectional
+              schedule every 15 minutes
+              config { industry: "banking", limit: 10 }
+              status paused
+              retry 3 times every 300s exponential
+              notify on success, failure, partial -> "a@b.com", "user-id"
+              meta { createdBy: "admin" }
+            }
 
-        task t-manual {
-          schedule manual
-        }
+            task t-manual {
+              schedule manual
+            }
 
-        task t-realtime {
-          schedule realtime "https://hook" token "secret"
-        }
+            task t-realtime {
+              schedule realtime "https://hook" token "secret"
+            }
 
-        task t-realtime2 {
-          schedule realtime
-        }
+            task t-realtime2 {
+              schedule realtime
+            }
 
-        task t-cron {
-          schedule cron "0 2 * * *"
-        }
+            task t-cron {
+              schedule cron "0 2 * * *"
+            }
 
-        shardtype c_contact "Contact" {
-          email: string
-          name?: string
-          tags?: [string]
-          sentiment?: "positive" | "negative" | "neutral"
-        }
+            task t-connection {
+              schema sf-opportunity
+              connection sf-prod
+            }
 
-        entity salesforce.Contact {
-          Id: string
-          MailingAddress?: { street?: string, city?: string }
-          CloseDate?: date
-        }
-    "#]],
+            connection sf-prod "Salesforce (production)" {
+              integration salesforce
+              scope tenant
+              tenant "acme"
+              auth oauth2 {
+                clientId: "3MVG9..."
+                clientSecret: env("SF_CLIENT_SECRET")
+                refreshToken: stored
+                "token url": "https://login.salesforce.com/services/oauth2/token"
+              }
+              settings { instanceUrl: "https://acme.my.salesforce.com", apiVersion: "59.0" }
+              meta { status: "active", createdBy: "admin" }
+            }
+
+            connection news "Google News" {
+              integration google-news
+              scope system
+              auth none
+            }
+
+            connection empty-auth {
+              integration files
+              auth none
+            }
+
+            shardtype c_contact "Contact" {
+              email: string
+              name?: string
+              tags?: [string]
+              sentiment?: "positive" | "negative" | "neutral"
+            }
+
+            entity salesforce.Contact {
+              Id: string
+              MailingAddress?: { street?: string, city?: string }
+              CloseDate?: date
+            }
+        "#]],
     );
 }
 
@@ -311,6 +341,69 @@ task t {
             }
 
             // end of file
+        "#]],
+    );
+}
+
+#[test]
+fn connections_print_canonically_with_their_comments() {
+    check(
+        r#"// Salesforce production.
+connection sf-prod "Salesforce (production)" { integration salesforce
+  scope tenant                 // system | tenant (default tenant)
+  tenant "acme"
+  auth oauth2 { // the refresh token is set once
+    clientId: "3MVG9...", clientSecret: env("SF_CLIENT_SECRET")
+    // kept encrypted in the data directory
+    refreshToken: stored, "token url": "https://login.salesforce.com/services/oauth2/token",
+    // end of the credentials
+  }
+  settings { instanceUrl: "https://acme.my.salesforce.com", apiVersion: "59.0", limits: { pageSize: 2000, maxPages: 10000 } }
+  meta { status: "active" }
+}
+connection news "Google News" { integration google-news  scope system  auth none }
+connection files { integration files auth none { // nothing to say
+} }
+task sf-contact-daily { schema sf-contact-to-contact  connection sf-prod  schedule cron "0 2 * * *" }
+"#,
+        expect![[r#"
+            // Salesforce production.
+            connection sf-prod "Salesforce (production)" {
+              integration salesforce
+              scope tenant // system | tenant (default tenant)
+              tenant "acme"
+              auth oauth2 { // the refresh token is set once
+                clientId: "3MVG9..."
+                clientSecret: env("SF_CLIENT_SECRET")
+                // kept encrypted in the data directory
+                refreshToken: stored
+                "token url": "https://login.salesforce.com/services/oauth2/token"
+                // end of the credentials
+              }
+              settings {
+                instanceUrl: "https://acme.my.salesforce.com"
+                apiVersion: "59.0"
+                limits: { pageSize: 2000, maxPages: 10000 }
+              }
+              meta { status: "active" }
+            }
+
+            connection news "Google News" {
+              integration google-news
+              scope system
+              auth none
+            }
+
+            connection files {
+              integration files
+              auth none // nothing to say
+            }
+
+            task sf-contact-daily {
+              schema sf-contact-to-contact
+              connection sf-prod
+              schedule cron "0 2 * * *"
+            }
         "#]],
     );
 }
@@ -691,8 +784,55 @@ fn schema() -> impl Strategy<Value = String> {
         })
 }
 
+/// A connection with generated clauses, credentials and comments.
+fn connection() -> impl Strategy<Value = String> {
+    let value = prop_oneof![
+        string(),
+        ident().prop_map(|v| format!("env(\"{v}\")")),
+        Just("stored".to_string()),
+        literal(),
+    ];
+    let credential =
+        (ident(), value, prop::option::of("[a-z ]{0,8}")).prop_map(|(key, value, comment)| {
+            match comment {
+                Some(c) => format!("// {c}\n`{key}`: {value}"),
+                None => format!("`{key}`: {value}"),
+            }
+        });
+    (
+        ident(),
+        prop::option::of(string()),
+        prop::option::of(ident()),
+        prop::option::of(string()),
+        ident(),
+        prop::collection::vec(credential, 0..4),
+        prop::option::of(literal()),
+    )
+        .prop_map(|(id, name, scope, tenant, kind, creds, settings)| {
+            let mut out = format!("connection `{id}` {} {{\n", name.unwrap_or_default());
+            out.push_str(&format!("  integration `{id}`\n"));
+            if let Some(s) = scope {
+                out.push_str(&format!("  scope `{s}`\n"));
+            }
+            if let Some(t) = tenant {
+                out.push_str(&format!("  tenant {t}\n"));
+            }
+            out.push_str(&format!("  auth `{kind}` {{\n{}\n}}\n", creds.join("\n")));
+            if let Some(l) = settings {
+                out.push_str(&format!("  settings {l}\n"));
+            }
+            out.push_str("}\n");
+            out
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn printing_generated_connections_obeys_the_laws(text in connection()) {
+        laws(&text, false);
+    }
 
     #[test]
     fn printing_generated_files_obeys_the_laws(text in schema()) {
