@@ -29,6 +29,10 @@ pub enum StoreError {
     /// Encryption keys missing or wrong, or a ciphertext that does not authenticate.
     #[error("credentials error: {0}")]
     Crypto(String),
+    /// A write the store refuses: an op whose record names another tenant than its
+    /// batch, an empty tenant, a tenant-scope connection without a tenant.
+    #[error("invalid write: {0}")]
+    Invalid(String),
 }
 
 /// Where a shard came from: the index entries that find it again.

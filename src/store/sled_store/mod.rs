@@ -1,0 +1,915 @@
+//! The sled implementation of [`Store`]: every piece of state in one embedded database
+//! in the data directory.
+//!
+//! # Trees
+//!
+//! - `state`: everything that must change together (shards, their indexes and sweep
+//!   marks, pending references, task state, executions, dead letters, connections and
+//!   the tenant registry). A [`Batch`] becomes one `sled::Batch` applied with
+//!   `apply_batch`, which sled makes atomic, crash included.
+//! - `logs`: execution logs, written in the same commit right after the atomic part
+//!   (a crash between the two loses log lines, never state).
+//!
+//! # Keys
+//!
+//! A key is a list of segments, each escaped and terminated by 0x00 (see `keys.rs`),
+//! so ids may hold any byte and a scan over a prefix of whole segments sees exactly the
+//! keys below it. The first segment is always the tenant; the empty tenant (which no
+//! batch may use) is the system namespace. Values are JSON, readable with any sled
+//! tool; index values are the JSON string of a shard id.
+//!
+//! ```text
+//! T/shard/SHARD_ID                                   -> Shard
+//! T/meta/SHARD_ID                                    -> ShardMeta (its index entries)
+//! T/type/SHARD_TYPE/SHARD_ID                         -> shard id (listing by type)
+//! T/ext/INTEGRATION/EXTERNAL_TYPE/EXTERNAL_ID        -> shard id
+//! T/ref/INTEGRATION/SHARD_TYPE/EXTERNAL_ID           -> shard id
+//! T/dedupe/SHARD_TYPE/KEY                            -> shard id
+//! T/mark/INTEGRATION/EXTERNAL_TYPE/SHARD_ID          -> sweep mark (string)
+//! T/pending/INTEGRATION/SHARD_TYPE/EXTERNAL_ID/SOURCE_SHARD_ID/FIELD -> PendingReference
+//! T/task/TASK_ID                                     -> TaskState
+//! T/exec/EXECUTION_ID                                -> SyncExecution
+//! T/exec-by-task/TASK_ID/STARTED/EXECUTION_ID        -> execution id
+//! T/exec-by-time/STARTED/EXECUTION_ID                -> execution id
+//! T/running/EXECUTION_ID                             -> execution id
+//! T/dead/EXECUTION_ID/SEQ                            -> DeadLetter
+//! T/conn/CONNECTION_ID                               -> ConnectionRecord (tenant scope)
+//! /conn/CONNECTION_ID                                -> ConnectionRecord (system scope)
+//! /tenant/T                                          -> true (every tenant that wrote)
+//! logs tree: T/EXECUTION_ID/N                        -> SyncLog (N: sled's monotonic id)
+//! ```
+//!
+//! STARTED is the start time in microseconds, 8 bytes that sort as the time; SEQ and N
+//! are big-endian u64. The `meta` record lists every index entry of a shard, so that
+//! replacing or deleting it can remove entries it no longer owns.
+//!
+//! # Writers
+//!
+//! One process holds the directory (sled locks it). Inside it, commits are serialised
+//! by a mutex: a commit reads index entries (to find what a replaced shard owned), then
+//! applies its writes, and two interleaved commits could otherwise each miss the other's
+//! writes. Reads take no lock: sled gives every read a consistent view of one key, and
+//! a batch is applied atomically, so a reader sees a page either wholly or not at all.
+//! Commits block on `flush` (an fsync): async callers run them on a blocking thread.
+
+mod keys;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Batch, ConnectionRecord, ConnectionScope, DeadLetter, ExecutionStatus, Op, PendingReference,
+    Result, Shard, SourceKey, Store, StoreError, SyncExecution, SyncLog, TaskState,
+};
+use keys::key;
+
+const SHARD: &[u8] = b"shard";
+const META: &[u8] = b"meta";
+const BY_TYPE: &[u8] = b"type";
+const EXT: &[u8] = b"ext";
+const REF: &[u8] = b"ref";
+const DEDUPE: &[u8] = b"dedupe";
+const MARK: &[u8] = b"mark";
+const PENDING: &[u8] = b"pending";
+const TASK: &[u8] = b"task";
+const EXEC: &[u8] = b"exec";
+const EXEC_BY_TASK: &[u8] = b"exec-by-task";
+const EXEC_BY_TIME: &[u8] = b"exec-by-time";
+const RUNNING: &[u8] = b"running";
+const DEAD: &[u8] = b"dead";
+const CONN: &[u8] = b"conn";
+const TENANT: &[u8] = b"tenant";
+/// The tenant segment of system-scope keys; no batch may name it.
+const SYSTEM: &[u8] = b"";
+
+/// sled's page cache. Its default (1 GiB) would let memory grow with the data synced;
+/// a fixed, modest cache keeps a long sync's memory flat.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The embedded store in one data directory.
+pub struct SledStore {
+    db: sled::Db,
+    state: sled::Tree,
+    logs: sled::Tree,
+    /// Serialises commits (see the module docs); guards no data of its own.
+    write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store in `dir`. Fails with a clear
+    /// [`StoreError::Backend`] when another process holds the directory.
+    pub fn open(dir: &Path) -> Result<SledStore> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| open_error(dir, e))?;
+        let state = db.open_tree("state").map_err(backend)?;
+        let logs = db.open_tree("logs").map_err(backend)?;
+        Ok(SledStore {
+            db,
+            state,
+            logs,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic in another commit left nothing half-done in memory (its writes were
+        // either applied by sled or dropped), so a poisoned lock is still good.
+        self.write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, k: &[u8]) -> Result<Option<T>> {
+        match self.state.get(k).map_err(backend)? {
+            Some(bytes) => decode(k, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The shard an index entry at `index_key` points to.
+    fn shard_at(&self, tenant: &str, index_key: &[u8]) -> Result<Option<Shard>> {
+        let Some(id) = self.get_json::<String>(index_key)? else {
+            return Ok(None);
+        };
+        self.shard_by_id_from(tenant, &id, index_key).map(Some)
+    }
+
+    /// The shard `id` that `from` names; its absence means the store is inconsistent.
+    fn shard_by_id_from(&self, tenant: &str, id: &str, from: &[u8]) -> Result<Shard> {
+        self.shard(tenant, id)?.ok_or_else(|| StoreError::Corrupt {
+            key: keys::display(from),
+            message: format!("points to shard `{id}`, which does not exist"),
+        })
+    }
+
+    /// The values under `prefix`, decoded.
+    fn scan<T: DeserializeOwned>(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<T>> {
+        tree.scan_prefix(prefix)
+            .map(|item| {
+                let (k, v) = item.map_err(backend)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// The tenants that ever wrote, in order.
+    fn registered_tenants(&self) -> Result<Vec<String>> {
+        self.state
+            .scan_prefix(key(&[SYSTEM, TENANT]))
+            .map(|item| {
+                let (k, _) = item.map_err(backend)?;
+                keys::last_text(&k).ok_or_else(|| StoreError::Corrupt {
+                    key: keys::display(&k),
+                    message: "not a tenant registry key".into(),
+                })
+            })
+            .collect()
+    }
+
+    /// The executions whose ids are the values under `prefix`, newest first.
+    fn executions_at(&self, tenant: &str, prefix: &[u8]) -> Result<Vec<SyncExecution>> {
+        let mut out = Vec::new();
+        for item in self.state.scan_prefix(prefix).rev() {
+            let (k, v) = item.map_err(backend)?;
+            let id: String = decode(&k, &v)?;
+            let exec_key = key(&[tenant.as_bytes(), EXEC, id.as_bytes()]);
+            let execution = self
+                .get_json(&exec_key)?
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: keys::display(&k),
+                    message: format!("points to execution `{id}`, which does not exist"),
+                })?;
+            out.push(execution);
+        }
+        Ok(out)
+    }
+}
+
+impl Store for SledStore {
+    fn commit(&self, batch: Batch) -> Result<()> {
+        if batch.ops.is_empty() {
+            return Ok(());
+        }
+        check_tenant_name(&batch.tenant)?;
+        let _guard = self.lock();
+        let tenant = batch.tenant.as_str();
+        let mut writes = Writes::new(&self.state);
+        writes.register_tenant(tenant)?;
+        let mut logs = sled::Batch::default();
+        let mut has_logs = false;
+        for op in &batch.ops {
+            match op {
+                Op::PutShard {
+                    shard,
+                    source,
+                    dedupe_key,
+                } => writes.put_shard(tenant, shard, source.as_ref(), dedupe_key.as_ref())?,
+                Op::DeleteShard {
+                    shard,
+                    source,
+                    dedupe_key,
+                } => writes.delete_shard(tenant, shard, source.as_ref(), dedupe_key.as_ref())?,
+                Op::Mark {
+                    integration,
+                    external_type,
+                    shard_id,
+                    mark,
+                } => {
+                    let k = key(&[
+                        tenant.as_bytes(),
+                        MARK,
+                        integration.as_bytes(),
+                        external_type.as_bytes(),
+                        shard_id.as_bytes(),
+                    ]);
+                    writes.put_json(k, mark)?;
+                }
+                Op::PutPending(pending) => {
+                    check_tenant(tenant, &pending.tenant_id, "pending reference")?;
+                    writes.put_json(pending_key(tenant, pending), pending)?;
+                }
+                Op::RemovePending(pending) => {
+                    check_tenant(tenant, &pending.tenant_id, "pending reference")?;
+                    writes.remove(pending_key(tenant, pending));
+                }
+                Op::PutTaskState(state) => {
+                    check_tenant(tenant, &state.tenant_id, "task state")?;
+                    let k = key(&[tenant.as_bytes(), TASK, state.task_id.as_bytes()]);
+                    writes.put_json(k, state)?;
+                }
+                Op::PutExecution(execution) => writes.put_execution(tenant, execution)?,
+                Op::PutDeadLetter(letter) => {
+                    check_tenant(tenant, &letter.tenant_id, "dead letter")?;
+                    let k = dead_letter_key(tenant, &letter.execution_id, letter.seq);
+                    writes.put_json(k, letter)?;
+                }
+                Op::RemoveDeadLetter {
+                    task_id: _,
+                    execution_id,
+                    seq,
+                } => writes.remove(dead_letter_key(tenant, execution_id, *seq)),
+                Op::PutLog(log) => {
+                    // sled's ids only grow, across restarts too: log lines keep their
+                    // order within an execution whatever their timestamps say.
+                    let n = self.db.generate_id().map_err(backend)?;
+                    let k = key(&[
+                        tenant.as_bytes(),
+                        log.sync_execution_id.as_bytes(),
+                        &n.to_be_bytes(),
+                    ]);
+                    logs.insert(k, encode(log)?);
+                    has_logs = true;
+                }
+            }
+        }
+        // The atomic part: every state write of the batch, or none of them.
+        self.state
+            .apply_batch(writes.into_batch())
+            .map_err(backend)?;
+        if has_logs {
+            self.logs.apply_batch(logs).map_err(backend)?;
+        }
+        // Durable before returning: the engine moves its checkpoint on once this is Ok.
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    fn shard(&self, tenant: &str, id: &str) -> Result<Option<Shard>> {
+        self.get_json(&key(&[tenant.as_bytes(), SHARD, id.as_bytes()]))
+    }
+
+    fn shard_by_source(
+        &self,
+        tenant: &str,
+        integration: &str,
+        external_type: &str,
+        external_id: &str,
+    ) -> Result<Option<Shard>> {
+        let k = key(&[
+            tenant.as_bytes(),
+            EXT,
+            integration.as_bytes(),
+            external_type.as_bytes(),
+            external_id.as_bytes(),
+        ]);
+        self.shard_at(tenant, &k)
+    }
+
+    fn shard_by_type(
+        &self,
+        tenant: &str,
+        integration: &str,
+        shard_type: &str,
+        external_id: &str,
+    ) -> Result<Option<Shard>> {
+        let k = key(&[
+            tenant.as_bytes(),
+            REF,
+            integration.as_bytes(),
+            shard_type.as_bytes(),
+            external_id.as_bytes(),
+        ]);
+        self.shard_at(tenant, &k)
+    }
+
+    fn shard_by_dedupe_key(
+        &self,
+        tenant: &str,
+        shard_type: &str,
+        dedupe: &str,
+    ) -> Result<Option<Shard>> {
+        let k = key(&[
+            tenant.as_bytes(),
+            DEDUPE,
+            shard_type.as_bytes(),
+            dedupe.as_bytes(),
+        ]);
+        self.shard_at(tenant, &k)
+    }
+
+    fn shards(
+        &self,
+        tenant: &str,
+        shard_type: Option<&str>,
+    ) -> Box<dyn Iterator<Item = Result<Shard>> + '_> {
+        match shard_type {
+            // Shard keys sort by id, so a scan of the tenant's shards is in id order.
+            None => Box::new(
+                self.state
+                    .scan_prefix(key(&[tenant.as_bytes(), SHARD]))
+                    .map(|item| {
+                        let (k, v) = item.map_err(backend)?;
+                        decode(&k, &v)
+                    }),
+            ),
+            Some(shard_type) => {
+                let tenant = tenant.to_owned();
+                Box::new(
+                    self.state
+                        .scan_prefix(key(&[tenant.as_bytes(), BY_TYPE, shard_type.as_bytes()]))
+                        .map(move |item| {
+                            let (k, v) = item.map_err(backend)?;
+                            let id: String = decode(&k, &v)?;
+                            self.shard_by_id_from(&tenant, &id, &k)
+                        }),
+                )
+            }
+        }
+    }
+
+    fn tenants(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for tenant in self.registered_tenants()? {
+            let has_shards = self
+                .state
+                .scan_prefix(key(&[tenant.as_bytes(), SHARD]))
+                .next()
+                .transpose()
+                .map_err(backend)?
+                .is_some();
+            if has_shards {
+                out.push(tenant);
+            }
+        }
+        Ok(out)
+    }
+
+    fn unmarked(
+        &self,
+        tenant: &str,
+        integration: &str,
+        external_type: &str,
+        mark: &str,
+    ) -> Result<Vec<(Shard, SourceKey)>> {
+        let prefix = key(&[
+            tenant.as_bytes(),
+            EXT,
+            integration.as_bytes(),
+            external_type.as_bytes(),
+        ]);
+        let mut out = Vec::new();
+        for item in self.state.scan_prefix(prefix) {
+            let (k, v) = item.map_err(backend)?;
+            let shard_id: String = decode(&k, &v)?;
+            let external_id = keys::last_text(&k).ok_or_else(|| StoreError::Corrupt {
+                key: keys::display(&k),
+                message: "not an external id index key".into(),
+            })?;
+            let mark_key = key(&[
+                tenant.as_bytes(),
+                MARK,
+                integration.as_bytes(),
+                external_type.as_bytes(),
+                shard_id.as_bytes(),
+            ]);
+            let current: Option<String> = self.get_json(&mark_key)?;
+            if current.as_deref() == Some(mark) {
+                continue;
+            }
+            let shard = self.shard_by_id_from(tenant, &shard_id, &k)?;
+            let source = SourceKey {
+                integration: integration.to_owned(),
+                external_type: external_type.to_owned(),
+                shard_type: shard.shard_type_id.clone(),
+                external_id,
+            };
+            out.push((shard, source));
+        }
+        Ok(out)
+    }
+
+    fn count_by_source(&self, tenant: &str, integration: &str, external_type: &str) -> Result<u64> {
+        let prefix = key(&[
+            tenant.as_bytes(),
+            EXT,
+            integration.as_bytes(),
+            external_type.as_bytes(),
+        ]);
+        let mut n = 0;
+        for item in self.state.scan_prefix(prefix).keys() {
+            item.map_err(backend)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn pending_for(
+        &self,
+        tenant: &str,
+        integration: &str,
+        shard_type: &str,
+        external_id: &str,
+    ) -> Result<Vec<PendingReference>> {
+        let prefix = key(&[
+            tenant.as_bytes(),
+            PENDING,
+            integration.as_bytes(),
+            shard_type.as_bytes(),
+            external_id.as_bytes(),
+        ]);
+        self.scan(&self.state, &prefix)
+    }
+
+    fn task_state(&self, tenant: &str, task_id: &str) -> Result<Option<TaskState>> {
+        self.get_json(&key(&[tenant.as_bytes(), TASK, task_id.as_bytes()]))
+    }
+
+    fn execution(&self, tenant: &str, id: &str) -> Result<Option<SyncExecution>> {
+        self.get_json(&key(&[tenant.as_bytes(), EXEC, id.as_bytes()]))
+    }
+
+    fn executions(&self, tenant: &str, task_id: Option<&str>) -> Result<Vec<SyncExecution>> {
+        let prefix = match task_id {
+            Some(task) => key(&[tenant.as_bytes(), EXEC_BY_TASK, task.as_bytes()]),
+            None => key(&[tenant.as_bytes(), EXEC_BY_TIME]),
+        };
+        self.executions_at(tenant, &prefix)
+    }
+
+    fn running_executions(&self) -> Result<Vec<SyncExecution>> {
+        let mut out = Vec::new();
+        for tenant in self.registered_tenants()? {
+            let prefix = key(&[tenant.as_bytes(), RUNNING]);
+            let mut running = self.executions_at(&tenant, &prefix)?;
+            // executions_at lists newest id first; ids have no time order, so keep
+            // the tenant's running executions in id order.
+            running.reverse();
+            out.extend(running);
+        }
+        Ok(out)
+    }
+
+    fn logs(&self, tenant: &str, execution_id: &str) -> Result<Vec<SyncLog>> {
+        let prefix = key(&[tenant.as_bytes(), execution_id.as_bytes()]);
+        self.scan(&self.logs, &prefix)
+    }
+
+    fn dead_letters(&self, tenant: &str, execution_id: &str) -> Result<Vec<DeadLetter>> {
+        let prefix = key(&[tenant.as_bytes(), DEAD, execution_id.as_bytes()]);
+        self.scan(&self.state, &prefix)
+    }
+
+    fn connection(&self, tenant: &str, id: &str) -> Result<Option<ConnectionRecord>> {
+        if let Some(own) = self.get_json(&key(&[tenant.as_bytes(), CONN, id.as_bytes()]))? {
+            return Ok(Some(own));
+        }
+        self.get_json(&key(&[SYSTEM, CONN, id.as_bytes()]))
+    }
+
+    fn connections(&self) -> Result<Vec<ConnectionRecord>> {
+        let mut out: Vec<ConnectionRecord> = self.scan(&self.state, &key(&[SYSTEM, CONN]))?;
+        for tenant in self.registered_tenants()? {
+            out.extend(
+                self.scan::<ConnectionRecord>(&self.state, &key(&[tenant.as_bytes(), CONN]))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn put_connection(&self, record: &ConnectionRecord) -> Result<()> {
+        let _guard = self.lock();
+        let mut writes = Writes::new(&self.state);
+        let k = match record.scope {
+            ConnectionScope::System => key(&[SYSTEM, CONN, record.id.as_bytes()]),
+            ConnectionScope::Tenant => {
+                let tenant = record.tenant_id.as_deref().ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "connection `{}` has tenant scope but no tenantId",
+                        record.id
+                    ))
+                })?;
+                check_tenant_name(tenant)?;
+                writes.register_tenant(tenant)?;
+                key(&[tenant.as_bytes(), CONN, record.id.as_bytes()])
+            }
+        };
+        writes.put_json(k, record)?;
+        self.state
+            .apply_batch(writes.into_batch())
+            .map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// What a shard owns in the indexes, so that replacing or deleting it can remove
+/// exactly its own entries.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShardMeta {
+    shard_type: String,
+    sources: Vec<StoredSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dedupe_key: Option<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredSource {
+    integration: String,
+    external_type: String,
+    shard_type: String,
+    external_id: String,
+}
+
+impl From<&SourceKey> for StoredSource {
+    fn from(s: &SourceKey) -> StoredSource {
+        StoredSource {
+            integration: s.integration.clone(),
+            external_type: s.external_type.clone(),
+            shard_type: s.shard_type.clone(),
+            external_id: s.external_id.clone(),
+        }
+    }
+}
+
+impl StoredSource {
+    fn ext_key(&self, tenant: &str) -> Vec<u8> {
+        key(&[
+            tenant.as_bytes(),
+            EXT,
+            self.integration.as_bytes(),
+            self.external_type.as_bytes(),
+            self.external_id.as_bytes(),
+        ])
+    }
+    fn ref_key(&self, tenant: &str) -> Vec<u8> {
+        key(&[
+            tenant.as_bytes(),
+            REF,
+            self.integration.as_bytes(),
+            self.shard_type.as_bytes(),
+            self.external_id.as_bytes(),
+        ])
+    }
+    fn mark_key(&self, tenant: &str, shard_id: &str) -> Vec<u8> {
+        key(&[
+            tenant.as_bytes(),
+            MARK,
+            self.integration.as_bytes(),
+            self.external_type.as_bytes(),
+            shard_id.as_bytes(),
+        ])
+    }
+    fn same_slot(&self, other: &StoredSource) -> bool {
+        self.integration == other.integration && self.external_type == other.external_type
+    }
+}
+
+/// The writes of one commit, with reads that see them: an op may read what an earlier
+/// op of the same batch wrote (a shard put then deleted, two shards swapping an id).
+struct Writes<'a> {
+    tree: &'a sled::Tree,
+    /// `None`: removed.
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> Writes<'a> {
+    fn new(tree: &'a sled::Tree) -> Writes<'a> {
+        Writes {
+            tree,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    fn get(&self, k: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.pending.get(k) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.tree.get(k).map_err(backend)?.map(|v| v.to_vec())),
+        }
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, k: &[u8]) -> Result<Option<T>> {
+        match self.get(k)? {
+            Some(bytes) => decode(k, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn put_json<T: Serialize + ?Sized>(&mut self, k: Vec<u8>, value: &T) -> Result<()> {
+        let bytes = encode(value)?;
+        self.pending.insert(k, Some(bytes));
+        Ok(())
+    }
+
+    fn remove(&mut self, k: Vec<u8>) {
+        self.pending.insert(k, None);
+    }
+
+    /// Removes the index entry at `k` if it still points to `shard_id` (another shard
+    /// may have taken it over since).
+    fn remove_if_points_to(&mut self, k: Vec<u8>, shard_id: &str) -> Result<()> {
+        if self.get_json::<String>(&k)?.as_deref() == Some(shard_id) {
+            self.remove(k);
+        }
+        Ok(())
+    }
+
+    fn into_batch(self) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for (k, v) in self.pending {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        batch
+    }
+
+    fn register_tenant(&mut self, tenant: &str) -> Result<()> {
+        let k = key(&[SYSTEM, TENANT, tenant.as_bytes()]);
+        // Read first: rewriting the same key on every page would cost a write per commit.
+        if self.get(&k)?.is_none() {
+            self.put_json(k, &true)?;
+        }
+        Ok(())
+    }
+
+    fn put_shard(
+        &mut self,
+        tenant: &str,
+        shard: &Shard,
+        source: Option<&SourceKey>,
+        dedupe_key: Option<&(String, String)>,
+    ) -> Result<()> {
+        check_tenant(tenant, &shard.tenant_id, "shard")?;
+        let id = shard.id.as_str();
+        let t = tenant.as_bytes();
+        let meta_key = key(&[t, META, id.as_bytes()]);
+        let mut meta: ShardMeta = self.get_json(&meta_key)?.unwrap_or_default();
+        if !meta.shard_type.is_empty() && meta.shard_type != shard.shard_type_id {
+            self.remove(key(&[
+                t,
+                BY_TYPE,
+                meta.shard_type.as_bytes(),
+                id.as_bytes(),
+            ]));
+        }
+        meta.shard_type.clone_from(&shard.shard_type_id);
+        self.put_json(key(&[t, SHARD, id.as_bytes()]), shard)?;
+        self.put_json(
+            key(&[t, BY_TYPE, shard.shard_type_id.as_bytes(), id.as_bytes()]),
+            id,
+        )?;
+
+        if let Some(source) = source {
+            let source = StoredSource::from(source);
+            for index_key in [source.ext_key(tenant), source.ref_key(tenant)] {
+                // The external id moves here from another shard: that one loses it.
+                if let Some(previous) = self.get_json::<String>(&index_key)? {
+                    if previous != id {
+                        self.detach_source(tenant, &previous, &source)?;
+                    }
+                }
+                self.put_json(index_key, id)?;
+            }
+            if !meta.sources.contains(&source) {
+                meta.sources.push(source);
+            }
+        }
+
+        if let Some(new) = dedupe_key {
+            if meta.dedupe_key.as_ref() != Some(new) {
+                // The shard's key changed (its email, say): the old entry goes.
+                if let Some((old_type, old_key)) = meta.dedupe_key.take() {
+                    let old = key(&[t, DEDUPE, old_type.as_bytes(), old_key.as_bytes()]);
+                    self.remove_if_points_to(old, id)?;
+                }
+                let k = key(&[t, DEDUPE, new.0.as_bytes(), new.1.as_bytes()]);
+                if let Some(previous) = self.get_json::<String>(&k)? {
+                    if previous != id {
+                        self.detach_dedupe(tenant, &previous)?;
+                    }
+                }
+                self.put_json(k, id)?;
+                meta.dedupe_key = Some(new.clone());
+            }
+        }
+        self.put_json(meta_key, &meta)
+    }
+
+    /// Shard `shard_id` no longer owns `source` (another shard took its external id).
+    fn detach_source(&mut self, tenant: &str, shard_id: &str, source: &StoredSource) -> Result<()> {
+        let meta_key = key(&[tenant.as_bytes(), META, shard_id.as_bytes()]);
+        let Some(mut meta) = self.get_json::<ShardMeta>(&meta_key)? else {
+            return Ok(());
+        };
+        let before = meta.sources.len();
+        meta.sources.retain(|s| s != source);
+        if meta.sources.len() == before {
+            return Ok(());
+        }
+        // Its sweep mark for that source goes too, unless another id of the same source
+        // still leads to it.
+        if !meta.sources.iter().any(|s| s.same_slot(source)) {
+            self.remove(source.mark_key(tenant, shard_id));
+        }
+        self.put_json(meta_key, &meta)
+    }
+
+    /// Shard `shard_id` no longer owns its dedupe key (another shard took it).
+    fn detach_dedupe(&mut self, tenant: &str, shard_id: &str) -> Result<()> {
+        let meta_key = key(&[tenant.as_bytes(), META, shard_id.as_bytes()]);
+        let Some(mut meta) = self.get_json::<ShardMeta>(&meta_key)? else {
+            return Ok(());
+        };
+        if meta.dedupe_key.take().is_some() {
+            self.put_json(meta_key, &meta)?;
+        }
+        Ok(())
+    }
+
+    fn delete_shard(
+        &mut self,
+        tenant: &str,
+        shard: &Shard,
+        source: Option<&SourceKey>,
+        dedupe_key: Option<&(String, String)>,
+    ) -> Result<()> {
+        check_tenant(tenant, &shard.tenant_id, "shard")?;
+        let id = shard.id.as_str();
+        let t = tenant.as_bytes();
+        let meta_key = key(&[t, META, id.as_bytes()]);
+        let meta: ShardMeta = self.get_json(&meta_key)?.unwrap_or_default();
+
+        let mut sources = meta.sources;
+        if let Some(source) = source.map(StoredSource::from) {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+        for source in &sources {
+            self.remove_if_points_to(source.ext_key(tenant), id)?;
+            self.remove_if_points_to(source.ref_key(tenant), id)?;
+            self.remove(source.mark_key(tenant, id));
+        }
+        for (shard_type, dedupe) in meta.dedupe_key.iter().chain(dedupe_key) {
+            let k = key(&[t, DEDUPE, shard_type.as_bytes(), dedupe.as_bytes()]);
+            self.remove_if_points_to(k, id)?;
+        }
+        for shard_type in [meta.shard_type.as_str(), shard.shard_type_id.as_str()] {
+            self.remove(key(&[t, BY_TYPE, shard_type.as_bytes(), id.as_bytes()]));
+        }
+        self.remove(key(&[t, SHARD, id.as_bytes()]));
+        self.remove(meta_key);
+        Ok(())
+    }
+
+    fn put_execution(&mut self, tenant: &str, execution: &SyncExecution) -> Result<()> {
+        check_tenant(tenant, &execution.tenant_id, "execution")?;
+        let t = tenant.as_bytes();
+        let id = execution.id.as_bytes();
+        let exec_key = key(&[t, EXEC, id]);
+        let index_keys = |e: &SyncExecution| {
+            let started = keys::sortable_micros(e.started_at.timestamp_micros());
+            [
+                key(&[t, EXEC_BY_TASK, e.sync_task_id.as_bytes(), &started, id]),
+                key(&[t, EXEC_BY_TIME, &started, id]),
+            ]
+        };
+        let new_index = index_keys(execution);
+        // An update that changes the start time or task must not leave the old entries.
+        if let Some(old) = self.get_json::<SyncExecution>(&exec_key)? {
+            for old_key in index_keys(&old) {
+                if !new_index.contains(&old_key) {
+                    self.remove(old_key);
+                }
+            }
+        }
+        for k in new_index {
+            self.put_json(k, &execution.id)?;
+        }
+        let running_key = key(&[t, RUNNING, id]);
+        if execution.status == ExecutionStatus::Running {
+            self.put_json(running_key, &execution.id)?;
+        } else {
+            self.remove(running_key);
+        }
+        self.put_json(exec_key, execution)
+    }
+}
+
+fn pending_key(tenant: &str, p: &PendingReference) -> Vec<u8> {
+    key(&[
+        tenant.as_bytes(),
+        PENDING,
+        p.integration_id.as_bytes(),
+        p.shard_type_id.as_bytes(),
+        p.external_id.as_bytes(),
+        p.source_shard_id.as_bytes(),
+        p.target_field.as_bytes(),
+    ])
+}
+
+fn dead_letter_key(tenant: &str, execution_id: &str, seq: u64) -> Vec<u8> {
+    key(&[
+        tenant.as_bytes(),
+        DEAD,
+        execution_id.as_bytes(),
+        &seq.to_be_bytes(),
+    ])
+}
+
+fn check_tenant_name(tenant: &str) -> Result<()> {
+    if tenant.is_empty() {
+        return Err(StoreError::Invalid(
+            "the tenant is empty (file-based pipelines use `default`)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A record must carry its batch's tenant: one tenant's batch never writes another's.
+fn check_tenant(batch: &str, record: &str, what: &str) -> Result<()> {
+    if batch != record {
+        return Err(StoreError::Invalid(format!(
+            "a {what} of tenant `{record}` in a batch of tenant `{batch}`"
+        )));
+    }
+    Ok(())
+}
+
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value)
+        .map_err(|e| StoreError::Backend(format!("cannot encode a record: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(k: &[u8], bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: keys::display(k),
+        message: e.to_string(),
+    })
+}
+
+fn backend(e: sled::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open_error(dir: &Path, e: sled::Error) -> StoreError {
+    // sled reports a held lock as an I/O error "could not acquire lock on ..."; it is
+    // the one failure people meet often (a `cmap serve` still running), so say so.
+    if let sled::Error::Io(io) = &e {
+        if io.to_string().contains("could not acquire lock") {
+            return StoreError::Backend(format!(
+                "another cmap process is using {} (stop it, or pass another --data directory)",
+                dir.display()
+            ));
+        }
+    }
+    StoreError::Backend(format!("cannot open the store in {}: {e}", dir.display()))
+}

@@ -1,0 +1,1156 @@
+//! Tests of the sled store: every [`Store`] method, atomicity, index maintenance,
+//! tenant isolation.
+
+use chrono::{DateTime, TimeZone, Utc};
+use expect_test::expect;
+use serde_json::{json, Map, Value};
+use tempfile::TempDir;
+
+use super::*;
+use crate::store::{
+    ConnectionStatus, EncryptedCredentials, ExecutionResults, LogLevel, Phase, Progress,
+    TriggeredBy,
+};
+
+fn open() -> (TempDir, SledStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+fn at(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 12, minute, 0).unwrap()
+}
+
+fn shard(tenant: &str, id: &str, shard_type: &str, data: Value) -> Shard {
+    let structured_data: Map<String, Value> = match data {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    Shard {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        shard_type_id: shard_type.into(),
+        structured_data,
+        external_relationships: Vec::new(),
+        created_at: at(0),
+        updated_at: at(0),
+        version: 1,
+    }
+}
+
+fn source(integration: &str, external_type: &str, shard_type: &str, id: &str) -> SourceKey {
+    SourceKey {
+        integration: integration.into(),
+        external_type: external_type.into(),
+        shard_type: shard_type.into(),
+        external_id: id.into(),
+    }
+}
+
+/// A contact from Salesforce: shard `id`, external id `ext`, dedupe key `email`.
+fn put_contact(tenant: &str, id: &str, ext: &str, email: &str) -> Op {
+    Op::PutShard {
+        shard: shard(tenant, id, "c_contact", json!({ "email": email })),
+        source: Some(source("salesforce", "Contact", "c_contact", ext)),
+        dedupe_key: Some(("c_contact".into(), email.into())),
+    }
+}
+
+fn delete_contact(tenant: &str, id: &str) -> Op {
+    Op::DeleteShard {
+        shard: shard(tenant, id, "c_contact", json!({})),
+        source: None,
+        dedupe_key: None,
+    }
+}
+
+fn commit(store: &SledStore, tenant: &str, ops: Vec<Op>) {
+    store
+        .commit(Batch {
+            tenant: tenant.into(),
+            ops,
+        })
+        .unwrap();
+}
+
+fn ids(shards: impl IntoIterator<Item = Result<Shard>>) -> Vec<String> {
+    shards.into_iter().map(|s| s.unwrap().id).collect()
+}
+
+fn id_of(shard: Result<Option<Shard>>) -> Option<String> {
+    shard.unwrap().map(|s| s.id)
+}
+
+fn execution(
+    tenant: &str,
+    id: &str,
+    task: &str,
+    minute: u32,
+    status: ExecutionStatus,
+) -> SyncExecution {
+    SyncExecution {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        sync_task_id: task.into(),
+        tenant_integration_id: "salesforce".into(),
+        started_at: at(minute),
+        completed_at: None,
+        duration_ms: None,
+        triggered_by: TriggeredBy::Manual,
+        triggered_by_user_id: None,
+        status,
+        progress: Progress {
+            phase: Phase::Fetching,
+            total_records: None,
+            processed_records: 0,
+            percentage: 0.0,
+        },
+        results: ExecutionResults::default(),
+        errors: Vec::new(),
+        retry_count: 0,
+        retry_of: None,
+    }
+}
+
+fn execution_ids(executions: Result<Vec<SyncExecution>>) -> Vec<String> {
+    executions.unwrap().into_iter().map(|e| e.id).collect()
+}
+
+fn pending(tenant: &str, source_shard: &str, external_id: &str) -> PendingReference {
+    PendingReference {
+        tenant_id: tenant.into(),
+        source_shard_id: source_shard.into(),
+        target_field: "accountId".into(),
+        relationship_type: "belongs_to".into(),
+        integration_id: "salesforce".into(),
+        shard_type_id: "c_account".into(),
+        external_id: external_id.into(),
+    }
+}
+
+fn dead_letter(tenant: &str, execution_id: &str, seq: u64) -> DeadLetter {
+    DeadLetter {
+        tenant_id: tenant.into(),
+        task_id: "sf-contacts".into(),
+        execution_id: execution_id.into(),
+        seq,
+        record: json!({ "Id": format!("003{seq}") }),
+        external_id: Some(format!("003{seq}")),
+        code: "R0001".into(),
+        field: Some("email".into()),
+        message: "not an email".into(),
+        created_at: at(1),
+    }
+}
+
+fn log(execution_id: &str, message: &str, minute: u32) -> SyncLog {
+    SyncLog {
+        id: format!("log-{message}"),
+        sync_execution_id: execution_id.into(),
+        timestamp: at(minute),
+        level: LogLevel::Info,
+        message: message.into(),
+        data: None,
+    }
+}
+
+fn connection(scope: ConnectionScope, tenant: Option<&str>, id: &str) -> ConnectionRecord {
+    ConnectionRecord {
+        id: id.into(),
+        integration_id: "salesforce".into(),
+        scope,
+        tenant_id: tenant.map(str::to_owned),
+        auth_type: "oauth2".into(),
+        credentials: EncryptedCredentials {
+            encrypted_data: "AAAA".into(),
+            key_id: "k-test".into(),
+            algorithm: "chacha20poly1305".into(),
+        },
+        oauth: None,
+        status: ConnectionStatus::Active,
+        last_validated_at: None,
+        display_name: Some(format!("{id} of {}", tenant.unwrap_or("system"))),
+        created_by: "admin".into(),
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+/// Every key of the state tree, as people read it.
+fn state_keys(store: &SledStore) -> Vec<String> {
+    store
+        .state
+        .iter()
+        .keys()
+        .map(|k| keys::display(&k.unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_shard_is_found_by_id_source_type_and_dedupe_key() {
+    let (_dir, store) = open();
+    commit(
+        &store,
+        "acme",
+        vec![put_contact("acme", "s-1", "003A", "ada@x.io")],
+    );
+
+    let stored = store.shard("acme", "s-1").unwrap().unwrap();
+    assert_eq!(stored.structured_data["email"], json!("ada@x.io"));
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003A")),
+        Some("s-1".into())
+    );
+    assert_eq!(
+        id_of(store.shard_by_type("acme", "salesforce", "c_contact", "003A")),
+        Some("s-1".into())
+    );
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", "ada@x.io")),
+        Some("s-1".into())
+    );
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "salesforce", "Lead", "003A")),
+        None
+    );
+    assert_eq!(
+        id_of(store.shard_by_type("acme", "hubspot", "c_contact", "003A")),
+        None
+    );
+    assert_eq!(id_of(store.shard("acme", "s-2")), None);
+}
+
+#[test]
+fn shards_are_listed_in_id_order_and_by_type() {
+    let (_dir, store) = open();
+    let account = |id: &str| Op::PutShard {
+        shard: shard("acme", id, "c_account", json!({})),
+        source: None,
+        dedupe_key: None,
+    };
+    commit(
+        &store,
+        "acme",
+        vec![
+            put_contact("acme", "s-3", "003C", "c@x.io"),
+            account("s-2"),
+            put_contact("acme", "s-1", "003A", "a@x.io"),
+            account("s-0"),
+        ],
+    );
+    assert_eq!(
+        ids(store.shards("acme", None)),
+        ["s-0", "s-1", "s-2", "s-3"]
+    );
+    assert_eq!(ids(store.shards("acme", Some("c_contact"))), ["s-1", "s-3"]);
+    assert_eq!(ids(store.shards("acme", Some("c_account"))), ["s-0", "s-2"]);
+    assert_eq!(
+        ids(store.shards("acme", Some("c_news"))),
+        Vec::<String>::new()
+    );
+
+    // A shard whose type changes moves between the listings.
+    commit(&store, "acme", vec![account("s-1")]);
+    assert_eq!(ids(store.shards("acme", Some("c_contact"))), ["s-3"]);
+    assert_eq!(
+        ids(store.shards("acme", Some("c_account"))),
+        ["s-0", "s-1", "s-2"]
+    );
+}
+
+#[test]
+fn a_batch_is_all_or_nothing_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut ops: Vec<Op> = (0..200)
+        .map(|i| {
+            put_contact(
+                "acme",
+                &format!("s-{i:03}"),
+                &format!("003{i:03}"),
+                &format!("{i}@x.io"),
+            )
+        })
+        .collect();
+    ops.push(Op::PutTaskState(TaskState {
+        tenant_id: "acme".into(),
+        task_id: "sf-contacts".into(),
+        ..TaskState::default()
+    }));
+    ops.push(Op::PutExecution(execution(
+        "acme",
+        "e-1",
+        "sf-contacts",
+        1,
+        ExecutionStatus::Running,
+    )));
+
+    // The last op is refused, so none of the 202 before it may be applied.
+    let mut failing = ops.clone();
+    failing.push(put_contact("globex", "s-999", "003999", "z@x.io"));
+    let err = store
+        .commit(Batch {
+            tenant: "acme".into(),
+            ops: failing,
+        })
+        .unwrap_err();
+    expect![[r#"invalid write: a shard of tenant `globex` in a batch of tenant `acme`"#]]
+        .assert_eq(&err.to_string());
+    assert_eq!(store.shards("acme", None).count(), 0);
+    assert_eq!(store.task_state("acme", "sf-contacts").unwrap(), None);
+    assert_eq!(store.execution("acme", "e-1").unwrap(), None);
+    assert_eq!(
+        store
+            .count_by_source("acme", "salesforce", "Contact")
+            .unwrap(),
+        0
+    );
+    assert_eq!(state_keys(&store), Vec::<String>::new());
+
+    commit(&store, "acme", ops);
+    assert_eq!(store.shards("acme", None).count(), 200);
+    assert_eq!(
+        store
+            .count_by_source("acme", "salesforce", "Contact")
+            .unwrap(),
+        200
+    );
+    let keys_before = state_keys(&store);
+
+    // Durable: a fresh handle on the directory sees exactly the same.
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(state_keys(&store), keys_before);
+    assert_eq!(store.shards("acme", None).count(), 200);
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003199")),
+        Some("s-199".into())
+    );
+    assert!(store.task_state("acme", "sf-contacts").unwrap().is_some());
+    assert_eq!(execution_ids(store.running_executions()), ["e-1"]);
+}
+
+#[test]
+fn ops_of_one_batch_see_each_other() {
+    let (_dir, store) = open();
+    // Put then delete in one batch: nothing remains, not even index entries.
+    commit(
+        &store,
+        "acme",
+        vec![
+            put_contact("acme", "s-1", "003A", "a@x.io"),
+            delete_contact("acme", "s-1"),
+        ],
+    );
+    assert_eq!(state_keys(&store), ["/tenant/acme"]);
+}
+
+#[test]
+fn an_external_id_moving_to_another_shard_leaves_the_first() {
+    let (_dir, store) = open();
+    commit(
+        &store,
+        "acme",
+        vec![put_contact("acme", "s-a", "003X", "a@x.io")],
+    );
+    commit(
+        &store,
+        "acme",
+        vec![Op::Mark {
+            integration: "salesforce".into(),
+            external_type: "Contact".into(),
+            shard_id: "s-a".into(),
+            mark: "m1".into(),
+        }],
+    );
+    commit(
+        &store,
+        "acme",
+        vec![put_contact("acme", "s-b", "003X", "b@x.io")],
+    );
+
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003X")),
+        Some("s-b".into())
+    );
+    assert_eq!(
+        id_of(store.shard_by_type("acme", "salesforce", "c_contact", "003X")),
+        Some("s-b".into())
+    );
+    assert_eq!(
+        store
+            .count_by_source("acme", "salesforce", "Contact")
+            .unwrap(),
+        1
+    );
+    // s-a no longer comes from that source: its mark went with it.
+    assert!(!state_keys(&store).contains(&"acme/mark/salesforce/Contact/s-a".to_string()));
+
+    // Deleting s-a must not take s-b's entry with it.
+    commit(&store, "acme", vec![delete_contact("acme", "s-a")]);
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003X")),
+        Some("s-b".into())
+    );
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", "b@x.io")),
+        Some("s-b".into())
+    );
+    assert_eq!(ids(store.shards("acme", None)), ["s-b"]);
+}
+
+#[test]
+fn a_changed_dedupe_key_replaces_the_old_one() {
+    let (_dir, store) = open();
+    commit(
+        &store,
+        "acme",
+        vec![put_contact("acme", "s-1", "003A", "old@x.io")],
+    );
+    commit(
+        &store,
+        "acme",
+        vec![put_contact("acme", "s-1", "003A", "new@x.io")],
+    );
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", "old@x.io")),
+        None
+    );
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", "new@x.io")),
+        Some("s-1".into())
+    );
+
+    // Another shard taking the key: s-1 loses it, and deleting s-1 leaves s-2's entry.
+    commit(
+        &store,
+        "acme",
+        vec![put_contact("acme", "s-2", "003B", "new@x.io")],
+    );
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", "new@x.io")),
+        Some("s-2".into())
+    );
+    commit(&store, "acme", vec![delete_contact("acme", "s-1")]);
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", "new@x.io")),
+        Some("s-2".into())
+    );
+
+    // No dedupe key given: the stored one stays.
+    commit(
+        &store,
+        "acme",
+        vec![Op::PutShard {
+            shard: shard(
+                "acme",
+                "s-2",
+                "c_contact",
+                json!({ "email": "new@x.io", "v": 2 }),
+            ),
+            source: None,
+            dedupe_key: None,
+        }],
+    );
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", "new@x.io")),
+        Some("s-2".into())
+    );
+}
+
+#[test]
+fn delete_removes_every_index_entry_and_mark() {
+    let (_dir, store) = open();
+    commit(
+        &store,
+        "acme",
+        vec![
+            put_contact("acme", "s-1", "003A", "a@x.io"),
+            // The same shard also synced from HubSpot.
+            Op::PutShard {
+                shard: shard("acme", "s-1", "c_contact", json!({ "email": "a@x.io" })),
+                source: Some(source("hubspot", "contacts", "c_contact", "501")),
+                dedupe_key: None,
+            },
+            Op::Mark {
+                integration: "salesforce".into(),
+                external_type: "Contact".into(),
+                shard_id: "s-1".into(),
+                mark: "m1".into(),
+            },
+            Op::Mark {
+                integration: "hubspot".into(),
+                external_type: "contacts".into(),
+                shard_id: "s-1".into(),
+                mark: "m9".into(),
+            },
+            put_contact("acme", "s-2", "003B", "b@x.io"),
+        ],
+    );
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "hubspot", "contacts", "501")),
+        Some("s-1".into())
+    );
+
+    commit(&store, "acme", vec![delete_contact("acme", "s-1")]);
+    assert_eq!(id_of(store.shard("acme", "s-1")), None);
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003A")),
+        None
+    );
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "hubspot", "contacts", "501")),
+        None
+    );
+    assert_eq!(
+        id_of(store.shard_by_type("acme", "hubspot", "c_contact", "501")),
+        None
+    );
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", "a@x.io")),
+        None
+    );
+    assert_eq!(
+        store
+            .count_by_source("acme", "hubspot", "contacts")
+            .unwrap(),
+        0
+    );
+    let remaining = state_keys(&store);
+    let mentioning: Vec<&String> = remaining.iter().filter(|k| k.contains("s-1")).collect();
+    assert_eq!(mentioning, Vec::<&String>::new());
+    expect![[r#"
+        [
+            "/tenant/acme",
+            "acme/dedupe/c_contact/b@x.io",
+            "acme/ext/salesforce/Contact/003B",
+            "acme/meta/s-2",
+            "acme/ref/salesforce/c_contact/003B",
+            "acme/shard/s-2",
+            "acme/type/c_contact/s-2",
+        ]
+    "#]]
+    .assert_debug_eq(&remaining);
+}
+
+#[test]
+fn unmarked_lists_what_a_full_sync_did_not_see() {
+    let (_dir, store) = open();
+    let mark = |id: &str, m: &str| Op::Mark {
+        integration: "salesforce".into(),
+        external_type: "Contact".into(),
+        shard_id: id.into(),
+        mark: m.into(),
+    };
+    commit(
+        &store,
+        "acme",
+        vec![
+            put_contact("acme", "s-1", "003A", "a@x.io"),
+            put_contact("acme", "s-2", "003B", "b@x.io"),
+            put_contact("acme", "s-3", "003C", "c@x.io"),
+            put_contact("acme", "s-4", "003D", "d@x.io"),
+            mark("s-1", "run-2"),
+            mark("s-2", "run-1"),
+            mark("s-4", "run-2"),
+            // Another source's shards are not this sweep's business.
+            Op::PutShard {
+                shard: shard("acme", "s-9", "c_contact", json!({})),
+                source: Some(source("salesforce", "Lead", "c_contact", "00Q9")),
+                dedupe_key: None,
+            },
+        ],
+    );
+    let unmarked: Vec<(String, SourceKey)> = store
+        .unmarked("acme", "salesforce", "Contact", "run-2")
+        .unwrap()
+        .into_iter()
+        .map(|(s, k)| (s.id, k))
+        .collect();
+    assert_eq!(
+        unmarked,
+        [
+            (
+                "s-2".to_string(),
+                source("salesforce", "Contact", "c_contact", "003B")
+            ),
+            (
+                "s-3".to_string(),
+                source("salesforce", "Contact", "c_contact", "003C")
+            ),
+        ]
+    );
+    assert_eq!(
+        store
+            .count_by_source("acme", "salesforce", "Contact")
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        store.count_by_source("acme", "salesforce", "Lead").unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_by_source("acme", "hubspot", "contacts")
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .unmarked("acme", "salesforce", "Lead", "run-2")
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn pending_references_are_found_by_their_target_and_removed() {
+    let (_dir, store) = open();
+    commit(
+        &store,
+        "acme",
+        vec![
+            Op::PutPending(pending("acme", "s-1", "001A")),
+            Op::PutPending(pending("acme", "s-2", "001A")),
+            Op::PutPending(pending("acme", "s-3", "001B")),
+        ],
+    );
+    let sources = |ext: &str| -> Vec<String> {
+        store
+            .pending_for("acme", "salesforce", "c_account", ext)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.source_shard_id)
+            .collect()
+    };
+    assert_eq!(sources("001A"), ["s-1", "s-2"]);
+    assert_eq!(sources("001B"), ["s-3"]);
+    assert_eq!(sources("001"), Vec::<String>::new());
+    commit(
+        &store,
+        "acme",
+        vec![Op::RemovePending(pending("acme", "s-1", "001A"))],
+    );
+    assert_eq!(sources("001A"), ["s-2"]);
+}
+
+#[test]
+fn task_state_round_trips() {
+    let (_dir, store) = open();
+    let state = TaskState {
+        tenant_id: "acme".into(),
+        task_id: "sf-contacts".into(),
+        watermark: Some(json!("2025-03-01T12:00:00Z")),
+        last_run_status: Some(ExecutionStatus::Partial),
+        ..TaskState::default()
+    };
+    commit(&store, "acme", vec![Op::PutTaskState(state.clone())]);
+    assert_eq!(
+        store.task_state("acme", "sf-contacts").unwrap(),
+        Some(state)
+    );
+    assert_eq!(store.task_state("acme", "other").unwrap(), None);
+}
+
+#[test]
+fn executions_are_listed_newest_first() {
+    let (_dir, store) = open();
+    commit(
+        &store,
+        "acme",
+        vec![
+            Op::PutExecution(execution(
+                "acme",
+                "e-a1",
+                "task-a",
+                1,
+                ExecutionStatus::Success,
+            )),
+            Op::PutExecution(execution(
+                "acme",
+                "e-b2",
+                "task-b",
+                2,
+                ExecutionStatus::Failed,
+            )),
+            Op::PutExecution(execution(
+                "acme",
+                "e-a3",
+                "task-a",
+                3,
+                ExecutionStatus::Running,
+            )),
+        ],
+    );
+    // An update (progress, then the end) keeps one entry per execution.
+    let mut done = execution("acme", "e-a3", "task-a", 3, ExecutionStatus::Success);
+    done.completed_at = Some(at(4));
+    commit(&store, "acme", vec![Op::PutExecution(done.clone())]);
+    commit(
+        &store,
+        "acme",
+        vec![Op::PutExecution(execution(
+            "acme",
+            "e-a0",
+            "task-a",
+            0,
+            ExecutionStatus::Cancelled,
+        ))],
+    );
+
+    assert_eq!(
+        execution_ids(store.executions("acme", Some("task-a"))),
+        ["e-a3", "e-a1", "e-a0"]
+    );
+    assert_eq!(
+        execution_ids(store.executions("acme", Some("task-b"))),
+        ["e-b2"]
+    );
+    assert_eq!(
+        execution_ids(store.executions("acme", None)),
+        ["e-a3", "e-b2", "e-a1", "e-a0"]
+    );
+    assert_eq!(
+        execution_ids(store.executions("acme", Some("task"))),
+        Vec::<String>::new()
+    );
+    assert_eq!(store.execution("acme", "e-a3").unwrap(), Some(done));
+
+    // A changed start time moves the execution in the listing instead of duplicating it.
+    commit(
+        &store,
+        "acme",
+        vec![Op::PutExecution(execution(
+            "acme",
+            "e-a0",
+            "task-a",
+            9,
+            ExecutionStatus::Cancelled,
+        ))],
+    );
+    assert_eq!(
+        execution_ids(store.executions("acme", Some("task-a"))),
+        ["e-a0", "e-a3", "e-a1"]
+    );
+}
+
+#[test]
+fn running_executions_span_tenants() {
+    let (_dir, store) = open();
+    commit(
+        &store,
+        "acme",
+        vec![
+            Op::PutExecution(execution("acme", "e-1", "t", 1, ExecutionStatus::Running)),
+            Op::PutExecution(execution("acme", "e-3", "t", 3, ExecutionStatus::Success)),
+        ],
+    );
+    commit(
+        &store,
+        "globex",
+        vec![Op::PutExecution(execution(
+            "globex",
+            "e-2",
+            "t",
+            2,
+            ExecutionStatus::Running,
+        ))],
+    );
+    let running: Vec<(String, String)> = store
+        .running_executions()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.tenant_id, e.id))
+        .collect();
+    assert_eq!(
+        running,
+        [
+            ("acme".to_string(), "e-1".to_string()),
+            ("globex".to_string(), "e-2".to_string())
+        ]
+    );
+
+    // Marked failed (interrupted) on the next start: no longer running.
+    commit(
+        &store,
+        "acme",
+        vec![Op::PutExecution(execution(
+            "acme",
+            "e-1",
+            "t",
+            1,
+            ExecutionStatus::Failed,
+        ))],
+    );
+    assert_eq!(execution_ids(store.running_executions()), ["e-2"]);
+}
+
+#[test]
+fn logs_keep_their_order() {
+    let (_dir, store) = open();
+    // Timestamps out of order on purpose: the order is the order of writing.
+    commit(
+        &store,
+        "acme",
+        vec![
+            Op::PutLog(log("e-1", "first", 5)),
+            Op::PutLog(log("e-2", "other", 1)),
+        ],
+    );
+    commit(
+        &store,
+        "acme",
+        vec![
+            Op::PutLog(log("e-1", "second", 2)),
+            Op::PutLog(log("e-1", "third", 9)),
+        ],
+    );
+    let messages: Vec<String> = store
+        .logs("acme", "e-1")
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert_eq!(messages, ["first", "second", "third"]);
+    assert_eq!(store.logs("acme", "e-2").unwrap().len(), 1);
+    assert_eq!(store.logs("acme", "e-").unwrap().len(), 0);
+}
+
+#[test]
+fn dead_letters_in_order_and_removed_on_replay() {
+    let (_dir, store) = open();
+    commit(
+        &store,
+        "acme",
+        vec![
+            Op::PutDeadLetter(dead_letter("acme", "e-1", 300)),
+            Op::PutDeadLetter(dead_letter("acme", "e-1", 2)),
+            Op::PutDeadLetter(dead_letter("acme", "e-1", 256)),
+            Op::PutDeadLetter(dead_letter("acme", "e-2", 1)),
+        ],
+    );
+    let seqs = |e: &str| -> Vec<u64> {
+        store
+            .dead_letters("acme", e)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.seq)
+            .collect()
+    };
+    assert_eq!(seqs("e-1"), [2, 256, 300]);
+    assert_eq!(seqs("e-2"), [1]);
+    commit(
+        &store,
+        "acme",
+        vec![Op::RemoveDeadLetter {
+            task_id: "sf-contacts".into(),
+            execution_id: "e-1".into(),
+            seq: 256,
+        }],
+    );
+    assert_eq!(seqs("e-1"), [2, 300]);
+    assert_eq!(
+        store.dead_letters("acme", "e-1").unwrap()[0],
+        dead_letter("acme", "e-1", 2)
+    );
+}
+
+#[test]
+fn connections_of_a_tenant_fall_back_to_system_ones() {
+    let (_dir, store) = open();
+    store
+        .put_connection(&connection(ConnectionScope::System, None, "news"))
+        .unwrap();
+    store
+        .put_connection(&connection(ConnectionScope::System, None, "sf"))
+        .unwrap();
+    store
+        .put_connection(&connection(ConnectionScope::Tenant, Some("acme"), "sf"))
+        .unwrap();
+    store
+        .put_connection(&connection(ConnectionScope::Tenant, Some("globex"), "hs"))
+        .unwrap();
+
+    let name = |tenant: &str, id: &str| -> Option<String> {
+        store
+            .connection(tenant, id)
+            .unwrap()
+            .and_then(|c| c.display_name)
+    };
+    assert_eq!(name("acme", "sf").as_deref(), Some("sf of acme"));
+    assert_eq!(name("globex", "sf").as_deref(), Some("sf of system"));
+    assert_eq!(name("acme", "news").as_deref(), Some("news of system"));
+    assert_eq!(name("acme", "hs"), None);
+    assert_eq!(name("globex", "hs").as_deref(), Some("hs of globex"));
+
+    let all: Vec<String> = store
+        .connections()
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.display_name)
+        .collect();
+    assert_eq!(
+        all,
+        [
+            "news of system",
+            "sf of system",
+            "sf of acme",
+            "hs of globex"
+        ]
+    );
+
+    // Replacing keeps one record.
+    let mut updated = connection(ConnectionScope::Tenant, Some("acme"), "sf");
+    updated.status = ConnectionStatus::Expired;
+    store.put_connection(&updated).unwrap();
+    assert_eq!(store.connection("acme", "sf").unwrap(), Some(updated));
+    assert_eq!(store.connections().unwrap().len(), 4);
+
+    let err = store
+        .put_connection(&connection(ConnectionScope::Tenant, None, "x"))
+        .unwrap_err();
+    expect![[r#"invalid write: connection `x` has tenant scope but no tenantId"#]]
+        .assert_eq(&err.to_string());
+    // Connections alone do not make a tenant with shards.
+    assert_eq!(store.tenants().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn nothing_of_one_tenant_is_visible_to_another() {
+    let (_dir, store) = open();
+    for tenant in ["acme", "globex"] {
+        commit(
+            &store,
+            tenant,
+            vec![
+                put_contact(tenant, "s-1", "003A", "a@x.io"),
+                Op::PutPending(pending(tenant, "s-1", "001A")),
+                Op::PutTaskState(TaskState {
+                    tenant_id: tenant.into(),
+                    task_id: "t".into(),
+                    watermark: Some(json!(tenant)),
+                    ..TaskState::default()
+                }),
+                Op::PutExecution(execution(tenant, "e-1", "t", 1, ExecutionStatus::Running)),
+                Op::PutDeadLetter(dead_letter(tenant, "e-1", 1)),
+                Op::PutLog(log("e-1", tenant, 1)),
+            ],
+        );
+    }
+    // A third tenant sees nothing of either.
+    let t = "initech";
+    assert_eq!(id_of(store.shard(t, "s-1")), None);
+    assert_eq!(
+        id_of(store.shard_by_source(t, "salesforce", "Contact", "003A")),
+        None
+    );
+    assert_eq!(
+        id_of(store.shard_by_type(t, "salesforce", "c_contact", "003A")),
+        None
+    );
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key(t, "c_contact", "a@x.io")),
+        None
+    );
+    assert_eq!(store.shards(t, None).count(), 0);
+    assert_eq!(
+        store.count_by_source(t, "salesforce", "Contact").unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .unmarked(t, "salesforce", "Contact", "m")
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        store
+            .pending_for(t, "salesforce", "c_account", "001A")
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(store.task_state(t, "t").unwrap(), None);
+    assert_eq!(store.execution(t, "e-1").unwrap(), None);
+    assert_eq!(store.executions(t, None).unwrap().len(), 0);
+    assert_eq!(store.dead_letters(t, "e-1").unwrap().len(), 0);
+    assert_eq!(store.logs(t, "e-1").unwrap().len(), 0);
+
+    // Each of the two sees only its own.
+    for tenant in ["acme", "globex"] {
+        assert_eq!(
+            store.shard(tenant, "s-1").unwrap().unwrap().tenant_id,
+            tenant
+        );
+        assert_eq!(store.shards(tenant, None).count(), 1);
+        assert_eq!(
+            store.task_state(tenant, "t").unwrap().unwrap().watermark,
+            Some(json!(tenant))
+        );
+        assert_eq!(store.executions(tenant, None).unwrap().len(), 1);
+        let logs: Vec<String> = store
+            .logs(tenant, "e-1")
+            .unwrap()
+            .into_iter()
+            .map(|l| l.message)
+            .collect();
+        assert_eq!(logs, [tenant]);
+        assert_eq!(
+            store
+                .pending_for(tenant, "salesforce", "c_account", "001A")
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    // Deleting in one tenant leaves the other's shard and indexes alone.
+    commit(&store, "acme", vec![delete_contact("acme", "s-1")]);
+    assert_eq!(
+        id_of(store.shard_by_source("globex", "salesforce", "Contact", "003A")),
+        Some("s-1".into())
+    );
+    assert_eq!(store.tenants().unwrap(), ["globex"]);
+
+    // A batch may not write another tenant's records, nor use the system namespace.
+    let cross = [
+        Op::PutPending(pending("globex", "s-1", "001A")),
+        Op::PutTaskState(TaskState {
+            tenant_id: "globex".into(),
+            ..TaskState::default()
+        }),
+        Op::PutExecution(execution("globex", "e-9", "t", 1, ExecutionStatus::Running)),
+        Op::PutDeadLetter(dead_letter("globex", "e-9", 1)),
+        delete_contact("globex", "s-1"),
+    ];
+    for op in cross {
+        let err = store
+            .commit(Batch {
+                tenant: "acme".into(),
+                ops: vec![op],
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    }
+    let err = store
+        .commit(Batch {
+            tenant: "".into(),
+            ops: vec![put_contact("", "s", "e", "m")],
+        })
+        .unwrap_err();
+    expect![[r#"invalid write: the tenant is empty (file-based pipelines use `default`)"#]]
+        .assert_eq(&err.to_string());
+    assert_eq!(
+        id_of(store.shard_by_source("globex", "salesforce", "Contact", "003A")),
+        Some("s-1".into())
+    );
+}
+
+#[test]
+fn ids_may_hold_any_character() {
+    let (_dir, store) = open();
+    // Separators and escapes inside ids must not make two keys meet.
+    commit(
+        &store,
+        "a\0b",
+        vec![
+            put_contact("a\0b", "s\0\x01/1", "0\x00A", "x\x01@y"),
+            put_contact("a\0b", "s", "0", "x"),
+        ],
+    );
+    assert_eq!(
+        id_of(store.shard_by_source("a\0b", "salesforce", "Contact", "0\x00A")),
+        Some("s\0\x01/1".into())
+    );
+    assert_eq!(
+        id_of(store.shard_by_source("a\0b", "salesforce", "Contact", "0")),
+        Some("s".into())
+    );
+    assert_eq!(id_of(store.shard("a", "s")), None);
+    assert_eq!(
+        store
+            .count_by_source("a\0b", "salesforce", "Contact")
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .unmarked("a\0b", "salesforce", "Contact", "m")
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(store.tenants().unwrap(), ["a\0b"]);
+}
+
+#[test]
+fn tenants_with_shards_in_order() {
+    let (_dir, store) = open();
+    commit(
+        &store,
+        "globex",
+        vec![put_contact("globex", "s-1", "1", "a")],
+    );
+    commit(&store, "acme", vec![put_contact("acme", "s-1", "1", "a")]);
+    commit(
+        &store,
+        "initech",
+        vec![Op::PutLog(log("e-1", "no shards", 0))],
+    );
+    assert_eq!(store.tenants().unwrap(), ["acme", "globex"]);
+}
+
+#[test]
+fn a_corrupt_value_names_its_key() {
+    let (_dir, store) = open();
+    commit(
+        &store,
+        "acme",
+        vec![put_contact("acme", "s-1", "003A", "a@x.io")],
+    );
+    store
+        .state
+        .insert(key(&[b"acme", SHARD, b"s-1"]), &b"{not json"[..])
+        .unwrap();
+    let err = store.shard("acme", "s-1").unwrap_err();
+    expect![[r#"corrupt record `acme/shard/s-1`: key must be a string at line 1 column 2"#]]
+        .assert_eq(&err.to_string());
+    let err = store
+        .shard_by_source("acme", "salesforce", "Contact", "003A")
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { key, .. } if key == "acme/shard/s-1"),
+        "{err}"
+    );
+    let listed: Vec<Result<Shard>> = store.shards("acme", None).collect();
+    assert!(matches!(&listed[..], [Err(StoreError::Corrupt { .. })]));
+
+    // An index pointing nowhere is reported, not taken for "absent".
+    store.state.remove(key(&[b"acme", SHARD, b"s-1"])).unwrap();
+    let err = store
+        .shard_by_dedupe_key("acme", "c_contact", "a@x.io")
+        .unwrap_err();
+    expect![[r#"corrupt record `acme/dedupe/c_contact/a@x.io`: points to shard `s-1`, which does not exist"#]]
+        .assert_eq(&err.to_string());
+}
+
+#[test]
+fn a_directory_in_use_is_refused_clearly() {
+    let (dir, _store) = open();
+    let err = SledStore::open(dir.path()).unwrap_err();
+    let message = err
+        .to_string()
+        .replace(&dir.path().display().to_string(), "DIR");
+    expect![[r#"storage error: another cmap process is using DIR (stop it, or pass another --data directory)"#]]
+        .assert_eq(&message);
+}
+
+#[test]
+fn an_empty_batch_writes_nothing() {
+    let (_dir, store) = open();
+    store.commit(Batch::new("acme")).unwrap();
+    assert_eq!(state_keys(&store), Vec::<String>::new());
+}
