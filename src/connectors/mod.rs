@@ -15,6 +15,9 @@
 
 pub mod auth;
 pub mod http;
+pub mod hubspot;
+pub mod oauth;
+pub mod salesforce;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -135,6 +138,9 @@ pub trait Connector: Send + Sync {
 
 /// The connector for an integration id.
 pub fn for_integration(integration: &str) -> Option<Box<dyn Connector>> {
-    let _ = integration;
-    None
+    match integration {
+        "salesforce" => Some(Box::new(salesforce::Salesforce)),
+        "hubspot" => Some(Box::new(hubspot::HubSpot)),
+        _ => None,
+    }
 }
