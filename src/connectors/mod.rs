@@ -18,6 +18,9 @@ pub mod files;
 pub mod http;
 pub mod rest;
 pub mod rss;
+pub mod hubspot;
+pub mod oauth;
+pub mod salesforce;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -160,6 +163,8 @@ pub fn for_integration(integration: &str) -> Option<Box<dyn Connector>> {
         })),
         "rest" => Some(Box::new(rest::Rest)),
         "files" => Some(Box::new(files::Files)),
+        "salesforce" => Some(Box::new(salesforce::Salesforce)),
+        "hubspot" => Some(Box::new(hubspot::HubSpot)),
         _ => None,
     }
 }

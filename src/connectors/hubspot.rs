@@ -1,0 +1,637 @@
+//! HubSpot CRM v3 objects: the list endpoint for full reads (live records, then archived
+//! ones as deletes), the search endpoint for incremental reads, with its 10,000-result cap
+//! handled by splitting the time window.
+//!
+//! Settings: `baseUrl` (default `https://api.hubapi.com`). The entity is the object type
+//! (`contacts`, `companies`, `deals`, ...). Task config:
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `incrementalSync` | `false` | read only what changed since the last run's watermark |
+//! | `modifiedSinceField` | `lastmodifieddate` for contacts, else `hs_lastmodifieddate` | the property the watermark follows |
+//! | `properties` (or `fields`) | the stdlib entity's properties | properties to request |
+//! | `lookbackSeconds` | `300` | an incremental read starts this long before the watermark (the search index lags) |
+//!
+//! Records keep HubSpot's shape (`id`, `properties` with string values, `createdAt`,
+//! `updatedAt`, `archived`), as the stdlib entities declare.
+//!
+//! Deletes: a full read pages the live records (`archived=false`) and then the archived
+//! ones (`archived=true`), which are reported in [`Page::deleted`]. The search endpoint
+//! never returns archived records, so an incremental read sees no deletes: the next full
+//! sync reports them (and sweeps what vanished).
+//!
+//! The search endpoint returns at most 10,000 results per query. Results are sorted by the
+//! modification property ascending, so when the next page would pass the cap the read
+//! starts a new query at the newest modification time seen (`GTE`: the records at that
+//! instant are read again and the engine skips unchanged content). If 10,000 records share
+//! one instant the window cannot move, and the read fails saying so.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::http::{self, Client, Response};
+use super::{Capability, Connector, ConnectorError, Page, ReadRequest};
+
+const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
+const DEFAULT_LOOKBACK_SECONDS: i64 = 300;
+/// The list endpoint's maximum `limit`; the search endpoint allows 200, 100 keeps both
+/// pages the same size.
+const MAX_LIMIT: usize = 100;
+/// The search endpoint refuses `after` at or past this.
+pub const SEARCH_CAP: u64 = 10_000;
+
+pub struct HubSpot;
+
+/// Where a read stands; serialised as the page cursor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "camelCase")]
+enum Cursor {
+    /// Full read through the list endpoint: live records, then archived ones.
+    #[serde(rename_all = "camelCase")]
+    List {
+        object: String,
+        properties: Vec<String>,
+        archived: bool,
+        after: Option<String>,
+        /// Tracked so that a full read of an incremental task sets the next watermark.
+        field: Option<String>,
+        watermark: Option<String>,
+    },
+    /// Incremental read through the search endpoint: `field >= since`, ascending.
+    #[serde(rename_all = "camelCase")]
+    Search {
+        object: String,
+        properties: Vec<String>,
+        field: String,
+        /// The window's lower bound, RFC 3339.
+        since: String,
+        after: Option<String>,
+        watermark: Option<String>,
+    },
+}
+
+#[async_trait::async_trait]
+impl Connector for HubSpot {
+    fn name(&self) -> &'static str {
+        "hubspot"
+    }
+
+    fn capabilities(&self) -> &'static [Capability] {
+        &[Capability::Read, Capability::Search, Capability::Delete]
+    }
+
+    fn start(&self, req: &ReadRequest, watermark: Option<&Value>) -> Result<Value, ConnectorError> {
+        let config = &req.task_config;
+        let object = object_type(&req.entity)?;
+        let incremental = config
+            .get("incrementalSync")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let field = match config.get("modifiedSinceField") {
+            None | Some(Value::Null) => default_modified_property(&object).to_string(),
+            Some(Value::String(f)) => property_name(f)?,
+            Some(other) => return Err(bad_config("modifiedSinceField", other)),
+        };
+        let lookback = match config.get("lookbackSeconds") {
+            None | Some(Value::Null) => DEFAULT_LOOKBACK_SECONDS,
+            Some(v) => v
+                .as_i64()
+                .filter(|s| *s >= 0)
+                .ok_or_else(|| bad_config("lookbackSeconds", v))?,
+        };
+        let mut properties = match config.get("properties").or_else(|| config.get("fields")) {
+            None | Some(Value::Null) => default_properties(&object)
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .ok_or_else(|| bad_config("properties", item))
+                        .and_then(property_name)
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(other) => return Err(bad_config("properties", other)),
+        };
+        if incremental && !properties.is_empty() && !properties.contains(&field) {
+            properties.push(field.clone());
+        }
+
+        let watermark =
+            match (incremental && !req.full, watermark) {
+                (false, _) | (true, None | Some(Value::Null)) => None,
+                (true, Some(w)) => Some(w.as_str().and_then(parse_time).ok_or_else(|| {
+                    ConnectorError::Permanent {
+                        message: format!("the stored watermark {w} is not a date"),
+                    }
+                })?),
+            };
+        let cursor = match watermark {
+            Some(w) => Cursor::Search {
+                object,
+                properties,
+                field,
+                since: time_string(w - chrono::Duration::seconds(lookback)),
+                after: None,
+                watermark: Some(time_string(w)),
+            },
+            None => Cursor::List {
+                object,
+                properties,
+                archived: false,
+                after: None,
+                field: incremental.then_some(field),
+                watermark: None,
+            },
+        };
+        to_value(&cursor)
+    }
+
+    async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
+        let cursor: Cursor =
+            serde_json::from_value(cursor.clone()).map_err(|e| ConnectorError::Permanent {
+                message: format!("the HubSpot cursor is not one this version writes: {e}"),
+            })?;
+        let http = req
+            .http
+            .as_deref()
+            .ok_or_else(|| ConnectorError::Permanent {
+                message: "the HubSpot connector needs a connection".to_string(),
+            })?;
+        let base = match req.settings.get("baseUrl") {
+            None | Some(Value::Null) => DEFAULT_BASE_URL.to_string(),
+            Some(Value::String(url)) => url.trim_end_matches('/').to_string(),
+            Some(other) => return Err(bad_config("baseUrl", other)),
+        };
+        let limit = req.page_size.clamp(1, MAX_LIMIT);
+        match cursor {
+            Cursor::List { .. } => list_page(http, &base, limit, cursor).await,
+            Cursor::Search { .. } => search_page(http, &base, limit, cursor).await,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ListResponse {
+    results: Vec<Value>,
+    #[serde(default)]
+    total: Option<u64>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    next: Option<Next>,
+}
+
+#[derive(Deserialize)]
+struct Next {
+    after: String,
+}
+
+impl ListResponse {
+    fn next_after(&self) -> Option<String> {
+        self.paging
+            .as_ref()
+            .and_then(|p| p.next.as_ref())
+            .map(|n| n.after.clone())
+    }
+}
+
+async fn list_page(
+    http: &Client,
+    base: &str,
+    limit: usize,
+    cursor: Cursor,
+) -> Result<Page, ConnectorError> {
+    let Cursor::List {
+        object,
+        properties,
+        archived,
+        after,
+        field,
+        watermark,
+    } = cursor
+    else {
+        return Err(ConnectorError::Permanent {
+            message: "not a list cursor".to_string(),
+        });
+    };
+    let url = format!("{base}/crm/v3/objects/{object}");
+    let mut query = vec![
+        ("limit", limit.to_string()),
+        ("archived", archived.to_string()),
+    ];
+    if !properties.is_empty() {
+        query.push(("properties", properties.join(",")));
+    }
+    if let Some(after) = &after {
+        query.push(("after", after.clone()));
+    }
+    let response = http
+        .execute(&|client: &reqwest::Client| client.get(&url).query(&query))
+        .await?;
+    let body: ListResponse = parse(&response)?;
+    let next_after = body.next_after();
+
+    let mut page = Page::default();
+    let mut newest = watermark.as_deref().and_then(parse_time);
+    for record in body.results {
+        let id = record_id(&record)?;
+        if archived {
+            page.deleted.push(id);
+            continue;
+        }
+        if let Some(field) = &field {
+            newest = newer(newest, modified_at(&record, field));
+        }
+        page.records.push(record);
+    }
+    let watermark = newest.map(time_string);
+    if field.is_some() {
+        page.watermark = Some(watermark.clone().map_or(Value::Null, Value::String));
+    }
+    page.next = match (next_after, archived) {
+        (Some(after), _) => Some(to_value(&Cursor::List {
+            object,
+            properties,
+            archived,
+            after: Some(after),
+            field,
+            watermark,
+        })?),
+        // The live records are done: now the archived ones, as deletes.
+        (None, false) => Some(to_value(&Cursor::List {
+            object,
+            properties,
+            archived: true,
+            after: None,
+            field,
+            watermark,
+        })?),
+        (None, true) => None,
+    };
+    if !archived {
+        page.total = body.total;
+    }
+    Ok(page)
+}
+
+async fn search_page(
+    http: &Client,
+    base: &str,
+    limit: usize,
+    cursor: Cursor,
+) -> Result<Page, ConnectorError> {
+    let Cursor::Search {
+        object,
+        properties,
+        field,
+        since,
+        after,
+        watermark,
+    } = cursor
+    else {
+        return Err(ConnectorError::Permanent {
+            message: "not a search cursor".to_string(),
+        });
+    };
+    let since_at = parse_time(&since).ok_or_else(|| ConnectorError::Permanent {
+        message: format!("the cursor's window start `{since}` is not a date"),
+    })?;
+    let url = format!("{base}/crm/v3/objects/{object}/search");
+    let mut body = json!({
+        "filterGroups": [{"filters": [{
+            "propertyName": field,
+            "operator": "GTE",
+            "value": since_at.timestamp_millis().to_string(),
+        }]}],
+        "sorts": [{"propertyName": field, "direction": "ASCENDING"}],
+        "limit": limit,
+    });
+    if !properties.is_empty() {
+        body["properties"] = json!(properties);
+    }
+    if let Some(after) = &after {
+        body["after"] = json!(after);
+    }
+    let response = http
+        .execute(&|client: &reqwest::Client| client.post(&url).json(&body))
+        .await?;
+    let result: ListResponse = parse(&response)?;
+    let next_after = result.next_after();
+
+    let mut page = Page {
+        total: result.total,
+        ..Page::default()
+    };
+    let mut newest = watermark.as_deref().and_then(parse_time);
+    let mut window_newest: Option<DateTime<Utc>> = None;
+    for record in result.results {
+        record_id(&record)?;
+        let at = modified_at(&record, &field);
+        newest = newer(newest, at);
+        window_newest = newer(window_newest, at);
+        page.records.push(record);
+    }
+    let watermark = newest.map(time_string);
+    page.watermark = Some(watermark.clone().map_or(Value::Null, Value::String));
+
+    page.next = match next_after {
+        None => None,
+        Some(next) => {
+            let offset = next.parse::<u64>().ok();
+            if offset.is_some_and(|o| o >= SEARCH_CAP) {
+                // Past the cap: a new window from the newest time this window reached.
+                // Sorted ascending, that is this page's newest record.
+                let start = window_newest.unwrap_or(since_at);
+                if start <= since_at {
+                    return Err(ConnectorError::Permanent {
+                        message: format!(
+                            "more than {SEARCH_CAP} {object} share the modification time \
+                             {since}: the search endpoint cannot page past them; run a full sync"
+                        ),
+                    });
+                }
+                tracing::debug!(%object, since = %time_string(start), "search window split at the 10,000-result cap");
+                Some(to_value(&Cursor::Search {
+                    object,
+                    properties,
+                    field,
+                    since: time_string(start),
+                    after: None,
+                    watermark,
+                })?)
+            } else {
+                Some(to_value(&Cursor::Search {
+                    object,
+                    properties,
+                    field,
+                    since,
+                    after: Some(next),
+                    watermark,
+                })?)
+            }
+        }
+    };
+    Ok(page)
+}
+
+/// Reads a success body, or maps HubSpot's failures: 429 with its policy (`DAILY` is the
+/// day's quota: the run stops at its checkpoint) and wait headers, others by status.
+fn parse(response: &Response) -> Result<ListResponse, ConnectorError> {
+    if response.status.as_u16() == 429 {
+        return Err(rate_limited(response));
+    }
+    http::classify(response).map_err(|e| match e {
+        ConnectorError::Permanent { .. }
+        | ConnectorError::Auth { .. }
+        | ConnectorError::Transient { .. } => with_hubspot_message(e, response),
+        other => other,
+    })?;
+    serde_json::from_slice(&response.body).map_err(|e| ConnectorError::Permanent {
+        message: format!(
+            "the response is not one HubSpot sends ({e}): {}",
+            http::snippet(&response.body)
+        ),
+    })
+}
+
+fn rate_limited(response: &Response) -> ConnectorError {
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let policy = body.get("policyName").and_then(Value::as_str).unwrap_or("");
+    let message = format!(
+        "HubSpot rate limit{}: {}",
+        if policy.is_empty() {
+            String::new()
+        } else {
+            format!(" ({policy})")
+        },
+        body.get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| http::snippet(&response.body), str::to_string)
+    );
+    if policy == "DAILY" {
+        return ConnectorError::LimitReached { message };
+    }
+    let header = |name: &str| {
+        response
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    // Retry-After when given; else, with the window used up, the window's length.
+    let retry_after = http::retry_after(&response.headers).or_else(|| {
+        (header("X-HubSpot-RateLimit-Remaining") == Some(0))
+            .then(|| header("X-HubSpot-RateLimit-Interval-Milliseconds"))
+            .flatten()
+            .map(std::time::Duration::from_millis)
+    });
+    ConnectorError::RateLimited {
+        message,
+        retry_after,
+    }
+}
+
+/// HubSpot's error bodies say `{"status":"error","message":...,"category":...}`: use its
+/// words rather than the raw body.
+fn with_hubspot_message(e: ConnectorError, response: &Response) -> ConnectorError {
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let Some(text) = body.get("message").and_then(Value::as_str) else {
+        return e;
+    };
+    let category = body
+        .get("category")
+        .and_then(Value::as_str)
+        .unwrap_or("error");
+    let message = format!("HubSpot {category} ({}): {text}", response.status);
+    match e {
+        ConnectorError::Auth { .. } => ConnectorError::Auth { message },
+        ConnectorError::Transient { .. } => ConnectorError::Transient { message },
+        _ => ConnectorError::Permanent { message },
+    }
+}
+
+fn record_id(record: &Value) -> Result<String, ConnectorError> {
+    record
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ConnectorError::Permanent {
+            message: format!(
+                "a HubSpot record has no id: {}",
+                http::snippet(record.to_string().as_bytes())
+            ),
+        })
+}
+
+/// The record's modification time: the property, else `updatedAt`.
+fn modified_at(record: &Value, field: &str) -> Option<DateTime<Utc>> {
+    record
+        .get("properties")
+        .and_then(|p| p.get(field))
+        .and_then(Value::as_str)
+        .and_then(parse_time)
+        .or_else(|| {
+            record
+                .get("updatedAt")
+                .and_then(Value::as_str)
+                .and_then(parse_time)
+        })
+}
+
+fn newer(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// HubSpot dates: RFC 3339, or milliseconds since the epoch (as some properties hold).
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(s) {
+        return Some(at.with_timezone(&Utc));
+    }
+    s.parse::<i64>()
+        .ok()
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+}
+
+fn time_string(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Contacts name it `lastmodifieddate`; companies, deals and the other objects
+/// `hs_lastmodifieddate`.
+fn default_modified_property(object: &str) -> &'static str {
+    if object == "contacts" {
+        "lastmodifieddate"
+    } else {
+        "hs_lastmodifieddate"
+    }
+}
+
+/// The properties the stdlib entities declare (`stdlib/hubspot.cmap`); other objects get
+/// HubSpot's defaults.
+fn default_properties(object: &str) -> &'static [&'static str] {
+    match object {
+        "contacts" => &[
+            "email",
+            "firstname",
+            "lastname",
+            "phone",
+            "mobilephone",
+            "company",
+            "jobtitle",
+            "address",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "lifecyclestage",
+            "hs_lead_status",
+            "createdate",
+            "lastmodifieddate",
+            "hs_object_id",
+        ],
+        "companies" => &[
+            "name",
+            "domain",
+            "website",
+            "industry",
+            "description",
+            "phone",
+            "address",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "numberofemployees",
+            "annualrevenue",
+            "createdate",
+            "hs_lastmodifieddate",
+            "hs_object_id",
+        ],
+        "deals" => &[
+            "dealname",
+            "amount",
+            "dealstage",
+            "pipeline",
+            "closedate",
+            "hubspot_owner_id",
+            "deal_currency_code",
+            "createdate",
+            "hs_lastmodifieddate",
+            "hs_object_id",
+        ],
+        _ => &[],
+    }
+}
+
+/// An object type safe in a path (`contacts`, `p_custom`, `2-123456`).
+fn object_type(name: &str) -> Result<String, ConnectorError> {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(name.to_string())
+    } else {
+        Err(ConnectorError::Permanent {
+            message: format!("`{name}` is not a HubSpot object type"),
+        })
+    }
+}
+
+fn property_name(name: &str) -> Result<String, ConnectorError> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(name.to_string())
+    } else {
+        Err(ConnectorError::Permanent {
+            message: format!("`{name}` is not a HubSpot property name"),
+        })
+    }
+}
+
+fn bad_config(key: &str, value: &Value) -> ConnectorError {
+    ConnectorError::Permanent {
+        message: format!("`{key}`: unexpected value {value}"),
+    }
+}
+
+fn to_value(cursor: &Cursor) -> Result<Value, ConnectorError> {
+    serde_json::to_value(cursor).map_err(|e| ConnectorError::Permanent {
+        message: format!("cannot write the cursor: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modified_property_per_object() {
+        for (object, expect) in [
+            ("contacts", "lastmodifieddate"),
+            ("companies", "hs_lastmodifieddate"),
+            ("deals", "hs_lastmodifieddate"),
+        ] {
+            assert_eq!(default_modified_property(object), expect);
+            assert!(default_properties(object).contains(&expect), "{object}");
+        }
+    }
+
+    #[test]
+    fn times() {
+        let check = |s: &str, expect: Option<&str>| {
+            assert_eq!(parse_time(s).map(time_string).as_deref(), expect, "{s}");
+        };
+        check("2024-03-02T10:14:40.591Z", Some("2024-03-02T10:14:40.591Z"));
+        check("1709374480591", Some("2024-03-02T10:14:40.591Z"));
+        check("soon", None);
+    }
+}
