@@ -6,6 +6,7 @@ mod support;
 
 mod check;
 mod cli;
+mod connectors_crm;
 mod diagnostics;
 mod map;
 mod pipelines;

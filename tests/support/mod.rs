@@ -89,3 +89,6 @@ pub fn golden(rel: &str, actual: &str) {
         );
     }
 }
+
+pub mod mock_hubspot;
+pub mod mock_salesforce;
