@@ -498,6 +498,38 @@ async fn oauth_salesforce_token_response_without_expiry() {
     assert_eq!(handle.token_calls(), 1);
 }
 
+#[tokio::test]
+async fn oauth_an_unchanged_refresh_token_is_not_a_rotation() {
+    // HubSpot-style answers: `expires_in`, and the same refresh token sent back.
+    let (_, handle) = sf::start(sf::Config {
+        echo_refresh_token: true,
+        expires_in: Some(1800),
+        ..sf::Config::default()
+    })
+    .await;
+    let start = Utc
+        .with_ymd_and_hms(2024, 1, 15, 10, 0, 0)
+        .single()
+        .expect("date");
+    let (_, clock) = manual_clock(start);
+    // Saving fails, but only an access token is lost: it is used, and the next run
+    // refreshes again.
+    let (persist, seen) = recorder(&handle, true);
+    let mut config = sf_config(&handle);
+    config.clock = clock;
+    let auth = OAuth2::new(config, Some(persist)).expect("oauth2");
+    let _unsent = auth
+        .apply(reqwest::Client::new().get("http://127.0.0.1/"))
+        .await
+        .expect("the token is used");
+    let update = seen.lock().expect("lock")[0].0.clone();
+    assert_eq!(update.refresh_token, None);
+    assert_eq!(
+        update.expires_at,
+        Some(start + chrono::Duration::seconds(1800))
+    );
+}
+
 /// A clock the test moves by hand.
 fn manual_clock(
     start: DateTime<Utc>,

@@ -33,6 +33,8 @@ pub struct Config {
     pub page_size: usize,
     /// Issue a new refresh token with each refresh (and invalidate the old one).
     pub rotate_refresh_tokens: bool,
+    /// Send the unchanged refresh token back with each refresh (as HubSpot does).
+    pub echo_refresh_token: bool,
     /// Add `expires_in` to token responses (Salesforce never does: `None`).
     pub expires_in: Option<u64>,
     /// An access token goes stale after this many API calls.
@@ -49,6 +51,7 @@ impl Default for Config {
             objects: BTreeMap::new(),
             page_size: 2000,
             rotate_refresh_tokens: false,
+            echo_refresh_token: false,
             expires_in: None,
             session_requests: None,
             request_limit: None,
@@ -74,6 +77,7 @@ pub struct MockState {
     base_url: String,
     page_size: usize,
     rotate: bool,
+    echo: bool,
     expires_in: Option<u64>,
     session_requests: Option<u64>,
     request_limit: Option<u64>,
@@ -147,6 +151,7 @@ pub async fn start(config: Config) -> (SocketAddr, Handle) {
         base_url: format!("http://{addr}"),
         page_size: config.page_size.max(1),
         rotate: config.rotate_refresh_tokens,
+        echo: config.echo_refresh_token,
         expires_in: config.expires_in,
         session_requests: config.session_requests,
         request_limit: config.request_limit,
@@ -240,6 +245,8 @@ async fn token(
         let rotated = format!("5Aep861mockRefresh{}", inner.issued);
         inner.refresh_token = rotated.clone();
         body["refresh_token"] = json!(rotated);
+    } else if state.echo {
+        body["refresh_token"] = json!(inner.refresh_token);
     }
     if let Some(expires_in) = state.expires_in {
         body["expires_in"] = json!(expires_in);
