@@ -7,6 +7,7 @@ mod support;
 mod check;
 mod cli;
 mod connectors_feeds;
+mod connectors_crm;
 mod diagnostics;
 mod map;
 mod pipelines;

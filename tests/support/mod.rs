@@ -91,3 +91,5 @@ pub fn golden(rel: &str, actual: &str) {
 }
 
 pub mod mock_feeds;
+pub mod mock_hubspot;
+pub mod mock_salesforce;
