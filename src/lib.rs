@@ -7,6 +7,7 @@ pub mod cli;
 pub mod compile;
 pub mod connectors;
 pub mod diagnostics;
+pub mod engine;
 pub mod functions;
 pub mod runtime;
 pub mod sandbox;

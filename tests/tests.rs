@@ -6,9 +6,10 @@ mod support;
 
 mod check;
 mod cli;
-mod connectors_feeds;
 mod connectors_crm;
+mod connectors_feeds;
 mod diagnostics;
+mod engine;
 mod map;
 mod pipelines;
 mod robustness;

@@ -7,14 +7,19 @@
 //! | 0 | success (warnings alone are success) |
 //! | 1 | the pipeline does not check, a test failed, or `fmt --check` found unformatted files |
 //! | 2 | usage or I/O error (bad arguments, unreadable input) |
-//! | 3 | `map`: some records failed (the others were written) |
+//! | 3 | `map`: some records failed (the others were written); `run`/`replay`: the execution was partial |
 
 mod check;
+mod connections;
 mod export;
 mod fmt;
 mod import;
+mod inspect;
 pub mod load;
 mod map;
+mod replay;
+mod run;
+mod state;
 mod test;
 
 use std::io::IsTerminal;
@@ -69,6 +74,20 @@ enum Command {
     Import(import::Args),
     /// Print the seed-JSON form of a pipeline file.
     Export(export::Args),
+    /// Run one execution of a sync task: fetch, map, store.
+    Run(run::Args),
+    /// Print stored shards as JSON lines.
+    Shards(inspect::ShardsArgs),
+    /// List executions, newest first.
+    Executions(inspect::ExecutionsArgs),
+    /// Print the log of an execution.
+    Logs(inspect::LogsArgs),
+    /// Re-run the records an execution could not map, after a fix.
+    Replay(replay::Args),
+    /// List connections, store their secrets, test them.
+    Connections(connections::Args),
+    /// Manage the master key that encrypts credentials.
+    Keys(connections::KeysArgs),
 }
 
 /// Settings every command shares.
@@ -102,6 +121,13 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(&global, args),
         Command::Import(args) => import::run(&global, args),
         Command::Export(args) => export::run(&global, args),
+        Command::Run(args) => run::run(&global, args),
+        Command::Shards(args) => inspect::shards(&global, args),
+        Command::Executions(args) => inspect::executions(&global, args),
+        Command::Logs(args) => inspect::logs(&global, args),
+        Command::Replay(args) => replay::run(&global, args),
+        Command::Connections(args) => connections::run(&global, args),
+        Command::Keys(args) => connections::keys(&global, args),
     };
     ExitCode::from(code)
 }

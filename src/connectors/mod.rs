@@ -16,10 +16,10 @@
 pub mod auth;
 pub mod files;
 pub mod http;
-pub mod rest;
-pub mod rss;
 pub mod hubspot;
 pub mod oauth;
+pub mod rest;
+pub mod rss;
 pub mod salesforce;
 
 use std::path::PathBuf;

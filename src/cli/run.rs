@@ -1,0 +1,183 @@
+//! `cmap run TASK [--pipelines DIR] [--data DIR] [--full] [--format json]`: one execution
+//! of a task. On a terminal a progress bar, then a summary; `--format json` prints the
+//! SyncExecution. Exit 0 success, 3 partial, 1 failed or cancelled.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::state::{self, StateArgs};
+use super::{Global, EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL};
+use crate::engine::{Observer, RunRequest};
+use crate::store::{ExecutionStatus, SyncExecution, TriggeredBy};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The task id.
+    task: String,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Read everything, ignoring the watermark (and sweep deletes when the schema says
+    /// `delete_if_removed`).
+    #[arg(long)]
+    full: bool,
+    /// Records per page asked of the source (each page commits with its checkpoint).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    page_size: u64,
+    /// `human` (progress and summary on stderr) or `json` (the SyncExecution on stdout).
+    #[arg(long, value_enum, default_value_t = super::check::Format::Human)]
+    format: super::check::Format,
+}
+
+pub fn run(global: &Global, args: Args) -> u8 {
+    match run_inner(global, args) {
+        Ok(code) => code,
+        Err(f) => f.print(),
+    }
+}
+
+fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
+    let program = state::program(&args.state, global)?;
+    let Some(task) = program.task(&args.task) else {
+        let ids: Vec<&str> = program.tasks.iter().map(|t| t.id.as_str()).collect();
+        let hint = crate::diagnostics::did_you_mean(&args.task, ids.iter().copied())
+            .map(|m| format!("did you mean `{m}`?"))
+            .unwrap_or_else(|| format!("tasks: {}", ids.join(", ")));
+        return Err(state::Failure::usage(
+            format!(
+                "no task `{}` in `{}`",
+                args.task,
+                args.state.pipelines.display()
+            ),
+            Some(hint),
+        ));
+    };
+    let mut engine = state::engine(&args.state)?;
+    engine.options.page_size = args.page_size as usize;
+    let runtime = state::runtime()?;
+    let human = args.format == super::check::Format::Human;
+    let observer = Progress::new(human && std::io::stderr().is_terminal(), human);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let request = RunRequest {
+        task,
+        connections: &program.connections,
+        full: args.full,
+        triggered_by: TriggeredBy::Manual,
+        retry_of: None,
+    };
+    let result = runtime.block_on(async {
+        // Ctrl-C stops at the next page boundary: what is committed stays, the next run
+        // resumes from the checkpoint.
+        let flag = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+        engine.run(request, &observer, &cancel).await
+    });
+    observer.finish();
+    let execution = result.map_err(|e| state::Failure {
+        code: EXIT_FAILURE,
+        help: e.help(),
+        message: e.to_string(),
+    })?;
+    if human {
+        eprintln!("{}", summary(&execution));
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&execution).unwrap_or_default()
+        );
+    }
+    Ok(match execution.status {
+        ExecutionStatus::Success => EXIT_OK,
+        ExecutionStatus::Partial => EXIT_PARTIAL,
+        _ => EXIT_FAILURE,
+    })
+}
+
+/// `success in 1.2s: fetched 10, created 8, updated 1, skipped 1, failed 0` and the
+/// first errors.
+pub fn summary(e: &SyncExecution) -> String {
+    let r = &e.results;
+    let secs = e.duration_ms.unwrap_or(0) as f64 / 1000.0;
+    let mut out = format!(
+        "{} in {secs:.1}s: fetched {}, created {}, updated {}, skipped {}, failed {} (execution {})",
+        e.status.as_str(),
+        r.fetched,
+        r.created,
+        r.updated,
+        r.skipped,
+        r.failed,
+        e.id
+    );
+    for err in e.errors.iter().take(5) {
+        let id = err
+            .external_id
+            .as_deref()
+            .map(|i| format!(" [{i}]"))
+            .unwrap_or_default();
+        out.push_str(&format!("\n  {}{id}: {}", err.phase, err.error));
+    }
+    if e.errors.len() > 5 {
+        out.push_str(&format!(
+            "\n  ... {} more: `cmap logs {}`; failed records: `cmap replay {}` after a fix",
+            e.errors.len() - 5,
+            e.id,
+            e.id
+        ));
+    }
+    out
+}
+
+/// A progress bar on a terminal; one line per committed page otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    lines: bool,
+}
+
+impl Progress {
+    fn new(terminal: bool, human: bool) -> Progress {
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        Progress {
+            lines: human && bar.is_none(),
+            bar,
+        }
+    }
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn progress(&self, e: &SyncExecution) {
+        if let Some(bar) = &self.bar {
+            if let Some(total) = e.progress.total_records {
+                bar.set_length(total);
+            }
+            bar.set_position(e.progress.processed_records);
+            bar.set_message(format!("{:?}", e.progress.phase).to_lowercase());
+        }
+    }
+    fn page_committed(&self, e: &SyncExecution, page: u64) {
+        if self.lines {
+            let r = &e.results;
+            eprintln!("page {page} committed: {} records so far (created {}, updated {}, skipped {}, failed {})", r.fetched, r.created, r.updated, r.skipped, r.failed);
+        }
+        self.progress(e);
+    }
+}

@@ -1,0 +1,540 @@
+//! Applying one page: map each record, decide create / update / skip against the store,
+//! resolve relationships (or keep them pending), and collect every write in one
+//! [`Batch`] that the caller commits together with the checkpoint.
+//!
+//! Reads go through an overlay of this page's own writes first, so two records of one
+//! page that touch the same shard (or one that references another arriving later in the
+//! page) see each other before anything is committed.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::compile::ir::{DedupeStrategy, Schema};
+use crate::connectors::InvalidRecord;
+use crate::runtime::{self, Outcome, Reference};
+use crate::store::{
+    Batch, DeadLetter, ExecutionResults, ExternalRelationship, ExternalSyncStatus, Op,
+    PendingReference, Shard, SourceKey, Store, StoreError, SyncError,
+};
+
+use super::lookup::StoreLookup;
+
+/// What a page is applied with.
+pub struct PageContext<'a> {
+    pub store: &'a dyn Store,
+    pub tenant: &'a str,
+    pub schema: &'a Schema,
+    /// The integration the records come from (the connection's).
+    pub integration: &'a str,
+    pub task_id: &'a str,
+    pub task_config: &'a Map<String, Value>,
+    pub execution_id: &'a str,
+    /// Set during a full sync of a schema that deletes removed records: every shard
+    /// seen is marked with it.
+    pub sweep_mark: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+/// The result of applying a page.
+#[derive(Debug, Default)]
+pub struct PageOutcome {
+    pub batch: Batch,
+    /// This page's counts (`fetched = created + updated + skipped + failed`).
+    pub results: ExecutionResults,
+    /// One per failed record (the execution keeps the first ones).
+    pub errors: Vec<SyncError>,
+    /// Shards deleted because the source reported their record deleted.
+    pub deleted: u64,
+    /// References left pending, and pending ones resolved, by this page.
+    pub pending_added: u64,
+    pub pending_resolved: u64,
+    /// The next dead-letter sequence number.
+    pub next_seq: u64,
+}
+
+/// A shard written by this page, with the keys that index it.
+struct Written {
+    shard: Shard,
+    source: SourceKey,
+    dedupe_key: Option<(String, String)>,
+}
+
+/// This page's writes, consulted before the store.
+#[derive(Default)]
+struct Overlay {
+    /// By shard id, in first-write order (`order`), so the batch is deterministic.
+    written: HashMap<String, Written>,
+    order: Vec<String>,
+    by_type: HashMap<(String, String), String>,
+    by_source: HashMap<(String, String), String>,
+    by_dedupe: HashMap<(String, String), String>,
+    pending: Vec<PendingReference>,
+}
+
+impl Overlay {
+    fn write(&mut self, w: Written) {
+        let id = w.shard.id.clone();
+        self.by_type.insert(
+            (w.source.shard_type.clone(), w.source.external_id.clone()),
+            id.clone(),
+        );
+        self.by_source.insert(
+            (w.source.external_type.clone(), w.source.external_id.clone()),
+            id.clone(),
+        );
+        if let Some(k) = &w.dedupe_key {
+            self.by_dedupe.insert(k.clone(), id.clone());
+        }
+        if self.written.insert(id.clone(), w).is_none() {
+            self.order.push(id);
+        }
+    }
+}
+
+/// Maps and applies `records`, the source's `deleted` ids, and the `invalid` records the
+/// connector could not read (dead-lettered as `invalid_record`).
+pub fn apply_page(
+    ctx: &PageContext<'_>,
+    records: &[Value],
+    deleted: &[String],
+    invalid: &[InvalidRecord],
+    seq: u64,
+) -> Result<PageOutcome, StoreError> {
+    let mut out = PageOutcome {
+        batch: Batch::new(ctx.tenant),
+        next_seq: seq,
+        ..PageOutcome::default()
+    };
+    for bad in invalid {
+        out.results.fetched += 1;
+        out.results.failed += 1;
+        out.errors.push(SyncError {
+            timestamp: ctx.now,
+            phase: "fetching".into(),
+            record_id: None,
+            external_id: None,
+            error: format!("invalid_record: {}", bad.message),
+            details: None,
+            recoverable: false,
+        });
+        out.batch.push(Op::PutDeadLetter(DeadLetter {
+            tenant_id: ctx.tenant.to_string(),
+            task_id: ctx.task_id.to_string(),
+            execution_id: ctx.execution_id.to_string(),
+            seq: out.next_seq,
+            record: serde_json::from_str(&bad.raw)
+                .unwrap_or_else(|_| Value::String(bad.raw.clone())),
+            external_id: None,
+            code: crate::runtime::ErrorCode::InvalidRecord
+                .as_str()
+                .to_string(),
+            field: None,
+            message: bad.message.clone(),
+            created_at: ctx.now,
+        }));
+        out.next_seq += 1;
+    }
+    let mut overlay = Overlay::default();
+    let lookup = StoreLookup {
+        store: ctx.store,
+        tenant: ctx.tenant,
+        default_integration: ctx.integration,
+    };
+    let rctx = runtime::Context {
+        task: ctx.task_config,
+        shards: &lookup,
+        explain: false,
+    };
+    let target = &ctx.schema.target;
+
+    for record in records {
+        out.results.fetched += 1;
+        let mapped = match runtime::map_record(ctx.schema, record, &rctx) {
+            Outcome::Mapped(m) => m,
+            Outcome::Skipped(_) => {
+                out.results.skipped += 1;
+                continue;
+            }
+            Outcome::Failed(err) => {
+                out.results.failed += 1;
+                let external_id = external_id_of(ctx.schema, record);
+                out.errors.push(SyncError {
+                    timestamp: ctx.now,
+                    phase: "transforming".into(),
+                    record_id: None,
+                    external_id: external_id.clone(),
+                    error: err.to_string(),
+                    details: Some(
+                        serde_json::json!({ "code": err.code.as_str(), "field": err.field }),
+                    ),
+                    recoverable: true,
+                });
+                out.batch.push(Op::PutDeadLetter(DeadLetter {
+                    tenant_id: ctx.tenant.to_string(),
+                    task_id: ctx.task_id.to_string(),
+                    execution_id: ctx.execution_id.to_string(),
+                    seq: out.next_seq,
+                    record: record.clone(),
+                    external_id,
+                    code: err.code.as_str().to_string(),
+                    field: err.field.clone(),
+                    message: err.message.clone(),
+                    created_at: ctx.now,
+                }));
+                out.next_seq += 1;
+                continue;
+            }
+        };
+
+        let source = SourceKey {
+            integration: ctx.integration.to_string(),
+            external_type: ctx.schema.entity.clone(),
+            shard_type: target.shard_type.clone(),
+            external_id: mapped.external_id.clone(),
+        };
+        let dedupe_key = match ctx.schema.dedupe.strategy {
+            DedupeStrategy::ExternalId => None,
+            DedupeStrategy::FieldMatch | DedupeStrategy::Composite => {
+                Some((target.shard_type.clone(), mapped.external_id.clone()))
+            }
+        };
+        let existing = find_existing(ctx, &overlay, &source, dedupe_key.as_ref())?;
+
+        // The new content: the mapped fields over whatever the shard already holds (other
+        // sources may have written other fields), with resolved relationship fields.
+        let mut data = existing
+            .as_ref()
+            .map(|s| s.structured_data.clone())
+            .unwrap_or_default();
+        for (k, v) in &mapped.structured_data {
+            data.insert(k.clone(), v.clone());
+        }
+        let mut pending = Vec::new();
+        for r in &mapped.relationships {
+            match resolve_reference(ctx, &overlay, r)? {
+                Some(id) => {
+                    data.insert(r.target_field.clone(), Value::String(id));
+                }
+                None => pending.push(r),
+            }
+        }
+
+        let (shard, changed) = match existing {
+            None if !target.create_if_missing => {
+                out.results.skipped += 1;
+                continue;
+            }
+            None => {
+                out.results.created += 1;
+                let shard = Shard {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    tenant_id: ctx.tenant.to_string(),
+                    shard_type_id: target.shard_type.clone(),
+                    structured_data: data,
+                    external_relationships: vec![relationship(&source, ctx.now)],
+                    created_at: ctx.now,
+                    updated_at: ctx.now,
+                    version: 1,
+                };
+                (shard, true)
+            }
+            Some(mut shard) => {
+                let knows_source = shard.external_relationships.iter().any(|e| {
+                    e.integration_id == source.integration
+                        && e.external_id == source.external_id
+                        && e.external_type.as_deref() == Some(source.external_type.as_str())
+                });
+                if shard.structured_data == data && knows_source {
+                    // Unchanged content writes nothing.
+                    out.results.skipped += 1;
+                    (shard, false)
+                } else if !target.update_if_exists {
+                    out.results.skipped += 1;
+                    (shard, false)
+                } else {
+                    out.results.updated += 1;
+                    shard.structured_data = data;
+                    if !knows_source {
+                        shard
+                            .external_relationships
+                            .push(relationship(&source, ctx.now));
+                    }
+                    for e in shard.external_relationships.iter_mut().filter(|e| {
+                        e.integration_id == source.integration
+                            && e.external_id == source.external_id
+                    }) {
+                        e.last_synced_at = ctx.now;
+                        e.sync_status = ExternalSyncStatus::Synced;
+                    }
+                    shard.updated_at = ctx.now;
+                    shard.version += 1;
+                    (shard, true)
+                }
+            }
+        };
+
+        if let Some(mark) = ctx.sweep_mark {
+            out.batch.push(Op::Mark {
+                integration: source.integration.clone(),
+                external_type: source.external_type.clone(),
+                shard_id: shard.id.clone(),
+                mark: mark.to_string(),
+            });
+        }
+        for r in pending {
+            let p = PendingReference {
+                tenant_id: ctx.tenant.to_string(),
+                source_shard_id: shard.id.clone(),
+                target_field: r.target_field.clone(),
+                relationship_type: r.relationship_type.clone(),
+                integration_id: ctx.integration.to_string(),
+                shard_type_id: r.shard_type_id.clone(),
+                external_id: r.external_id.clone(),
+            };
+            if !overlay.pending.contains(&p) {
+                out.pending_added += 1;
+                overlay.pending.push(p.clone());
+                out.batch.push(Op::PutPending(p));
+            }
+        }
+        let shard_id = shard.id.clone();
+        let shard_type = shard.shard_type_id.clone();
+        if changed {
+            overlay.write(Written {
+                shard,
+                source: source.clone(),
+                dedupe_key,
+            });
+        }
+        // References waiting for this shard can now point at it.
+        out.pending_resolved += resolve_waiting(
+            ctx,
+            &mut overlay,
+            &mut out.batch,
+            &shard_type,
+            &source.external_id,
+            &shard_id,
+        )?;
+    }
+
+    if ctx.schema.target.delete_if_removed {
+        for external_id in deleted {
+            let found = match overlay
+                .by_source
+                .get(&(ctx.schema.entity.clone(), external_id.clone()))
+            {
+                Some(id) => overlay.written.get(id).map(|w| w.shard.clone()),
+                None => ctx.store.shard_by_source(
+                    ctx.tenant,
+                    ctx.integration,
+                    &ctx.schema.entity,
+                    external_id,
+                )?,
+            };
+            if let Some(shard) = found {
+                let source = SourceKey {
+                    integration: ctx.integration.to_string(),
+                    external_type: ctx.schema.entity.clone(),
+                    shard_type: shard.shard_type_id.clone(),
+                    external_id: external_id.clone(),
+                };
+                overlay.written.remove(&shard.id);
+                overlay.order.retain(|id| id != &shard.id);
+                let dedupe_key = dedupe_key_of(ctx.schema, &shard, external_id);
+                out.batch.push(Op::DeleteShard {
+                    shard,
+                    source: Some(source),
+                    dedupe_key,
+                });
+                out.deleted += 1;
+            }
+        }
+    }
+
+    // One write per shard, in first-write order, ahead of the marks and pending entries
+    // already in the batch (the batch is applied atomically, so order only matters for
+    // readability of the log).
+    let mut writes: Vec<Op> = Vec::with_capacity(overlay.order.len());
+    for id in &overlay.order {
+        if let Some(w) = overlay.written.remove(id) {
+            writes.push(Op::PutShard {
+                shard: w.shard,
+                source: Some(w.source),
+                dedupe_key: w.dedupe_key,
+            });
+        }
+    }
+    writes.append(&mut out.batch.ops);
+    out.batch.ops = writes;
+    Ok(out)
+}
+
+fn relationship(source: &SourceKey, now: DateTime<Utc>) -> ExternalRelationship {
+    ExternalRelationship {
+        integration_id: source.integration.clone(),
+        external_id: source.external_id.clone(),
+        external_type: Some(source.external_type.clone()),
+        last_synced_at: now,
+        sync_status: ExternalSyncStatus::Synced,
+        metadata: None,
+    }
+}
+
+fn find_existing(
+    ctx: &PageContext<'_>,
+    overlay: &Overlay,
+    source: &SourceKey,
+    dedupe_key: Option<&(String, String)>,
+) -> Result<Option<Shard>, StoreError> {
+    if let Some(key) = dedupe_key {
+        if let Some(w) = overlay
+            .by_dedupe
+            .get(key)
+            .and_then(|id| overlay.written.get(id))
+        {
+            return Ok(Some(w.shard.clone()));
+        }
+        if let Some(s) = ctx.store.shard_by_dedupe_key(ctx.tenant, &key.0, &key.1)? {
+            return Ok(Some(s));
+        }
+    }
+    if let Some(w) = overlay
+        .by_source
+        .get(&(source.external_type.clone(), source.external_id.clone()))
+        .and_then(|id| overlay.written.get(id))
+    {
+        return Ok(Some(w.shard.clone()));
+    }
+    ctx.store.shard_by_source(
+        ctx.tenant,
+        &source.integration,
+        &source.external_type,
+        &source.external_id,
+    )
+}
+
+/// The local id a reference points at, when its target is here.
+fn resolve_reference(
+    ctx: &PageContext<'_>,
+    overlay: &Overlay,
+    r: &Reference,
+) -> Result<Option<String>, StoreError> {
+    if !r.by_external_id {
+        // `by id(F)`: the source already holds the shard id.
+        return Ok(Some(r.external_id.clone()));
+    }
+    if let Some(id) = overlay
+        .by_type
+        .get(&(r.shard_type_id.clone(), r.external_id.clone()))
+    {
+        return Ok(Some(id.clone()));
+    }
+    Ok(ctx
+        .store
+        .shard_by_type(
+            ctx.tenant,
+            ctx.integration,
+            &r.shard_type_id,
+            &r.external_id,
+        )?
+        .map(|s| s.id))
+}
+
+/// Points every reference waiting for `(shard_type, external_id)` at `shard_id`.
+fn resolve_waiting(
+    ctx: &PageContext<'_>,
+    overlay: &mut Overlay,
+    batch: &mut Batch,
+    shard_type: &str,
+    external_id: &str,
+    shard_id: &str,
+) -> Result<u64, StoreError> {
+    let mut waiting =
+        ctx.store
+            .pending_for(ctx.tenant, ctx.integration, shard_type, external_id)?;
+    let (here, rest): (Vec<_>, Vec<_>) = overlay
+        .pending
+        .drain(..)
+        .partition(|p| p.shard_type_id == shard_type && p.external_id == external_id);
+    overlay.pending = rest;
+    for p in here {
+        if !waiting.contains(&p) {
+            waiting.push(p);
+        }
+    }
+    let mut resolved = 0;
+    for p in waiting {
+        let source = match overlay.written.get(&p.source_shard_id) {
+            Some(w) => Some((w.shard.clone(), w.source.clone(), w.dedupe_key.clone())),
+            None => ctx
+                .store
+                .shard(ctx.tenant, &p.source_shard_id)?
+                .and_then(|s| {
+                    let key = source_key_of(&s, ctx.integration)?;
+                    let dedupe = dedupe_key_of(ctx.schema, &s, &key.external_id);
+                    Some((s, key, dedupe))
+                }),
+        };
+        batch.push(Op::RemovePending(p.clone()));
+        // A source shard deleted meanwhile has nothing left to point.
+        let Some((mut shard, source, dedupe_key)) = source else {
+            continue;
+        };
+        if shard.structured_data.get(&p.target_field) != Some(&Value::String(shard_id.to_string()))
+        {
+            shard
+                .structured_data
+                .insert(p.target_field.clone(), Value::String(shard_id.to_string()));
+            shard.version += 1;
+            shard.updated_at = ctx.now;
+            overlay.write(Written {
+                shard,
+                source,
+                dedupe_key,
+            });
+        }
+        resolved += 1;
+    }
+    Ok(resolved)
+}
+
+/// The index key of a stored shard for `integration` (its first matching external
+/// relationship).
+fn source_key_of(shard: &Shard, integration: &str) -> Option<SourceKey> {
+    let e = shard
+        .external_relationships
+        .iter()
+        .find(|e| e.integration_id == integration)?;
+    Some(SourceKey {
+        integration: e.integration_id.clone(),
+        external_type: e.external_type.clone().unwrap_or_default(),
+        shard_type: shard.shard_type_id.clone(),
+        external_id: e.external_id.clone(),
+    })
+}
+
+fn dedupe_key_of(schema: &Schema, shard: &Shard, external_id: &str) -> Option<(String, String)> {
+    match schema.dedupe.strategy {
+        DedupeStrategy::ExternalId => None,
+        DedupeStrategy::FieldMatch | DedupeStrategy::Composite => {
+            Some((shard.shard_type_id.clone(), external_id.to_string()))
+        }
+    }
+}
+
+/// The record's external id for error reports, when the dedupe fields are readable.
+fn external_id_of(schema: &Schema, record: &Value) -> Option<String> {
+    let parts: Vec<String> = schema
+        .dedupe
+        .fields
+        .iter()
+        .map(|p| match p.get(record) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(parts.join("|"))
+}
