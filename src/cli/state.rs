@@ -13,11 +13,18 @@ use crate::store::{SledStore, Store};
 #[derive(Debug, Clone, clap::Args)]
 pub struct StateArgs {
     /// The data directory (shards, executions, encrypted credentials).
-    #[arg(long, env = "CMAP_DATA", default_value = "data", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "CMAP_DATA",
+        default_value = "data",
+        value_name = "DIR"
+    )]
     pub data: PathBuf,
     /// The pipelines directory (the standard library is always loaded too).
     #[arg(
         long,
+        global = true,
         env = "CMAP_PIPELINES",
         default_value = "pipelines",
         value_name = "DIR"
