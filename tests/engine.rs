@@ -226,6 +226,15 @@ fn a_full_sync_sweeps_removed_records_and_the_guard_refuses_mass_deletes() {
     let errors = e["errors"].to_string();
     assert!(errors.contains("refused to delete"), "{errors}");
     assert_eq!(shards(dir.path()).len(), 90);
+
+    // The task raises its own guard: the deliberate mass delete goes through.
+    let raised = FILES_PIPELINE.replace(
+        "task people-sync { schema people  connection people-file }",
+        "task people-sync { schema people  connection people-file  config { deleteGuard: 0.9 } }",
+    );
+    std::fs::write(dir.path().join("pipelines/people.cmap"), raised).expect("write");
+    run(dir.path(), &["run", "people-sync"]).code(0);
+    assert_eq!(shards(dir.path()).len(), 20);
 }
 
 #[test]

@@ -136,6 +136,16 @@ fn stored_secrets_are_encrypted_never_printed_and_survive_key_rotation() {
     r.code(0);
     assert_eq!(execution(&r)["results"]["created"], 5);
 
+    let tested = run(dir.path(), &["connections", "test", "api"], None);
+    tested.code(0);
+    assert!(
+        tested
+            .stdout
+            .contains("connection `api` works: read 5 records"),
+        "{}",
+        tested.stdout
+    );
+
     let listed = run(dir.path(), &["connections", "list"], None);
     listed.code(0);
     assert!(

@@ -4,7 +4,7 @@
 //!
 //! Connection settings (the task config may override each):
 //!
-//! - `path`: the file, relative to the pipeline file's directory; `{entity}` is replaced
+//! - `path`: the file, relative to the pipelines directory (`--pipelines`); `{entity}` is replaced
 //!   by the source entity (`data/{entity}.jsonl`).
 //! - `format`: `jsonl` or `csv`; by default from the extension (`.jsonl`, `.ndjson`;
 //!   `.csv`; `.tsv` is CSV with tabs).

@@ -123,20 +123,36 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn transport(e: reqwest::Error) -> ConnectorError {
-    // Never include the URL's query: it may carry a key. reqwest's Display includes
-    // the URL, so strip it.
+    // Name the host, never the URL: its query may carry a key. reqwest's Display
+    // includes the URL, so strip it; the causes (DNS, refused, TLS) say what happened.
+    let host = e.url().and_then(|u| {
+        u.host_str().map(|h| match u.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_string(),
+        })
+    });
+    let timeout = e.is_timeout();
+    let connect = e.is_connect() || e.is_request() || e.is_body();
     let e = e.without_url();
-    if e.is_timeout() {
+    let mut detail = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        detail.push_str(": ");
+        detail.push_str(&c.to_string());
+        cause = c.source();
+    }
+    let to = host.map(|h| format!(" to {h}")).unwrap_or_default();
+    if timeout {
         ConnectorError::Transient {
-            message: format!("the request timed out: {e}"),
+            message: format!("the request{to} timed out: {detail}"),
         }
-    } else if e.is_connect() || e.is_request() || e.is_body() {
+    } else if connect {
         ConnectorError::Transient {
-            message: format!("the connection failed: {e}"),
+            message: format!("the connection{to} failed: {detail}"),
         }
     } else {
         ConnectorError::Permanent {
-            message: format!("the request failed: {e}"),
+            message: format!("the request{to} failed: {detail}"),
         }
     }
 }

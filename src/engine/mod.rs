@@ -478,12 +478,19 @@ impl Engine {
             } else {
                 stale.len() as f64 / total as f64
             };
-            if !stale.is_empty() && share > self.options.delete_guard {
+            // The task may set its own guard (`config { deleteGuard: 0.8 }`).
+            let guard = task
+                .config
+                .get("deleteGuard")
+                .and_then(Value::as_f64)
+                .filter(|g| (0.0..=1.0).contains(g))
+                .unwrap_or(self.options.delete_guard);
+            if !stale.is_empty() && share > guard {
                 let message = format!(
-                    "refused to delete {} of {total} shards ({:.0}%): more than the delete guard allows ({:.0}%); if the source really lost them, raise the guard or delete them by hand",
+                    "refused to delete {} of {total} shards ({:.0}%): more than the delete guard allows ({:.0}%); if the source really lost them, raise the task's `deleteGuard` (a share, e.g. 0.9) for one run",
                     stale.len(),
                     share * 100.0,
-                    self.options.delete_guard * 100.0
+                    guard * 100.0
                 );
                 batch.push(Op::PutLog(log(
                     &execution.id,

@@ -1293,7 +1293,8 @@ impl Decoder {
             .unwrap_or_else(|| Name::new(String::new(), o.open()));
         let integration = self.str_opt(o, "integrationId");
         let name = self.str_opt(o, "displayName");
-        let scope = self.str_opt(o, "scope");
+        // `tenant` is the default scope: kept implicit, as `.cmap` writes it.
+        let scope = self.str_opt(o, "scope").filter(|s| s.node != "tenant");
         let tenant = self.str_opt(o, "tenantId");
         let kind = self.str_opt(o, "authType");
         let fields = self
