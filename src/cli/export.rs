@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{load, Global, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use super::{load, Global, EXIT_OK};
 use crate::syntax::json;
 
 #[derive(Debug, clap::Args)]
@@ -13,34 +13,10 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> u8 {
-    let ws = match load::read(std::slice::from_ref(&args.file), global) {
-        Ok(c) => c,
-        Err(e) => {
-            e.print();
-            return EXIT_USAGE;
-        }
+    let (ws, file) = match load::parse_one(&args.file, global) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
     };
-    // Only the syntax must be sound: a task file alone names a schema declared elsewhere,
-    // and converting it is still useful. `check` is the place for the rest.
-    let Some(&file) = ws.user_files.first() else {
-        return EXIT_USAGE;
-    };
-    let errors: Vec<_> = ws
-        .diagnostics
-        .iter()
-        .filter(|d| d.span.file == file)
-        .cloned()
-        .collect();
-    if !errors.is_empty() {
-        eprint!(
-            "{}",
-            crate::diagnostics::render::human(&errors, &ws.sources, global.style)
-        );
-        eprintln!("{}", crate::diagnostics::render::summary(&errors));
-        if errors.iter().any(|d| d.is_error()) {
-            return EXIT_FAILURE;
-        }
-    }
     let value = json::encode(&ws.documents[file as usize], &crate::functions::param_names);
     println!(
         "{}",

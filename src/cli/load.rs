@@ -252,3 +252,30 @@ pub fn default_paths(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>, LoadError> {
         })
     }
 }
+
+/// Reads and parses one file (with the standard library), printing its syntax
+/// diagnostics: the workspace and the file's id, or the exit code when it does not
+/// parse. Converting a file needs only sound syntax: a task file alone names a schema
+/// declared elsewhere, and converting it is still useful; `check` is the place for the
+/// rest.
+pub fn parse_one(path: &Path, global: &Global) -> Result<(Workspace, FileId), u8> {
+    let ws = read(&[path.to_path_buf()], global).map_err(|e| {
+        e.print();
+        super::EXIT_USAGE
+    })?;
+    let file = *ws.user_files.first().ok_or(super::EXIT_USAGE)?;
+    let own: Vec<Diagnostic> = ws
+        .diagnostics
+        .iter()
+        .filter(|d| d.span.file == file)
+        .cloned()
+        .collect();
+    if !own.is_empty() {
+        eprint!("{}", render::human(&own, &ws.sources, global.style));
+        eprintln!("{}", render::summary(&own));
+        if own.iter().any(Diagnostic::is_error) {
+            return Err(super::EXIT_FAILURE);
+        }
+    }
+    Ok((ws, file))
+}

@@ -302,7 +302,7 @@ impl Engine {
             });
         let now = Utc::now();
         let mut execution = SyncExecution {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::now_v7().to_string(),
             tenant_id: tenant.clone(),
             sync_task_id: task.id.clone(),
             tenant_integration_id: integration.clone(),
