@@ -11,6 +11,7 @@ pub mod engine;
 pub mod functions;
 pub mod runtime;
 pub mod sandbox;
+pub mod serve;
 pub mod stdlib;
 pub mod store;
 pub mod syntax;

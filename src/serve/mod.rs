@@ -1,0 +1,7 @@
+//! `cmap serve`: the production runner. Schedules tasks, takes webhooks, hot-reloads the
+//! pipelines, exposes control, health and metrics over HTTP. The only module that knows
+//! HTTP serving.
+
+pub mod metrics;
+pub mod runner;
+pub mod state;

@@ -1,0 +1,232 @@
+//! Starting executions: at most one per task at a time, at most `max_concurrent` in all,
+//! cancellable, and never for a paused task. The scheduler, webhooks and the control API
+//! all go through here.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, Semaphore};
+
+use super::metrics::Metrics;
+use super::state::Shared;
+use crate::engine::RunRequest;
+use crate::store::{SyncExecution, TriggeredBy};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TriggerError {
+    #[error("no task `{0}` is loaded")]
+    UnknownTask(String),
+    #[error("task `{task}` is already running (execution {execution_id})")]
+    AlreadyRunning { task: String, execution_id: String },
+    #[error("task `{0}` is paused")]
+    Paused(String),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// Called when an execution ends (notifications).
+pub type Finished = Arc<dyn Fn(Arc<crate::compile::ir::Task>, SyncExecution) + Send + Sync>;
+
+/// Runs executions for the server.
+pub struct Runner {
+    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
+    limit: Arc<Semaphore>,
+    inner: Mutex<Inner>,
+    /// Woken whenever an execution ends (shutdown waits on it).
+    idle: Notify,
+    on_finished: Option<Finished>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Task id -> the execution id it is running (or "" while it waits for a slot).
+    running: HashMap<String, String>,
+    /// Execution id -> its cancel flag.
+    cancels: HashMap<String, Arc<AtomicBool>>,
+    paused: HashSet<String>,
+    shutting_down: bool,
+}
+
+impl Runner {
+    pub fn new(
+        shared: Arc<Shared>,
+        metrics: Arc<Metrics>,
+        max_concurrent: usize,
+        on_finished: Option<Finished>,
+    ) -> Arc<Runner> {
+        Arc::new(Runner {
+            shared,
+            metrics,
+            limit: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            inner: Mutex::new(Inner::default()),
+            idle: Notify::new(),
+            on_finished,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts an execution of `task_id` in the background, on the pipelines loaded now.
+    /// Returns once it is registered; the execution waits for a free slot if
+    /// `max_concurrent` are running.
+    pub fn trigger(self: &Arc<Self>, task_id: &str, by: TriggeredBy) -> Result<(), TriggerError> {
+        let loaded = self.shared.snapshot();
+        let task = loaded
+            .program
+            .task(task_id)
+            .cloned()
+            .ok_or_else(|| TriggerError::UnknownTask(task_id.to_string()))?;
+        {
+            let mut inner = self.lock();
+            if inner.shutting_down {
+                return Err(TriggerError::ShuttingDown);
+            }
+            if inner.paused.contains(task_id) {
+                return Err(TriggerError::Paused(task_id.to_string()));
+            }
+            if let Some(execution_id) = inner.running.get(task_id) {
+                return Err(TriggerError::AlreadyRunning {
+                    task: task_id.to_string(),
+                    execution_id: execution_id.clone(),
+                });
+            }
+            inner.running.insert(task_id.to_string(), String::new());
+        }
+        self.metrics.queue_depth_add(1);
+        let this = self.clone();
+        tokio::spawn(async move {
+            // Waiting for a slot: the task is registered as running, so it is not
+            // started twice meanwhile.
+            let permit = this.limit.clone().acquire_owned().await;
+            this.metrics.queue_depth_add(-1);
+            let cancel = Arc::new(AtomicBool::new(false));
+            let request = RunRequest {
+                task: &task,
+                connections: &loaded.program.connections,
+                full: false,
+                triggered_by: by,
+                retry_of: None,
+            };
+            let observer = Registering {
+                runner: &this,
+                task_id: task.id.clone(),
+                cancel: cancel.clone(),
+            };
+            let result = match permit {
+                Ok(_permit) => this.shared.engine.run(request, &observer, &cancel).await,
+                Err(_) => Err(crate::engine::EngineError::NoExecution(
+                    "the runner closed".into(),
+                )),
+            };
+            {
+                let mut inner = this.lock();
+                if let Some(id) = inner.running.remove(&task.id) {
+                    inner.cancels.remove(&id);
+                }
+            }
+            match result {
+                Ok(execution) => {
+                    this.metrics.execution_finished(&execution);
+                    if let Some(f) = &this.on_finished {
+                        f(task.clone(), execution);
+                    }
+                }
+                Err(e) => {
+                    this.metrics.execution_error();
+                    tracing::error!(task = %task.id, error = %e, "execution could not start");
+                }
+            }
+            this.idle.notify_waiters();
+        });
+        Ok(())
+    }
+
+    /// Asks a running execution to stop at its next page boundary.
+    pub fn cancel(&self, execution_id: &str) -> bool {
+        match self.lock().cancels.get(execution_id) {
+            Some(flag) => {
+                flag.store(true, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn pause(&self, task_id: &str) {
+        self.lock().paused.insert(task_id.to_string());
+    }
+
+    pub fn resume(&self, task_id: &str) {
+        self.lock().paused.remove(task_id);
+    }
+
+    pub fn is_paused(&self, task_id: &str) -> bool {
+        self.lock().paused.contains(task_id)
+    }
+
+    /// `(task, execution id)` of what runs now.
+    pub fn running(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .lock()
+            .running
+            .iter()
+            .map(|(t, e)| (t.clone(), e.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Refuses new executions and asks every running one to stop at its next page
+    /// boundary (its checkpoint stays: the next start resumes it).
+    pub fn begin_shutdown(&self) {
+        let mut inner = self.lock();
+        inner.shutting_down = true;
+        for flag in inner.cancels.values() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until no execution runs.
+    pub async fn wait_idle(&self) {
+        loop {
+            // Register interest before checking, so an end in between is not missed.
+            let notified = self.idle.notified();
+            if self.lock().running.is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Records the execution id and cancel flag as soon as the engine has created it.
+struct Registering<'a> {
+    runner: &'a Runner,
+    task_id: String,
+    cancel: Arc<AtomicBool>,
+}
+
+impl crate::engine::Observer for Registering<'_> {
+    fn progress(&self, execution: &SyncExecution) {
+        let mut inner = self.runner.lock();
+        if inner
+            .running
+            .get(&self.task_id)
+            .is_some_and(String::is_empty)
+        {
+            inner
+                .running
+                .insert(self.task_id.clone(), execution.id.clone());
+            inner
+                .cancels
+                .insert(execution.id.clone(), self.cancel.clone());
+            if inner.shutting_down {
+                self.cancel.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
