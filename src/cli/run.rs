@@ -143,12 +143,8 @@ impl Progress {
     fn new(terminal: bool, human: bool) -> Progress {
         let bar = terminal.then(|| {
             let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
+            bar.set_style(spinner_style());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         });
         Progress {
@@ -166,8 +162,12 @@ impl Progress {
 impl Observer for Progress {
     fn progress(&self, e: &SyncExecution) {
         if let Some(bar) = &self.bar {
+            // A bar when the source says how many records there are; a counter otherwise.
             if let Some(total) = e.progress.total_records {
-                bar.set_length(total);
+                if bar.length() != Some(total) {
+                    bar.set_style(bar_style());
+                    bar.set_length(total);
+                }
             }
             bar.set_position(e.progress.processed_records);
             bar.set_message(format!("{:?}", e.progress.phase).to_lowercase());
@@ -180,4 +180,16 @@ impl Observer for Progress {
         }
         self.progress(e);
     }
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {msg:<12} [{elapsed_precise}] {human_pos} records")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner} {msg:<12} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} ({eta} left)",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
