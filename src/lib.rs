@@ -8,6 +8,7 @@ pub mod compile;
 pub mod connectors;
 pub mod diagnostics;
 pub mod engine;
+pub mod files;
 pub mod functions;
 pub mod runtime;
 pub mod sandbox;

@@ -53,46 +53,10 @@ impl LoadError {
 
 /// The files under `paths` (directories walked for `.cmap` and `.json`, sorted).
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
-    let mut files = Vec::new();
-    for path in paths {
-        let meta = fs::metadata(path).map_err(|e| LoadError {
-            message: format!("cannot read `{}`: {e}", path.display()),
-            help: Some("pass a .cmap or .json file, or a directory of them".into()),
-        })?;
-        if meta.is_dir() {
-            walk(path, &mut files)?;
-        } else {
-            files.push(path.clone());
-        }
-    }
-    Ok(files)
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let entries = fs::read_dir(dir).map_err(|e| LoadError {
-        message: format!("cannot read directory `{}`: {e}", dir.display()),
-        help: None,
-    })?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            walk(&path, files)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("cmap" | "json")
-        ) {
-            files.push(path);
-        }
-    }
-    Ok(())
+    crate::files::collect(paths).map_err(|e| LoadError {
+        message: format!("cannot read `{}`: {}", e.path.display(), e.message),
+        help: Some("pass a .cmap or .json file, or a directory of them".into()),
+    })
 }
 
 /// Reads and parses the standard library and the files under `paths`.
