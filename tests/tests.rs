@@ -15,3 +15,4 @@ mod map;
 mod pipelines;
 mod robustness;
 mod roundtrip;
+mod serve_http;

@@ -16,6 +16,7 @@
 //! command line or HTTP serving.
 
 mod credentials;
+mod ingest;
 mod lookup;
 mod oauth;
 mod page;
@@ -39,6 +40,7 @@ use crate::store::{
 };
 
 pub use credentials::{load_stored, owner_tenant as credentials_owner, resolve_auth, save_stored};
+pub use ingest::WEBHOOK_INTEGRATION;
 pub use lookup::StoreLookup;
 pub use page::{apply_page, PageContext, PageOutcome};
 

@@ -2,6 +2,7 @@
 //! pipelines, exposes control, health and metrics over HTTP. The only module that knows
 //! HTTP serving.
 
+pub mod http;
 pub mod metrics;
 pub mod runner;
 pub mod state;

@@ -1157,5 +1157,8 @@ mod tests {
         fn dead_letters(&self, t: &str, e: &str) -> Result<Vec<DeadLetter>> {
             self.inner.dead_letters(t, e)
         }
+        fn event_seen(&self, t: &str, task: &str, e: &str) -> Result<bool> {
+            self.inner.event_seen(t, task, e)
+        }
     }
 }

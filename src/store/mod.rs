@@ -83,6 +83,14 @@ pub enum Op {
         seq: u64,
     },
     PutLog(SyncLog),
+    /// Records that a webhook delivery (`event_id`, from the sender) to `task_id` was
+    /// stored, so a redelivery of it is recognised ([`Store::event_seen`]). Committed with
+    /// the delivery's records: either both are stored or neither.
+    MarkEvent {
+        task_id: String,
+        event_id: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// Writes for one tenant, applied together by [`Store::commit`].
@@ -175,6 +183,9 @@ pub trait Store: Send + Sync {
     fn running_executions(&self) -> Result<Vec<SyncExecution>>;
     /// In order.
     fn logs(&self, tenant: &str, execution_id: &str) -> Result<Vec<SyncLog>>;
+    /// Whether a webhook delivery with this event id was stored for the task
+    /// ([`Op::MarkEvent`]).
+    fn event_seen(&self, tenant: &str, task_id: &str, event_id: &str) -> Result<bool>;
     /// In order.
     fn dead_letters(&self, tenant: &str, execution_id: &str) -> Result<Vec<DeadLetter>>;
 

@@ -33,6 +33,7 @@
 //! T/exec-by-time/STARTED/EXECUTION_ID                -> execution id
 //! T/running/EXECUTION_ID                             -> execution id
 //! T/dead/EXECUTION_ID/SEQ                            -> DeadLetter
+//! T/event/TASK_ID/EVENT_ID                           -> when it was stored (webhooks)
 //! T/conn/CONNECTION_ID                               -> ConnectionRecord (tenant scope)
 //! /conn/CONNECTION_ID                                -> ConnectionRecord (system scope)
 //! /tenant/T                                          -> true (every tenant that wrote)
@@ -83,6 +84,7 @@ const EXEC_BY_TASK: &[u8] = b"exec-by-task";
 const EXEC_BY_TIME: &[u8] = b"exec-by-time";
 const RUNNING: &[u8] = b"running";
 const DEAD: &[u8] = b"dead";
+const EVENT: &[u8] = b"event";
 const CONN: &[u8] = b"conn";
 const TENANT: &[u8] = b"tenant";
 /// The tenant segment of system-scope keys; no batch may name it.
@@ -263,6 +265,19 @@ impl Store for SledStore {
                     execution_id,
                     seq,
                 } => writes.remove(dead_letter_key(tenant, execution_id, *seq)),
+                Op::MarkEvent {
+                    task_id,
+                    event_id,
+                    at,
+                } => {
+                    let k = key(&[
+                        tenant.as_bytes(),
+                        EVENT,
+                        task_id.as_bytes(),
+                        event_id.as_bytes(),
+                    ]);
+                    writes.put_json(k, at)?;
+                }
                 Op::PutLog(log) => {
                     // sled's ids only grow, across restarts too: log lines keep their
                     // order within an execution whatever their timestamps say.
@@ -497,6 +512,16 @@ impl Store for SledStore {
     fn logs(&self, tenant: &str, execution_id: &str) -> Result<Vec<SyncLog>> {
         let prefix = key(&[tenant.as_bytes(), execution_id.as_bytes()]);
         self.scan(&self.logs, &prefix)
+    }
+
+    fn event_seen(&self, tenant: &str, task_id: &str, event_id: &str) -> Result<bool> {
+        let k = key(&[
+            tenant.as_bytes(),
+            EVENT,
+            task_id.as_bytes(),
+            event_id.as_bytes(),
+        ]);
+        self.state.contains_key(k).map_err(backend)
     }
 
     fn dead_letters(&self, tenant: &str, execution_id: &str) -> Result<Vec<DeadLetter>> {

@@ -1154,3 +1154,22 @@ fn an_empty_batch_writes_nothing() {
     store.commit(Batch::new("acme")).unwrap();
     assert_eq!(state_keys(&store), Vec::<String>::new());
 }
+
+#[test]
+fn a_marked_event_is_seen_for_its_task_and_tenant_only() {
+    let (_dir, store) = open();
+    assert!(!store.event_seen("acme", "hook", "evt-1").unwrap());
+    commit(
+        &store,
+        "acme",
+        vec![Op::MarkEvent {
+            task_id: "hook".into(),
+            event_id: "evt-1".into(),
+            at: at(1),
+        }],
+    );
+    assert!(store.event_seen("acme", "hook", "evt-1").unwrap());
+    assert!(!store.event_seen("acme", "hook", "evt-2").unwrap());
+    assert!(!store.event_seen("acme", "other", "evt-1").unwrap());
+    assert!(!store.event_seen("globex", "hook", "evt-1").unwrap());
+}

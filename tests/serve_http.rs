@@ -1,0 +1,485 @@
+//! The HTTP API of `cmap serve`, served from `serve::http::router` on 127.0.0.1:0 over a
+//! temporary sled store and a compiled pipeline: webhooks (verification, limits,
+//! duplicates, schema failures), control endpoints, health and metrics.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use cmap::cli::load;
+use cmap::cli::Global;
+use cmap::diagnostics::render::Style;
+use cmap::engine::{Engine, Options, DEFAULT_TENANT};
+use cmap::serve::http::router;
+use cmap::serve::metrics::Metrics;
+use cmap::serve::runner::Runner;
+use cmap::serve::state::{Event, Loaded, Shared};
+use cmap::store::{SledStore, Store};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::sync::mpsc;
+
+const PIPELINE: &str = r#"
+schema hook-contacts {
+  source salesforce.Contact
+  target c_contact
+  dedupe external_id(Id)
+  email! = Email | lowercase validate email
+  name = Name
+}
+
+task hook { schema hook-contacts  schedule realtime token "s3cret" }
+
+task signed {
+  schema hook-contacts
+  schedule realtime token "s3cret"
+  config { signatureSecretEnv: "CMAP_TEST_HOOK_SECRET" }
+}
+
+task manual-only { schema hook-contacts }
+
+connection slow-file { integration files  auth none  settings { path: "slow.jsonl" } }
+task slow { schema hook-contacts  connection slow-file }
+"#;
+
+const SECRET: &str = "hmac-key-for-tests";
+
+struct Server {
+    base: String,
+    store: Arc<dyn Store>,
+    events: mpsc::Receiver<Event>,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Server {
+    // Only this module reads the variable, and always with the same value.
+    std::env::set_var("CMAP_TEST_HOOK_SECRET", SECRET);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir_all(&pipelines).expect("mkdir");
+    let file = pipelines.join("hook.cmap");
+    std::fs::write(&file, PIPELINE).expect("write");
+    // A file source large enough that a manual run of `slow` is still going when the
+    // test asks for a second one.
+    let mut lines = String::new();
+    for i in 0..20_000 {
+        lines.push_str(&format!(
+            "{{\"Id\":\"s{i}\",\"Email\":\"s{i}@example.com\",\"Name\":\"S {i}\"}}\n"
+        ));
+    }
+    std::fs::write(pipelines.join("slow.jsonl"), lines).expect("write");
+    let global = Global {
+        stdlib: None,
+        style: Style::Plain,
+    };
+    let checked = load::check(&[pipelines.clone()], &global).expect("reads");
+    let program = checked.program.unwrap_or_else(|| {
+        panic!("the test pipeline checks: {:?}", checked.diagnostics);
+    });
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("data")).expect("store"));
+    let engine = Arc::new(Engine {
+        store: store.clone(),
+        keyring: None,
+        options: Options {
+            page_size: 50,
+            base_dir: pipelines.clone(),
+            ..Options::default()
+        },
+    });
+    let (tx, rx) = mpsc::channel(4);
+    let shared = Arc::new(Shared {
+        current: RwLock::new(Arc::new(Loaded {
+            program: Arc::new(program),
+            generation: 1,
+            loaded_at: chrono::Utc::now(),
+        })),
+        files: RwLock::new(BTreeMap::new()),
+        engine,
+        pipelines_dir: PathBuf::from(&pipelines),
+        events: tx,
+    });
+    let metrics = Arc::new(Metrics::default());
+    let runner = Runner::new(shared.clone(), metrics.clone(), 4, None);
+    let app = router(shared, runner, metrics);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        // Serves until the test's runtime ends.
+        let _ = axum::serve(listener, app).await;
+    });
+    Server {
+        base: format!("http://{addr}"),
+        store,
+        events: rx,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl Server {
+    async fn post(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
+        let mut req = self.client.post(format!("{}{path}", self.base)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
+    }
+
+    async fn hook(&self, body: &Value, event: Option<&str>) -> (u16, Value) {
+        let mut headers = vec![("x-cmap-token", "s3cret")];
+        if let Some(e) = event {
+            headers.push(("x-cmap-event-id", e));
+        }
+        self.post("/webhooks/hook", &headers, body.to_string().into_bytes())
+            .await
+    }
+
+    /// Stored contacts: email by name.
+    fn emails(&self) -> BTreeMap<String, String> {
+        self.store
+            .shards(DEFAULT_TENANT, Some("c_contact"))
+            .map(|s| {
+                let s = s.expect("shard");
+                (
+                    s.structured_data["name"].as_str().unwrap_or("").to_string(),
+                    s.structured_data["email"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn contact(id: &str, name: &str) -> Value {
+    json!({ "Id": id, "Email": format!("{name}@Example.com"), "Name": name })
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn a_webhook_record_is_stored_before_the_response() {
+    let s = start().await;
+    let (status, body) = s.hook(&contact("1", "ada"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["triggeredBy"], "webhook");
+    assert_eq!(body["results"]["created"], 1);
+    assert_eq!(s.emails()["ada"], "ada@example.com");
+    // Also as the execution list shows it.
+    let (status, list) = s.get("/api/executions?task=hook").await;
+    assert_eq!(status, 200);
+    let list: Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(list["executions"][0]["id"], body["id"]);
+}
+
+#[tokio::test]
+async fn an_array_body_is_one_execution() {
+    let s = start().await;
+    let batch = json!([contact("1", "ada"), contact("2", "bob"), contact("3", "cy")]);
+    let (status, body) = s.hook(&batch, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"]["fetched"], 3);
+    assert_eq!(s.emails().len(), 3);
+    // The same records again update nothing: they are found by external id.
+    let (_, again) = s.hook(&batch, None).await;
+    assert_eq!(again["results"]["skipped"], 3, "{again}");
+    assert_eq!(s.emails().len(), 3);
+}
+
+#[tokio::test]
+async fn wrong_or_missing_token_is_401_and_stores_nothing() {
+    let s = start().await;
+    let body = contact("1", "ada").to_string().into_bytes();
+    for headers in [
+        vec![],
+        vec![("x-cmap-token", "wrong")],
+        vec![("x-cmap-token", "s3cre")],
+        vec![("authorization", "Bearer nope")],
+    ] {
+        let (status, resp) = s.post("/webhooks/hook", &headers, body.clone()).await;
+        assert_eq!(status, 401, "{headers:?}: {resp}");
+        assert!(resp["help"].is_string(), "{resp}");
+    }
+    assert!(s.emails().is_empty());
+    // Bearer works as well as the header.
+    let (status, _) = s
+        .post(
+            "/webhooks/hook",
+            &[("authorization", "Bearer s3cret")],
+            body,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(
+        metrics.contains("cmap_webhook_requests_total{status=\"401\"} 4"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_task_needs_the_right_signature() {
+    let s = start().await;
+    let body = contact("1", "ada").to_string().into_bytes();
+    let good = sign(&body);
+    let tampered = sign(b"{}");
+    for sig in [None, Some("sha256=zz"), Some(tampered.as_str())] {
+        let mut headers = vec![("x-cmap-token", "s3cret")];
+        if let Some(sig) = sig {
+            headers.push(("x-cmap-signature", sig));
+        }
+        let (status, resp) = s.post("/webhooks/signed", &headers, body.clone()).await;
+        assert_eq!(status, 401, "{sig:?}: {resp}");
+    }
+    assert!(s.emails().is_empty());
+    let (status, resp) = s
+        .post(
+            "/webhooks/signed",
+            &[("x-cmap-token", "s3cret"), ("x-cmap-signature", &good)],
+            body,
+        )
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(s.emails().len(), 1);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413() {
+    let s = start().await;
+    let big: Vec<Value> = (0..20_000)
+        .map(|i| contact(&i.to_string(), &format!("person-number-{i}")))
+        .collect();
+    let bytes = serde_json::to_vec(&big).expect("json");
+    assert!(bytes.len() > 1024 * 1024);
+    let (status, resp) = s
+        .post("/webhooks/hook", &[("x-cmap-token", "s3cret")], bytes)
+        .await;
+    assert_eq!(status, 413, "{resp}");
+    assert!(s.emails().is_empty());
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_acknowledged_and_ignored() {
+    let s = start().await;
+    let (status, first) = s.hook(&contact("1", "ada"), Some("evt-1")).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = s.hook(&contact("1", "changed"), Some("evt-1")).await;
+    assert_eq!(status, 200);
+    assert_eq!(again, json!({ "duplicate": true }));
+    assert_eq!(s.emails().keys().collect::<Vec<_>>(), ["ada"]);
+    // One execution only.
+    let (_, list) = s.get("/api/executions?task=hook").await;
+    let list: Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(list["executions"].as_array().map(Vec::len), Some(1));
+    // A new event id is a new delivery.
+    let (_, other) = s.hook(&contact("1", "changed"), Some("evt-2")).await;
+    assert_eq!(other["results"]["updated"], 1, "{other}");
+}
+
+#[tokio::test]
+async fn concurrent_redeliveries_store_once() {
+    let s = Arc::new(start().await);
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move {
+            s.hook(
+                &json!([contact("1", "ada"), contact("2", "bob")]),
+                Some("evt-x"),
+            )
+            .await
+        }));
+    }
+    let mut stored = 0;
+    for h in handles {
+        let (status, body) = h.await.expect("joined");
+        assert_eq!(status, 200);
+        if body.get("duplicate").is_none() {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(s.emails().len(), 2);
+}
+
+#[tokio::test]
+async fn records_failing_the_schema_make_a_partial_execution_with_dead_letters() {
+    let s = start().await;
+    let batch = json!([
+        contact("1", "ada"),
+        { "Id": "2", "Email": "not-an-email", "Name": "bad" },
+        { "Id": "3", "Name": "no email" },
+        42
+    ]);
+    let (status, body) = s.hook(&batch, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "partial");
+    assert_eq!(body["results"]["created"], 1);
+    assert_eq!(body["results"]["failed"], 3);
+    let id = body["id"].as_str().expect("id");
+    let dead = s
+        .store
+        .dead_letters(DEFAULT_TENANT, id)
+        .expect("dead letters");
+    assert_eq!(dead.len(), 3);
+    assert_eq!(s.emails().len(), 1);
+    let (status, logs) = s.get(&format!("/api/executions/{id}/logs")).await;
+    assert_eq!(status, 200);
+    assert!(logs.contains("webhook delivery received"), "{logs}");
+}
+
+#[tokio::test]
+async fn bad_bodies_and_non_realtime_tasks_are_refused() {
+    let s = start().await;
+    let token = [("x-cmap-token", "s3cret")];
+    let (status, resp) = s
+        .post("/webhooks/hook", &token, b"{not json".to_vec())
+        .await;
+    assert_eq!(status, 400, "{resp}");
+    let (status, _) = s.post("/webhooks/hook", &token, b"\"text\"".to_vec()).await;
+    assert_eq!(status, 400);
+    let (status, resp) = s
+        .post("/webhooks/manual-only", &token, b"{}".to_vec())
+        .await;
+    assert_eq!(status, 404);
+    assert!(
+        resp["error"].as_str().unwrap_or("").contains("realtime"),
+        "{resp}"
+    );
+    let (status, _) = s.post("/webhooks/nope", &token, b"{}".to_vec()).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn control_run_pause_resume_and_cancel() {
+    let s = start().await;
+    let (status, resp) = s.post("/api/tasks/nope/run", &[], vec![]).await;
+    assert_eq!(status, 404, "{resp}");
+
+    let (status, resp) = s.post("/api/tasks/slow/run", &[], vec![]).await;
+    assert_eq!(status, 202, "{resp}");
+    // Still running (20k records in pages of 50): a second run conflicts.
+    let (status, resp) = s.post("/api/tasks/slow/run", &[], vec![]).await;
+    assert_eq!(status, 409, "{resp}");
+
+    // Wait for the execution to be visible, then cancel it.
+    let mut execution = None;
+    for _ in 0..500 {
+        let list = s
+            .store
+            .executions(DEFAULT_TENANT, Some("slow"))
+            .expect("list");
+        if let Some(e) = list.first() {
+            execution = Some(e.id.clone());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let id = execution.expect("the run started");
+    let (status, resp) = s
+        .post(&format!("/api/executions/{id}/cancel"), &[], vec![])
+        .await;
+    assert_eq!(status, 202, "{resp}");
+    let mut last = String::new();
+    for _ in 0..1000 {
+        let (_, e) = s.get(&format!("/api/executions/{id}")).await;
+        let v: Value = serde_json::from_str(&e).expect("json");
+        if v["status"] != "running" {
+            last = v["status"].as_str().unwrap_or("").to_string();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(last, "cancelled");
+    // Ended: cancelling again conflicts; unknown ids are 404.
+    let (status, _) = s
+        .post(&format!("/api/executions/{id}/cancel"), &[], vec![])
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = s.post("/api/executions/nope/cancel", &[], vec![]).await;
+    assert_eq!(status, 404);
+    let (status, _) = s.get("/api/executions/nope").await;
+    assert_eq!(status, 404);
+
+    // Paused: runs conflict and webhooks ask to be retried later; resumed: both work.
+    let (status, _) = s.post("/api/tasks/hook/pause", &[], vec![]).await;
+    assert_eq!(status, 200);
+    let (status, resp) = s.post("/api/tasks/hook/run", &[], vec![]).await;
+    assert_eq!(status, 409, "{resp}");
+    let (status, _) = s.hook(&contact("1", "ada"), None).await;
+    assert_eq!(status, 503);
+    let (status, _) = s.post("/api/tasks/hook/resume", &[], vec![]).await;
+    assert_eq!(status, 200);
+    let (status, _) = s.hook(&contact("1", "ada"), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = s.post("/api/tasks/nope/pause", &[], vec![]).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_pipelines_and_reload() {
+    let mut s = start().await;
+    assert_eq!(s.get("/healthz").await.0, 200);
+    assert_eq!(s.get("/readyz").await.0, 200);
+    s.hook(&json!([contact("1", "ada"), contact("2", "bob")]), None)
+        .await;
+    let resp = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(
+        resp.headers()["content-type"].to_str().ok(),
+        Some("text/plain; version=0.0.4")
+    );
+    let text = resp.text().await.expect("text");
+    for line in [
+        "cmap_webhook_requests_total{status=\"200\"} 1",
+        "cmap_webhook_records_total 2",
+        "cmap_executions_total{status=\"success\"} 1",
+        "cmap_records_total{outcome=\"created\"} 2",
+        "cmap_executions_running 0",
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+    let (status, p) = s.get("/api/pipelines").await;
+    assert_eq!(status, 200);
+    let p: Value = serde_json::from_str(&p).expect("json");
+    assert_eq!(p["generation"], 1);
+    assert!(p["tasks"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t["id"] == "hook")));
+    let (status, _) = s.post("/api/reload", &[], vec![]).await;
+    assert_eq!(status, 202);
+    match s.events.recv().await {
+        Some(Event::Reload { reason }) => assert!(reason.contains("/api/reload")),
+        other => panic!("expected a reload event, got {other:?}"),
+    }
+}
