@@ -19,6 +19,7 @@ pub mod load;
 mod map;
 mod replay;
 mod run;
+mod serve;
 mod state;
 mod test;
 
@@ -88,6 +89,8 @@ enum Command {
     Connections(connections::Args),
     /// Manage the master key that encrypts credentials.
     Keys(connections::KeysArgs),
+    /// Run the server: schedules, webhooks, hot reload, control API, health and metrics.
+    Serve(serve::Args),
 }
 
 /// Settings every command shares.
@@ -128,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(&global, args),
         Command::Connections(args) => connections::run(&global, args),
         Command::Keys(args) => connections::keys(&global, args),
+        Command::Serve(args) => serve::run(&global, args),
     };
     ExitCode::from(code)
 }

@@ -3,6 +3,8 @@
 //! HTTP serving.
 
 pub mod http;
+pub mod loader;
 pub mod metrics;
 pub mod runner;
+pub mod server;
 pub mod state;

@@ -1,0 +1,227 @@
+//! The server's life: load, serve, reload on demand, shut down gracefully.
+//!
+//! One event loop owns reload and shutdown (`Event`), fed by the file watcher, SIGHUP,
+//! SIGTERM/SIGINT, the caller's shutdown future and `POST /api/reload`. Handling both
+//! in one place means a reload never races a shutdown, and two reloads never overlap.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::loader;
+use super::metrics::Metrics;
+use super::runner::{Finished, Runner};
+use super::state::{Event, Loaded, Shared};
+use crate::engine::Engine;
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub pipelines: PathBuf,
+    /// The standard library directory (`None`: the embedded copy).
+    pub stdlib: Option<PathBuf>,
+    pub max_concurrent: usize,
+    /// How long shutdown waits for running executions to reach a checkpoint.
+    pub shutdown_deadline: Duration,
+    /// Quiet time after the last file change before reloading.
+    pub debounce: Duration,
+    /// Watch the pipeline files (off in tests that reload explicitly).
+    pub watch: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            pipelines: PathBuf::from("pipelines"),
+            stdlib: None,
+            max_concurrent: 4,
+            shutdown_deadline: Duration::from_secs(30),
+            debounce: Duration::from_millis(300),
+            watch: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The pipelines do not check: the diagnostics, rendered.
+    #[error("the pipelines do not check:\n{0}")]
+    Pipelines(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Loads the pipelines, serves HTTP on `listener`, reloads on events, and returns once
+/// shut down (by `shutdown`, a signal, or the event channel) with every running
+/// execution stopped at a checkpoint (or the deadline passed).
+pub async fn run(
+    options: Options,
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    on_finished: Option<Finished>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let first = {
+        let (p, s) = (options.pipelines.clone(), options.stdlib.clone());
+        tokio::task::spawn_blocking(move || loader::load(&p, s.as_deref(), Utc::now()))
+            .await
+            .map_err(|e| ServeError::Io(format!("loading panicked: {e}")))?
+            .map_err(|r| ServeError::Pipelines(r.rendered))?
+    };
+    // The event channel: bounded, since events are rare and a burst of identical
+    // reload requests is worth dropping rather than queueing (see `request`).
+    let (events, mut inbox) = mpsc::channel::<Event>(16);
+    let shared = Arc::new(Shared {
+        current: RwLock::new(Arc::new(Loaded { program: Arc::new(first.program), generation: 1, loaded_at: Utc::now() })),
+        files: RwLock::new(first.files),
+        engine,
+        pipelines_dir: options.pipelines.clone(),
+        events: events.clone(),
+    });
+    let metrics = Arc::new(Metrics::default());
+    let runner = Runner::new(shared.clone(), metrics.clone(), options.max_concurrent, on_finished);
+    // Reload generations, for whoever schedules (the scheduler recomputes on change).
+    let (generations, _generation_rx) = watch::channel(1u64);
+
+    let addr = listener.local_addr().map_err(|e| ServeError::Io(e.to_string()))?;
+    let app = super::http::router(shared.clone(), runner.clone(), metrics.clone());
+    // HTTP stops when this fires, after the executions have settled, so a webhook in
+    // flight during shutdown is still answered.
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "listening");
+
+    // The caller's shutdown future and the OS signals feed the same loop.
+    {
+        let events = events.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = events.send(Event::Shutdown { reason: "requested".into() }).await;
+        });
+    }
+    spawn_signals(events.clone());
+    // The watcher lives as long as this function: dropping it stops watching.
+    let _watcher = if options.watch { watch_files(&options, events.clone()) } else { None };
+
+    // The loop. Each arm is one event; nothing else changes the loaded version.
+    while let Some(event) = inbox.recv().await {
+        match event {
+            Event::Reload { reason } => {
+                // Compile away from the async workers: a large pipeline must not stall
+                // webhooks. The old version serves until the swap.
+                let (p, s) = (options.pipelines.clone(), options.stdlib.clone());
+                let result = tokio::task::spawn_blocking(move || loader::load(&p, s.as_deref(), Utc::now())).await;
+                match result {
+                    Ok(Ok(version)) => {
+                        let generation = shared.snapshot().generation + 1;
+                        shared.swap(Arc::new(Loaded { program: Arc::new(version.program), generation, loaded_at: Utc::now() }));
+                        *shared.files.write().unwrap_or_else(|e| e.into_inner()) = version.files;
+                        let _ = generations.send(generation);
+                        metrics.reload(true);
+                        tracing::info!(generation, %reason, "pipelines reloaded");
+                    }
+                    Ok(Err(refused)) => {
+                        metrics.reload(false);
+                        let mut files = shared.files.write().unwrap_or_else(|e| e.into_inner());
+                        for path in &refused.failing {
+                            let entry = files.entry(path.clone()).or_insert_with(|| super::state::FileStatus {
+                                path: path.clone(),
+                                hash: refused.hashes.get(path).cloned().unwrap_or_default(),
+                                loaded_at: Utc::now(),
+                                last_error: None,
+                            });
+                            entry.last_error = Some(refused.rendered.clone());
+                        }
+                        tracing::warn!(%reason, "reload refused; the previous version keeps serving:\n{}", refused.rendered);
+                    }
+                    Err(e) => {
+                        metrics.reload(false);
+                        tracing::error!(error = %e, "reload panicked; the previous version keeps serving");
+                    }
+                }
+            }
+            Event::Shutdown { reason } => {
+                tracing::info!(%reason, "shutting down");
+                break;
+            }
+        }
+    }
+
+    // Shutdown: no new executions; running ones stop at their next page boundary (their
+    // checkpoint stays for the next start); then HTTP stops.
+    runner.begin_shutdown();
+    if tokio::time::timeout(options.shutdown_deadline, runner.wait_idle()).await.is_err() {
+        tracing::warn!("executions still running after the shutdown deadline; they resume from their checkpoint at the next start");
+    }
+    let _ = stop_http.send(());
+    match server.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServeError::Io(e.to_string())),
+        Err(e) => Err(ServeError::Io(e.to_string())),
+    }
+}
+
+/// SIGHUP reloads; SIGTERM and SIGINT shut down.
+fn spawn_signals(events: mpsc::Sender<Event>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::warn!("cannot listen for signals");
+            return;
+        };
+        loop {
+            let event = tokio::select! {
+                // SIGHUP: re-read the pipelines.
+                _ = hup.recv() => Event::Reload { reason: "SIGHUP".into() },
+                // SIGTERM / SIGINT: graceful shutdown.
+                _ = term.recv() => Event::Shutdown { reason: "SIGTERM".into() },
+                _ = int.recv() => Event::Shutdown { reason: "SIGINT".into() },
+            };
+            let last = matches!(event, Event::Shutdown { .. });
+            if events.send(event).await.is_err() || last {
+                return;
+            }
+        }
+    });
+}
+
+/// Watches the pipelines (and stdlib) directories; a burst of changes becomes one
+/// reload after the debounce.
+fn watch_files(options: &Options, events: mpsc::Sender<Event>) -> Option<notify_debouncer_full::Debouncer<notify_debouncer_full::notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>> {
+    use notify_debouncer_full::notify::RecursiveMode;
+    let handler = move |result: notify_debouncer_full::DebounceEventResult| {
+        if let Ok(batch) = result {
+            let relevant = batch.iter().any(|e| e.paths.iter().any(|p| matches!(p.extension().and_then(|x| x.to_str()), Some("cmap" | "json"))));
+            if relevant {
+                // try_send: the watcher thread must never block; a reload already queued
+                // will read the newest files anyway.
+                let _ = events.try_send(Event::Reload { reason: "files changed".into() });
+            }
+        }
+    };
+    let mut debouncer = match notify_debouncer_full::new_debouncer(options.debounce, None, handler) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the pipeline files; reload with SIGHUP or POST /api/reload");
+            return None;
+        }
+    };
+    for dir in std::iter::once(&options.pipelines).chain(options.stdlib.as_ref()) {
+        if let Err(e) = debouncer.watch(dir, RecursiveMode::Recursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch");
+        }
+    }
+    Some(debouncer)
+}
