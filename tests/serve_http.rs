@@ -74,7 +74,7 @@ async fn start() -> Server {
         stdlib: None,
         style: Style::Plain,
     };
-    let checked = load::check(&[pipelines.clone()], &global).expect("reads");
+    let checked = load::check(std::slice::from_ref(&pipelines), &global).expect("reads");
     let program = checked.program.unwrap_or_else(|| {
         panic!("the test pipeline checks: {:?}", checked.diagnostics);
     });
