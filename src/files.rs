@@ -16,7 +16,10 @@ pub struct WalkError {
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, WalkError> {
     let mut files = Vec::new();
     for path in paths {
-        let meta = fs::metadata(path).map_err(|e| WalkError { path: path.clone(), message: e.to_string() })?;
+        let meta = fs::metadata(path).map_err(|e| WalkError {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         if meta.is_dir() {
             walk(path, &mut files)?;
         } else {
@@ -27,17 +30,26 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, WalkError> {
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), WalkError> {
-    let entries = fs::read_dir(dir).map_err(|e| WalkError { path: dir.to_path_buf(), message: e.to_string() })?;
+    let entries = fs::read_dir(dir).map_err(|e| WalkError {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
         if path.is_dir() {
             walk(&path, files)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("cmap" | "json")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("cmap" | "json")
+        ) {
             files.push(path);
         }
     }

@@ -15,4 +15,5 @@ mod map;
 mod pipelines;
 mod robustness;
 mod roundtrip;
+mod serve;
 mod serve_http;

@@ -14,7 +14,12 @@ use crate::serve::server::{self, Options, ServeError};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The address to serve HTTP on (webhooks, control API, health, metrics).
-    #[arg(long, env = "CMAP_LISTEN", default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "CMAP_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
     listen: String,
     #[command(flatten)]
     state: StateArgs,
@@ -33,8 +38,14 @@ enum LogFormat {
 }
 
 pub fn run(global: &Global, args: Args) -> u8 {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CMAP_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CMAP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && global.style == crate::diagnostics::render::Style::Color;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = match args.log_format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -49,7 +60,10 @@ pub fn run(global: &Global, args: Args) -> u8 {
     };
     let options = Options {
         pipelines: args.state.pipelines.clone(),
-        stdlib: global.stdlib.clone().or_else(|| Some(std::path::PathBuf::from("stdlib")).filter(|d| d.is_dir())),
+        stdlib: global
+            .stdlib
+            .clone()
+            .or_else(|| Some(std::path::PathBuf::from("stdlib")).filter(|d| d.is_dir())),
         max_concurrent: args.max_concurrent as usize,
         ..Options::default()
     };
@@ -57,7 +71,10 @@ pub fn run(global: &Global, args: Args) -> u8 {
         let listener = match tokio::net::TcpListener::bind(&args.listen).await {
             Ok(l) => l,
             Err(e) => {
-                super::print_error(&format!("cannot listen on `{}`: {e}", args.listen), Some("pass another address with --listen (port 0 picks a free one)"));
+                super::print_error(
+                    &format!("cannot listen on `{}`: {e}", args.listen),
+                    Some("pass another address with --listen (port 0 picks a free one)"),
+                );
                 return EXIT_USAGE;
             }
         };

@@ -77,18 +77,29 @@ pub async fn run(
     // reload requests is worth dropping rather than queueing (see `request`).
     let (events, mut inbox) = mpsc::channel::<Event>(16);
     let shared = Arc::new(Shared {
-        current: RwLock::new(Arc::new(Loaded { program: Arc::new(first.program), generation: 1, loaded_at: Utc::now() })),
+        current: RwLock::new(Arc::new(Loaded {
+            program: Arc::new(first.program),
+            generation: 1,
+            loaded_at: Utc::now(),
+        })),
         files: RwLock::new(first.files),
         engine,
         pipelines_dir: options.pipelines.clone(),
         events: events.clone(),
     });
     let metrics = Arc::new(Metrics::default());
-    let runner = Runner::new(shared.clone(), metrics.clone(), options.max_concurrent, on_finished);
+    let runner = Runner::new(
+        shared.clone(),
+        metrics.clone(),
+        options.max_concurrent,
+        on_finished,
+    );
     // Reload generations, for whoever schedules (the scheduler recomputes on change).
     let (generations, _generation_rx) = watch::channel(1u64);
 
-    let addr = listener.local_addr().map_err(|e| ServeError::Io(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Io(e.to_string()))?;
     let app = super::http::router(shared.clone(), runner.clone(), metrics.clone());
     // HTTP stops when this fires, after the executions have settled, so a webhook in
     // flight during shutdown is still answered.
@@ -107,25 +118,47 @@ pub async fn run(
         let events = events.clone();
         tokio::spawn(async move {
             shutdown.await;
-            let _ = events.send(Event::Shutdown { reason: "requested".into() }).await;
+            let _ = events
+                .send(Event::Shutdown {
+                    reason: "requested".into(),
+                })
+                .await;
         });
     }
     spawn_signals(events.clone());
     // The watcher lives as long as this function: dropping it stops watching.
-    let _watcher = if options.watch { watch_files(&options, events.clone()) } else { None };
+    let _watcher = if options.watch {
+        watch_files(&options, events.clone())
+    } else {
+        None
+    };
 
     // The loop. Each arm is one event; nothing else changes the loaded version.
-    while let Some(event) = inbox.recv().await {
+    while let Some(mut event) = inbox.recv().await {
+        // One save often arrives as several events (an editor writes, renames, touches):
+        // fold queued reloads into one, but never skip a queued shutdown.
+        while matches!(event, Event::Reload { .. }) {
+            match inbox.try_recv() {
+                Ok(next) => event = next,
+                Err(_) => break,
+            }
+        }
         match event {
             Event::Reload { reason } => {
                 // Compile away from the async workers: a large pipeline must not stall
                 // webhooks. The old version serves until the swap.
                 let (p, s) = (options.pipelines.clone(), options.stdlib.clone());
-                let result = tokio::task::spawn_blocking(move || loader::load(&p, s.as_deref(), Utc::now())).await;
+                let result =
+                    tokio::task::spawn_blocking(move || loader::load(&p, s.as_deref(), Utc::now()))
+                        .await;
                 match result {
                     Ok(Ok(version)) => {
                         let generation = shared.snapshot().generation + 1;
-                        shared.swap(Arc::new(Loaded { program: Arc::new(version.program), generation, loaded_at: Utc::now() }));
+                        shared.swap(Arc::new(Loaded {
+                            program: Arc::new(version.program),
+                            generation,
+                            loaded_at: Utc::now(),
+                        }));
                         *shared.files.write().unwrap_or_else(|e| e.into_inner()) = version.files;
                         let _ = generations.send(generation);
                         metrics.reload(true);
@@ -135,11 +168,13 @@ pub async fn run(
                         metrics.reload(false);
                         let mut files = shared.files.write().unwrap_or_else(|e| e.into_inner());
                         for path in &refused.failing {
-                            let entry = files.entry(path.clone()).or_insert_with(|| super::state::FileStatus {
-                                path: path.clone(),
-                                hash: refused.hashes.get(path).cloned().unwrap_or_default(),
-                                loaded_at: Utc::now(),
-                                last_error: None,
+                            let entry = files.entry(path.clone()).or_insert_with(|| {
+                                super::state::FileStatus {
+                                    path: path.clone(),
+                                    hash: refused.hashes.get(path).cloned().unwrap_or_default(),
+                                    loaded_at: Utc::now(),
+                                    last_error: None,
+                                }
                             });
                             entry.last_error = Some(refused.rendered.clone());
                         }
@@ -161,7 +196,10 @@ pub async fn run(
     // Shutdown: no new executions; running ones stop at their next page boundary (their
     // checkpoint stays for the next start); then HTTP stops.
     runner.begin_shutdown();
-    if tokio::time::timeout(options.shutdown_deadline, runner.wait_idle()).await.is_err() {
+    if tokio::time::timeout(options.shutdown_deadline, runner.wait_idle())
+        .await
+        .is_err()
+    {
         tracing::warn!("executions still running after the shutdown deadline; they resume from their checkpoint at the next start");
     }
     let _ = stop_http.send(());
@@ -177,7 +215,11 @@ fn spawn_signals(events: mpsc::Sender<Event>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             tracing::warn!("cannot listen for signals");
             return;
         };
@@ -199,19 +241,37 @@ fn spawn_signals(events: mpsc::Sender<Event>) {
 
 /// Watches the pipelines (and stdlib) directories; a burst of changes becomes one
 /// reload after the debounce.
-fn watch_files(options: &Options, events: mpsc::Sender<Event>) -> Option<notify_debouncer_full::Debouncer<notify_debouncer_full::notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>> {
+fn watch_files(
+    options: &Options,
+    events: mpsc::Sender<Event>,
+) -> Option<
+    notify_debouncer_full::Debouncer<
+        notify_debouncer_full::notify::RecommendedWatcher,
+        notify_debouncer_full::RecommendedCache,
+    >,
+> {
     use notify_debouncer_full::notify::RecursiveMode;
     let handler = move |result: notify_debouncer_full::DebounceEventResult| {
         if let Ok(batch) = result {
-            let relevant = batch.iter().any(|e| e.paths.iter().any(|p| matches!(p.extension().and_then(|x| x.to_str()), Some("cmap" | "json"))));
+            let relevant = batch.iter().any(|e| {
+                e.paths.iter().any(|p| {
+                    matches!(
+                        p.extension().and_then(|x| x.to_str()),
+                        Some("cmap" | "json")
+                    )
+                })
+            });
             if relevant {
                 // try_send: the watcher thread must never block; a reload already queued
                 // will read the newest files anyway.
-                let _ = events.try_send(Event::Reload { reason: "files changed".into() });
+                let _ = events.try_send(Event::Reload {
+                    reason: "files changed".into(),
+                });
             }
         }
     };
-    let mut debouncer = match notify_debouncer_full::new_debouncer(options.debounce, None, handler) {
+    let mut debouncer = match notify_debouncer_full::new_debouncer(options.debounce, None, handler)
+    {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "cannot watch the pipeline files; reload with SIGHUP or POST /api/reload");
