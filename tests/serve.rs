@@ -251,3 +251,24 @@ fn the_binary_serves_and_exits_zero_on_sigterm() {
     let status = child.wait().expect("exits");
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 }
+
+#[test]
+fn schedule_prints_the_schedule_in_words_and_the_next_runs() {
+    let run = crate::support::cmap(&["schedule", "sf-contact-daily", "--next", "3"], None);
+    run.code(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], "Runs every day at 2:00 AM America/New_York");
+    assert_eq!(lines.len(), 4, "{}", run.stdout);
+    assert!(
+        lines[1..].iter().all(|l| l.contains(" 02:00 E")),
+        "{}",
+        run.stdout
+    );
+    let unknown = crate::support::cmap(&["schedule", "sf-contact-dail"], None);
+    unknown.code(2);
+    assert!(
+        unknown.stderr.contains("did you mean `sf-contact-daily`"),
+        "{}",
+        unknown.stderr
+    );
+}

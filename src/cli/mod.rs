@@ -19,6 +19,7 @@ pub mod load;
 mod map;
 mod replay;
 mod run;
+mod schedule;
 mod serve;
 mod state;
 mod test;
@@ -91,6 +92,8 @@ enum Command {
     Keys(connections::KeysArgs),
     /// Run the server: schedules, webhooks, hot reload, control API, health and metrics.
     Serve(serve::Args),
+    /// Print a task's schedule in words and its next run times.
+    Schedule(schedule::Args),
 }
 
 /// Settings every command shares.
@@ -132,6 +135,7 @@ pub fn main() -> ExitCode {
         Command::Connections(args) => connections::run(&global, args),
         Command::Keys(args) => connections::keys(&global, args),
         Command::Serve(args) => serve::run(&global, args),
+        Command::Schedule(args) => schedule::run(&global, args),
     };
     ExitCode::from(code)
 }

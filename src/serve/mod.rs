@@ -6,5 +6,7 @@ pub mod http;
 pub mod loader;
 pub mod metrics;
 pub mod runner;
+pub mod schedule;
+pub mod scheduler;
 pub mod server;
 pub mod state;

@@ -16,8 +16,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::loader;
 use super::metrics::Metrics;
 use super::runner::{Finished, Runner};
+use super::scheduler::{self, Entry, Missed, Plan};
 use super::state::{Event, Loaded, Shared};
+use crate::compile::ir::{Schedule, TaskStatus};
 use crate::engine::Engine;
+use crate::store::TriggeredBy;
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -94,8 +97,22 @@ pub async fn run(
         options.max_concurrent,
         on_finished,
     );
-    // Reload generations, for whoever schedules (the scheduler recomputes on change).
-    let (generations, _generation_rx) = watch::channel(1u64);
+    // The scheduler: its plan follows every reload (a watch channel keeps only the
+    // newest plan, which is all the scheduler needs).
+    let (plans, plan_rx) = watch::channel(plan(&shared));
+    let (stop_scheduler, scheduler_stopped) = oneshot::channel::<()>();
+    {
+        let runner = runner.clone();
+        let trigger: scheduler::Trigger = Arc::new(move |task: &str| {
+            if let Err(e) = runner.trigger(task, TriggeredBy::Schedule) {
+                // Already running or paused: this run is skipped, the next one is planned.
+                tracing::info!(task, reason = %e, "scheduled run skipped");
+            }
+        });
+        tokio::spawn(scheduler::run(plan_rx, trigger, async {
+            let _ = scheduler_stopped.await;
+        }));
+    }
 
     let addr = listener
         .local_addr()
@@ -160,7 +177,7 @@ pub async fn run(
                             loaded_at: Utc::now(),
                         }));
                         *shared.files.write().unwrap_or_else(|e| e.into_inner()) = version.files;
-                        let _ = generations.send(generation);
+                        let _ = plans.send(plan(&shared));
                         metrics.reload(true);
                         tracing::info!(generation, %reason, "pipelines reloaded");
                     }
@@ -195,6 +212,7 @@ pub async fn run(
 
     // Shutdown: no new executions; running ones stop at their next page boundary (their
     // checkpoint stays for the next start); then HTTP stops.
+    let _ = stop_scheduler.send(());
     runner.begin_shutdown();
     if tokio::time::timeout(options.shutdown_deadline, runner.wait_idle())
         .await
@@ -284,4 +302,50 @@ fn watch_files(
         }
     }
     Some(debouncer)
+}
+
+/// The scheduled tasks of the version serving now: active tasks with an interval or cron
+/// schedule, with their last run (for missed runs) and missed-run policy (task config
+/// `missedRuns: "skip"`; default: run once at start).
+fn plan(shared: &Shared) -> Plan {
+    let loaded = shared.snapshot();
+    let program = &loaded.program;
+    let entries = program
+        .tasks
+        .iter()
+        .filter(|t| {
+            t.status == TaskStatus::Active
+                && matches!(
+                    t.schedule,
+                    Schedule::Interval { .. } | Schedule::Cron { .. }
+                )
+        })
+        .map(|t| {
+            let tenant = shared
+                .engine
+                .connection_for(t, &program.connections)
+                .ok()
+                .and_then(|c| c.tenant.clone())
+                .unwrap_or_else(|| crate::engine::DEFAULT_TENANT.to_string());
+            let last_run_at = shared
+                .engine
+                .store
+                .task_state(&tenant, &t.id)
+                .ok()
+                .flatten()
+                .and_then(|s| s.last_run_at);
+            let missed = if t.config.get("missedRuns").and_then(|v| v.as_str()) == Some("skip") {
+                Missed::Skip
+            } else {
+                Missed::RunOnce
+            };
+            Entry {
+                task: t.id.clone(),
+                schedule: t.schedule.clone(),
+                last_run_at,
+                missed,
+            }
+        })
+        .collect();
+    Arc::new(entries)
 }
