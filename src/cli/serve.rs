@@ -78,7 +78,17 @@ pub fn run(global: &Global, args: Args) -> u8 {
                 return EXIT_USAGE;
             }
         };
-        match server::run(options, engine, listener, None, std::future::pending()).await {
+        let notifier = crate::serve::notify::Notifier::from_env();
+        let on_finished = notifier.is_active().then(|| notifier.finished());
+        match server::run(
+            options,
+            engine,
+            listener,
+            on_finished,
+            std::future::pending(),
+        )
+        .await
+        {
             Ok(()) => EXIT_OK,
             Err(ServeError::Pipelines(rendered)) => {
                 eprint!("{rendered}");

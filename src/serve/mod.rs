@@ -5,6 +5,7 @@
 pub mod http;
 pub mod loader;
 pub mod metrics;
+pub mod notify;
 pub mod runner;
 pub mod schedule;
 pub mod scheduler;
