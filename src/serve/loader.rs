@@ -147,3 +147,109 @@ pub fn load(
         }
     }
 }
+
+/// The file statuses after a version loads: a file whose content did not change keeps
+/// the time it was first loaded (`GET /api/pipelines` then says which files a reload
+/// really changed); every error is cleared, since the whole version checks.
+pub fn loaded(
+    previous: &BTreeMap<PathBuf, FileStatus>,
+    next: BTreeMap<PathBuf, FileStatus>,
+) -> BTreeMap<PathBuf, FileStatus> {
+    next.into_iter()
+        .map(|(path, mut status)| {
+            if let Some(old) = previous.get(&path).filter(|old| old.hash == status.hash) {
+                status.loaded_at = old.loaded_at;
+            }
+            (path, status)
+        })
+        .collect()
+}
+
+/// Records a refused version on the statuses of the version still serving: each failing
+/// file carries the diagnostics, and an error left by an earlier refused attempt on a
+/// file that no longer fails is cleared (only the newest attempt's errors are true). A
+/// failing file that is not loaded yet (new) is listed too, with the hash of the content
+/// that failed, so its error can be seen.
+pub fn refused(files: &mut BTreeMap<PathBuf, FileStatus>, refused: &Refused, now: DateTime<Utc>) {
+    for status in files.values_mut() {
+        status.last_error = None;
+    }
+    for path in &refused.failing {
+        let status = files.entry(path.clone()).or_insert_with(|| FileStatus {
+            path: path.clone(),
+            hash: refused.hashes.get(path).cloned().unwrap_or_default(),
+            loaded_at: now,
+            last_error: None,
+        });
+        status.last_error = Some(refused.rendered.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn status(path: &str, hash: &str, at: i64, error: Option<&str>) -> (PathBuf, FileStatus) {
+        let path = PathBuf::from(path);
+        let status = FileStatus {
+            path: path.clone(),
+            hash: hash.into(),
+            loaded_at: Utc.timestamp_opt(at, 0).single().unwrap_or_default(),
+            last_error: error.map(str::to_string),
+        };
+        (path, status)
+    }
+
+    #[test]
+    fn an_unchanged_file_keeps_when_it_was_loaded_and_a_changed_one_gets_the_new_time() {
+        let previous = BTreeMap::from([status("a", "h1", 10, None), status("b", "h2", 10, None)]);
+        let next = BTreeMap::from([
+            status("a", "h1", 20, None),
+            status("b", "h3", 20, None),
+            status("c", "h4", 20, None),
+        ]);
+        let merged = loaded(&previous, next);
+        let at: Vec<(&str, i64)> = merged
+            .iter()
+            .map(|(p, s)| (p.to_str().unwrap_or_default(), s.loaded_at.timestamp()))
+            .collect();
+        assert_eq!(at, [("a", 10), ("b", 20), ("c", 20)]);
+    }
+
+    #[test]
+    fn a_refusal_marks_the_failing_files_and_clears_errors_of_earlier_attempts() {
+        let mut files = BTreeMap::from([
+            status("a", "h1", 10, Some("old error")),
+            status("b", "h2", 10, None),
+        ]);
+        let refusal = Refused {
+            rendered: "E0001".into(),
+            failing: vec![PathBuf::from("b"), PathBuf::from("new")],
+            hashes: BTreeMap::from([(PathBuf::from("new"), "h9".to_string())]),
+        };
+        refused(
+            &mut files,
+            &refusal,
+            Utc.timestamp_opt(30, 0).single().unwrap_or_default(),
+        );
+        let errors: Vec<(&str, &str, Option<&str>)> = files
+            .values()
+            .map(|s| {
+                (
+                    s.path.to_str().unwrap_or_default(),
+                    s.hash.as_str(),
+                    s.last_error.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                ("a", "h1", None),
+                ("b", "h2", Some("E0001")),
+                ("new", "h9", Some("E0001"))
+            ]
+        );
+    }
+}
