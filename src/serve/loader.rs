@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::state::FileStatus;
 use crate::compile::{self, ir::Program};
-use crate::diagnostics::{render, Diagnostic};
+use crate::diagnostics::{render, Code, Diagnostic};
+use crate::syntax::ast::{Document, Span};
 use crate::syntax::{self, SourceMap};
 
 /// A version that checks.
@@ -92,11 +93,30 @@ pub fn load(
             Err(_) => continue,
         };
         hashes.insert(path.clone(), hex::encode(Sha256::digest(&bytes)));
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let id = sources.add(path, text);
-        let (doc, d) = syntax::parse(id, sources.get(id));
-        docs.push(doc);
-        diagnostics.extend(d);
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                let id = sources.add(path, text);
+                let (doc, d) = syntax::parse(id, sources.get(id));
+                docs.push(doc);
+                diagnostics.extend(d);
+            }
+            Err(e) => {
+                // Refused as `cmap check` refuses it (E0006 at the first bad byte),
+                // rather than served with replacement characters in its strings.
+                let offset = e.utf8_error().valid_up_to();
+                let message = format!(
+                    "`{}` is not UTF-8 text (invalid byte at offset {offset})",
+                    path.display()
+                );
+                let id = sources.add(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
+                diagnostics.push(
+                    Diagnostic::new(Code::Io, Span::new(id, offset, offset), message)
+                        .with_label("here")
+                        .with_help("save the file as UTF-8"),
+                );
+                docs.push(Document::default());
+            }
+        }
     }
     let compiled = compile::compile(
         &docs,
@@ -199,6 +219,23 @@ mod tests {
             last_error: error.map(str::to_string),
         };
         (path, status)
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_as_check_refuses_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("bad.cmap"), b"schema x {\xff}").expect("write");
+        let refusal = match load(dir.path(), None, Utc::now()) {
+            Ok(_) => panic!("a non-UTF-8 file loaded"),
+            Err(r) => r,
+        };
+        assert!(refusal.rendered.contains("E0006"), "{}", refusal.rendered);
+        assert!(
+            refusal.rendered.contains("offset 10"),
+            "{}",
+            refusal.rendered
+        );
+        assert_eq!(refusal.failing, [dir.path().join("bad.cmap")]);
     }
 
     #[test]
