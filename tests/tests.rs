@@ -17,3 +17,4 @@ mod robustness;
 mod roundtrip;
 mod serve;
 mod serve_http;
+mod serve_reload;

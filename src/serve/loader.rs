@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::state::FileStatus;
 use crate::compile::{self, ir::Program};
-use crate::diagnostics::{render, Diagnostic};
+use crate::diagnostics::{render, Code, Diagnostic};
+use crate::syntax::ast::{Document, Span};
 use crate::syntax::{self, SourceMap};
 
 /// A version that checks.
@@ -92,11 +93,30 @@ pub fn load(
             Err(_) => continue,
         };
         hashes.insert(path.clone(), hex::encode(Sha256::digest(&bytes)));
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let id = sources.add(path, text);
-        let (doc, d) = syntax::parse(id, sources.get(id));
-        docs.push(doc);
-        diagnostics.extend(d);
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                let id = sources.add(path, text);
+                let (doc, d) = syntax::parse(id, sources.get(id));
+                docs.push(doc);
+                diagnostics.extend(d);
+            }
+            Err(e) => {
+                // Refused as `cmap check` refuses it (E0006 at the first bad byte),
+                // rather than served with replacement characters in its strings.
+                let offset = e.utf8_error().valid_up_to();
+                let message = format!(
+                    "`{}` is not UTF-8 text (invalid byte at offset {offset})",
+                    path.display()
+                );
+                let id = sources.add(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
+                diagnostics.push(
+                    Diagnostic::new(Code::Io, Span::new(id, offset, offset), message)
+                        .with_label("here")
+                        .with_help("save the file as UTF-8"),
+                );
+                docs.push(Document::default());
+            }
+        }
     }
     let compiled = compile::compile(
         &docs,
@@ -145,5 +165,128 @@ pub fn load(
                 hashes,
             })
         }
+    }
+}
+
+/// The file statuses after a version loads: a file whose content did not change keeps
+/// the time it was first loaded (`GET /api/pipelines` then says which files a reload
+/// really changed); every error is cleared, since the whole version checks.
+pub fn loaded(
+    previous: &BTreeMap<PathBuf, FileStatus>,
+    next: BTreeMap<PathBuf, FileStatus>,
+) -> BTreeMap<PathBuf, FileStatus> {
+    next.into_iter()
+        .map(|(path, mut status)| {
+            if let Some(old) = previous.get(&path).filter(|old| old.hash == status.hash) {
+                status.loaded_at = old.loaded_at;
+            }
+            (path, status)
+        })
+        .collect()
+}
+
+/// Records a refused version on the statuses of the version still serving: each failing
+/// file carries the diagnostics, and an error left by an earlier refused attempt on a
+/// file that no longer fails is cleared (only the newest attempt's errors are true). A
+/// failing file that is not loaded yet (new) is listed too, with the hash of the content
+/// that failed, so its error can be seen.
+pub fn refused(files: &mut BTreeMap<PathBuf, FileStatus>, refused: &Refused, now: DateTime<Utc>) {
+    for status in files.values_mut() {
+        status.last_error = None;
+    }
+    for path in &refused.failing {
+        let status = files.entry(path.clone()).or_insert_with(|| FileStatus {
+            path: path.clone(),
+            hash: refused.hashes.get(path).cloned().unwrap_or_default(),
+            loaded_at: now,
+            last_error: None,
+        });
+        status.last_error = Some(refused.rendered.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn status(path: &str, hash: &str, at: i64, error: Option<&str>) -> (PathBuf, FileStatus) {
+        let path = PathBuf::from(path);
+        let status = FileStatus {
+            path: path.clone(),
+            hash: hash.into(),
+            loaded_at: Utc.timestamp_opt(at, 0).single().unwrap_or_default(),
+            last_error: error.map(str::to_string),
+        };
+        (path, status)
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_as_check_refuses_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("bad.cmap"), b"schema x {\xff}").expect("write");
+        let refusal = match load(dir.path(), None, Utc::now()) {
+            Ok(_) => panic!("a non-UTF-8 file loaded"),
+            Err(r) => r,
+        };
+        assert!(refusal.rendered.contains("E0006"), "{}", refusal.rendered);
+        assert!(
+            refusal.rendered.contains("offset 10"),
+            "{}",
+            refusal.rendered
+        );
+        assert_eq!(refusal.failing, [dir.path().join("bad.cmap")]);
+    }
+
+    #[test]
+    fn an_unchanged_file_keeps_when_it_was_loaded_and_a_changed_one_gets_the_new_time() {
+        let previous = BTreeMap::from([status("a", "h1", 10, None), status("b", "h2", 10, None)]);
+        let next = BTreeMap::from([
+            status("a", "h1", 20, None),
+            status("b", "h3", 20, None),
+            status("c", "h4", 20, None),
+        ]);
+        let merged = loaded(&previous, next);
+        let at: Vec<(&str, i64)> = merged
+            .iter()
+            .map(|(p, s)| (p.to_str().unwrap_or_default(), s.loaded_at.timestamp()))
+            .collect();
+        assert_eq!(at, [("a", 10), ("b", 20), ("c", 20)]);
+    }
+
+    #[test]
+    fn a_refusal_marks_the_failing_files_and_clears_errors_of_earlier_attempts() {
+        let mut files = BTreeMap::from([
+            status("a", "h1", 10, Some("old error")),
+            status("b", "h2", 10, None),
+        ]);
+        let refusal = Refused {
+            rendered: "E0001".into(),
+            failing: vec![PathBuf::from("b"), PathBuf::from("new")],
+            hashes: BTreeMap::from([(PathBuf::from("new"), "h9".to_string())]),
+        };
+        refused(
+            &mut files,
+            &refusal,
+            Utc.timestamp_opt(30, 0).single().unwrap_or_default(),
+        );
+        let errors: Vec<(&str, &str, Option<&str>)> = files
+            .values()
+            .map(|s| {
+                (
+                    s.path.to_str().unwrap_or_default(),
+                    s.hash.as_str(),
+                    s.last_error.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                ("a", "h1", None),
+                ("b", "h2", Some("E0001")),
+                ("new", "h9", Some("E0001"))
+            ]
+        );
     }
 }

@@ -117,19 +117,11 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Io(e.to_string()))?;
-    let app = super::http::router(shared.clone(), runner.clone(), metrics.clone());
-    // HTTP stops when this fires, after the executions have settled, so a webhook in
-    // flight during shutdown is still answered.
-    let (stop_http, http_stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .await
-    });
-    tracing::info!(%addr, "listening");
 
+    // Every source of events is in place before the server can be seen (HTTP answers,
+    // "listening" is logged): a signal sent as soon as the address is known must find
+    // its handler installed (an unhandled SIGHUP or SIGTERM would kill the process),
+    // and a file saved then must find the watcher registered.
     // The caller's shutdown future and the OS signals feed the same loop.
     {
         let events = events.clone();
@@ -149,6 +141,19 @@ pub async fn run(
     } else {
         None
     };
+
+    let app = super::http::router(shared.clone(), runner.clone(), metrics.clone());
+    // HTTP stops when this fires, after the executions have settled, so a webhook in
+    // flight during shutdown is still answered.
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "listening");
 
     // The loop. Each arm is one event; nothing else changes the loaded version.
     while let Some(mut event) = inbox.recv().await {
@@ -176,25 +181,21 @@ pub async fn run(
                             generation,
                             loaded_at: Utc::now(),
                         }));
-                        *shared.files.write().unwrap_or_else(|e| e.into_inner()) = version.files;
+                        {
+                            let mut files = shared.files.write().unwrap_or_else(|e| e.into_inner());
+                            *files = loader::loaded(&files, version.files);
+                        }
                         let _ = plans.send(plan(&shared));
                         metrics.reload(true);
                         tracing::info!(generation, %reason, "pipelines reloaded");
                     }
                     Ok(Err(refused)) => {
                         metrics.reload(false);
-                        let mut files = shared.files.write().unwrap_or_else(|e| e.into_inner());
-                        for path in &refused.failing {
-                            let entry = files.entry(path.clone()).or_insert_with(|| {
-                                super::state::FileStatus {
-                                    path: path.clone(),
-                                    hash: refused.hashes.get(path).cloned().unwrap_or_default(),
-                                    loaded_at: Utc::now(),
-                                    last_error: None,
-                                }
-                            });
-                            entry.last_error = Some(refused.rendered.clone());
-                        }
+                        loader::refused(
+                            &mut shared.files.write().unwrap_or_else(|e| e.into_inner()),
+                            &refused,
+                            Utc::now(),
+                        );
                         tracing::warn!(%reason, "reload refused; the previous version keeps serving:\n{}", refused.rendered);
                     }
                     Err(e) => {
@@ -231,8 +232,11 @@ pub async fn run(
 /// SIGHUP reloads; SIGTERM and SIGINT shut down.
 fn spawn_signals(events: mpsc::Sender<Event>) {
     #[cfg(unix)]
-    tokio::spawn(async move {
+    {
         use tokio::signal::unix::{signal, SignalKind};
+        // Installed here, synchronously, not in the task below: once this returns, the
+        // signals are handled (the task may not have run yet; tokio buffers a signal
+        // that arrives meanwhile).
         let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
             signal(SignalKind::hangup()),
             signal(SignalKind::terminate()),
@@ -241,20 +245,22 @@ fn spawn_signals(events: mpsc::Sender<Event>) {
             tracing::warn!("cannot listen for signals");
             return;
         };
-        loop {
-            let event = tokio::select! {
-                // SIGHUP: re-read the pipelines.
-                _ = hup.recv() => Event::Reload { reason: "SIGHUP".into() },
-                // SIGTERM / SIGINT: graceful shutdown.
-                _ = term.recv() => Event::Shutdown { reason: "SIGTERM".into() },
-                _ = int.recv() => Event::Shutdown { reason: "SIGINT".into() },
-            };
-            let last = matches!(event, Event::Shutdown { .. });
-            if events.send(event).await.is_err() || last {
-                return;
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    // SIGHUP: re-read the pipelines.
+                    _ = hup.recv() => Event::Reload { reason: "SIGHUP".into() },
+                    // SIGTERM / SIGINT: graceful shutdown.
+                    _ = term.recv() => Event::Shutdown { reason: "SIGTERM".into() },
+                    _ = int.recv() => Event::Shutdown { reason: "SIGINT".into() },
+                };
+                let last = matches!(event, Event::Shutdown { .. });
+                if events.send(event).await.is_err() || last {
+                    return;
+                }
             }
-        }
-    });
+        });
+    }
 }
 
 /// Watches the pipelines (and stdlib) directories; a burst of changes becomes one
