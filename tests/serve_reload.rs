@@ -221,3 +221,47 @@ fn the_binary_reloads_on_a_save_and_on_sighup_and_exits_zero_on_sigterm() {
     let status = child.wait().expect("exits");
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 }
+
+// A folder moved out of the tree: the watcher names only the folder, and its pipelines
+// must go. Current-thread runtime for the same reason as above.
+#[tokio::test]
+async fn a_folder_moved_away_unloads_its_pipelines() {
+    let root = tempfile::tempdir().expect("temp dir");
+    pipelines_dir(root.path(), "v1");
+    let crm = root.path().join("pipelines/crm");
+    std::fs::create_dir_all(&crm).expect("mkdir");
+    std::fs::write(crm.join("extra.cmap"), OTHER.replace("accounts", "extra")).expect("write");
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&root.path().join("data")).expect("store"));
+    let engine = Arc::new(Engine {
+        store,
+        keyring: Some(Arc::new(
+            Keyring::load(&root.path().join("data"), None).expect("keyring"),
+        )),
+        options: EngineOptions::default(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let options = Options {
+        pipelines: root.path().join("pipelines"),
+        debounce: Duration::from_millis(50),
+        ..Options::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(server::run(options, engine, listener, None, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let first = reach(&client, &base, 1, Duration::from_secs(10)).await;
+    assert!(file(&first, "extra.cmap").is_object(), "{first}");
+
+    std::fs::rename(&crm, root.path().join("crm-away")).expect("rename");
+    let second = reach(&client, &base, 2, Duration::from_secs(10)).await;
+    assert!(file(&second, "extra.cmap").is_null(), "{second}");
+    assert!(file(&second, "p.cmap").is_object(), "{second}");
+
+    let _ = stop.send(());
+    assert!(matches!(done.await, Ok(Ok(()))));
+}

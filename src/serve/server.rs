@@ -277,15 +277,7 @@ fn watch_files(
     use notify_debouncer_full::notify::RecursiveMode;
     let handler = move |result: notify_debouncer_full::DebounceEventResult| {
         if let Ok(batch) = result {
-            let relevant = batch.iter().any(|e| {
-                e.paths.iter().any(|p| {
-                    matches!(
-                        p.extension().and_then(|x| x.to_str()),
-                        Some("cmap" | "json")
-                    )
-                })
-            });
-            if relevant {
+            if batch.iter().any(|e| relevant(&e.event)) {
                 // try_send: the watcher thread must never block; a reload already queued
                 // will read the newest files anyway.
                 let _ = events.try_send(Event::Reload {
@@ -308,6 +300,27 @@ fn watch_files(
         }
     }
     Some(debouncer)
+}
+
+/// Whether a file event can change the pipelines: a pipeline file (`.cmap`, `.json`)
+/// changed, or a folder came, went or was renamed (its files change with it, and the
+/// event names only the folder). Editors' swap and backup files are not.
+fn relevant(event: &notify_debouncer_full::notify::Event) -> bool {
+    use notify_debouncer_full::notify::event::{CreateKind, EventKind, ModifyKind, RemoveKind};
+    let folder = matches!(
+        event.kind,
+        EventKind::Create(CreateKind::Folder) | EventKind::Remove(RemoveKind::Folder)
+    );
+    let renamed = matches!(event.kind, EventKind::Modify(ModifyKind::Name(_)));
+    event.paths.iter().any(|p| {
+        match p.extension().and_then(|x| x.to_str()) {
+            Some("cmap" | "json") => true,
+            // A folder renamed away leaves no way to tell it was a folder: a renamed
+            // path without an extension is taken as one.
+            None => folder || (renamed && !p.is_file()),
+            Some(_) => false,
+        }
+    })
 }
 
 /// The scheduled tasks of the version serving now: active tasks with an interval or cron
@@ -354,4 +367,38 @@ fn plan(shared: &Shared) -> Plan {
         })
         .collect();
     Arc::new(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relevant;
+    use notify_debouncer_full::notify::event::{
+        CreateKind, DataChange, EventKind, ModifyKind, RemoveKind, RenameMode,
+    };
+    use notify_debouncer_full::notify::Event;
+
+    fn event(kind: EventKind, path: &str) -> Event {
+        Event::new(kind).add_path(path.into())
+    }
+
+    #[test]
+    fn pipeline_files_and_folders_count_and_editor_files_do_not() {
+        let data = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        let renamed = EventKind::Modify(ModifyKind::Name(RenameMode::From));
+        let cases = [
+            (event(data, "/p/a.cmap"), true),
+            (event(data, "/p/seed.json"), true),
+            (event(data, "/p/.a.cmap.swp"), false),
+            (event(data, "/p/a.cmap~"), false),
+            (event(EventKind::Remove(RemoveKind::Folder), "/p/crm"), true),
+            (event(EventKind::Create(CreateKind::Folder), "/p/crm"), true),
+            (event(renamed, "/nonexistent/p/crm"), true),
+            // Vim's write probe: a file without an extension, created and removed.
+            (event(EventKind::Create(CreateKind::File), "/p/4913"), false),
+            (event(EventKind::Remove(RemoveKind::File), "/p/4913"), false),
+        ];
+        let got: Vec<bool> = cases.iter().map(|(e, _)| relevant(e)).collect();
+        let want: Vec<bool> = cases.iter().map(|(_, w)| *w).collect();
+        assert_eq!(got, want);
+    }
 }
