@@ -17,6 +17,9 @@ use super::runner::Finished;
 use crate::compile::ir::Task;
 use crate::store::{ExecutionStatus, SyncExecution};
 
+/// How long one delivery attempt may take.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where notifications go.
 #[derive(Clone)]
 pub struct Notifier {
@@ -192,7 +195,13 @@ impl Notifier {
     {
         let mut wait = self.backoff;
         for n in 1..=self.attempts {
-            match attempt().await {
+            // lettre bounds only the connect: a server that accepts and then stays
+            // silent must not hold a delivery forever.
+            let result = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt()).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("no answer within {}s", ATTEMPT_TIMEOUT.as_secs())),
+            };
+            match result {
                 Ok(()) => return true,
                 Err(e) => {
                     tracing::warn!(channel, attempt = n, error = %e, "notification not delivered");
