@@ -42,6 +42,11 @@ async fn start(version: &str) -> Server {
         PIPELINE.replace("VERSION", version),
     )
     .expect("write");
+    start_in(dir).await
+}
+
+/// A server over an existing workspace (pipelines and data).
+async fn start_in(dir: tempfile::TempDir) -> Server {
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("data")).expect("store"));
     let keyring = Arc::new(Keyring::load(&dir.path().join("data"), None).expect("keyring"));
     let engine = Arc::new(Engine {
@@ -271,4 +276,42 @@ fn schedule_prints_the_schedule_in_words_and_the_next_runs() {
         "{}",
         unknown.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_task_stays_paused_across_a_restart() {
+    let mut s = start("v1").await;
+    let client = reqwest::Client::new();
+    reach(&client, &s.base, 1).await;
+    let r = client
+        .post(format!("{}/api/tasks/contact-events/pause", s.base))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), 200);
+    assert_eq!(deliver(&client, &s.base, "while-paused").await, 503);
+    if let Some(stop) = s.stop.take() {
+        let _ = stop.send(());
+    }
+    assert!(matches!(s.done.await, Ok(Ok(()))));
+    drop(s.store);
+
+    let mut s = start_in(s.dir).await;
+    reach(&client, &s.base, 1).await;
+    assert_eq!(
+        deliver(&client, &s.base, "after-restart").await,
+        503,
+        "the pause survived the restart"
+    );
+    let r = client
+        .post(format!("{}/api/tasks/contact-events/resume", s.base))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), 200);
+    assert_eq!(deliver(&client, &s.base, "resumed").await, 200);
+    if let Some(stop) = s.stop.take() {
+        let _ = stop.send(());
+    }
+    assert!(matches!(s.done.await, Ok(Ok(()))));
 }

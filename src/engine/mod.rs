@@ -447,6 +447,7 @@ impl Engine {
                     "resolvedReferences": outcome.pending_resolved,
                 })),
             )));
+            self.keep_paused(&mut state);
             batch.push(Op::PutTaskState(state.clone()));
             batch.push(Op::PutExecution(execution.clone()));
             self.store.commit(batch)?;
@@ -629,6 +630,14 @@ impl Engine {
         Ok(self.commit_finish(batch, execution, state, status, error, observer)?)
     }
 
+    /// A pause set through the API while this execution ran must survive the execution's
+    /// own writes of the task state.
+    fn keep_paused(&self, state: &mut TaskState) {
+        if let Ok(Some(stored)) = self.store.task_state(&state.tenant_id, &state.task_id) {
+            state.paused = stored.paused;
+        }
+    }
+
     /// Closes the execution, updates the task's stats, and commits with `batch`.
     fn commit_finish(
         &self,
@@ -696,6 +705,7 @@ impl Engine {
             &summary,
             error.map(|e| json!({ "error": e })),
         )));
+        self.keep_paused(&mut state);
         batch.push(Op::PutTaskState(state));
         batch.push(Op::PutExecution(execution.clone()));
         self.store.commit(batch)?;

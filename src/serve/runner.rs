@@ -56,14 +56,64 @@ impl Runner {
         max_concurrent: usize,
         on_finished: Option<Finished>,
     ) -> Arc<Runner> {
+        // Tasks paused before a restart stay paused.
+        let loaded = shared.snapshot();
+        let paused = loaded
+            .program
+            .tasks
+            .iter()
+            .filter(|t| {
+                let tenant = shared.engine.ingest_tenant(t, &loaded.program.connections);
+                shared
+                    .engine
+                    .store
+                    .task_state(&tenant, &t.id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s.paused)
+            })
+            .map(|t| t.id.clone())
+            .collect();
         Arc::new(Runner {
             shared,
             metrics,
             limit: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                paused,
+                ..Inner::default()
+            }),
             idle: Notify::new(),
             on_finished,
         })
+    }
+
+    /// Writes a task's paused flag to the store, so it survives a restart. A failed
+    /// write is logged; the in-memory flag still applies.
+    fn persist_paused(&self, task_id: &str, paused: bool) {
+        let loaded = self.shared.snapshot();
+        let Some(task) = loaded.program.task(task_id) else {
+            return;
+        };
+        let tenant = self
+            .shared
+            .engine
+            .ingest_tenant(task, &loaded.program.connections);
+        let store = &self.shared.engine.store;
+        let mut state = store
+            .task_state(&tenant, task_id)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| crate::store::TaskState {
+                tenant_id: tenant.clone(),
+                task_id: task_id.to_string(),
+                ..crate::store::TaskState::default()
+            });
+        state.paused = paused;
+        let mut batch = crate::store::Batch::new(&tenant);
+        batch.push(crate::store::Op::PutTaskState(state));
+        if let Err(e) = store.commit(batch) {
+            tracing::error!(task = task_id, error = %e, "cannot store the paused flag");
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -158,10 +208,12 @@ impl Runner {
 
     pub fn pause(&self, task_id: &str) {
         self.lock().paused.insert(task_id.to_string());
+        self.persist_paused(task_id, true);
     }
 
     pub fn resume(&self, task_id: &str) {
         self.lock().paused.remove(task_id);
+        self.persist_paused(task_id, false);
     }
 
     pub fn is_paused(&self, task_id: &str) -> bool {

@@ -79,6 +79,10 @@ pub struct TaskState {
     pub stats: TaskStats,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+    /// Paused through the API: not scheduled, webhooks refused, until resumed. Survives
+    /// restarts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 /// Where an unfinished run stands.
