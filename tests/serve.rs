@@ -47,7 +47,17 @@ async fn start(version: &str) -> Server {
 
 /// A server over an existing workspace (pipelines and data).
 async fn start_in(dir: tempfile::TempDir) -> Server {
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("data")).expect("store"));
+    // Reopening in the same process: sled's flusher thread releases the directory lock
+    // a moment after the last handle is dropped (a restarted process never sees this).
+    let mut opened = SledStore::open(&dir.path().join("data"));
+    for _ in 0..250 {
+        if opened.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        opened = SledStore::open(&dir.path().join("data"));
+    }
+    let store: Arc<dyn Store> = Arc::new(opened.expect("store"));
     let keyring = Arc::new(Keyring::load(&dir.path().join("data"), None).expect("keyring"));
     let engine = Arc::new(Engine {
         store: store.clone(),

@@ -101,7 +101,7 @@ pub async fn run(
     // newest plan, which is all the scheduler needs).
     let (plans, plan_rx) = watch::channel(plan(&shared));
     let (stop_scheduler, scheduler_stopped) = oneshot::channel::<()>();
-    {
+    let scheduler_task = {
         let runner = runner.clone();
         let trigger: scheduler::Trigger = Arc::new(move |task: &str| {
             if let Err(e) = runner.trigger(task, TriggeredBy::Schedule) {
@@ -111,8 +111,8 @@ pub async fn run(
         });
         tokio::spawn(scheduler::run(plan_rx, trigger, async {
             let _ = scheduler_stopped.await;
-        }));
-    }
+        }))
+    };
 
     let addr = listener
         .local_addr()
@@ -214,6 +214,9 @@ pub async fn run(
     // Shutdown: no new executions; running ones stop at their next page boundary (their
     // checkpoint stays for the next start); then HTTP stops.
     let _ = stop_scheduler.send(());
+    // The scheduler holds the runner (and through it the store): wait until it is gone,
+    // so that when `run` returns nothing of the server holds the data directory.
+    let _ = scheduler_task.await;
     runner.begin_shutdown();
     if tokio::time::timeout(options.shutdown_deadline, runner.wait_idle())
         .await
@@ -340,12 +343,7 @@ fn plan(shared: &Shared) -> Plan {
                 )
         })
         .map(|t| {
-            let tenant = shared
-                .engine
-                .connection_for(t, &program.connections)
-                .ok()
-                .and_then(|c| c.tenant.clone())
-                .unwrap_or_else(|| crate::engine::DEFAULT_TENANT.to_string());
+            let tenant = shared.engine.ingest_tenant(t, &program.connections);
             let last_run_at = shared
                 .engine
                 .store
