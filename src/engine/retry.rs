@@ -125,6 +125,7 @@ mod tests {
             1,
             ConnectorError::LimitReached {
                 message: "limit".into(),
+                resets_at: chrono::DateTime::UNIX_EPOCH,
             },
             None,
         );
@@ -170,6 +171,10 @@ mod properties {
             }),
             Just(ConnectorError::Auth {
                 message: "401".into()
+            }),
+            Just(ConnectorError::LimitReached {
+                message: "quota".into(),
+                resets_at: chrono::DateTime::UNIX_EPOCH,
             }),
         ]
     }
