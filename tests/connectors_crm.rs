@@ -1033,7 +1033,7 @@ async fn hubspot_rate_limits() {
         },
         expect_test::expect![[r#"
             LimitReached {
-                message: "HubSpot rate limit (DAILY): You have reached your secondly limit.",
+                message: "HubSpot rate limit (DAILY): You have reached your daily limit.",
                 resets_at: 1970-01-01T00:00:00Z,
             }
         "#]],

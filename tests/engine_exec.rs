@@ -389,8 +389,9 @@ async fn a_run_waiting_an_hour_to_retry_is_cancelled_at_once_and_keeps_its_check
     assert_eq!((next.results.created, next.results.skipped), (2, 0));
 }
 
-/// The server shuts down within its deadline while a run waits an hour to retry, and
-/// the run ends `cancelled` (not abandoned `running`).
+/// `POST /api/executions/ID/cancel` ends a run waiting an hour to retry at once; the
+/// server shuts down within its deadline while another waits, and that run ends
+/// `cancelled` too (not abandoned `running`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_shutdown_reaches_a_run_waiting_to_retry() {
     let (addr, mock) = mock_feeds::start(mock_feeds::State::with_records(people(3))).await;
@@ -435,6 +436,44 @@ async fn serve_shutdown_reaches_a_run_waiting_to_retry() {
     let store = env.store.clone();
     until("the run waits to retry", || {
         newest(&*store, "people-sync").is_some_and(|e| env.log_text(&e.id).contains("retry 1 of 3"))
+    })
+    .await;
+    let first = newest(&*env.store, "people-sync").expect("an execution");
+    let cancel = client
+        .post(format!("{base}/api/executions/{}/cancel", first.id))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(cancel.status(), 202);
+    until("the cancel reaches the waiting run", || {
+        env.store
+            .execution("default", &first.id)
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.status == ExecutionStatus::Cancelled)
+    })
+    .await;
+
+    // Again, and this time the server shuts down while the run waits.
+    mock.fail_next(&[503; 20]);
+    let mut again = 0;
+    for _ in 0..500 {
+        again = client
+            .post(format!("{base}/api/tasks/people-sync/run"))
+            .send()
+            .await
+            .expect("answered")
+            .status()
+            .as_u16();
+        if again != 409 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(again, 202);
+    until("the second run waits to retry", || {
+        newest(&*store, "people-sync")
+            .is_some_and(|e| e.id != first.id && env.log_text(&e.id).contains("retry 1 of 3"))
     })
     .await;
 

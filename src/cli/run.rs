@@ -57,6 +57,22 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
     let runtime = state::runtime()?;
     let human = args.format == super::check::Format::Human;
     let observer = Progress::new(human && std::io::stderr().is_terminal(), human);
+    // A manual run overrides a quota pause (the server would wait): say so.
+    let tenant = engine.ingest_tenant(task, &program.connections);
+    if let Some(until) = engine
+        .store
+        .task_state(&tenant, &task.id)
+        .ok()
+        .flatten()
+        .and_then(|s| s.paused_until)
+        .filter(|until| *until > chrono::Utc::now())
+    {
+        eprintln!(
+            "note: task `{}` is paused until {} (its source's quota is used up); running it anyway",
+            task.id,
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
     let cancel = CancellationToken::new();
     let request = RunRequest {
         task,

@@ -288,6 +288,10 @@ impl Engine {
 
     /// Runs one execution to its end (success, partial, failed or cancelled). `Err` only
     /// when the run cannot start (no connection, no credentials) or the store fails.
+    ///
+    /// `cancel` stops it at the next page boundary, or at once while it waits to retry a
+    /// fetch; the checkpoint stays. A panic unwinds out of here: the runner and `cmap
+    /// run` call [`Engine::execute`], which contains it.
     pub async fn run(
         &self,
         req: RunRequest<'_>,
