@@ -142,6 +142,11 @@ impl Env {
 
     /// A runner over this workspace, as the server builds it.
     fn runner(&self) -> Arc<Runner> {
+        self.runner_of(4)
+    }
+
+    /// [`Env::runner`] with at most `max_concurrent` executions at once.
+    fn runner_of(&self, max_concurrent: usize) -> Arc<Runner> {
         let (events, _inbox) = tokio::sync::mpsc::channel(16);
         let shared = Arc::new(Shared {
             current: RwLock::new(Arc::new(Loaded {
@@ -154,7 +159,7 @@ impl Env {
             pipelines_dir: self.dir.path().join("pipelines"),
             events,
         });
-        Runner::new(shared, Arc::new(Metrics::default()), 4, None)
+        Runner::new(shared, Arc::new(Metrics::default()), max_concurrent, None)
     }
 }
 
@@ -491,6 +496,45 @@ async fn serve_shutdown_reaches_a_run_waiting_to_retry() {
     );
     let execution = newest(&*env.store, "people-sync").expect("an execution");
     assert_eq!(execution.status, ExecutionStatus::Cancelled);
+}
+
+/// The runner's shutdown reaches a run waiting to retry and one waiting for a slot:
+/// the first ends `cancelled`, the second never starts, and the runner is idle at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_shutdown_reaches_runs_waiting_to_retry_or_for_a_slot() {
+    let (addr, mock) = mock_feeds::start(mock_feeds::State::with_records(people(3))).await;
+    mock.fail_next(&[503; 20]);
+    let pipeline = format!(
+        "{}\ntask people-sync-2 {{ schema people  connection api }}\n",
+        REST_PIPELINE.replace("BASE", &format!("http://{addr}"))
+    );
+    let env = env(&pipeline, 1);
+    let runner = env.runner_of(1);
+    runner
+        .trigger("people-sync", TriggeredBy::Manual)
+        .expect("triggered");
+    let store = env.store.clone();
+    until("the run waits to retry", || {
+        newest(&*store, "people-sync").is_some_and(|e| env.log_text(&e.id).contains("retry 1 of 3"))
+    })
+    .await;
+    runner
+        .trigger("people-sync-2", TriggeredBy::Manual)
+        .expect("queued for a slot");
+    runner.begin_shutdown();
+    tokio::time::timeout(Duration::from_secs(10), runner.wait_idle())
+        .await
+        .expect("idle at once");
+    let first = newest(&*env.store, "people-sync").expect("an execution");
+    assert_eq!(first.status, ExecutionStatus::Cancelled);
+    assert!(
+        newest(&*env.store, "people-sync-2").is_none(),
+        "the queued run never started"
+    );
+    assert_eq!(
+        runner.trigger("people-sync-2", TriggeredBy::Manual),
+        Err(TriggerError::ShuttingDown)
+    );
 }
 
 // ---- 3. a panic inside an execution is contained ----

@@ -115,13 +115,6 @@ impl Engine {
     }
 }
 
-/// Runs `f` (a blocking piece of an execution, such as a webhook delivery's
-/// [`Engine::ingest`]) with a panic turned into [`EngineError::Panicked`].
-pub fn contain<T>(f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
-    std::panic::catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|payload| Err(EngineError::Panicked(panic_message(payload.as_ref()))))
-}
-
 /// The server log's line for an execution that ended: task, execution id, status,
 /// counts, duration and the error that ended it, as structured fields (`tracing`).
 /// Success is `info`, partial and cancelled `warn`, failed `error`.

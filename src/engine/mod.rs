@@ -41,7 +41,7 @@ use crate::store::{
 };
 
 pub use credentials::{load_stored, owner_tenant as credentials_owner, resolve_auth, save_stored};
-pub use execute::{contain, log_end};
+pub use execute::log_end;
 pub use ingest::WEBHOOK_INTEGRATION;
 pub use lookup::StoreLookup;
 pub use page::{apply_page, PageContext, PageOutcome};

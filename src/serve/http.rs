@@ -256,6 +256,8 @@ async fn receive(
     })
     .await
     .map_err(|e| {
+        // A panic (a bug) while storing: nothing of the delivery was committed.
+        tracing::error!(task = task_id, error = %e, "webhook delivery failed: nothing stored");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the delivery was interrupted: {e}"),
