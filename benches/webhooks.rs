@@ -67,11 +67,7 @@ async fn main() -> Res<()> {
             loaded_at: chrono::Utc::now(),
         })),
         files: RwLock::new(BTreeMap::new()),
-        engine: Arc::new(Engine {
-            store: store.clone(),
-            keyring: None,
-            options: Options::default(),
-        }),
+        engine: Arc::new(Engine::new(store.clone(), None, Options::default())),
         pipelines_dir: pipelines,
         events,
     });

@@ -59,11 +59,11 @@ async fn start_in(dir: tempfile::TempDir) -> Server {
     }
     let store: Arc<dyn Store> = Arc::new(opened.expect("store"));
     let keyring = Arc::new(Keyring::load(&dir.path().join("data"), None).expect("keyring"));
-    let engine = Arc::new(Engine {
-        store: store.clone(),
-        keyring: Some(keyring),
-        options: EngineOptions::default(),
-    });
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        Some(keyring),
+        EngineOptions::default(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

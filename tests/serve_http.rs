@@ -79,15 +79,15 @@ async fn start() -> Server {
         panic!("the test pipeline checks: {:?}", checked.diagnostics);
     });
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("data")).expect("store"));
-    let engine = Arc::new(Engine {
-        store: store.clone(),
-        keyring: None,
-        options: Options {
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        None,
+        Options {
             page_size: 50,
             base_dir: pipelines.clone(),
             ..Options::default()
         },
-    });
+    ));
     let (tx, rx) = mpsc::channel(4);
     let shared = Arc::new(Shared {
         current: RwLock::new(Arc::new(Loaded {

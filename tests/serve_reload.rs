@@ -87,11 +87,11 @@ async fn a_save_is_seen_by_the_watcher_and_serves_while_unchanged_files_keep_the
     let store: Arc<dyn Store> =
         Arc::new(SledStore::open(&root.path().join("data")).expect("store"));
     let keyring = Arc::new(Keyring::load(&root.path().join("data"), None).expect("keyring"));
-    let engine = Arc::new(Engine {
-        store: store.clone(),
-        keyring: Some(keyring),
-        options: EngineOptions::default(),
-    });
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        Some(keyring),
+        EngineOptions::default(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -233,13 +233,13 @@ async fn a_folder_moved_away_unloads_its_pipelines() {
     std::fs::write(crm.join("extra.cmap"), OTHER.replace("accounts", "extra")).expect("write");
     let store: Arc<dyn Store> =
         Arc::new(SledStore::open(&root.path().join("data")).expect("store"));
-    let engine = Arc::new(Engine {
+    let engine = Arc::new(Engine::new(
         store,
-        keyring: Some(Arc::new(
+        Some(Arc::new(
             Keyring::load(&root.path().join("data"), None).expect("keyring"),
         )),
-        options: EngineOptions::default(),
-    });
+        EngineOptions::default(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -3,14 +3,12 @@
 //! SyncExecution. Exit 0 success, 3 partial, 1 failed or cancelled.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::state::{self, StateArgs};
 use super::{Global, EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL};
-use crate::engine::{Observer, RunRequest};
+use crate::engine::{CancellationToken, Observer, RunRequest};
 use crate::store::{ExecutionStatus, SyncExecution, TriggeredBy};
 
 #[derive(Debug, clap::Args)]
@@ -59,7 +57,23 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
     let runtime = state::runtime()?;
     let human = args.format == super::check::Format::Human;
     let observer = Progress::new(human && std::io::stderr().is_terminal(), human);
-    let cancel = Arc::new(AtomicBool::new(false));
+    // A manual run overrides a quota pause (the server would wait): say so.
+    let tenant = engine.ingest_tenant(task, &program.connections);
+    if let Some(until) = engine
+        .store
+        .task_state(&tenant, &task.id)
+        .ok()
+        .flatten()
+        .and_then(|s| s.paused_until)
+        .filter(|until| *until > chrono::Utc::now())
+    {
+        eprintln!(
+            "note: task `{}` is paused until {} (its source's quota is used up); running it anyway",
+            task.id,
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
+    let cancel = CancellationToken::new();
     let request = RunRequest {
         task,
         connections: &program.connections,
@@ -68,15 +82,17 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
         retry_of: None,
     };
     let result = runtime.block_on(async {
-        // Ctrl-C stops at the next page boundary: what is committed stays, the next run
-        // resumes from the checkpoint.
-        let flag = cancel.clone();
+        // Ctrl-C stops at the next page boundary, or at once while waiting to retry: what
+        // is committed stays, the next run resumes from the checkpoint.
+        let on_signal = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                flag.store(true, Ordering::Relaxed);
+                on_signal.cancel();
             }
         });
-        engine.run(request, &observer, &cancel).await
+        // A panic inside the run is contained: the execution ends failed with its
+        // message, like any failure.
+        engine.execute(request, &observer, &cancel).await
     });
     observer.finish();
     let execution = result.map_err(|e| state::Failure {

@@ -101,14 +101,14 @@ pub fn keyring(data: &Path) -> Result<Arc<Keyring>, Failure> {
 pub fn engine(state: &StateArgs) -> Result<Engine, Failure> {
     let store = open_store(&state.data)?;
     let keyring = keyring(&state.data)?;
-    let engine = Engine {
+    let engine = Engine::new(
         store,
-        keyring: Some(keyring),
-        options: engine::Options {
+        Some(keyring),
+        engine::Options {
             base_dir: state.pipelines.clone(),
             ..engine::Options::default()
         },
-    };
+    );
     let recovered = engine
         .recover_interrupted()
         .map_err(|e| Failure::usage(e.to_string(), None))?;

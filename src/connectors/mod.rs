@@ -104,7 +104,8 @@ pub struct InvalidRecord {
 }
 
 /// Why a read failed. The engine retries `Transient` and `RateLimited` per the task's
-/// retry config, ends the run as partial at the last checkpoint on `LimitReached`, and
+/// retry config, ends the run as partial at the last checkpoint on `LimitReached` (and
+/// pauses the task until the quota resets), and
 /// fails the run on `Auth` and `Permanent`.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ConnectorError {
@@ -117,10 +118,15 @@ pub enum ConnectorError {
         message: String,
         retry_after: Option<Duration>,
     },
-    /// A quota for the day is used up (Salesforce `REQUEST_LIMIT_EXCEEDED`): stop here,
-    /// keep what is committed, resume next run.
+    /// A quota for the day is used up (Salesforce `REQUEST_LIMIT_EXCEEDED`, HubSpot's
+    /// `DAILY` policy): stop here, keep what is committed, and start no run before
+    /// `resets_at`, when the quota is expected back (the provider's rule, or the
+    /// connector's estimate where the provider does not say; see docs/sync.md).
     #[error("{message}")]
-    LimitReached { message: String },
+    LimitReached {
+        message: String,
+        resets_at: chrono::DateTime<chrono::Utc>,
+    },
     /// Credentials rejected even after a refresh.
     #[error("{message}")]
     Auth { message: String },

@@ -439,6 +439,17 @@ fn error_code(response: &Response) -> Option<String> {
     errors.into_iter().next().map(|e| e.error_code)
 }
 
+/// When to try again after `REQUEST_LIMIT_EXCEEDED` at `now`: an hour later, an estimate.
+///
+/// Salesforce counts API requests over a rolling 24 hours ("Total API Request
+/// Allocations and Limits"): capacity comes back as the calls made 24 hours earlier age
+/// out, and no response says when. An hour costs one refused call per hour while the
+/// org stays over its allocation, and resumes within an hour of capacity returning.
+pub fn request_limit_resets_at(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.checked_add_signed(chrono::TimeDelta::hours(1))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// Salesforce's failures: `REQUEST_LIMIT_EXCEEDED` ends the run at its checkpoint,
 /// `INVALID_SESSION_ID` after the refresh is an auth failure, a bad query is permanent.
 fn check(response: &Response) -> Result<(), ConnectorError> {
@@ -455,7 +466,10 @@ fn check(response: &Response) -> Result<(), ConnectorError> {
     );
     let status = response.status.as_u16();
     Err(match first.error_code.as_str() {
-        "REQUEST_LIMIT_EXCEEDED" => ConnectorError::LimitReached { message },
+        "REQUEST_LIMIT_EXCEEDED" => ConnectorError::LimitReached {
+            message,
+            resets_at: request_limit_resets_at(chrono::Utc::now()),
+        },
         "INVALID_SESSION_ID" => ConnectorError::Auth { message },
         "SERVER_UNAVAILABLE" | "UNABLE_TO_LOCK_ROW" | "QUERY_TIMEOUT" => {
             ConnectorError::Transient { message }

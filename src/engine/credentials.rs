@@ -104,11 +104,33 @@ pub fn owner_tenant(connection: &Connection, tenant: &str) -> String {
 }
 
 /// Builds the request authentication of a connection.
+///
+/// Each call builds a new auth: for OAuth2 connections that means separate token state,
+/// so executions get theirs through the engine's shared client
+/// ([`super::clients::Clients`]) instead.
 pub fn resolve_auth(
     connection: &Connection,
     tenant: &str,
     store: Arc<dyn Store>,
     keyring: Option<Arc<Keyring>>,
+) -> Result<Arc<dyn Auth>, EngineError> {
+    resolve_auth_with(
+        connection,
+        tenant,
+        store,
+        keyring,
+        Arc::new(std::sync::Mutex::new(())),
+    )
+}
+
+/// [`resolve_auth`], with `secrets` held across every read-modify-write of the stored
+/// secrets that a token refresh makes.
+pub(super) fn resolve_auth_with(
+    connection: &Connection,
+    tenant: &str,
+    store: Arc<dyn Store>,
+    keyring: Option<Arc<Keyring>>,
+    secrets: Arc<std::sync::Mutex<()>>,
 ) -> Result<Arc<dyn Auth>, EngineError> {
     let values = resolve_values(connection, tenant, &*store, keyring.as_deref())?;
     let get = |key: &str| values.get(key).cloned();
@@ -148,7 +170,9 @@ pub fn resolve_auth(
         AuthType::Custom => Arc::new(Headers {
             headers: values.into_iter().collect(),
         }),
-        AuthType::OAuth2 => super::oauth::build(connection, tenant, values, store, keyring)?,
+        AuthType::OAuth2 => {
+            super::oauth::build(connection, tenant, values, store, keyring, secrets)?
+        }
     })
 }
 

@@ -129,6 +129,8 @@ impl Engine {
         }
         // commit_finish closes the execution, updates the task's stats and commits the
         // whole batch at once.
-        Ok(self.commit_finish(batch, execution, state, status, None, &Quiet)?)
+        let execution = self.commit_finish(batch, execution, state, status, None, &Quiet)?;
+        super::log_end(&execution);
+        Ok(execution)
     }
 }

@@ -15,7 +15,9 @@
 //! The engine knows the store, connectors and the runtime; it knows nothing of the
 //! command line or HTTP serving.
 
+mod clients;
 mod credentials;
+mod execute;
 mod ingest;
 mod lookup;
 mod oauth;
@@ -24,7 +26,6 @@ mod replay;
 mod retry;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,9 +41,13 @@ use crate::store::{
 };
 
 pub use credentials::{load_stored, owner_tenant as credentials_owner, resolve_auth, save_stored};
+pub use execute::log_end;
 pub use ingest::WEBHOOK_INTEGRATION;
 pub use lookup::StoreLookup;
 pub use page::{apply_page, PageContext, PageOutcome};
+/// Cancels an execution: it stops at its next page boundary, or at once while it waits
+/// to retry a fetch. Cheap to clone; a child token is cancelled with its parent.
+pub use tokio_util::sync::CancellationToken;
 
 /// At most this many SyncErrors are kept on an execution (every failed record is also
 /// a dead letter, so nothing is lost).
@@ -67,6 +72,10 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("execution `{0}` not found")]
     NoExecution(String),
+    /// A bug: the execution panicked before it was stored (after, it is closed as failed
+    /// with the message instead; see [`Engine::execute`]).
+    #[error("cmap panicked: {0} (a bug: please report it)")]
+    Panicked(String),
 }
 
 impl EngineError {
@@ -146,9 +155,21 @@ pub struct Engine {
     /// Needed only by connections with `stored` credentials.
     pub keyring: Option<Arc<Keyring>>,
     pub options: Options,
+    /// One authenticated client per connection, shared by every execution of this
+    /// engine (so an OAuth2 connection refreshes once, whatever runs at the same time).
+    clients: clients::Clients,
 }
 
 impl Engine {
+    pub fn new(store: Arc<dyn Store>, keyring: Option<Arc<Keyring>>, options: Options) -> Engine {
+        Engine {
+            store,
+            keyring,
+            options,
+            clients: clients::Clients::default(),
+        }
+    }
+
     /// Marks executions left `running` by a crash as failed (interrupted). Their task
     /// state keeps its checkpoint, so the next run resumes there.
     pub fn recover_interrupted(&self) -> Result<Vec<SyncExecution>, EngineError> {
@@ -157,7 +178,7 @@ impl Engine {
             let now = Utc::now();
             e.status = ExecutionStatus::Failed;
             e.completed_at = Some(now);
-            e.duration_ms = Some((now - e.started_at).num_milliseconds().max(0) as u64);
+            e.duration_ms = Some(elapsed_ms(e.started_at, now));
             let message = "interrupted: the process stopped while this execution was running; the next run resumes from its last checkpoint";
             e.errors.push(SyncError {
                 timestamp: now,
@@ -215,23 +236,17 @@ impl Engine {
             .unwrap_or_else(|| DEFAULT_TENANT.to_string());
         let connector = connectors::for_integration(&connection.integration)
             .ok_or_else(|| EngineError::UnknownConnector(connection.integration.clone()))?;
-        let http =
-            if connection.integration == "files" {
-                None
-            } else {
-                let auth = resolve_auth(
-                    &connection,
-                    &tenant,
-                    self.store.clone(),
-                    self.keyring.clone(),
-                )?;
-                let client = connectors::http::Client::new(auth, self.options.http_timeout)
-                    .map_err(|e| EngineError::Credentials {
-                        connection: connection.id.clone(),
-                        message: e.to_string(),
-                    })?;
-                Some(Arc::new(client))
-            };
+        let http = if connection.integration == "files" {
+            None
+        } else {
+            Some(self.clients.get(
+                &connection,
+                &tenant,
+                &self.store,
+                &self.keyring,
+                self.options.http_timeout,
+            )?)
+        };
         let read = ReadRequest {
             entity: task.schema.entity.clone(),
             task_config: task.config.clone(),
@@ -273,11 +288,15 @@ impl Engine {
 
     /// Runs one execution to its end (success, partial, failed or cancelled). `Err` only
     /// when the run cannot start (no connection, no credentials) or the store fails.
+    ///
+    /// `cancel` stops it at the next page boundary, or at once while it waits to retry a
+    /// fetch; the checkpoint stays. A panic unwinds out of here: the runner and `cmap
+    /// run` call [`Engine::execute`], which contains it.
     pub async fn run(
         &self,
         req: RunRequest<'_>,
         observer: &dyn Observer,
-        cancel: &AtomicBool,
+        cancel: &CancellationToken,
     ) -> Result<SyncExecution, EngineError> {
         let task = req.task;
         let schema: &Schema = &task.schema;
@@ -374,6 +393,13 @@ impl Engine {
             &started,
             Some(json!({ "task": task.id, "connection": connection.id, "full": req.full })),
         )));
+        if state.paused_until.is_some() {
+            // The quota pause is over (or overridden by a manual run): clear it.
+            batch.push(Op::SetPausedUntil {
+                task_id: task.id.clone(),
+                until: None,
+            });
+        }
         batch.push(Op::PutExecution(execution.clone()));
         self.store.commit(batch)?;
         observer.progress(&execution);
@@ -382,7 +408,7 @@ impl Engine {
         let mut page_no = 0u64;
         let last_watermark;
         loop {
-            if cancel.load(Ordering::Relaxed) {
+            if cancel.is_cancelled() {
                 // The checkpoint stays: the next run resumes where this one stopped.
                 state.checkpoint = Some(checkpoint(&execution, &cursor, &sweep_mark, &watermark));
                 return self.finish(execution, state, ExecutionStatus::Cancelled, None, observer);
@@ -390,10 +416,12 @@ impl Engine {
             execution.progress.phase = Phase::Fetching;
             observer.progress(&execution);
             let page = match self
-                .fetch(&*connector, &read, &cursor, task, &mut execution)
+                .fetch(&*connector, &read, &cursor, task, &mut execution, cancel)
                 .await
             {
-                Ok(p) => p,
+                Ok(Some(p)) => p,
+                // Cancelled while waiting to retry: the top of the loop closes the run.
+                Ok(None) => continue,
                 Err(e) => {
                     state.checkpoint =
                         Some(checkpoint(&execution, &cursor, &sweep_mark, &watermark));
@@ -542,7 +570,13 @@ impl Engine {
         Ok(self.commit_finish(batch, execution, state, status, guard_error, observer)?)
     }
 
-    /// Fetches one page, retrying per the task's retry config.
+    /// Fetches one page, retrying per the task's retry config. `Ok(None)`: cancelled
+    /// while waiting between attempts.
+    ///
+    /// The wait (up to an hour) ends early when `cancel` fires, so cancel and shutdown
+    /// reach a run that is backing off. A request in flight is not abandoned: dropping it
+    /// in the middle of a token refresh could lose a rotated refresh token that the
+    /// server has already swapped for the old one; it is bounded by the HTTP timeout.
     async fn fetch(
         &self,
         connector: &dyn connectors::Connector,
@@ -550,17 +584,18 @@ impl Engine {
         cursor: &Value,
         task: &Task,
         execution: &mut SyncExecution,
-    ) -> Result<connectors::Page, ConnectorError> {
-        let mut attempt = 0;
+        cancel: &CancellationToken,
+    ) -> Result<Option<connectors::Page>, ConnectorError> {
+        let mut attempt: u32 = 0;
         loop {
             match connector.next_page(read, cursor).await {
-                Ok(page) => return Ok(page),
+                Ok(page) => return Ok(Some(page)),
                 Err(e) => {
-                    attempt += 1;
+                    attempt = attempt.saturating_add(1);
                     let Some(wait) = retry::delay(&task.retry, attempt, &e, fastrand::f64()) else {
                         return Err(e);
                     };
-                    execution.retry_count += 1;
+                    execution.retry_count = execution.retry_count.saturating_add(1);
                     let mut batch = Batch::new(&execution.tenant_id);
                     batch.push(Op::PutLog(log(
                         &execution.id,
@@ -574,7 +609,11 @@ impl Engine {
                     )));
                     // Logging a retry must not fail the run.
                     let _ = self.store.commit(batch);
-                    tokio::time::sleep(wait).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        // Cancel or shutdown: stop waiting now, not in up to an hour.
+                        _ = cancel.cancelled() => return Ok(None),
+                    }
                 }
             }
         }
@@ -587,35 +626,45 @@ impl Engine {
         error: &ConnectorError,
         observer: &dyn Observer,
     ) -> Result<SyncExecution, StoreError> {
-        // A used-up daily quota keeps what was committed and resumes next run: partial.
-        let status = match error {
-            ConnectorError::LimitReached { .. } => ExecutionStatus::Partial,
-            _ => ExecutionStatus::Failed,
+        let mut batch = Batch::new(&execution.tenant_id);
+        // A used-up quota keeps what was committed and resumes once it is back: partial,
+        // and the task is paused until then (retrying now would only burn calls).
+        let (status, message) = match error {
+            ConnectorError::LimitReached { resets_at, .. } => {
+                let message = format!(
+                    "{error}; the task is paused until {} (when the quota is expected back) and then resumes from its checkpoint",
+                    resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+                batch.push(Op::SetPausedUntil {
+                    task_id: execution.sync_task_id.clone(),
+                    until: Some(*resets_at),
+                });
+                batch.push(Op::PutLog(log(
+                    &execution.id,
+                    LogLevel::Warn,
+                    &message,
+                    Some(json!({ "pausedUntil": resets_at })),
+                )));
+                (ExecutionStatus::Partial, message)
+            }
+            _ => (ExecutionStatus::Failed, error.to_string()),
         };
         execution.errors.push(SyncError {
             timestamp: Utc::now(),
             phase: "fetching".into(),
             record_id: None,
             external_id: None,
-            error: error.to_string(),
+            error: message.clone(),
             details: None,
             recoverable: error.is_retryable()
                 || matches!(error, ConnectorError::LimitReached { .. }),
         });
         state.last_error = Some(LastError {
-            message: error.to_string(),
+            message: message.clone(),
             timestamp: Utc::now(),
             details: None,
         });
-        let batch = Batch::new(&execution.tenant_id);
-        self.commit_finish(
-            batch,
-            execution,
-            state,
-            status,
-            Some(error.to_string()),
-            observer,
-        )
+        self.commit_finish(batch, execution, state, status, Some(message), observer)
     }
 
     fn finish(
@@ -651,27 +700,28 @@ impl Engine {
         let now = Utc::now();
         execution.status = status;
         execution.completed_at = Some(now);
-        execution.duration_ms = Some((now - execution.started_at).num_milliseconds().max(0) as u64);
+        execution.duration_ms = Some(elapsed_ms(execution.started_at, now));
         execution.progress.phase = Phase::Complete;
         execution.progress.processed_records = execution.results.fetched;
         if status == ExecutionStatus::Success {
             execution.progress.percentage = 100.0;
         }
         let r = execution.results;
+        // The stored counters come from outside (the store): saturate, never overflow.
         let stats = &mut state.stats;
-        stats.total_runs += 1;
-        stats.records_processed += r.fetched;
-        stats.records_created += r.created;
-        stats.records_updated += r.updated;
-        stats.records_skipped += r.skipped;
-        stats.records_failed += r.failed;
+        stats.total_runs = stats.total_runs.saturating_add(1);
+        stats.records_processed = stats.records_processed.saturating_add(r.fetched);
+        stats.records_created = stats.records_created.saturating_add(r.created);
+        stats.records_updated = stats.records_updated.saturating_add(r.updated);
+        stats.records_skipped = stats.records_skipped.saturating_add(r.skipped);
+        stats.records_failed = stats.records_failed.saturating_add(r.failed);
         match status {
             ExecutionStatus::Success => {
-                stats.successful_runs += 1;
+                stats.successful_runs = stats.successful_runs.saturating_add(1);
                 stats.last_success_at = Some(now);
             }
             ExecutionStatus::Failed => {
-                stats.failed_runs += 1;
+                stats.failed_runs = stats.failed_runs.saturating_add(1);
                 stats.last_failure_at = Some(now);
             }
             _ => {}
@@ -729,12 +779,20 @@ fn checkpoint(
     }
 }
 
+/// Milliseconds from `from` to `to`, 0 when `to` is earlier (a start time read back from
+/// the store may be anything chrono can hold: the span still fits, see the test).
+fn elapsed_ms(from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>) -> u64 {
+    u64::try_from(to.signed_duration_since(from).num_milliseconds()).unwrap_or(0)
+}
+
+/// Adds a page's counts (saturating: a resumed run starts from counts read back from
+/// the store).
 fn add(total: &mut ExecutionResults, page: &ExecutionResults) {
-    total.fetched += page.fetched;
-    total.created += page.created;
-    total.updated += page.updated;
-    total.skipped += page.skipped;
-    total.failed += page.failed;
+    total.fetched = total.fetched.saturating_add(page.fetched);
+    total.created = total.created.saturating_add(page.created);
+    total.updated = total.updated.saturating_add(page.updated);
+    total.skipped = total.skipped.saturating_add(page.skipped);
+    total.failed = total.failed.saturating_add(page.failed);
 }
 
 fn percentage(p: &Progress) -> f64 {
@@ -756,5 +814,61 @@ pub fn log(execution_id: &str, level: LogLevel, message: &str, data: Option<Valu
             Some(Value::Object(m)) => Some(m),
             _ => None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    use super::*;
+
+    #[test]
+    fn elapsed_is_total_over_chrono_range() {
+        let (min, max) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+        assert_eq!(elapsed_ms(max, min), 0);
+        assert!(elapsed_ms(min, max) > 16_000_000_000_000_000);
+        assert_eq!(elapsed_ms(max, max), 0);
+        let now = Utc::now();
+        assert_eq!(elapsed_ms(now, now + TimeDelta::milliseconds(1500)), 1500);
+    }
+
+    #[test]
+    fn counts_saturate() {
+        let mut total = ExecutionResults {
+            fetched: u64::MAX,
+            created: u64::MAX - 1,
+            ..ExecutionResults::default()
+        };
+        let page = ExecutionResults {
+            fetched: 5,
+            created: 5,
+            updated: 1,
+            ..ExecutionResults::default()
+        };
+        add(&mut total, &page);
+        assert_eq!(
+            (total.fetched, total.created, total.updated),
+            (u64::MAX, u64::MAX, 1)
+        );
+    }
+
+    #[test]
+    fn percentage_is_a_share_of_the_total() {
+        let progress = |processed, total| Progress {
+            phase: Phase::Fetching,
+            total_records: total,
+            processed_records: processed,
+            percentage: 0.0,
+        };
+        for (processed, total, expect) in [
+            (0, None, 0.0),
+            (5, Some(0), 0.0),
+            (5, Some(10), 50.0),
+            (u64::MAX, Some(1), 100.0),
+            (u64::MAX, Some(u64::MAX), 100.0),
+        ] {
+            assert_eq!(percentage(&progress(processed, total)), expect);
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! refresh stored, and persisting every new token (encrypted) before it is used.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -18,12 +18,15 @@ use crate::store::{OAuthMeta, Store};
 /// rotated refresh token is newer than the one the pipeline names.
 const TOKEN_FIELDS: &[&str] = &["accessToken", "refreshToken", "expiresAt", "instanceUrl"];
 
+/// The OAuth2 auth of `connection`, starting from the tokens stored by earlier
+/// refreshes. `secrets` is held across each persist (see [`super::clients::Clients`]).
 pub fn build(
     connection: &Connection,
     tenant: &str,
     values: BTreeMap<String, Secret>,
     store: Arc<dyn Store>,
     keyring: Option<Arc<Keyring>>,
+    secrets: Arc<Mutex<()>>,
 ) -> Result<Arc<dyn Auth>, EngineError> {
     let err = |message: String| EngineError::Credentials {
         connection: connection.id.clone(),
@@ -44,22 +47,24 @@ pub fn build(
         let store = store.clone();
         let persist: Persist = Arc::new(move |update: TokenUpdate| {
             // Read-modify-write of the stored object: keeps the other stored secrets
-            // (client secret, ...) and replaces the tokens.
-            let mut secrets = load_stored(&connection, &tenant, &*store, Some(&keyring))
+            // (client secret, ...) and replaces the tokens. Serialised with every other
+            // such write of this process, so none is lost between read and write.
+            let _serialised = secrets.lock().unwrap_or_else(|e| e.into_inner());
+            let mut stored = load_stored(&connection, &tenant, &*store, Some(&keyring))
                 .map_err(|e| e.to_string())?;
-            secrets.insert(
+            stored.insert(
                 "accessToken".into(),
                 Value::String(update.access_token.expose().to_string()),
             );
             if let Some(r) = &update.refresh_token {
-                secrets.insert("refreshToken".into(), Value::String(r.expose().to_string()));
+                stored.insert("refreshToken".into(), Value::String(r.expose().to_string()));
             }
             match update.expires_at {
-                Some(at) => secrets.insert("expiresAt".into(), Value::String(at.to_rfc3339())),
-                None => secrets.remove("expiresAt"),
+                Some(at) => stored.insert("expiresAt".into(), Value::String(at.to_rfc3339())),
+                None => stored.remove("expiresAt"),
             };
             if let Some(url) = &update.instance_url {
-                secrets.insert("instanceUrl".into(), Value::String(url.clone()));
+                stored.insert("instanceUrl".into(), Value::String(url.clone()));
             }
             let meta = OAuthMeta {
                 token_type: update.token_type.clone(),
@@ -67,7 +72,7 @@ pub fn build(
                 scope: update.scope.clone().unwrap_or_default(),
                 instance_url: update.instance_url.clone(),
             };
-            save_stored(&connection, &tenant, &*store, &keyring, secrets, Some(meta))
+            save_stored(&connection, &tenant, &*store, &keyring, stored, Some(meta))
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         });

@@ -256,6 +256,8 @@ async fn receive(
     })
     .await
     .map_err(|e| {
+        // A panic (a bug) while storing: nothing of the delivery was committed.
+        tracing::error!(task = task_id, error = %e, "webhook delivery failed: nothing stored");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the delivery was interrupted: {e}"),
@@ -422,6 +424,11 @@ async fn run_task(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Respon
                     message,
                     format!("resume it first: POST /api/tasks/{id}/resume"),
                 ),
+                TriggerError::QuotaPaused { .. } => ApiError::new(
+                    StatusCode::CONFLICT,
+                    message,
+                    format!("it runs again by itself then; to try the source now: POST /api/tasks/{id}/resume"),
+                ),
                 TriggerError::ShuttingDown => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     message,
@@ -552,7 +559,13 @@ async fn pipelines(State(api): State<Arc<Api>>) -> Json<Value> {
         .program
         .tasks
         .iter()
-        .map(|t| json!({ "id": t.id, "paused": api.runner.is_paused(&t.id) }))
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "paused": api.runner.is_paused(&t.id),
+                "pausedUntil": api.runner.paused_until(&t.id).filter(|u| *u > chrono::Utc::now()),
+            })
+        })
         .collect();
     Json(json!({
         "generation": loaded.generation,

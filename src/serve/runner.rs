@@ -1,16 +1,21 @@
 //! Starting executions: at most one per task at a time, at most `max_concurrent` in all,
-//! cancellable, and never for a paused task. The scheduler, webhooks and the control API
-//! all go through here.
+//! cancellable, and never for a paused task (paused through the API, or until its
+//! source's quota is back). The scheduler, webhooks and the control API all go through
+//! here.
+//!
+//! Cancellation is a tree of tokens: the runner's own (fired by shutdown) is the parent
+//! of every execution's, so shutdown reaches executions still waiting for a slot and
+//! executions waiting to retry, not only those between two pages.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, Semaphore};
 
 use super::metrics::Metrics;
 use super::state::Shared;
-use crate::engine::RunRequest;
+use crate::engine::{CancellationToken, RunRequest};
 use crate::store::{SyncExecution, TriggeredBy};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +26,9 @@ pub enum TriggerError {
     AlreadyRunning { task: String, execution_id: String },
     #[error("task `{0}` is paused")]
     Paused(String),
+    /// The source's quota is used up; it is expected back at `until`.
+    #[error("task `{task}` is paused until {} (its source's quota is used up; it resumes from its checkpoint then)", until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
+    QuotaPaused { task: String, until: DateTime<Utc> },
     #[error("the server is shutting down")]
     ShuttingDown,
 }
@@ -36,6 +44,8 @@ pub struct Runner {
     inner: Mutex<Inner>,
     /// Woken whenever an execution ends (shutdown waits on it).
     idle: Notify,
+    /// Cancelled by shutdown; every execution's token is a child of it.
+    shutdown: CancellationToken,
     on_finished: Option<Finished>,
 }
 
@@ -43,8 +53,8 @@ pub struct Runner {
 struct Inner {
     /// Task id -> the execution id it is running (or "" while it waits for a slot).
     running: HashMap<String, String>,
-    /// Execution id -> its cancel flag.
-    cancels: HashMap<String, Arc<AtomicBool>>,
+    /// Execution id -> its cancel token.
+    cancels: HashMap<String, CancellationToken>,
     paused: HashSet<String>,
     shutting_down: bool,
 }
@@ -83,6 +93,7 @@ impl Runner {
                 ..Inner::default()
             }),
             idle: Notify::new(),
+            shutdown: CancellationToken::new(),
             on_finished,
         })
     }
@@ -130,6 +141,15 @@ impl Runner {
             .task(task_id)
             .cloned()
             .ok_or_else(|| TriggerError::UnknownTask(task_id.to_string()))?;
+        if let Some(until) = self
+            .paused_until(task_id)
+            .filter(|until| *until > Utc::now())
+        {
+            return Err(TriggerError::QuotaPaused {
+                task: task_id.to_string(),
+                until,
+            });
+        }
         {
             let mut inner = self.lock();
             if inner.shutting_down {
@@ -148,12 +168,25 @@ impl Runner {
         }
         self.metrics.queue_depth_add(1);
         let this = self.clone();
+        let cancel = self.shutdown.child_token();
         tokio::spawn(async move {
+            // Whatever happens below, panics included, the task is unregistered when this
+            // ends: a stale entry would refuse every later run of it as "already running".
+            let _registered = Registered {
+                runner: &this,
+                task_id: &task.id,
+            };
             // Waiting for a slot: the task is registered as running, so it is not
-            // started twice meanwhile.
-            let permit = this.limit.clone().acquire_owned().await;
+            // started twice meanwhile. Shutdown while waiting: it never starts.
+            let permit = tokio::select! {
+                permit = this.limit.clone().acquire_owned() => permit.ok(),
+                _ = cancel.cancelled() => None,
+            };
             this.metrics.queue_depth_add(-1);
-            let cancel = Arc::new(AtomicBool::new(false));
+            let Some(_permit) = permit else {
+                tracing::info!(task = %task.id, "execution not started: the server is shutting down");
+                return;
+            };
             let request = RunRequest {
                 task: &task,
                 connections: &loaded.program.connections,
@@ -166,40 +199,51 @@ impl Runner {
                 task_id: task.id.clone(),
                 cancel: cancel.clone(),
             };
-            let result = match permit {
-                Ok(_permit) => this.shared.engine.run(request, &observer, &cancel).await,
-                Err(_) => Err(crate::engine::EngineError::NoExecution(
-                    "the runner closed".into(),
-                )),
-            };
+            // `execute` contains a panic of the run (the execution ends failed) and logs
+            // the end.
+            match this
+                .shared
+                .engine
+                .execute(request, &observer, &cancel)
+                .await
             {
-                let mut inner = this.lock();
-                if let Some(id) = inner.running.remove(&task.id) {
-                    inner.cancels.remove(&id);
-                }
-            }
-            match result {
                 Ok(execution) => {
                     this.metrics.execution_finished(&execution);
                     if let Some(f) = &this.on_finished {
                         f(task.clone(), execution);
                     }
                 }
-                Err(e) => {
-                    this.metrics.execution_error();
-                    tracing::error!(task = %task.id, error = %e, "execution could not start");
-                }
+                Err(_) => this.metrics.execution_error(),
             }
-            this.idle.notify_waiters();
         });
         Ok(())
     }
 
-    /// Asks a running execution to stop at its next page boundary.
+    /// Until when a task is paused because its source's quota is used up (the stored
+    /// task state's `pausedUntil`; past times included).
+    pub fn paused_until(&self, task_id: &str) -> Option<DateTime<Utc>> {
+        let loaded = self.shared.snapshot();
+        let task = loaded.program.task(task_id)?;
+        let tenant = self
+            .shared
+            .engine
+            .ingest_tenant(task, &loaded.program.connections);
+        match self.shared.engine.store.task_state(&tenant, task_id) {
+            Ok(state) => state.and_then(|s| s.paused_until),
+            Err(e) => {
+                // Unreadable: do not block the task on it; the run itself will report.
+                tracing::error!(task = task_id, error = %e, "cannot read the task state");
+                None
+            }
+        }
+    }
+
+    /// Asks a running execution to stop at its next page boundary (at once when it is
+    /// waiting to retry).
     pub fn cancel(&self, execution_id: &str) -> bool {
         match self.lock().cancels.get(execution_id) {
-            Some(flag) => {
-                flag.store(true, Ordering::Relaxed);
+            Some(token) => {
+                token.cancel();
                 true
             }
             None => false,
@@ -211,9 +255,33 @@ impl Runner {
         self.persist_paused(task_id, true);
     }
 
+    /// Resumes a paused task; also lifts a quota pause (the next run then tries the
+    /// source at once).
     pub fn resume(&self, task_id: &str) {
         self.lock().paused.remove(task_id);
         self.persist_paused(task_id, false);
+        if self.paused_until(task_id).is_some() {
+            self.clear_paused_until(task_id);
+        }
+    }
+
+    fn clear_paused_until(&self, task_id: &str) {
+        let loaded = self.shared.snapshot();
+        let Some(task) = loaded.program.task(task_id) else {
+            return;
+        };
+        let tenant = self
+            .shared
+            .engine
+            .ingest_tenant(task, &loaded.program.connections);
+        let mut batch = crate::store::Batch::new(&tenant);
+        batch.push(crate::store::Op::SetPausedUntil {
+            task_id: task_id.to_string(),
+            until: None,
+        });
+        if let Err(e) = self.shared.engine.store.commit(batch) {
+            tracing::error!(task = task_id, error = %e, "cannot clear the quota pause");
+        }
     }
 
     pub fn is_paused(&self, task_id: &str) -> bool {
@@ -233,13 +301,12 @@ impl Runner {
     }
 
     /// Refuses new executions and asks every running one to stop at its next page
-    /// boundary (its checkpoint stays: the next start resumes it).
+    /// boundary, or at once while it waits to retry or for a slot (its checkpoint
+    /// stays: the next start resumes it).
     pub fn begin_shutdown(&self) {
-        let mut inner = self.lock();
-        inner.shutting_down = true;
-        for flag in inner.cancels.values() {
-            flag.store(true, Ordering::Relaxed);
-        }
+        self.lock().shutting_down = true;
+        // Every execution's token is a child of this one.
+        self.shutdown.cancel();
     }
 
     /// Waits until no execution runs.
@@ -255,11 +322,11 @@ impl Runner {
     }
 }
 
-/// Records the execution id and cancel flag as soon as the engine has created it.
+/// Records the execution id and cancel token as soon as the engine has created it.
 struct Registering<'a> {
     runner: &'a Runner,
     task_id: String,
-    cancel: Arc<AtomicBool>,
+    cancel: CancellationToken,
 }
 
 impl crate::engine::Observer for Registering<'_> {
@@ -276,9 +343,25 @@ impl crate::engine::Observer for Registering<'_> {
             inner
                 .cancels
                 .insert(execution.id.clone(), self.cancel.clone());
-            if inner.shutting_down {
-                self.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Unregisters a task's execution when its spawned task ends, however it ends, and
+/// wakes whoever waits for the runner to be idle.
+struct Registered<'a> {
+    runner: &'a Runner,
+    task_id: &'a str,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        {
+            let mut inner = self.runner.lock();
+            if let Some(id) = inner.running.remove(self.task_id) {
+                inner.cancels.remove(&id);
             }
         }
+        self.runner.idle.notify_waiters();
     }
 }

@@ -74,7 +74,15 @@ pub enum Op {
     },
     PutPending(PendingReference),
     RemovePending(PendingReference),
+    /// Writes a task's state, except its control fields: `paused_until` keeps its stored
+    /// value (so a run's own state write never clears a pause set meanwhile).
     PutTaskState(TaskState),
+    /// Sets (or, with `None`, clears) a task's `paused_until`, keeping the rest of its
+    /// stored state (a default state when there is none).
+    SetPausedUntil {
+        task_id: String,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
     PutExecution(SyncExecution),
     PutDeadLetter(DeadLetter),
     RemoveDeadLetter {

@@ -83,6 +83,12 @@ pub struct TaskState {
     /// restarts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// A quota of the source is used up (Salesforce `REQUEST_LIMIT_EXCEEDED`, HubSpot's
+    /// daily limit): no run starts before this time, when the quota is expected back; the
+    /// next run resumes from the checkpoint. A control field: set only by
+    /// [`super::Op::SetPausedUntil`], never by [`super::Op::PutTaskState`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<DateTime<Utc>>,
 }
 
 /// Where an unfinished run stands.

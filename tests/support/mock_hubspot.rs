@@ -1,7 +1,8 @@
 //! A mock HubSpot CRM v3 (objects list and search) on 127.0.0.1, reproducing the real
 //! shapes and failures: `paging.next.after`, archived records, string property values,
 //! the search endpoint's filters, sort and 10,000-result cap, 429 with `Retry-After` and
-//! `X-HubSpot-RateLimit-*` headers, 401 on a wrong token, injected faults.
+//! `X-HubSpot-RateLimit-*` headers (the daily limit's with `X-HubSpot-RateLimit-Daily` and
+//! `-Daily-Remaining`, as HubSpot sends them), 401 on a wrong token, injected faults.
 //!
 //! `start(config)` returns the address and a [`Handle`] with counters and controls.
 
@@ -185,11 +186,16 @@ fn authorise(state: &MockState, headers: &HeaderMap) -> Option<Response> {
     let call = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
     if let Some(limit) = &state.rate_limit {
         if call > limit.after_calls && call <= limit.after_calls + limit.times {
+            let daily = limit.policy == "DAILY";
             let mut response = (
                 StatusCode::TOO_MANY_REQUESTS,
                 Json(json!({
                     "status": "error",
-                    "message": "You have reached your secondly limit.",
+                    "message": if daily {
+                        "You have reached your daily limit."
+                    } else {
+                        "You have reached your secondly limit."
+                    },
                     "errorType": "RATE_LIMIT",
                     "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24",
                     "policyName": limit.policy,
@@ -198,6 +204,20 @@ fn authorise(state: &MockState, headers: &HeaderMap) -> Option<Response> {
             )
                 .into_response();
             let headers = response.headers_mut();
+            if daily {
+                // What HubSpot sends with the daily limit (private apps): the day's
+                // allowance and what is left, and nothing that says when it resets
+                // (midnight in the account's time zone).
+                headers.insert(
+                    "X-HubSpot-RateLimit-Daily",
+                    "250000".parse().expect("header"),
+                );
+                headers.insert(
+                    "X-HubSpot-RateLimit-Daily-Remaining",
+                    "0".parse().expect("header"),
+                );
+                return Some(response);
+            }
             headers.insert("X-HubSpot-RateLimit-Max", "100".parse().expect("header"));
             headers.insert(
                 "X-HubSpot-RateLimit-Remaining",

@@ -71,6 +71,8 @@ struct Inner {
     locators: HashMap<String, (String, Vec<Value>)>,
     queries: Vec<String>,
     faults: Vec<(u16, String)>,
+    /// API calls after this many answer 403 `REQUEST_LIMIT_EXCEEDED`.
+    request_limit: Option<u64>,
 }
 
 pub struct MockState {
@@ -80,7 +82,6 @@ pub struct MockState {
     echo: bool,
     expires_in: Option<u64>,
     session_requests: Option<u64>,
-    request_limit: Option<u64>,
     inner: Mutex<Inner>,
     token_calls: AtomicU64,
     api_calls: AtomicU64,
@@ -132,6 +133,11 @@ impl Handle {
     pub fn set_records(&self, object: &str, records: Vec<Value>) {
         self.lock().objects.insert(object.to_string(), records);
     }
+    /// The org's request allocation is back (the rolling 24 hours moved on): no more
+    /// `REQUEST_LIMIT_EXCEEDED`.
+    pub fn lift_request_limit(&self) {
+        self.lock().request_limit = None;
+    }
     /// The next authorised API call answers `status` with `body` instead.
     pub fn fail_next(&self, status: u16, body: &str) {
         self.lock().faults.push((status, body.to_string()));
@@ -154,7 +160,6 @@ pub async fn start(config: Config) -> (SocketAddr, Handle) {
         echo: config.echo_refresh_token,
         expires_in: config.expires_in,
         session_requests: config.session_requests,
-        request_limit: config.request_limit,
         inner: Mutex::new(Inner {
             objects: config.objects,
             access_token: config.initial_access_token,
@@ -164,6 +169,7 @@ pub async fn start(config: Config) -> (SocketAddr, Handle) {
             locators: HashMap::new(),
             queries: Vec::new(),
             faults: Vec::new(),
+            request_limit: config.request_limit,
         }),
         token_calls: AtomicU64::new(0),
         api_calls: AtomicU64::new(0),
@@ -279,7 +285,7 @@ fn authorise(state: &MockState, headers: &HeaderMap) -> Option<Response> {
     }
     inner.token_uses += 1;
     let calls = state.api_calls.fetch_add(1, Ordering::SeqCst) + 1;
-    if state.request_limit.is_some_and(|limit| calls > limit) {
+    if inner.request_limit.is_some_and(|limit| calls > limit) {
         return Some(errors(
             StatusCode::FORBIDDEN,
             "REQUEST_LIMIT_EXCEEDED",

@@ -252,7 +252,22 @@ impl Store for SledStore {
                 Op::PutTaskState(state) => {
                     check_tenant(tenant, &state.tenant_id, "task state")?;
                     let k = key(&[tenant.as_bytes(), TASK, state.task_id.as_bytes()]);
-                    writes.put_json(k, state)?;
+                    // Control fields are written only by their own op (read here, under
+                    // the commit lock, so a pause set meanwhile is never lost).
+                    let stored: Option<TaskState> = writes.get_json(&k)?;
+                    let mut state = state.clone();
+                    state.paused_until = stored.and_then(|s| s.paused_until);
+                    writes.put_json(k, &state)?;
+                }
+                Op::SetPausedUntil { task_id, until } => {
+                    let k = key(&[tenant.as_bytes(), TASK, task_id.as_bytes()]);
+                    let mut state: TaskState = writes.get_json(&k)?.unwrap_or_else(|| TaskState {
+                        tenant_id: tenant.to_string(),
+                        task_id: task_id.clone(),
+                        ..TaskState::default()
+                    });
+                    state.paused_until = *until;
+                    writes.put_json(k, &state)?;
                 }
                 Op::PutExecution(execution) => writes.put_execution(tenant, execution)?,
                 Op::PutDeadLetter(letter) => {

@@ -1173,3 +1173,60 @@ fn a_marked_event_is_seen_for_its_task_and_tenant_only() {
     assert!(!store.event_seen("acme", "other", "evt-1").unwrap());
     assert!(!store.event_seen("globex", "hook", "evt-1").unwrap());
 }
+
+/// `pausedUntil` is a control field: only `SetPausedUntil` writes it; a task state
+/// written after it (in the same batch or later) keeps it.
+#[test]
+fn paused_until_is_kept_by_task_state_writes() {
+    let (_dir, store) = open();
+    let state = TaskState {
+        tenant_id: "acme".into(),
+        task_id: "sf-contacts".into(),
+        watermark: Some(json!("w1")),
+        ..TaskState::default()
+    };
+    let until = |s: &SledStore| {
+        s.task_state("acme", "sf-contacts")
+            .unwrap()
+            .and_then(|s| s.paused_until)
+    };
+    // On a task with no state yet, then overwritten in the same batch by a run's write.
+    commit(
+        &store,
+        "acme",
+        vec![
+            Op::SetPausedUntil {
+                task_id: "sf-contacts".into(),
+                until: Some(at(30)),
+            },
+            Op::PutTaskState(state.clone()),
+        ],
+    );
+    assert_eq!(until(&store), Some(at(30)));
+    let mut later = state.clone();
+    later.watermark = Some(json!("w2"));
+    later.paused_until = None;
+    commit(&store, "acme", vec![Op::PutTaskState(later)]);
+    let stored = store.task_state("acme", "sf-contacts").unwrap().unwrap();
+    assert_eq!(
+        (stored.watermark, stored.paused_until),
+        (Some(json!("w2")), Some(at(30)))
+    );
+    commit(
+        &store,
+        "acme",
+        vec![Op::SetPausedUntil {
+            task_id: "sf-contacts".into(),
+            until: None,
+        }],
+    );
+    assert_eq!(until(&store), None);
+    assert_eq!(
+        store
+            .task_state("acme", "sf-contacts")
+            .unwrap()
+            .and_then(|s| s.watermark),
+        Some(json!("w2")),
+        "the rest of the state stays"
+    );
+}
