@@ -17,3 +17,4 @@ pub mod span;
 pub mod stdlib;
 pub mod store;
 pub mod syntax;
+pub mod workspace;

@@ -18,3 +18,4 @@ mod roundtrip;
 mod serve;
 mod serve_http;
 mod serve_reload;
+mod workspace;
