@@ -18,4 +18,5 @@ mod roundtrip;
 mod serve;
 mod serve_http;
 mod serve_reload;
+mod tidy;
 mod workspace;
