@@ -13,6 +13,8 @@ pub mod functions;
 pub mod runtime;
 pub mod sandbox;
 pub mod serve;
+pub mod span;
 pub mod stdlib;
 pub mod store;
 pub mod syntax;
+pub mod workspace;

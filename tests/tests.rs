@@ -19,3 +19,5 @@ mod roundtrip;
 mod serve;
 mod serve_http;
 mod serve_reload;
+mod tidy;
+mod workspace;

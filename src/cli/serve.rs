@@ -60,10 +60,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
     };
     let options = Options {
         pipelines: args.state.pipelines.clone(),
-        stdlib: global
-            .stdlib
-            .clone()
-            .or_else(|| Some(std::path::PathBuf::from("stdlib")).filter(|d| d.is_dir())),
+        stdlib: super::load::stdlib_dir(global),
         max_concurrent: args.max_concurrent as usize,
         ..Options::default()
     };

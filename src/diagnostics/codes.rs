@@ -42,7 +42,7 @@ codes! {
     JsonShape = "E0003", "seed JSON of the wrong shape", "A seed-JSON value has the wrong type or a required key is missing (`fieldMappings` must be an array, `targetField` a string, ...). The key path names the value.";
     DuplicateClause = "E0004", "clause given twice", "A clause that may appear once (`source`, `target`, `dedupe`, `schedule`, ...) is written twice in one schema or task. The first one is used.";
     UnknownKey = "W0005", "unknown key in seed JSON", "A seed-JSON object has a key the spec does not define. It is kept (as `meta`) but not interpreted; usually it is a typo, and the label suggests the closest known key.";
-    Io = "E0006", "file cannot be read", "A file named on the command line, or one of its includes, cannot be read.";
+    Io = "E0006", "file cannot be read", "A pipeline file cannot be read: it is not UTF-8 text, it cannot be opened (permissions, a dangling or looping symbolic link), it is not a regular file (a named pipe), or a directory among the pipelines cannot be listed. The other files are still checked; `cmap serve` refuses the version.";
 
     // 01xx: names
     UnknownMappingType = "E0101", "unknown mapping type", "A seed-JSON mapping names a `mappingType` that is not one of direct, transform, conditional, default, composite, lookup, flatten.";

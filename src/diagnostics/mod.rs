@@ -8,7 +8,7 @@ pub mod render;
 
 pub use codes::Code;
 
-use crate::syntax::ast::Span;
+use crate::span::Span;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {

@@ -7,8 +7,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, S
 use serde_json::{json, Value};
 
 use super::{Diagnostic, Severity};
-use crate::syntax::ast::Span;
-use crate::syntax::SourceMap;
+use crate::span::{SourceMap, Span};
 
 /// How to draw reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

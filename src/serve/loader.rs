@@ -1,18 +1,17 @@
-//! Loading a version of the pipelines for the server: every file read and hashed,
-//! parsed and compiled together with the standard library. A version that does not
-//! check is refused with its diagnostics rendered as `cmap check` renders them.
+//! Loading a version of the pipelines for the server: the workspace loader
+//! ([`crate::workspace`], the one `cmap check` uses) reads, parses and compiles them
+//! with the standard library; this module adds what the server keeps on top, the
+//! content hash and status of each file. A version that does not check is refused with
+//! its errors rendered as `cmap check` renders them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use super::state::FileStatus;
-use crate::compile::{self, ir::Program};
-use crate::diagnostics::{render, Code, Diagnostic};
-use crate::syntax::ast::{Document, Span};
-use crate::syntax::{self, SourceMap};
+use crate::compile::ir::Program;
+use crate::diagnostics::{render, Diagnostic};
 
 /// A version that checks.
 pub struct Version {
@@ -38,98 +37,19 @@ pub fn load(
     stdlib: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<Version, Refused> {
-    let mut sources = SourceMap::default();
-    let mut docs = Vec::new();
-    let mut diagnostics: Vec<Diagnostic> = Vec::new();
-    let mut hashes = BTreeMap::new();
-    let refused = |message: String, hashes: BTreeMap<PathBuf, String>| Refused {
-        rendered: message,
-        failing: Vec::new(),
-        hashes,
-    };
-
-    let stdlib_files: Vec<(PathBuf, String)> = match stdlib {
-        Some(dir) => {
-            let files = crate::files::collect(&[dir.to_path_buf()]).map_err(|e| {
-                refused(
-                    format!("cannot read `{}`: {}", e.path.display(), e.message),
-                    BTreeMap::new(),
-                )
-            })?;
-            let mut out = Vec::new();
-            for f in files {
-                let text = std::fs::read_to_string(&f).map_err(|e| {
-                    refused(
-                        format!("cannot read `{}`: {e}", f.display()),
-                        BTreeMap::new(),
-                    )
-                })?;
-                out.push((f, text));
-            }
-            out
-        }
-        None => crate::stdlib::EMBEDDED
-            .iter()
-            .map(|(n, t)| (PathBuf::from(format!("<stdlib>/{n}")), t.to_string()))
-            .collect(),
-    };
-    let stdlib_count = stdlib_files.len();
-    for (path, text) in stdlib_files {
-        let id = sources.add(path, text);
-        let (doc, d) = syntax::parse(id, sources.get(id));
-        docs.push(doc);
-        diagnostics.extend(d);
-    }
-    let files = crate::files::collect(&[pipelines.to_path_buf()]).map_err(|e| {
-        refused(
-            format!("cannot read `{}`: {}", e.path.display(), e.message),
-            BTreeMap::new(),
-        )
-    })?;
-    for path in files {
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            // A file removed between the listing and the read: it is simply gone.
-            Err(_) => continue,
-        };
-        hashes.insert(path.clone(), hex::encode(Sha256::digest(&bytes)));
-        match String::from_utf8(bytes) {
-            Ok(text) => {
-                let id = sources.add(path, text);
-                let (doc, d) = syntax::parse(id, sources.get(id));
-                docs.push(doc);
-                diagnostics.extend(d);
-            }
-            Err(e) => {
-                // Refused as `cmap check` refuses it (E0006 at the first bad byte),
-                // rather than served with replacement characters in its strings.
-                let offset = e.utf8_error().valid_up_to();
-                let message = format!(
-                    "`{}` is not UTF-8 text (invalid byte at offset {offset})",
-                    path.display()
-                );
-                let id = sources.add(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
-                diagnostics.push(
-                    Diagnostic::new(Code::Io, Span::new(id, offset, offset), message)
-                        .with_label("here")
-                        .with_help("save the file as UTF-8"),
-                );
-                docs.push(Document::default());
-            }
-        }
-    }
-    let compiled = compile::compile(
-        &docs,
-        &compile::Options {
-            stdlib_docs: stdlib_count,
-        },
-    );
-    diagnostics.extend(compiled.diagnostics);
-    let errors: Vec<Diagnostic> = diagnostics
+    let checked =
+        crate::workspace::check(&[pipelines.to_path_buf()], stdlib).map_err(|e| Refused {
+            rendered: format!("error: {e}\n  help: {}\n", e.help),
+            failing: Vec::new(),
+            hashes: BTreeMap::new(),
+        })?;
+    let hashes = checked.workspace.content_hashes;
+    let errors: Vec<Diagnostic> = checked
+        .diagnostics
         .into_iter()
         .filter(Diagnostic::is_error)
         .collect();
-    match compiled.program {
+    match checked.program {
         Some(program) if errors.is_empty() => Ok(Version {
             program,
             files: hashes
@@ -148,6 +68,7 @@ pub fn load(
                 .collect(),
         }),
         _ => {
+            let sources = &checked.workspace.sources;
             let mut failing: Vec<PathBuf> = errors
                 .iter()
                 .map(|d| sources.get(d.span.file).path.clone())
@@ -156,7 +77,7 @@ pub fn load(
             failing.dedup();
             let rendered = format!(
                 "{}{}",
-                render::human(&errors, &sources, render::Style::Plain),
+                render::human(&errors, sources, render::Style::Plain),
                 render::summary(&errors)
             );
             Err(Refused {

@@ -11,37 +11,9 @@
 
 use serde_json::Value;
 
-/// Index of a file in a [`crate::syntax::SourceMap`].
-pub type FileId = u32;
-
-/// A byte range in one source file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Span {
-    pub file: FileId,
-    pub start: u32,
-    pub end: u32,
-}
-
-impl Span {
-    pub fn new(file: FileId, start: usize, end: usize) -> Span {
-        Span {
-            file,
-            start: start as u32,
-            end: end as u32,
-        }
-    }
-    /// The smallest span covering both (same file assumed).
-    pub fn to(self, other: Span) -> Span {
-        Span {
-            file: self.file,
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
-    }
-    pub fn range(self) -> std::ops::Range<usize> {
-        self.start as usize..self.end as usize
-    }
-}
+// Spans live in the leaf module `crate::span` (diagnostics need them without knowing
+// the AST); they stay reachable here, where the front ends and `compile` name them.
+pub use crate::span::{FileId, Span};
 
 /// A node with the span it was read from.
 #[derive(Clone, Debug, PartialEq)]

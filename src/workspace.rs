@@ -1,0 +1,254 @@
+//! Reading a workspace: the pipeline files under some paths and the standard library,
+//! walked, read, parsed and compiled, with every diagnostic. The one loader of the
+//! command line (`check`, `test`, `map`, `run`, ...) and of `cmap serve`, so what `check`
+//! accepts is what the server serves.
+//!
+//! The same decisions for every caller:
+//! - A file that cannot be read (no permission, a dangling or looping symbolic link, a
+//!   named pipe, a directory that cannot be listed) is an E0006 diagnostic naming it,
+//!   and every other file is still read and checked; a file that is not UTF-8 is an
+//!   E0006 at its first invalid byte. A version with either does not check.
+//! - A path the caller names that cannot be read at all (it does not exist) is a
+//!   [`WalkError`]: there is nothing to check.
+//! - A file removed between the walk and the read is gone, not an error (an editor
+//!   saving by rename; the server's watcher reloads again once the save lands).
+//! - Each file is read once, however it is reached (see [`crate::files`]), and the
+//!   standard library is read from a directory when one is given, else from the copy
+//!   embedded in the binary; a standard library file the caller also names is read once,
+//!   as the caller's (so `cmap check stdlib` does not define every type twice).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::compile::{self, ir::Program};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::files::{self, WalkError};
+use crate::span::{FileId, SourceMap, Span};
+use crate::syntax::{self, ast::Document};
+
+/// Files read and parsed.
+pub struct Workspace {
+    /// The standard library's files first, then the caller's.
+    pub sources: SourceMap,
+    /// One per file of `sources`, same index (empty for a file that cannot be read).
+    pub documents: Vec<Document>,
+    /// How many leading files of `sources` are the standard library.
+    pub stdlib_files: usize,
+    /// The caller's files (every file after the standard library), in order.
+    pub user_files: Vec<FileId>,
+    /// SHA-256 (hex) of the bytes read of each of the caller's files: what tells two
+    /// loads apart (the server's file statuses).
+    pub content_hashes: BTreeMap<PathBuf, String>,
+    /// Syntax and I/O diagnostics of every file.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A workspace compiled.
+pub struct Checked {
+    pub workspace: Workspace,
+    /// Present when nothing is an error.
+    pub program: Option<Program>,
+    /// Syntax, I/O and compile diagnostics, by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Reads and parses the standard library (`stdlib`: a directory, or `None` for the
+/// embedded copy) and the pipeline files under `paths`. Blocking file I/O: the server
+/// calls it off its async workers.
+pub fn read(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Workspace, WalkError> {
+    let user = files::walk(paths)?;
+    let user_texts: Vec<(PathBuf, Read)> = user
+        .files
+        .into_iter()
+        .map(|path| {
+            let read = read_file(&path);
+            (path, read)
+        })
+        .collect();
+
+    let mut ws = Workspace {
+        sources: SourceMap::default(),
+        documents: Vec::new(),
+        stdlib_files: 0,
+        user_files: Vec::new(),
+        content_hashes: BTreeMap::new(),
+        diagnostics: Vec::new(),
+    };
+
+    match stdlib {
+        Some(dir) => {
+            let named: HashSet<PathBuf> = user_texts
+                .iter()
+                .filter_map(|(p, _)| p.canonicalize().ok())
+                .collect();
+            let found = files::walk(&[dir.to_path_buf()])?;
+            for path in found.files {
+                if path.canonicalize().is_ok_and(|c| named.contains(&c)) {
+                    continue;
+                }
+                let read = read_file(&path);
+                ws.add(path, read);
+            }
+            for e in found.unreadable {
+                ws.add_unreadable(e);
+            }
+        }
+        None => {
+            // The embedded files have no path to compare: a caller's file with the same
+            // text is the same file.
+            let named: HashSet<&str> = user_texts
+                .iter()
+                .filter_map(|(_, r)| match r {
+                    Read::Text { text, .. } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect();
+            for (name, text) in crate::stdlib::EMBEDDED {
+                if !named.contains(text) {
+                    let read = Read::Text {
+                        text: text.to_string(),
+                        hash: None,
+                    };
+                    ws.add(PathBuf::from(format!("<stdlib>/{name}")), read);
+                }
+            }
+        }
+    }
+    ws.stdlib_files = ws.sources.files.len();
+
+    for (path, read) in user_texts {
+        ws.add(path, read);
+    }
+    for e in user.unreadable {
+        ws.add_unreadable(e);
+    }
+    ws.user_files = (ws.stdlib_files..ws.sources.files.len())
+        .map(|i| i as FileId)
+        .collect();
+    Ok(ws)
+}
+
+/// Reads, parses and compiles: [`read`], then [`compile::compile`] over every file.
+pub fn check(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Checked, WalkError> {
+    let workspace = read(paths, stdlib)?;
+    let options = compile::Options {
+        stdlib_docs: workspace.stdlib_files,
+    };
+    let compilation = compile::compile(&workspace.documents, &options);
+    let mut diagnostics = workspace.diagnostics.clone();
+    diagnostics.extend(compilation.diagnostics);
+    diagnostics.sort_by_key(|d| (d.span.file, d.span.start, d.code));
+    diagnostics.dedup();
+    Ok(Checked {
+        workspace,
+        program: compilation.program,
+        diagnostics,
+    })
+}
+
+/// A file as read.
+enum Read {
+    Text {
+        text: String,
+        /// SHA-256 of the bytes; `None` for the embedded standard library.
+        hash: Option<String>,
+    },
+    /// Not UTF-8: what can be shown of it, and where the first invalid byte is.
+    NotUtf8 {
+        lossy: String,
+        offset: usize,
+        hash: String,
+    },
+    /// Exists but cannot be read.
+    Failed(String),
+    /// Removed since the walk.
+    Gone,
+}
+
+fn read_file(path: &Path) -> Read {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Read::Gone,
+        Err(e) => return Read::Failed(e.to_string()),
+    };
+    let hash = hex::encode(Sha256::digest(&bytes));
+    match String::from_utf8(bytes) {
+        Ok(text) => Read::Text {
+            text,
+            hash: Some(hash),
+        },
+        Err(e) => Read::NotUtf8 {
+            offset: e.utf8_error().valid_up_to(),
+            lossy: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            hash,
+        },
+    }
+}
+
+impl Workspace {
+    /// Adds one file: parsed, or kept with its E0006 so every other file is still checked.
+    fn add(&mut self, path: PathBuf, read: Read) {
+        let (text, hash, problem) = match read {
+            Read::Gone => return,
+            Read::Text { text, hash } => (text, hash, None),
+            Read::NotUtf8 {
+                lossy,
+                offset,
+                hash,
+            } => {
+                let message = format!(
+                    "`{}` is not UTF-8 text (invalid byte at offset {offset})",
+                    path.display()
+                );
+                let help = "save the file as UTF-8".to_string();
+                (lossy, Some(hash), Some((offset, message, help)))
+            }
+            Read::Failed(e) => {
+                let message = format!("cannot read `{}`: {e}", path.display());
+                let help = "check that the file exists and is readable".to_string();
+                (String::new(), None, Some((0, message, help)))
+            }
+        };
+        if let Some(hash) = hash {
+            self.content_hashes.insert(path.clone(), hash);
+        }
+        let id = self.sources.add(path, text);
+        match problem {
+            None => {
+                let (doc, diags) = syntax::parse(id, self.sources.get(id));
+                self.documents.push(doc);
+                self.diagnostics.extend(diags);
+            }
+            Some((offset, message, help)) => {
+                self.documents.push(Document::default());
+                self.diagnostics.push(
+                    Diagnostic::new(Code::Io, Span::new(id, offset, offset), message)
+                        .with_label("here")
+                        .with_help(help),
+                );
+            }
+        }
+    }
+
+    /// Adds an entry the walk could not read, as an empty file with its E0006.
+    fn add_unreadable(&mut self, e: WalkError) {
+        let message = e.to_string();
+        let id = self.sources.add(e.path, String::new());
+        self.documents.push(Document::default());
+        self.diagnostics.push(
+            Diagnostic::new(Code::Io, Span::new(id, 0, 0), message)
+                .with_label("here")
+                .with_help(e.help),
+        );
+    }
+}

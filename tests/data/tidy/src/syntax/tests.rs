@@ -1,0 +1,4 @@
+//! Test code may use any layer.
+
+use crate::engine::Engine;
+use std::fs;
