@@ -16,6 +16,7 @@ mod map;
 mod pipelines;
 mod robustness;
 mod roundtrip;
+mod schedules;
 mod serve;
 mod serve_http;
 mod serve_reload;

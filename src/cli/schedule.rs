@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use super::state::{self, StateArgs};
 use super::{Global, EXIT_OK, EXIT_USAGE};
-use crate::compile::ir::Schedule;
+use crate::compile::ir::{Schedule, TaskStatus};
 use crate::serve::schedule::{describe, next_after};
 
 #[derive(Debug, clap::Args)]
@@ -40,7 +40,19 @@ pub fn run(global: &Global, args: Args) -> u8 {
         return EXIT_USAGE;
     };
     println!("{}", describe(&task.schedule));
+    // `cmap serve` schedules active tasks only.
+    let inactive = match task.status {
+        TaskStatus::Active => None,
+        TaskStatus::Paused => Some("paused"),
+        TaskStatus::Error => Some("in error"),
+        TaskStatus::Disabled => Some("disabled"),
+    };
+    if let Some(status) = inactive {
+        println!("  no scheduled runs: the task is {status} (`status active` schedules it)");
+        return EXIT_OK;
+    }
     let mut t = Utc::now();
+    let mut listed = 0;
     for _ in 0..args.next {
         let Some(n) = next_after(&task.schedule, t) else {
             break;
@@ -53,7 +65,21 @@ pub fn run(global: &Global, args: Args) -> u8 {
             ),
             _ => println!("  {}", n.format("%Y-%m-%d %H:%M UTC")),
         }
+        listed += 1;
         t = n;
+    }
+    if listed == 0 {
+        // A cron that matches no date does not check (E0406), so these are the cases.
+        let why = match &task.schedule {
+            Schedule::Manual => {
+                "it runs only when triggered (`cmap run`, `POST /api/tasks/ID/run`)"
+            }
+            Schedule::Realtime { .. } => "it runs on each webhook delivery",
+            Schedule::Interval { .. } | Schedule::Cron { .. } => {
+                "no run falls before the year 5000, as far as cmap looks ahead"
+            }
+        };
+        println!("  no scheduled runs: {why}");
     }
     EXIT_OK
 }

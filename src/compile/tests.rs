@@ -542,6 +542,72 @@ task h { schema s config ["x"] }
 }
 
 #[test]
+fn e0406_crons_that_never_run_and_their_siblings_that_do() {
+    // Each line: an expression croner accepts. Only the ones that match no date of a
+    // 400-year cycle are reported; a rare one (Feb 29, a fifth Monday in February) runs.
+    let crons = [
+        "0 0 30 2 *",
+        "0 0 29 2 *",
+        "0 0 31 4,6,9,11 *",
+        "0 0 31 2,4 *",
+        "0 0 31 * *",
+        "0 0 L 2 *",
+        "0 0 LW 2 *",
+        "0 0 30W 2 *",
+        "0 0 * 2 1#5",
+        "0 0 * 2 1L",
+        "0 0 ? 2 *",
+        "0 0 1 * +1#2",
+        "0 0 31 2 +1",
+        "0 0 13 * +5",
+        "0 0 29 2 +1",
+        "0 0 30 2 1",
+        "@yearly",
+    ];
+    let tasks: String = crons
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("task t{i} {{ schema s schedule cron \"{c}\" }}\n"))
+        .collect();
+    check(
+        &(contact("") + tasks.as_str()),
+        expect![[r#"
+            E0406 8:34 cron `0 0 30 2 *` never runs: no date matches it [day-of-month `30` never happens in February] (February has 28 days, 29 in leap years; pick days that exist, or `L` for the last day of the month)
+            E0406 10:34 cron `0 0 31 4,6,9,11 *` never runs: no date matches it [day-of-month `31` never happens in April, June, September, November] (those months have at most 30 days; pick days that exist, or `L` for the last day of the month)
+            E0406 11:34 cron `0 0 31 2,4 *` never runs: no date matches it [day-of-month `31` never happens in February, April] (those months have at most 30 days; pick days that exist, or `L` for the last day of the month)
+            E0406 15:34 cron `0 0 30W 2 *` never runs: no date matches it [day-of-month `30W` never happens in February] (February has 28 days, 29 in leap years; pick days that exist, or `L` for the last day of the month)
+            E0406 19:35 cron `0 0 1 * +1#2` never runs: no date matches it [no date is both day-of-month `1` and day-of-week `1#2`] (the `+` before the day of week asks for both days at once; drop it to run on either (Vixie cron's rule))
+            E0406 20:35 cron `0 0 31 2 +1` never runs: no date matches it [no date is both day-of-month `31` and day-of-week `1` in February] (the `+` before the day of week asks for both days at once; drop it to run on either (Vixie cron's rule))
+            program: no
+        "#]],
+    );
+}
+
+#[test]
+fn e0407_intervals_too_long_to_schedule() {
+    check(
+        &(contact("")
+            + "task a { schema s schedule every 3650 days }
+task b { schema s schedule every 3651 days }
+task c { schema s schedule every 521 weeks }
+task d { schema s schedule every 522 weeks }
+task e { schema s schedule every 87600 hours }
+task f { schema s schedule every 5256001 minutes }
+task g { schema s schedule every 18446744073709551615 weeks }
+task h { schema s schedule every 18446744073709551615 minutes }
+"),
+        expect![[r#"
+            E0407 9:34 an interval of 3651 days is longer than cmap schedules [at most 3650 days] (write at most `schedule every 3650 days`, or a cron expression for yearly runs, e.g. `schedule cron "0 0 1 1 *"`)
+            E0407 11:34 an interval of 522 weeks is longer than cmap schedules [at most 521 weeks (3650 days)] (write at most `schedule every 521 weeks`, or a cron expression for yearly runs, e.g. `schedule cron "0 0 1 1 *"`)
+            E0407 13:34 an interval of 5256001 minutes is longer than cmap schedules [at most 5256000 minutes (3650 days)] (write at most `schedule every 5256000 minutes`, or a cron expression for yearly runs, e.g. `schedule cron "0 0 1 1 *"`)
+            E0407 14:34 an interval of 18446744073709551615 weeks is longer than cmap schedules [at most 521 weeks (3650 days)] (write at most `schedule every 521 weeks`, or a cron expression for yearly runs, e.g. `schedule cron "0 0 1 1 *"`)
+            E0407 15:34 an interval of 18446744073709551615 minutes is longer than cmap schedules [at most 5256000 minutes (3650 days)] (write at most `schedule every 5256000 minutes`, or a cron expression for yearly runs, e.g. `schedule cron "0 0 1 1 *"`)
+            program: no
+        "#]],
+    );
+}
+
+#[test]
 fn w0404_task_key_never_set() {
     check(
         &(contact(
@@ -921,7 +987,7 @@ task d { schema s }
             dedupe external_id ["Id"]
             reads Some(["Email", "Id"])
             email <- direct Email :: Direct(Email)
-            task a schema s Bidirectional Cron { expression: "0 2 * * 1-5", timezone: America/New_York } Paused config {} RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: ["a@b.c", "u1"] } integration Some("sf-prod")
+            task a schema s Bidirectional Cron { cron: CronExpr("0 2 * * 1-5"), timezone: America/New_York } Paused config {} RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: ["a@b.c", "u1"] } integration Some("sf-prod")
             task b schema s Pull Interval { interval: 15, unit: Minutes } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
             task c schema s Pull Realtime { webhook_url: Some("https://x"), verification_token: Some("tok") } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
             task d schema s Pull Manual Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")

@@ -81,6 +81,8 @@ codes! {
     NonPositiveInterval = "E0403", "non-positive interval", "An interval schedule must run every 1 or more whole units.";
     TaskKeyNeverSet = "W0404", "task config key never set", "A schema reads `{{task.KEY}}`, and none of the tasks that run it sets KEY in its config, so the value is always null.";
     InvalidRetry = "E0405", "invalid retry configuration", "A retry configuration has a negative or non-integer count or delay.";
+    CronNeverRuns = "E0406", "cron never runs", "A cron schedule is well formed but no date matches it, so the task would never run: a day of the month that none of its months has (`0 0 30 2 *`, `31` in April, June, September and November only), a `W` day past the end of its months, or, with a `+` before the day of week (croner's AND), a day of month and a day of week that never fall together (`0 0 1 * +1#2`). `0 0 29 2 *` is valid: it runs in leap years. Days follow croner's rule at check time and at run time alike: when neither day field is `*`, a day matches when either does (Vixie cron's OR), and `+` asks for both.";
+    IntervalTooLong = "E0407", "interval too long", "An interval schedule is longer than cmap schedules: at most 3650 days (521 weeks, 87600 hours, 5256000 minutes). Use a cron expression for yearly runs.";
 
     // 05xx: schema-aware checks against stdlib/ types
     UnknownTargetField = "W0501", "unknown target field", "A mapping writes a field the target ShardType does not declare.";
