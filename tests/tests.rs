@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod connectors_crm;
 mod connectors_feeds;
+mod currency;
 mod dates;
 mod diagnostics;
 mod engine;
