@@ -1,10 +1,14 @@
-//! `cmap schedule` says why a task has no runs: a cron that matches no date and an
+//! `cmap schedule` says why a task has no runs (a cron that matches no date and an
 //! interval too long to schedule are check errors, a manual, realtime or inactive task
-//! says what runs it instead.
+//! says what runs it instead), and lists a spring-forward day's runs.
 
 use crate::support::{cmap_in, Run};
 
 fn schedule(pipeline: &str, task: &str) -> Run {
+    schedule_with(pipeline, task, &["--next", "2"])
+}
+
+fn schedule_with(pipeline: &str, task: &str, extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("pipelines")).expect("mkdir");
     std::fs::write(
@@ -14,20 +18,16 @@ fn schedule(pipeline: &str, task: &str) -> Run {
         ),
     )
     .expect("write");
-    cmap_in(
-        dir.path(),
-        &[
-            "schedule",
-            task,
-            "--next",
-            "2",
-            "--pipelines",
-            "pipelines",
-            "--data",
-            "data",
-        ],
-        None,
-    )
+    let mut args = vec![
+        "schedule",
+        task,
+        "--pipelines",
+        "pipelines",
+        "--data",
+        "data",
+    ];
+    args.extend(extra);
+    cmap_in(dir.path(), &args, None)
 }
 
 #[test]
@@ -78,4 +78,25 @@ fn a_task_without_runs_says_why() {
     let r = schedule(r#"task t { schema s schedule cron "0 0 29 2 *" }"#, "t");
     r.code(0);
     assert!(r.stdout.contains("-02-29 00:00 UTC"), "{}", r.stdout);
+}
+
+/// The issue's spring-forward cases as `cmap schedule` lists them: the runs skipped in
+/// New York's missing hour run once, at 03:00 EDT.
+#[test]
+fn schedule_lists_the_runs_of_a_spring_forward_day() {
+    let cases = [
+        ("0,30 2 * * *", "  2026-03-08 07:00 UTC  (Sun 2026-03-08 03:00 EDT)\n  2026-03-09 06:00 UTC  (Mon 2026-03-09 02:00 EDT)\n  2026-03-09 06:30 UTC  (Mon 2026-03-09 02:30 EDT)"),
+        ("*/15 2 * * *", "  2026-03-08 07:00 UTC  (Sun 2026-03-08 03:00 EDT)\n  2026-03-09 06:00 UTC  (Mon 2026-03-09 02:00 EDT)\n  2026-03-09 06:15 UTC  (Mon 2026-03-09 02:15 EDT)"),
+        ("0 2,4 * * *", "  2026-03-08 07:00 UTC  (Sun 2026-03-08 03:00 EDT)\n  2026-03-08 08:00 UTC  (Sun 2026-03-08 04:00 EDT)\n  2026-03-09 06:00 UTC  (Mon 2026-03-09 02:00 EDT)"),
+    ];
+    for (cron, want) in cases {
+        let r = schedule_with(
+            &format!("task t {{ schema s schedule cron \"{cron}\" in \"America/New_York\" }}"),
+            "t",
+            &["--from", "Sat, 07 Mar 2026 12:00:00 UTC", "--next", "3"],
+        );
+        r.code(0);
+        let runs: Vec<&str> = r.stdout.lines().skip(1).collect();
+        assert_eq!(runs.join("\n"), want, "{cron}");
+    }
 }

@@ -1,7 +1,7 @@
 //! `cmap schedule TASK [--next N]`: the task's schedule in words and its next run times,
 //! like the spec's schedule builder preview.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::state::{self, StateArgs};
 use super::{Global, EXIT_OK, EXIT_USAGE};
@@ -15,6 +15,10 @@ pub struct Args {
     /// How many upcoming runs to list.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
     next: u64,
+    /// List the runs after this date (any form cmap reads, e.g. `2026-03-07T12:00:00Z`)
+    /// instead of after now.
+    #[arg(long, value_name = "DATE", value_parser = date_arg)]
+    from: Option<DateTime<Utc>>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -51,7 +55,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
         println!("  no scheduled runs: the task is {status} (`status active` schedules it)");
         return EXIT_OK;
     }
-    let mut t = Utc::now();
+    let mut t = args.from.unwrap_or_else(Utc::now);
     let mut listed = 0;
     for _ in 0..args.next {
         let Some(n) = next_after(&task.schedule, t) else {
@@ -82,4 +86,9 @@ pub fn run(global: &Global, args: Args) -> u8 {
         println!("  no scheduled runs: {why}");
     }
     EXIT_OK
+}
+
+/// `--from`: a date by the one date reader.
+fn date_arg(text: &str) -> Result<DateTime<Utc>, String> {
+    crate::date::parse(text).map_err(|e| e.to_string())
 }
