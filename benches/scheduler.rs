@@ -48,7 +48,12 @@ fn main() {
     let trigger: Trigger = Arc::new(move |_: &str| {
         f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     });
-    runtime.spawn(scheduler::run(rx, trigger, std::future::pending()));
+    runtime.spawn(scheduler::run(
+        rx,
+        trigger,
+        scheduler::system_clock(),
+        std::future::pending(),
+    ));
     // Let it plan, then measure a quiet window.
     std::thread::sleep(Duration::from_millis(500));
     let (cpu0, wall0) = (cpu(), Instant::now());

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod compile;
 pub mod connectors;
+pub mod date;
 pub mod diagnostics;
 pub mod engine;
 pub mod files;

@@ -269,7 +269,18 @@ fn the_binary_serves_and_exits_zero_on_sigterm() {
 
 #[test]
 fn schedule_prints_the_schedule_in_words_and_the_next_runs() {
-    let run = crate::support::cmap(&["schedule", "sf-contact-daily", "--next", "3"], None);
+    // From a fixed date: three days before a spring-forward day, one run is at 03:00.
+    let run = crate::support::cmap(
+        &[
+            "schedule",
+            "sf-contact-daily",
+            "--next",
+            "3",
+            "--from",
+            "2026-11-30T12:00:00Z",
+        ],
+        None,
+    );
     run.code(0);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines[0], "Runs every day at 2:00 AM America/New_York");

@@ -1,11 +1,11 @@
 //! `cmap schedule TASK [--next N]`: the task's schedule in words and its next run times,
 //! like the spec's schedule builder preview.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::state::{self, StateArgs};
 use super::{Global, EXIT_OK, EXIT_USAGE};
-use crate::compile::ir::Schedule;
+use crate::compile::ir::{Schedule, TaskStatus};
 use crate::serve::schedule::{describe, next_after};
 
 #[derive(Debug, clap::Args)]
@@ -15,6 +15,10 @@ pub struct Args {
     /// How many upcoming runs to list.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
     next: u64,
+    /// List the runs after this date (any form cmap reads, e.g. `2026-03-07T12:00:00Z`)
+    /// instead of after now.
+    #[arg(long, value_name = "DATE", value_parser = date_arg)]
+    from: Option<DateTime<Utc>>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -40,7 +44,19 @@ pub fn run(global: &Global, args: Args) -> u8 {
         return EXIT_USAGE;
     };
     println!("{}", describe(&task.schedule));
-    let mut t = Utc::now();
+    // `cmap serve` schedules active tasks only.
+    let inactive = match task.status {
+        TaskStatus::Active => None,
+        TaskStatus::Paused => Some("paused"),
+        TaskStatus::Error => Some("in error"),
+        TaskStatus::Disabled => Some("disabled"),
+    };
+    if let Some(status) = inactive {
+        println!("  no scheduled runs: the task is {status} (`status active` schedules it)");
+        return EXIT_OK;
+    }
+    let mut t = args.from.unwrap_or_else(Utc::now);
+    let mut listed = 0;
     for _ in 0..args.next {
         let Some(n) = next_after(&task.schedule, t) else {
             break;
@@ -53,7 +69,26 @@ pub fn run(global: &Global, args: Args) -> u8 {
             ),
             _ => println!("  {}", n.format("%Y-%m-%d %H:%M UTC")),
         }
+        listed += 1;
         t = n;
     }
+    if listed == 0 {
+        // A cron that matches no date does not check (E0406), so these are the cases.
+        let why = match &task.schedule {
+            Schedule::Manual => {
+                "it runs only when triggered (`cmap run`, `POST /api/tasks/ID/run`)"
+            }
+            Schedule::Realtime { .. } => "it runs on each webhook delivery",
+            Schedule::Interval { .. } | Schedule::Cron { .. } => {
+                "no run falls before the year 5000, as far as cmap looks ahead"
+            }
+        };
+        println!("  no scheduled runs: {why}");
+    }
     EXIT_OK
+}
+
+/// `--from`: a date by the one date reader.
+fn date_arg(text: &str) -> Result<DateTime<Utc>, String> {
+    crate::date::parse(text).map_err(|e| e.to_string())
 }

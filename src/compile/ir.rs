@@ -304,23 +304,88 @@ pub enum IntervalUnit {
     Weeks,
 }
 
+impl IntervalUnit {
+    /// How many minutes one unit is.
+    pub fn minutes(self) -> u64 {
+        match self {
+            IntervalUnit::Minutes => 1,
+            IntervalUnit::Hours => 60,
+            IntervalUnit::Days => 24 * 60,
+            IntervalUnit::Weeks => 7 * 24 * 60,
+        }
+    }
+}
+
+/// The longest interval schedule, in minutes: 3650 days (about ten years; 521 weeks,
+/// 87,600 hours, 5,256,000 minutes). A longer one is refused at check time (E0407), so a
+/// next run is always a date cmap can represent and schedule.
+pub const MAX_INTERVAL_MINUTES: u64 = 3650 * 24 * 60;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Schedule {
     Manual,
-    /// `interval` > 0.
+    /// `0 < interval * unit <=` [`MAX_INTERVAL_MINUTES`].
     Interval {
         interval: u64,
         unit: IntervalUnit,
     },
-    /// A standard 5-field expression (croner parses it) and an IANA zone.
+    /// A cron expression that matches at least one day (checked), and an IANA zone.
     Cron {
-        expression: String,
+        cron: CronExpr,
         timezone: chrono_tz::Tz,
     },
     Realtime {
         webhook_url: Option<String>,
         verification_token: Option<String>,
     },
+}
+
+/// A standard 5-field cron expression (minute hour day-of-month month day-of-week),
+/// parsed once at check time by croner, with the text it was written as (for display).
+///
+/// Days follow croner's rule, at check time and at run time alike (both ask croner's
+/// pattern): when neither day field is `*` (or `?`), a day matches when its day of month
+/// or its day of week does (Vixie cron's OR); a `+` before the day-of-week field asks for
+/// both (AND). croner also reads `L` (last day of the month; `5L` last Friday), `W`
+/// (nearest weekday), `#` (`1#2`: second Monday), month and day names, and the
+/// `@daily`-style nicknames.
+#[derive(Clone, PartialEq)]
+pub struct CronExpr {
+    text: String,
+    /// Boxed: the pattern is some 300 bytes, and schedules are mostly not crons.
+    cron: Box<croner::Cron>,
+}
+
+impl CronExpr {
+    /// Parses a 5-field expression (no seconds, no year field).
+    pub fn parse(text: &str) -> Result<CronExpr, croner::errors::CronError> {
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Disallowed)
+            .year(croner::parser::Year::Disallowed)
+            .build()
+            .parse(text)?;
+        Ok(CronExpr {
+            text: text.to_string(),
+            cron: Box::new(cron),
+        })
+    }
+
+    /// The expression as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed pattern.
+    pub fn cron(&self) -> &croner::Cron {
+        &self.cron
+    }
+}
+
+impl std::fmt::Debug for CronExpr {
+    /// The text: the parsed pattern is its bit sets, thousands of them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CronExpr").field(&self.text).finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -3,7 +3,7 @@
 //! every diagnostic.
 //!
 //! The stdlib is just more documents (types, rates, lookup tables, reusable schemas);
-//! [`Options::stdlib_docs`] only says which ones, so that pipeline rate tables override
+//! [`Options::stdlib_docs`] only says which ones, so that pipeline rate tables replace
 //! the stdlib's whatever the order of the rest.
 //!
 //! Every check runs on every item even after an error, so one `check` reports
@@ -34,8 +34,8 @@ pub use types::{FieldType, Ty, TypeInfo, Types};
 /// How to compile.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// How many leading documents of `docs` are the stdlib. Their rate tables are read
-    /// first and the pipeline's override them entry by entry.
+    /// How many leading documents of `docs` are the stdlib. When the pipeline declares
+    /// rate tables, they replace the stdlib's whole (W0112).
     pub stdlib_docs: usize,
 }
 
@@ -48,7 +48,7 @@ pub struct Compilation {
     pub diagnostics: Vec<Diagnostic>,
     /// The declared shard types and entities, for later stages (`--explain`, docs).
     pub types: Types,
-    /// The merged currency rate table the program was compiled with.
+    /// The currency rate table the program was compiled with.
     pub rates: Rates,
 }
 
@@ -207,23 +207,81 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
     }
 }
 
-/// The rate tables of every document merged into one, stdlib first: a later table's
-/// entries override earlier ones. A table on another base is converted through the
-/// rate of its base.
+/// The currency rate table the program converts with: the pipeline's own `rates`
+/// tables when it declares any (W0112 says what of the standard library's they
+/// replace), else the standard library's. A pipeline's table wins whole: merged entry by
+/// entry with the standard library's table in another base, `rates EUR { USD: 1.5 }`
+/// dropped its own USD rate and converted its other rates through the stdlib's EUR rate
+/// (150 USD gave 138 EUR instead of 100), and a mix of a pipeline's live rates with the
+/// stdlib's reference rates has no consistent cross rates.
 fn merge_rates(docs: &[Document], options: &Options, diags: &mut Vec<Diagnostic>) -> Rates {
     let split = options.stdlib_docs.min(docs.len());
     let (stdlib, pipeline) = docs.split_at(split);
-    let mut out = Rates {
-        base: String::new(),
-        rates: BTreeMap::new(),
-    };
-    let mut base_span: Option<Span> = None;
-    for item in stdlib.iter().chain(pipeline).flat_map(|d| &d.items) {
-        let Item::Rates(table) = item else { continue };
-        let mut entries = Vec::new();
+    let standard = merge_tables(&rate_tables(stdlib), diags);
+    let own = merge_tables(&rate_tables(pipeline), diags);
+    match (standard, own) {
+        (Some(standard), Some(own)) => {
+            diags.push(replaced_stdlib_rates(&standard, &own));
+            own.rates
+        }
+        (_, Some(one)) | (Some(one), None) => one.rates,
+        (None, None) => Rates::default(),
+    }
+}
+
+fn rate_tables(docs: &[Document]) -> Vec<&ast::RateTable> {
+    docs.iter()
+        .flat_map(|d| &d.items)
+        .filter_map(|item| match item {
+            Item::Rates(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Rate tables merged into one, on the first table's base.
+struct Merged {
+    rates: Rates,
+    base_span: Span,
+    /// Where each currency's rate comes from, for conflicts.
+    set_at: HashMap<String, Span>,
+}
+
+/// Two rates agree when they differ only by rounding (a rebased rate is a product).
+fn agree(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+/// Merges tables in order, exactly: a table on another base is related through a rate
+/// the earlier tables give its base, or through its own rate for the first base; every
+/// rate it implies must agree with the rates already known (E0113), a currency listed
+/// twice in one table is E0106, a table that cannot be related is E0109. Codes are ISO
+/// 4217, compared without regard to case.
+fn merge_tables(tables: &[&ast::RateTable], diags: &mut Vec<Diagnostic>) -> Option<Merged> {
+    let mut merged: Option<Merged> = None;
+    for table in tables {
+        let base = table.base.node.trim().to_ascii_uppercase();
+        // (currency, rate, where) of the valid entries.
+        let mut entries: Vec<(String, f64, Span)> = Vec::new();
+        let mut seen: HashMap<String, Span> = HashMap::new();
         for (currency, lit) in &table.rates {
+            let code = currency.node.trim().to_ascii_uppercase();
+            if let Some(first) = seen.get(&code) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::DuplicateId,
+                        currency.span,
+                        format!("`{code}` appears twice in `rates {base}`"),
+                    )
+                    .with_label("listed again here")
+                    .with_related(*first, "first listed here")
+                    .with_help("give each currency one rate: remove one of the two entries"),
+                );
+                continue;
+            }
+            seen.insert(code.clone(), currency.span);
             match lit.node.as_f64() {
-                Some(r) if r > 0.0 && r.is_finite() => entries.push((currency.node.clone(), r)),
+                Some(r) if r > 0.0 && r.is_finite() => entries.push((code, r, lit.span)),
                 _ => diags.push(
                     Diagnostic::new(
                         Code::ConfigType,
@@ -238,40 +296,162 @@ fn merge_rates(docs: &[Document], options: &Options, diags: &mut Vec<Diagnostic>
                 ),
             }
         }
-        let base = table.base.node.clone();
-        let factor = if out.base.is_empty() || out.base == base {
-            out.base = base.clone();
-            base_span = Some(table.base.span);
-            1.0
-        } else if let Some(r) = out.rates.get(&base) {
-            *r
+        let m = merged.get_or_insert_with(|| Merged {
+            rates: Rates {
+                base: base.clone(),
+                rates: BTreeMap::new(),
+            },
+            base_span: table.base.span,
+            set_at: HashMap::new(),
+        });
+        let first_base = m.rates.base.clone();
+        // How much of this table's base one unit of the merged base buys.
+        let factor = if base == first_base {
+            Some(1.0)
+        } else if let Some(r) = m.rates.rates.get(&base) {
+            Some(*r)
         } else {
-            let mut d = Diagnostic::new(
-                Code::UnknownCurrency,
-                table.base.span,
-                format!(
-                    "rates on `{base}` cannot be related to the base currency `{}`",
-                    out.base
-                ),
-            )
-            .with_label(format!("no `{}` -> `{base}` rate is known", out.base))
-            .with_help(format!(
-                "add `{base}: RATE` to the `rates {}` table, or write this table on `{}`",
-                out.base, out.base
-            ));
-            if let Some(s) = base_span {
-                d = d.with_related(s, "the base currency is set here");
+            // The table prices the merged base: 1 BASE buys r FIRST_BASE.
+            let via_own = entries
+                .iter()
+                .find(|(c, _, _)| *c == first_base)
+                .map(|(_, r, _)| 1.0 / r);
+            if let Some(f) = via_own {
+                m.rates.rates.insert(base.clone(), f);
+                m.set_at.insert(base.clone(), table.base.span);
             }
-            diags.push(d);
+            via_own
+        };
+        let Some(factor) = factor else {
+            diags.push(
+                Diagnostic::new(
+                    Code::UnknownCurrency,
+                    table.base.span,
+                    format!("rates on `{base}` cannot be related to the base currency `{first_base}`"),
+                )
+                .with_label(format!("no `{first_base}` -> `{base}` rate is known"))
+                .with_help(format!(
+                    "add `{base}: RATE` to the `rates {first_base}` table, or `{first_base}: RATE` to this one, or write this table on `{first_base}`"
+                ))
+                .with_related(m.base_span, "the base currency is set here"),
+            );
             continue;
         };
-        for (currency, rate) in entries {
-            if currency != out.base {
-                out.rates.insert(currency, rate * factor);
+        for (code, r, span) in entries {
+            // One FIRST_BASE buys `factor` BASE, each of which buys `r` CODE.
+            let value = r * factor;
+            let known = if code == first_base {
+                Some(1.0)
+            } else {
+                m.rates.rates.get(&code).copied()
+            };
+            match known {
+                Some(k) if !agree(k, value) => {
+                    // Said in the table's own terms: 1 BASE = r CODE here, k / factor
+                    // by the rates before it.
+                    let d = if code == base {
+                        Diagnostic::new(
+                            Code::ConflictingRates,
+                            span,
+                            format!(
+                                "`rates {base}` gives its own base the rate {}",
+                                round_rate(r)
+                            ),
+                        )
+                        .with_label(format!("1 {base} is 1 {base}"))
+                        .with_help(format!("write `{base}: 1`, or remove the entry"))
+                    } else {
+                        let mut d = Diagnostic::new(
+                            Code::ConflictingRates,
+                            span,
+                            format!("conflicting rates for `{code}`"),
+                        )
+                        .with_label(format!("here 1 {base} = {} {code}", round_rate(r)))
+                        .with_help(format!(
+                            "the tables before say 1 {base} = {} {code}; give each currency one rate: make them agree or remove one",
+                            round_rate(k / factor)
+                        ));
+                        let other = m
+                            .set_at
+                            .get(&code)
+                            .or((code == first_base).then_some(&m.base_span));
+                        if let Some(at) = other {
+                            d = d.with_related(*at, "the other rate comes from here");
+                        }
+                        d
+                    };
+                    diags.push(d);
+                }
+                Some(_) => {}
+                None => {
+                    m.rates.rates.insert(code.clone(), value);
+                    m.set_at.insert(code, span);
+                }
             }
         }
     }
-    out
+    merged
+}
+
+/// A rate for a message: up to 6 significant decimals, no float noise.
+fn round_rate(r: f64) -> String {
+    let s = format!("{r:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// W0112: the pipeline's rate tables replace the standard library's.
+fn replaced_stdlib_rates(standard: &Merged, own: &Merged) -> Diagnostic {
+    let known = |m: &Merged, c: &str| c == m.rates.base || m.rates.rates.contains_key(c);
+    let all = |m: &Merged| -> Vec<String> {
+        std::iter::once(m.rates.base.clone())
+            .chain(m.rates.rates.keys().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let dropped: Vec<String> = all(standard)
+        .into_iter()
+        .filter(|c| !known(own, c))
+        .collect();
+    let repriced: Vec<String> = all(own)
+        .into_iter()
+        .filter(|c| known(standard, c))
+        .collect();
+    let help = if dropped.is_empty() {
+        format!(
+            "its rates are used as written; the standard library's {} are not",
+            plural(repriced.len(), "rate")
+        )
+    } else {
+        format!(
+            "currencies only the standard library lists are unknown now: {}; add the ones you convert to this table",
+            dropped.join(", ")
+        )
+    };
+    Diagnostic::new(
+        Code::PipelineRatesReplaceStdlib,
+        own.base_span,
+        format!(
+            "the pipeline's rates replace the standard library's `rates {}` ({} currencies)",
+            standard.rates.base,
+            all(standard).len()
+        ),
+    )
+    .with_label(format!(
+        "{} on `{}` used instead",
+        plural(all(own).len(), "currency"),
+        own.rates.base
+    ))
+    .with_help(help)
+    .with_related(standard.base_span, "the standard library's table")
+}
+
+fn plural(n: usize, what: &str) -> String {
+    match (n, what) {
+        (1, w) => format!("1 {w}"),
+        (n, "currency") => format!("{n} currencies"),
+        (n, w) => format!("{n} {w}s"),
+    }
 }
 
 /// Top-level lookup tables (E0106 for a duplicate id or key).

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use croner::parser::{CronParser, Seconds, Year};
 use serde_json::{Map, Value};
 
 use super::ir::{self, Direction, IntervalUnit, TaskStatus};
@@ -258,6 +257,36 @@ fn schedule(cx: &mut Cx<'_>, s: &ast::Schedule) -> Option<ir::Schedule> {
                     None
                 }
             };
+            // The limit is what keeps every next run a representable date: checked here
+            // once, so the scheduler never meets an interval it cannot add.
+            let n = match (n, unit) {
+                (Some(n), Some(unit))
+                    if n.checked_mul(unit.minutes())
+                        .is_none_or(|m| m > ir::MAX_INTERVAL_MINUTES) =>
+                {
+                    let most = ir::MAX_INTERVAL_MINUTES / unit.minutes();
+                    cx.push(
+                        Diagnostic::new(
+                            Code::IntervalTooLong,
+                            interval.span,
+                            format!(
+                                "an interval of {n} {} is longer than cmap schedules",
+                                unit_name(Some(unit))
+                            ),
+                        )
+                        .with_label(match unit {
+                            IntervalUnit::Days => format!("at most {most} days"),
+                            _ => format!("at most {most} {} (3650 days)", unit_name(Some(unit))),
+                        })
+                        .with_help(format!(
+                            "write at most `schedule every {most} {}`, or a cron expression for yearly runs, e.g. `schedule cron \"0 0 1 1 *\"`",
+                            unit_name(Some(unit))
+                        )),
+                    );
+                    None
+                }
+                (n, _) => n,
+            };
             Some(ir::Schedule::Interval {
                 interval: n?,
                 unit: unit?,
@@ -268,19 +297,15 @@ fn schedule(cx: &mut Cx<'_>, s: &ast::Schedule) -> Option<ir::Schedule> {
             timezone,
             ..
         } => {
-            let parser = CronParser::builder()
-                .seconds(Seconds::Disallowed)
-                .year(Year::Disallowed)
-                .build();
-            let cron_ok = match parser.parse(&expression.node) {
-                Ok(_) => true,
+            let cron = match ir::CronExpr::parse(&expression.node) {
+                Ok(cron) => never_runs(cx, &cron, expression.span).then_some(cron),
                 Err(e) => {
                     cx.push(
                         Diagnostic::new(Code::InvalidCron, expression.span, format!("invalid cron expression: {}", e.to_string().trim_end_matches('.')))
                             .with_label("5 fields: minute hour day-of-month month day-of-week")
                             .with_help("write a standard 5-field expression, e.g. `\"0 2 * * *\"` (every day at 02:00)"),
                     );
-                    false
+                    None
                 }
             };
             let tz = match timezone {
@@ -304,9 +329,8 @@ fn schedule(cx: &mut Cx<'_>, s: &ast::Schedule) -> Option<ir::Schedule> {
                     }
                 },
             };
-            cron_ok.then_some(())?;
             Some(ir::Schedule::Cron {
-                expression: expression.node.clone(),
+                cron: cron?,
                 timezone: tz?,
             })
         }
@@ -323,6 +347,119 @@ fn schedule(cx: &mut Cx<'_>, s: &ast::Schedule) -> Option<ir::Schedule> {
             None
         }
     }
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// E0406 when no date matches `cron`; `true` when some date does.
+///
+/// The Gregorian calendar repeats every 400 years, weekdays included (146,097 days, a
+/// whole number of weeks), so a pattern that matches no day of one 400-year cycle
+/// matches none ever. The days are asked of croner's own pattern, the same test the
+/// scheduler's search makes, so check and runtime cannot disagree. The walk stops at the
+/// first matching day: a usual expression costs a few steps, a never-matching one
+/// 146,097 (a millisecond or two).
+fn never_runs(cx: &mut Cx<'_>, cron: &ir::CronExpr, span: Span) -> bool {
+    let pattern = &cron.cron().pattern;
+    let months: Vec<u32> = (1..=12)
+        .filter(|m| pattern.month_match(*m).unwrap_or(false))
+        .collect();
+    let Some(start) = chrono::NaiveDate::from_ymd_opt(2000, 1, 1) else {
+        return true;
+    };
+    let mut day = start;
+    for _ in 0..146_097 {
+        use chrono::Datelike;
+        if months.contains(&day.month()) {
+            let weekday =
+                croner::Weekday::from_days_from_sunday(day.weekday().num_days_from_sunday());
+            if pattern
+                .day_match(day.year(), day.month(), day.day(), weekday)
+                .unwrap_or(false)
+            {
+                return true;
+            }
+        }
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => return true,
+        }
+    }
+    // Words for the fields, from the text (a nickname such as `@daily` always matches,
+    // so five fields are there).
+    let fields: Vec<&str> = cron.text().split_whitespace().collect();
+    let (dom, month, dow) = match fields.as_slice() {
+        [_, _, dom, month, dow] => (*dom, *month, *dow),
+        _ => ("?", "?", "?"),
+    };
+    let names: Vec<&str> = months
+        .iter()
+        .filter_map(|m| MONTHS.get(*m as usize - 1).copied())
+        .collect();
+    let longest = months
+        .iter()
+        .map(|m| match m {
+            2 => 29,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        })
+        .max()
+        .unwrap_or(31);
+    let in_months = if months.len() == 12 {
+        String::new()
+    } else {
+        format!(" in {}", names.join(", "))
+    };
+    let (label, help) = if pattern.matches_dom_and_dow() {
+        (
+            format!("no date is both day-of-month `{dom}` and day-of-week `{}`{in_months}", dow.trim_start_matches('+')),
+            "the `+` before the day of week asks for both days at once; drop it to run on either (Vixie cron's rule)".to_string(),
+        )
+    } else if pattern.is_dow_wildcard() {
+        (
+            format!("day-of-month `{dom}` never happens{in_months}"),
+            format!(
+                "{}; pick days that exist, or `L` for the last day of the month",
+                match (names.as_slice(), longest) {
+                    (["February"], _) => "February has 28 days, 29 in leap years".to_string(),
+                    ([one], n) => format!("{one} has {n} days"),
+                    (_, 29) =>
+                        "those months have at most 29 days (February, in leap years)".to_string(),
+                    (_, n) => format!("those months have at most {n} days"),
+                }
+            ),
+        )
+    } else {
+        (
+            format!(
+                "no date matches day-of-month `{dom}`, day-of-week `{dow}` and month `{month}`"
+            ),
+            "pick days that exist in the months listed".to_string(),
+        )
+    };
+    cx.push(
+        Diagnostic::new(
+            Code::CronNeverRuns,
+            span,
+            format!("cron `{}` never runs: no date matches it", cron.text()),
+        )
+        .with_label(label)
+        .with_help(help),
+    );
+    false
 }
 
 fn unit_name(unit: Option<IntervalUnit>) -> &'static str {

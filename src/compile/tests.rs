@@ -258,12 +258,13 @@ fn e0108_unknown_lookup_table() {
 #[test]
 fn e0109_rates_on_an_unrelated_base() {
     check(
-        &(contact("") + "rates XYZ { EUR: 2 }\nrates EUR { CHF: 0.95, JPY: \"lots\" }\n"),
+        &(contact("") + "rates XYZ { EUR: 2 }\nrates CHF { GBP: 0.95, JPY: \"lots\" }\n"),
         expect![[r#"
-        E0109 8:7 rates on `XYZ` cannot be related to the base currency `USD` [no `USD` -> `XYZ` rate is known] (add `XYZ: RATE` to the `rates USD` table, or write this table on `USD`) {stdlib:30:7 the base currency is set here}
-        E0202 9:29 the rate of `JPY` must be a positive number [this is a string] (write how much JPY one EUR buys, e.g. `JPY: 0.92`)
-        program: no
-    "#]],
+            W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [2 currencies on `XYZ` used instead] (currencies only the standard library lists are unknown now: GBP, USD; add the ones you convert to this table) {stdlib:30:7 the standard library's table}
+            E0109 9:7 rates on `CHF` cannot be related to the base currency `XYZ` [no `XYZ` -> `CHF` rate is known] (add `CHF: RATE` to the `rates XYZ` table, or `XYZ: RATE` to this one, or write this table on `XYZ`) {8:7 the base currency is set here}
+            E0202 9:29 the rate of `JPY` must be a positive number [this is a string] (write how much JPY one CHF buys, e.g. `JPY: 0.92`)
+            program: no
+        "#]],
     );
 }
 
@@ -536,6 +537,72 @@ task h { schema s config ["x"] }
             E0405 14:25 the number of retries must be a whole number of at least 0 [this is `-1`] (write e.g. `retry 3 times every 300s`)
             E0405 14:40 the retry delay must be a whole number of at least 0 [this is `-5`] (write e.g. `retry 3 times every 300s`)
             E0202 15:26 a task's config must be an object [this is an array of string] (write `config { key: value }`)
+            program: no
+        "#]],
+    );
+}
+
+#[test]
+fn e0406_crons_that_never_run_and_their_siblings_that_do() {
+    // Each line: an expression croner accepts. Only the ones that match no date of a
+    // 400-year cycle are reported; a rare one (Feb 29, a fifth Monday in February) runs.
+    let crons = [
+        "0 0 30 2 *",
+        "0 0 29 2 *",
+        "0 0 31 4,6,9,11 *",
+        "0 0 31 2,4 *",
+        "0 0 31 * *",
+        "0 0 L 2 *",
+        "0 0 LW 2 *",
+        "0 0 30W 2 *",
+        "0 0 * 2 1#5",
+        "0 0 * 2 1L",
+        "0 0 ? 2 *",
+        "0 0 1 * +1#2",
+        "0 0 31 2 +1",
+        "0 0 13 * +5",
+        "0 0 29 2 +1",
+        "0 0 30 2 1",
+        "@yearly",
+    ];
+    let tasks: String = crons
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("task t{i} {{ schema s schedule cron \"{c}\" }}\n"))
+        .collect();
+    check(
+        &(contact("") + tasks.as_str()),
+        expect![[r#"
+            E0406 8:34 cron `0 0 30 2 *` never runs: no date matches it [day-of-month `30` never happens in February] (February has 28 days, 29 in leap years; pick days that exist, or `L` for the last day of the month)
+            E0406 10:34 cron `0 0 31 4,6,9,11 *` never runs: no date matches it [day-of-month `31` never happens in April, June, September, November] (those months have at most 30 days; pick days that exist, or `L` for the last day of the month)
+            E0406 11:34 cron `0 0 31 2,4 *` never runs: no date matches it [day-of-month `31` never happens in February, April] (those months have at most 30 days; pick days that exist, or `L` for the last day of the month)
+            E0406 15:34 cron `0 0 30W 2 *` never runs: no date matches it [day-of-month `30W` never happens in February] (February has 28 days, 29 in leap years; pick days that exist, or `L` for the last day of the month)
+            E0406 19:35 cron `0 0 1 * +1#2` never runs: no date matches it [no date is both day-of-month `1` and day-of-week `1#2`] (the `+` before the day of week asks for both days at once; drop it to run on either (Vixie cron's rule))
+            E0406 20:35 cron `0 0 31 2 +1` never runs: no date matches it [no date is both day-of-month `31` and day-of-week `1` in February] (the `+` before the day of week asks for both days at once; drop it to run on either (Vixie cron's rule))
+            program: no
+        "#]],
+    );
+}
+
+#[test]
+fn e0407_intervals_too_long_to_schedule() {
+    check(
+        &(contact("")
+            + "task a { schema s schedule every 3650 days }
+task b { schema s schedule every 3651 days }
+task c { schema s schedule every 521 weeks }
+task d { schema s schedule every 522 weeks }
+task e { schema s schedule every 87600 hours }
+task f { schema s schedule every 5256001 minutes }
+task g { schema s schedule every 18446744073709551615 weeks }
+task h { schema s schedule every 18446744073709551615 minutes }
+"),
+        expect![[r#"
+            E0407 9:34 an interval of 3651 days is longer than cmap schedules [at most 3650 days] (write at most `schedule every 3650 days`, or a cron expression for yearly runs, e.g. `schedule cron "0 0 1 1 *"`)
+            E0407 11:34 an interval of 522 weeks is longer than cmap schedules [at most 521 weeks (3650 days)] (write at most `schedule every 521 weeks`, or a cron expression for yearly runs, e.g. `schedule cron "0 0 1 1 *"`)
+            E0407 13:34 an interval of 5256001 minutes is longer than cmap schedules [at most 5256000 minutes (3650 days)] (write at most `schedule every 5256000 minutes`, or a cron expression for yearly runs, e.g. `schedule cron "0 0 1 1 *"`)
+            E0407 14:34 an interval of 18446744073709551615 weeks is longer than cmap schedules [at most 521 weeks (3650 days)] (write at most `schedule every 521 weeks`, or a cron expression for yearly runs, e.g. `schedule cron "0 0 1 1 *"`)
+            E0407 15:34 an interval of 18446744073709551615 minutes is longer than cmap schedules [at most 5256000 minutes (3650 days)] (write at most `schedule every 5256000 minutes`, or a cron expression for yearly runs, e.g. `schedule cron "0 0 1 1 *"`)
             program: no
         "#]],
     );
@@ -921,7 +988,7 @@ task d { schema s }
             dedupe external_id ["Id"]
             reads Some(["Email", "Id"])
             email <- direct Email :: Direct(Email)
-            task a schema s Bidirectional Cron { expression: "0 2 * * 1-5", timezone: America/New_York } Paused config {} RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: ["a@b.c", "u1"] } integration Some("sf-prod")
+            task a schema s Bidirectional Cron { cron: CronExpr("0 2 * * 1-5"), timezone: America/New_York } Paused config {} RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: ["a@b.c", "u1"] } integration Some("sf-prod")
             task b schema s Pull Interval { interval: 15, unit: Minutes } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
             task c schema s Pull Realtime { webhook_url: Some("https://x"), verification_token: Some("tok") } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
             task d schema s Pull Manual Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
@@ -956,22 +1023,98 @@ fn a_custom_script_reading_record_needs_whole_records() {
     );
 }
 
+/// Each case: the pipeline's rate tables, then the table `currency_convert` uses (rates
+/// rounded to 9 decimals) and every diagnostic.
 #[test]
-fn pipeline_rates_override_stdlib_entry_by_entry() {
-    let (map, docs) = parse("rates USD { EUR: 0.5 }\nrates EUR { CHF: 2 }\n", |_| {});
-    // The pipeline comes first here: `stdlib_docs` still puts the stdlib's table first.
-    let docs = vec![docs[1].clone(), docs[0].clone()];
-    let c = compile(&docs, &Options { stdlib_docs: 0 });
-    let _ = map;
-    assert_eq!(c.rates.base, "USD");
-    assert_eq!(c.rates.rates.get("EUR"), Some(&0.92));
-    let c = compile(
-        &[docs[1].clone(), docs[0].clone()],
-        &Options { stdlib_docs: 1 },
-    );
-    assert_eq!(c.rates.rates.get("EUR"), Some(&0.5));
-    assert_eq!(c.rates.rates.get("GBP"), Some(&0.79));
-    assert_eq!(c.rates.rates.get("CHF"), Some(&1.0));
+fn pipeline_rate_tables_win_whole_and_merge_exactly() {
+    let cases = [
+        // No pipeline table: the standard library's.
+        "",
+        // The issue's case: on another base than the stdlib's, its own USD rate was
+        // dropped and GBP went through the stdlib's EUR rate (USD -> EUR 150 gave 138).
+        "rates EUR { USD: 1.5, GBP: 0.8 }",
+        // Same base: still whole (GBP is not the stdlib's 0.79; it is unknown).
+        "rates USD { EUR: 0.5 }",
+        // Two pipeline tables, related exactly: through a rate the first gives the
+        // second's base, or through the second's rate for the first base.
+        "rates EUR { USD: 1.5 }\nrates USD { JPY: 150 }",
+        "rates EUR { GBP: 0.8 }\nrates USD { EUR: 0.5, CHF: 0.9 }",
+        // Agreeing twice is fine; disagreeing is E0113; a table's own base is 1.
+        "rates EUR { USD: 1.5 }\nrates USD { EUR: 0.6666666666666666 }",
+        "rates EUR { USD: 1.5 }\nrates USD { EUR: 0.5 }",
+        "rates EUR { GBP: 0.8 }\nrates EUR { GBP: 0.85 }",
+        "rates EUR { EUR: 2, USD: 1.5 }",
+        // A currency twice in one table, codes in any case.
+        "rates eur { usd: 1.5, USD: 1.6 }",
+        // Unrelated.
+        "rates EUR { USD: 1.5 }\nrates XYZ { ABC: 2 }",
+    ];
+    let mut out = String::new();
+    for rates in cases {
+        let (map, c) = compile_src(&(contact("") + rates), |_| {});
+        let table: Vec<String> = c
+            .rates
+            .rates
+            .iter()
+            .map(|(k, v)| format!("{k} {}", (v * 1e9).round() / 1e9))
+            .collect();
+        out.push_str(&format!(
+            "--- {rates:?}\nbase {}: {}\n{}",
+            c.rates.base,
+            table.join(", "),
+            render(&map, &c)
+        ));
+    }
+    expect![[r#"
+        --- ""
+        base USD: EUR 0.92, GBP 0.79
+        program: yes
+        --- "rates EUR { USD: 1.5, GBP: 0.8 }"
+        base EUR: GBP 0.8, USD 1.5
+        W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [3 currencies on `EUR` used instead] (its rates are used as written; the standard library's 3 rates are not) {stdlib:30:7 the standard library's table}
+        program: yes
+        --- "rates USD { EUR: 0.5 }"
+        base USD: EUR 0.5
+        W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [2 currencies on `USD` used instead] (currencies only the standard library lists are unknown now: GBP; add the ones you convert to this table) {stdlib:30:7 the standard library's table}
+        program: yes
+        --- "rates EUR { USD: 1.5 }\nrates USD { JPY: 150 }"
+        base EUR: JPY 225, USD 1.5
+        W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [3 currencies on `EUR` used instead] (currencies only the standard library lists are unknown now: GBP; add the ones you convert to this table) {stdlib:30:7 the standard library's table}
+        program: yes
+        --- "rates EUR { GBP: 0.8 }\nrates USD { EUR: 0.5, CHF: 0.9 }"
+        base EUR: CHF 1.8, GBP 0.8, USD 2
+        W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [4 currencies on `EUR` used instead] (its rates are used as written; the standard library's 3 rates are not) {stdlib:30:7 the standard library's table}
+        program: yes
+        --- "rates EUR { USD: 1.5 }\nrates USD { EUR: 0.6666666666666666 }"
+        base EUR: USD 1.5
+        W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [2 currencies on `EUR` used instead] (currencies only the standard library lists are unknown now: GBP; add the ones you convert to this table) {stdlib:30:7 the standard library's table}
+        program: yes
+        --- "rates EUR { USD: 1.5 }\nrates USD { EUR: 0.5 }"
+        base EUR: USD 1.5
+        W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [2 currencies on `EUR` used instead] (currencies only the standard library lists are unknown now: GBP; add the ones you convert to this table) {stdlib:30:7 the standard library's table}
+        E0113 9:18 conflicting rates for `EUR` [here 1 USD = 0.5 EUR] (the tables before say 1 USD = 0.666667 EUR; give each currency one rate: make them agree or remove one) {8:7 the other rate comes from here}
+        program: no
+        --- "rates EUR { GBP: 0.8 }\nrates EUR { GBP: 0.85 }"
+        base EUR: GBP 0.8
+        W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [2 currencies on `EUR` used instead] (currencies only the standard library lists are unknown now: USD; add the ones you convert to this table) {stdlib:30:7 the standard library's table}
+        E0113 9:18 conflicting rates for `GBP` [here 1 EUR = 0.85 GBP] (the tables before say 1 EUR = 0.8 GBP; give each currency one rate: make them agree or remove one) {8:18 the other rate comes from here}
+        program: no
+        --- "rates EUR { EUR: 2, USD: 1.5 }"
+        base EUR: USD 1.5
+        W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [2 currencies on `EUR` used instead] (currencies only the standard library lists are unknown now: GBP; add the ones you convert to this table) {stdlib:30:7 the standard library's table}
+        E0113 8:18 `rates EUR` gives its own base the rate 2 [1 EUR is 1 EUR] (write `EUR: 1`, or remove the entry)
+        program: no
+        --- "rates eur { usd: 1.5, USD: 1.6 }"
+        base EUR: USD 1.5
+        W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [2 currencies on `EUR` used instead] (currencies only the standard library lists are unknown now: GBP; add the ones you convert to this table) {stdlib:30:7 the standard library's table}
+        E0106 8:23 `USD` appears twice in `rates EUR` [listed again here] (give each currency one rate: remove one of the two entries) {8:13 first listed here}
+        program: no
+        --- "rates EUR { USD: 1.5 }\nrates XYZ { ABC: 2 }"
+        base EUR: USD 1.5
+        W0112 8:7 the pipeline's rates replace the standard library's `rates USD` (3 currencies) [2 currencies on `EUR` used instead] (currencies only the standard library lists are unknown now: GBP; add the ones you convert to this table) {stdlib:30:7 the standard library's table}
+        E0109 9:7 rates on `XYZ` cannot be related to the base currency `EUR` [no `EUR` -> `XYZ` rate is known] (add `XYZ: RATE` to the `rates EUR` table, or `EUR: RATE` to this one, or write this table on `EUR`) {8:7 the base currency is set here}
+        program: no
+    "#]].assert_eq(&out);
 }
 
 #[test]

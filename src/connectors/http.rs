@@ -114,7 +114,8 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    // An HTTP date in any of RFC 9110's three forms, by the one date reader.
+    let when = crate::date::parse(value).ok()?;
     let wait = when
         .signed_duration_since(chrono::Utc::now())
         .to_std()

@@ -26,7 +26,7 @@
 //! instant are read again and the engine skips unchanged content). If 10,000 records share
 //! one instant the window cannot move, and the read fails saying so.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -512,18 +512,14 @@ fn newer(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<
     }
 }
 
-/// HubSpot dates: RFC 3339, or milliseconds since the epoch (as some properties hold).
+/// HubSpot dates: RFC 3339, or milliseconds since the epoch (as some properties hold);
+/// read by the one date reader, [`crate::date::parse`].
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(s) {
-        return Some(at.with_timezone(&Utc));
-    }
-    s.parse::<i64>()
-        .ok()
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+    crate::date::parse(s).ok()
 }
 
 fn time_string(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::date::format(&at)
 }
 
 /// Contacts name it `lastmodifieddate`; companies, deals and the other objects

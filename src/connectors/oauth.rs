@@ -123,12 +123,11 @@ impl OAuth2Config {
             return Err(missing("refreshToken"));
         }
         if let Some(at) = get("expiresAt") {
-            let at = DateTime::parse_from_rfc3339(at.expose()).map_err(|e| {
-                ConnectorError::Permanent {
-                    message: format!("the oauth2 `expiresAt` is not an RFC 3339 date: {e}"),
-                }
+            // The one date reader; its error names the form, never the value.
+            let at = crate::date::parse(at.expose()).map_err(|e| ConnectorError::Permanent {
+                message: format!("the oauth2 `expiresAt` is not a date: {e}"),
             })?;
-            config.expires_at = Some(at.with_timezone(&Utc));
+            config.expires_at = Some(at);
         }
         config.instance_url = get("instanceUrl").map(|s| s.expose().to_string());
         config.client_auth = match get("clientAuth").as_ref().map(Secret::expose) {

@@ -531,8 +531,8 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
             .partial_cmp(&y.as_f64())
             .unwrap_or(Ordering::Equal),
         (Value::String(x), Value::String(y)) => {
-            match (super::rss::parse_date(x), super::rss::parse_date(y)) {
-                (Some(x), Some(y)) => x.cmp(&y),
+            match (crate::date::parse(x), crate::date::parse(y)) {
+                (Ok(x), Ok(y)) => x.cmp(&y),
                 _ => x.cmp(y),
             }
         }

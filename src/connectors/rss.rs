@@ -36,7 +36,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, Utc};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
@@ -136,7 +136,7 @@ pub struct Feed {
 }
 
 /// Keeps the items published at or after `since`, up to `max` records.
-fn select(feed: Feed, since: Option<DateTime<FixedOffset>>, max: Option<usize>) -> Page {
+fn select(feed: Feed, since: Option<DateTime<Utc>>, max: Option<usize>) -> Page {
     let mut page = Page::default();
     for item in feed.items {
         match item {
@@ -235,12 +235,10 @@ pub fn feed_url(flavor: Flavor, req: &ReadRequest) -> Result<url::Url, Connector
     }
 }
 
-/// A feed date: RFC 2822 (RSS), RFC 3339 (Atom, `dc:date`).
-pub fn parse_date(s: &str) -> Option<DateTime<FixedOffset>> {
-    let s = s.trim();
-    DateTime::parse_from_rfc2822(s)
-        .or_else(|_| DateTime::parse_from_rfc3339(s))
-        .ok()
+/// A feed date: RFC 2822 (RSS, with any zone name feeds write), RFC 3339 (Atom,
+/// `dc:date`); read by the one date reader, [`crate::date::parse`].
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    crate::date::parse(s).ok()
 }
 
 // ---------------------------------------------------------------------------------------

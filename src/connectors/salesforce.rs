@@ -408,16 +408,14 @@ fn bad_config(key: &str, value: &Value) -> ConnectorError {
     }
 }
 
-/// Salesforce writes `2024-01-15T10:30:00.000+0000`; the watermark is RFC 3339.
+/// Salesforce writes `2024-01-15T10:30:00.000+0000`; the watermark is RFC 3339. Both
+/// are read by the one date reader, [`crate::date::parse`].
 fn parse_stamp(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .or_else(|_| DateTime::parse_from_rfc3339(s))
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
+    crate::date::parse(s).ok()
 }
 
 fn stamp_string(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::date::format(&at)
 }
 
 /// A SOQL datetime literal, floored to the second (a lower bound: flooring reads more).

@@ -50,12 +50,14 @@ codes! {
     UnknownOperator = "E0103", "unknown operator", "A condition or filter uses an operator that is not one of eq, neq, gt, gte, lt, lte, contains, starts_with, ends_with, in, not_in, exists, not_exists.";
     UnknownValidation = "E0104", "unknown validation rule", "A validation rule is not one of required, pattern, min, max, min_length, max_length, one_of, email, url.";
     UnknownDedupeStrategy = "E0105", "unknown deduplication strategy", "A deduplication strategy is not one of external_id, field_match, composite.";
-    DuplicateId = "E0106", "duplicate id", "Two schemas, two tasks, two connections or two lookup tables share an id (ids are global across the pipeline files checked together), or a key is given twice in one lookup table or `auth` block.";
+    DuplicateId = "E0106", "duplicate id", "Two schemas, two tasks, two connections or two lookup tables share an id (ids are global across the pipeline files checked together), or a key is given twice in one lookup table, `rates` table or `auth` block.";
     UnknownSchema = "E0107", "task names an unknown schema", "A task's `schema` names no schema of the checked files or the standard library.";
     UnknownLookupTable = "E0108", "unknown lookup table", "A lookup mapping names a table that is declared neither in the schema nor at top level.";
-    UnknownCurrency = "E0109", "unknown currency", "`currency_convert` names a currency that the rate table (stdlib/rates.cmap plus the pipeline's own `rates`) does not know.";
+    UnknownCurrency = "E0109", "unknown currency", "`currency_convert` names a currency that the rate table does not know (the pipeline's own `rates` tables, or stdlib/rates.cmap when it declares none), or a `rates` table on a base that cannot be related to the first table's base.";
     UnknownKeyword = "E0110", "unknown keyword value", "A keyword value is not one the spec allows: a direction, task status, interval unit, notification event, relationship type or connection scope.";
     UnknownTargetFlag = "E0111", "unknown target flag", "A `target` block lists a flag that is not create_if_missing, update_if_exists or delete_if_removed.";
+    PipelineRatesReplaceStdlib = "W0112", "pipeline rates replace the standard library's", "The pipeline declares `rates` tables, so they are the rate table `currency_convert` uses, whole: the standard library's table (stdlib/rates.cmap) is not consulted, not even for currencies the pipeline's tables do not list. Mixing a pipeline's rates with the standard library's reference rates, possibly on another base, gives cross rates nobody chose. The help lists the currencies that only the standard library knew; add the ones you convert to your table.";
+    ConflictingRates = "E0113", "conflicting currency rates", "Two rates of the pipeline's `rates` tables disagree: a currency priced twice (directly, or through a table on another base), or a table whose own base is not worth 1 of itself. Which one is meant cannot be told, so neither is used; give each currency one rate.";
 
     // 02xx: transformation and rule configuration
     MissingConfig = "E0201", "missing configuration", "A transformation lacks a config key it needs (`truncate` without `maxLength`).";
@@ -81,6 +83,8 @@ codes! {
     NonPositiveInterval = "E0403", "non-positive interval", "An interval schedule must run every 1 or more whole units.";
     TaskKeyNeverSet = "W0404", "task config key never set", "A schema reads `{{task.KEY}}`, and none of the tasks that run it sets KEY in its config, so the value is always null.";
     InvalidRetry = "E0405", "invalid retry configuration", "A retry configuration has a negative or non-integer count or delay.";
+    CronNeverRuns = "E0406", "cron never runs", "A cron schedule is well formed but no date matches it, so the task would never run: a day of the month that none of its months has (`0 0 30 2 *`, `31` in April, June, September and November only), a `W` day past the end of its months, or, with a `+` before the day of week (croner's AND), a day of month and a day of week that never fall together (`0 0 1 * +1#2`). `0 0 29 2 *` is valid: it runs in leap years. Days follow croner's rule at check time and at run time alike: when neither day field is `*`, a day matches when either does (Vixie cron's OR), and `+` asks for both.";
+    IntervalTooLong = "E0407", "interval too long", "An interval schedule is longer than cmap schedules: at most 3650 days (521 weeks, 87600 hours, 5256000 minutes). Use a cron expression for yearly runs.";
 
     // 05xx: schema-aware checks against stdlib/ types
     UnknownTargetField = "W0501", "unknown target field", "A mapping writes a field the target ShardType does not declare.";

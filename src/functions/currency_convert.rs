@@ -26,7 +26,9 @@ static SIGNATURE: Signature = Signature {
     summary: "Converts an amount from currency `from` to currency `to`.",
     docs: "Uses the pipeline's rate table (`rates BASE { CODE: rate, ... }`, where one unit \
            of the base buys `rate` units of `CODE`; the base itself has rate 1): the result \
-           is `amount / rate[from] * rate[to]`. Codes are ISO 4217 and matched without regard \
+           is `amount / rate[from] * rate[to]`. A pipeline that declares `rates` converts \
+           with its own tables only; one that declares none with the standard library's \
+           reference rates (stdlib/rates.cmap, on USD). Codes are ISO 4217 and matched without regard \
            to case. Both currencies are checked against the table at check time, so an \
            unknown code is reported before any record is read. The result is not rounded: \
            follow with `round(2)`. A string amount is read as a number first (see \

@@ -1,55 +1,63 @@
-//! Dates: reading every date form a source sends, and the one form cmap writes.
+//! Dates in transformations and comparisons: JSON values read through the one date
+//! reader ([`crate::date`]), strftime formats compiled once, and the one form cmap
+//! writes.
 //!
-//! Read: RFC 3339 / ISO 8601 (`2026-03-31T08:00:00.000Z`, with or without time, offsets
-//! `Z`, `+00:00`, `+0000` or `+00` as Salesforce and others write them, fractional
-//! seconds, `T` or a space between date and time), RFC 2822 (`Tue, 31 Mar 2026 08:00:00
-//! GMT`, as RSS writes it), and epoch milliseconds (a number, or a string of digits).
+//! Read: a number is epoch milliseconds (a float is rounded to the millisecond); a string
+//! is any form [`crate::date::parse`] reads (RFC 3339 / ISO 8601, RFC 2822 with every
+//! zone name RFC 822 and RFC 2822 define, HTTP dates, epoch milliseconds as digits).
 //! A date without time is midnight UTC; a time without offset is UTC.
 //!
 //! Written: RFC 3339 in UTC with milliseconds and `Z` (`2026-03-31T00:00:00.000Z`). The
 //! transformations and the runtime's date comparisons both go through this module.
 
 use chrono::format::{Item, Parsed, StrftimeItems};
-use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::Value;
 
 use super::args::Args;
 use super::{describe, TransformError};
+use crate::date::DateError;
 use crate::diagnostics::Code;
 
-/// What [`parse_any`] accepts, for error messages.
-pub const ACCEPTED: &str = "RFC 3339 / ISO 8601, RFC 2822 or epoch milliseconds";
+pub use crate::date::{format, ACCEPTED};
 
 /// Reads a date from a JSON value, or `None` when it is not one of the accepted forms.
 pub fn parse_any(v: &Value) -> Option<DateTime<Utc>> {
+    read(v).ok()
+}
+
+/// [`parse_any`] with the reason a value is not a date.
+fn read(v: &Value) -> Result<DateTime<Utc>, DateError> {
     match v {
         Value::Number(n) => {
             if let Some(ms) = n.as_i64() {
-                DateTime::from_timestamp_millis(ms)
+                crate::date::from_epoch_millis(ms)
             } else {
                 // A float (or a u64 beyond i64): round to the millisecond; a value out of
                 // range saturates in the cast and is then refused by chrono.
-                let ms = n.as_f64().filter(|f| f.is_finite())?;
-                DateTime::from_timestamp_millis(ms.round() as i64)
+                let ms = n
+                    .as_f64()
+                    .filter(|f| f.is_finite())
+                    .ok_or(DateError::OutOfRange)?;
+                crate::date::from_epoch_millis(ms.round() as i64)
             }
         }
-        Value::String(s) => parse_str(s.trim()),
-        _ => None,
+        Value::String(s) => crate::date::parse(s),
+        _ => Err(DateError::Unrecognized),
     }
 }
 
-/// Writes a date the one way cmap writes dates.
-pub fn format(dt: &DateTime<Utc>) -> String {
-    dt.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// [`parse_any`] for a transformation: a record failure naming the function and value.
+/// [`parse_any`] for a transformation: a record failure naming the function, the value
+/// and, when the form was recognised, what is wrong with it.
 pub fn expect_date(function: &str, v: &Value) -> Result<DateTime<Utc>, TransformError> {
-    parse_any(v).ok_or_else(|| {
-        TransformError::new(format!(
-            "`{function}` cannot read {} as a date (expected {ACCEPTED})",
-            describe(v)
-        ))
+    read(v).map_err(|e| {
+        TransformError::new(match e {
+            DateError::Empty | DateError::Unrecognized => format!(
+                "`{function}` cannot read {} as a date (expected {ACCEPTED})",
+                describe(v)
+            ),
+            e => format!("`{function}` cannot read {} as a date: {e}", describe(v)),
+        })
     })
 }
 
@@ -135,69 +143,6 @@ pub(crate) fn format_with(items: &[Item<'static>], dt: &DateTime<Utc>) -> Option
     // fill) would panic in `to_string`.
     write!(out, "{}", dt.format_with_items(items.iter())).ok()?;
     Some(out)
-}
-
-fn parse_str(s: &str) -> Option<DateTime<Utc>> {
-    if s.is_empty() {
-        return None;
-    }
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return DateTime::from_timestamp_millis(s.parse().ok()?);
-    }
-    if let Some(dt) = parse_iso(s) {
-        return Some(dt);
-    }
-    DateTime::parse_from_rfc2822(s)
-        .ok()
-        .map(|dt| dt.with_timezone(&Utc))
-}
-
-/// `YYYY-MM-DD`, optionally followed by `T` or a space, `HH:MM[:SS[.fff]]` and an
-/// optional offset.
-fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
-    let (date, rest) = (s.get(..10)?, s.get(10..)?);
-    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-    if rest.is_empty() {
-        return Some(date.and_time(NaiveTime::MIN).and_utc());
-    }
-    let rest = rest.strip_prefix(['T', 't', ' '])?;
-    let (time, offset_seconds) = split_offset(rest)?;
-    let time = time.trim_end();
-    let time = NaiveTime::parse_from_str(time, "%H:%M:%S%.f")
-        .or_else(|_| NaiveTime::parse_from_str(time, "%H:%M"))
-        .ok()?;
-    let local = date.and_time(time).and_utc();
-    local.checked_sub_signed(chrono::TimeDelta::seconds(i64::from(offset_seconds)))
-}
-
-/// Splits a time from its offset: `08:00:00Z`, `08:00:00+02:00`, `08:00:00+0200`,
-/// `08:00:00-05`. Returns the offset east of UTC in seconds (0 when there is none).
-fn split_offset(rest: &str) -> Option<(&str, i32)> {
-    if let Some(time) = rest.strip_suffix(['Z', 'z']) {
-        return Some((time, 0));
-    }
-    let Some(at) = rest.rfind(['+', '-']) else {
-        return Some((rest, 0));
-    };
-    let (time, offset) = rest.split_at(at);
-    let sign = if offset.starts_with('-') { -1 } else { 1 };
-    let digits: String = offset.get(1..)?.chars().filter(|c| *c != ':').collect();
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (hours, minutes) = match digits.len() {
-        2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (
-            digits.get(..2)?.parse::<i32>().ok()?,
-            digits.get(2..)?.parse::<i32>().ok()?,
-        ),
-        _ => return None,
-    };
-    if hours > 23 || minutes > 59 {
-        return None;
-    }
-    Some((time, sign * (hours * 3600 + minutes * 60)))
 }
 
 #[cfg(test)]
@@ -302,11 +247,109 @@ mod tests {
     }
 
     #[test]
+    fn reads_rfc_2822_with_the_zone_names_feeds_use() {
+        // Google News writes `UTC`; every record of such a feed failed.
+        check(
+            json!("Tue, 31 Mar 2026 08:00:00 UTC"),
+            expect!["2026-03-31T08:00:00.000Z"],
+        );
+        check(
+            json!("Tue, 31 Mar 2026 08:00:00 EST"),
+            expect!["2026-03-31T13:00:00.000Z"],
+        );
+        check(
+            json!("31 Mar 2026 08:00 Z"),
+            expect!["2026-03-31T08:00:00.000Z"],
+        );
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong_when_the_form_is_known() {
+        let err = expect_date("to_date", &json!("2026-02-30"))
+            .err()
+            .map(|e| e.message);
+        expect![[r#"Some("`to_date` cannot read string \"2026-02-30\" as a date: day 30 does not exist in 2026-02")"#]]
+            .assert_eq(&format!("{err:?}"));
+        let err = expect_date("to_date", &json!(1e300))
+            .err()
+            .map(|e| e.message);
+        expect![[r#"Some("`to_date` cannot read number 1e+300 as a date: outside the dates cmap can represent (years -262143 to 262142)")"#]]
+            .assert_eq(&format!("{err:?}"));
+    }
+
+    #[test]
     fn errors_name_the_function_and_value() {
         let err = expect_date("to_date", &json!("yesterday"))
             .err()
             .map(|e| e.message);
         expect![[r#"Some("`to_date` cannot read string \"yesterday\" as a date (expected RFC 3339 / ISO 8601, RFC 2822 or epoch milliseconds)")"#]]
             .assert_eq(&format!("{err:?}"));
+    }
+
+    /// Every date transformation, with any config value it takes and any input, gives a
+    /// value or a record failure: never a panic (huge day counts, dates at the edges of
+    /// chrono's range, huge epoch numbers, negative ones).
+    mod no_panics {
+        use std::sync::OnceLock;
+
+        use crate::functions::{lookup, tests::rates, CompileContext, Env};
+        use crate::sandbox::Sandbox;
+        use proptest::prelude::*;
+        use serde_json::{json, Map, Value};
+
+        fn input() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(|f| json!(f)),
+                any::<i64>().prop_map(|n| Value::String(n.to_string())),
+                "[-+]?[0-9]{1,9}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,12})?)?)?(Z|[-+][0-9]{2}(:?[0-9]{2})?)?"
+                    .prop_map(Value::String),
+                "[A-Za-z]{3}, [0-9]{1,2} [A-Za-z]{3} [0-9]{2,12} [0-9]{1,2}:[0-9]{2}(:[0-9]{2})? [A-Z+0-9-]{1,5}"
+                    .prop_map(Value::String),
+                "\\PC{0,30}".prop_map(Value::String),
+                Just(json!("+262142-12-31T23:59:59.999Z")),
+                Just(json!("-262143-01-01T00:00:00.000Z")),
+            ]
+        }
+
+        /// Compiles `name(config)` (one sandbox for the whole run: building one per case
+        /// would be most of the test's time) and applies it to `input`.
+        fn call(name: &str, config: Value, input: &Value) {
+            static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+            let rates = rates();
+            let ctx = CompileContext {
+                rates: &rates,
+                sandbox: SANDBOX.get_or_init(Sandbox::new),
+            };
+            let (Some(f), Value::Object(config)) = (lookup(name), config) else {
+                panic!("no function `{name}`");
+            };
+            let env = Env {
+                record: &Value::Null,
+                task: &Map::new(),
+            };
+            if let Ok(transform) = f.compile(&config, &ctx) {
+                let _ = transform.apply(input.clone(), &env);
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn date_transformations_never_panic(
+                v in input(),
+                days in prop_oneof![any::<i64>(), -200_000i64..200_000],
+                format in prop::sample::select(vec!["%Y-%m-%d", "%s", "%+", "%c", "%Y%m%d%H%M%S%.f%z", "%G-W%V-%u", "%d.%m.%Y %H:%M", "%Y"]),
+            ) {
+                call("add_days", json!({ "days": days }), &v);
+                call("to_date", json!({}), &v);
+                call("to_timestamp", json!({}), &v);
+                call("to_iso_string", json!({}), &v);
+                call("format_date", json!({ "format": format }), &v);
+                call("parse_date", json!({ "format": format }), &v);
+            }
+        }
     }
 }

@@ -16,11 +16,16 @@ static SIGNATURE: Signature = Signature {
     category: Category::Conversion,
     summary: "Reads a date in any common form and writes it as RFC 3339 UTC with milliseconds.",
     docs: "Reads RFC 3339 / ISO 8601 (`2026-03-31`, `2026-03-31T08:00:00Z`, with `T` or a \
-           space, optional seconds and fraction, offsets `Z`, `+02:00`, `+0200` or `+02`), \
-           RFC 2822 (`Tue, 31 Mar 2026 08:00:00 GMT`) and epoch milliseconds (a number or a \
-           string of digits). A date without time is midnight UTC; a time without offset is \
-           UTC. Writes `2026-03-31T08:00:00.000Z`. A blank string becomes null. Any other \
-           form (`31/03/2026`: use `parse_date`) fails the record.",
+           space, optional seconds and fraction, offsets `Z`, `+02:00`, `+0200` or `+02`, or a \
+           zone name), RFC 2822 and RFC 822 as feeds and mail write them (`Tue, 31 Mar 2026 \
+           08:00:00 GMT`; day name optional, two-digit years, missing seconds, zones `UT`, \
+           `UTC`, `GMT`, `Z`, `EST`/`EDT`, `CST`/`CDT`, `MST`/`MDT`, `PST`/`PDT`, the military \
+           letters, common names such as `CEST`, numeric offsets), HTTP dates (RFC 850, \
+           asctime) and epoch milliseconds (a number or a string of digits). A date without \
+           time is midnight UTC; a time without offset is UTC. Writes \
+           `2026-03-31T08:00:00.000Z`. A blank string becomes null. Any other form \
+           (`31/03/2026`: use `parse_date`) fails the record, and so does a date that does not \
+           exist (`2026-02-30`) or lies beyond the years -262143 to 262142.",
     params: &[],
     returns: Returns::Date,
     examples: &[
@@ -37,8 +42,8 @@ static SIGNATURE: Signature = Signature {
             output: Ok(r#""2026-03-31T08:00:00.000Z""#),
         },
         Example {
-            title: "RSS",
-            input: r#""Tue, 31 Mar 2026 08:00:00 GMT""#,
+            title: "RSS in UTC, as Google News writes it",
+            input: r#""Tue, 31 Mar 2026 08:00:00 UTC""#,
             config: "{}",
             output: Ok(r#""2026-03-31T08:00:00.000Z""#),
         },

@@ -1,46 +1,115 @@
 //! When a task runs next, and how to say it in words (`cmap schedule`, the spec's
 //! schedule builder preview).
 //!
-//! Cron expressions are the standard 5 fields, read by croner in the task's IANA zone
-//! with Vixie cron's DST behaviour: a local time that does not exist (clocks spring
-//! forward) runs once at the next valid instant; a local time that happens twice (clocks
-//! fall back) runs once.
+//! A cron expression (parsed once at check time, [`CronExpr`]) names local wall-clock
+//! times in the task's IANA zone. Each wall-clock time it names runs once:
+//!
+//! - a time that exists once runs then;
+//! - a time that does not exist (clocks spring forward over it) runs at the first valid
+//!   instant after the gap, and every time of one gap runs there together, once: on
+//!   New York's spring-forward day `0,30 2 * * *`, `*/15 2 * * *` and `0 2,3 * * *` each
+//!   run once at 03:00 EDT, and `0 2,4 * * *` at 03:00 and 04:00;
+//! - a time that happens twice (clocks fall back) runs once, at its first occurrence;
+//!   with `*` hours this means the repeated hour does not run again (every-15-minutes
+//!   runs at 01:00, 01:15, 01:30 and 01:45 EDT, then from 02:00 EST).
+//!
+//! That is cron(8)'s rule for fixed times, applied to every expression alike, so that a
+//! run named by the expression is never lost and never doubled. croner finds the
+//! matching wall-clock times (on naive local time, where no DST exists); the zone's
+//! rules map each to an instant here. croner's own zone search skips a nonexistent time
+//! unless minute and hour are both single values, which lost `0,30 2`, `*/15 2` and the
+//! 02:00 of `0 2,4` on spring-forward days.
 
-use chrono::{DateTime, Duration, Utc};
-use croner::parser::{CronParser, Seconds, Year};
+use chrono::offset::LocalResult;
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Timelike, Utc};
 
-use crate::compile::ir::{IntervalUnit, Schedule};
+use crate::compile::ir::{CronExpr, IntervalUnit, Schedule};
 
-/// The first run strictly after `after`; `None` for manual and realtime schedules.
+/// The first run strictly after `after`; `None` for manual and realtime schedules, and
+/// for a cron expression with no run before the year 5000 (croner's search limit; a
+/// checked expression matches some day of every 400 years).
 pub fn next_after(schedule: &Schedule, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
     match schedule {
         Schedule::Interval { interval, unit } => {
-            let n = i64::try_from(*interval).ok()?;
-            let step = match unit {
-                IntervalUnit::Minutes => Duration::try_minutes(n)?,
-                IntervalUnit::Hours => Duration::try_hours(n)?,
-                IntervalUnit::Days => Duration::try_days(n)?,
-                IntervalUnit::Weeks => Duration::try_weeks(n)?,
-            };
+            // Bounded at check time (MAX_INTERVAL_MINUTES), and checked here anyway: a
+            // date near the end of chrono's range has no next run rather than a panic.
+            let minutes = interval.checked_mul(unit.minutes())?;
+            let step = Duration::try_minutes(i64::try_from(minutes).ok()?)?;
             after.checked_add_signed(step)
         }
-        Schedule::Cron {
-            expression,
-            timezone,
-        } => {
-            let cron = CronParser::builder()
-                .seconds(Seconds::Disallowed)
-                .year(Year::Disallowed)
-                .build()
-                .parse(expression)
-                .ok()?;
-            let local = after.with_timezone(timezone);
-            cron.find_next_occurrence(&local, false)
-                .ok()
-                .map(|t| t.with_timezone(&Utc))
-        }
+        Schedule::Cron { cron, timezone } => next_cron(cron, timezone, after),
         Schedule::Manual | Schedule::Realtime { .. } => None,
     }
+}
+
+/// The first run of `cron` in `tz` strictly after `after`, by the rule of the module
+/// docs.
+///
+/// The map from a matching local time to its instant (earlier instant of a repeated
+/// time, end of the gap for a skipped one) never decreases as the local time grows, so
+/// the first match whose instant is after `after` is the answer. The walk starts at
+/// `after`'s own local time: every earlier local time maps to `after` or before it. Only
+/// the second half of a repeated hour, where local times map back to the first half, can
+/// take more than one step: at most one per matching minute of that hour.
+pub fn next_cron<Tz: TimeZone>(
+    cron: &CronExpr,
+    tz: &Tz,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    // One step per matching minute of a repeated range; the longest in the zone
+    // database is a day (1,440 minutes), so the bound is never what stops the walk.
+    const MAX_STEPS: usize = 4 * 1440;
+    let mut local = after.with_timezone(tz).naive_local();
+    for _ in 0..MAX_STEPS {
+        let candidate = cron.cron().find_next_occurrence(&local, false).ok()?;
+        let at = instant(tz, candidate)?;
+        if at > after {
+            return Some(at);
+        }
+        local = candidate;
+    }
+    None
+}
+
+/// The instant a matching local time runs at: itself, the earlier of two, or the first
+/// valid instant after the gap it falls in.
+fn instant<Tz: TimeZone>(tz: &Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(earlier, _) => Some(earlier.with_timezone(&Utc)),
+        LocalResult::None => after_gap(tz, local),
+    }
+}
+
+/// The first instant after the gap that `local` falls in: the first local minute that
+/// exists (a gap is at most a day), then back second by second to the gap's exact end,
+/// for the zones whose old offsets had seconds.
+fn after_gap<Tz: TimeZone>(tz: &Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    let exists = |t: NaiveDateTime| match tz.from_local_datetime(&t) {
+        LocalResult::Single(t) => Some(t),
+        LocalResult::Ambiguous(t, _) => Some(t),
+        LocalResult::None => None,
+    };
+    let mut minute = local.with_second(0)?.with_nanosecond(0)?;
+    let mut found = None;
+    for _ in 0..=1440 {
+        minute = minute.checked_add_signed(Duration::minutes(1))?;
+        if let Some(t) = exists(minute) {
+            found = Some((minute, t));
+            break;
+        }
+    }
+    let (mut at, mut first) = found?;
+    for _ in 0..59 {
+        let Some(earlier) = at.checked_sub_signed(Duration::seconds(1)) else {
+            break;
+        };
+        match exists(earlier) {
+            Some(t) => (at, first) = (earlier, t),
+            None => break,
+        }
+    }
+    Some(first.with_timezone(&Utc))
 }
 
 /// The schedule in words: "Runs every 15 minutes", "Runs Mon-Fri at 2:00 AM America/New_York".
@@ -61,11 +130,8 @@ pub fn describe(schedule: &Schedule) -> String {
                 format!("Runs every {interval} {unit}s")
             }
         }
-        Schedule::Cron {
-            expression,
-            timezone,
-        } => describe_cron(expression).map_or_else(
-            || format!("Runs at cron `{expression}` ({timezone})"),
+        Schedule::Cron { cron, timezone } => describe_cron(cron.text()).map_or_else(
+            || format!("Runs at cron `{}` ({timezone})", cron.text()),
             |w| format!("{w} {timezone}"),
         ),
     }
@@ -131,7 +197,7 @@ mod tests {
 
     fn cron(expr: &str, tz: &str) -> Schedule {
         Schedule::Cron {
-            expression: expr.into(),
+            cron: CronExpr::parse(expr).expect("a cron expression"),
             timezone: tz.parse().expect("zone"),
         }
     }
@@ -194,6 +260,61 @@ mod tests {
             "2026-10-31T12:00:00Z",
             &["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"],
         );
+        // The cases, New York's spring-forward day (2026-03-08, 02:00-03:00 EST
+        // does not exist; 03:00 EDT is 07:00Z): the skipped runs run once at 03:00 EDT,
+        // whatever other times the day has. croner alone ran none of them.
+        check(
+            &cron("0,30 2 * * *", "America/New_York"),
+            "2026-03-08T06:00:00Z",
+            &["2026-03-08T07:00:00Z", "2026-03-09T06:00:00Z"],
+        );
+        check(
+            &cron("*/15 2 * * *", "America/New_York"),
+            "2026-03-08T06:00:00Z",
+            &["2026-03-08T07:00:00Z", "2026-03-09T06:00:00Z"],
+        );
+        check(
+            &cron("0 2,4 * * *", "America/New_York"),
+            "2026-03-08T06:00:00Z",
+            &[
+                "2026-03-08T07:00:00Z",
+                "2026-03-08T08:00:00Z",
+                "2026-03-09T06:00:00Z",
+            ],
+        );
+        // 02:00 skipped and 03:00 itself: one run at the one instant.
+        check(
+            &cron("0 2,3 * * *", "America/New_York"),
+            "2026-03-08T06:00:00Z",
+            &["2026-03-08T07:00:00Z", "2026-03-09T06:00:00Z"],
+        );
+        // Fall back: every half hour runs 01:00 and 01:30 EDT once, then 02:00 EST.
+        check(
+            &cron("*/30 * * * *", "America/New_York"),
+            "2026-11-01T04:45:00Z",
+            &[
+                "2026-11-01T05:00:00Z",
+                "2026-11-01T05:30:00Z",
+                "2026-11-01T07:00:00Z",
+            ],
+        );
+        // Lord Howe's 30-minute shift (2026-10-04, 02:00-02:30 skipped; 02:30 +11 is
+        // 15:30Z the day before).
+        check(
+            &cron("*/15 2 * * *", "Australia/Lord_Howe"),
+            "2026-10-03T15:00:00Z",
+            &[
+                "2026-10-03T15:30:00Z",
+                "2026-10-03T15:45:00Z",
+                "2026-10-04T15:00:00Z",
+            ],
+        );
+        // Rare days are found however far: February 29 on a Monday (croner's AND).
+        check(
+            &cron("0 0 29 2 +1", "UTC"),
+            "2026-01-01T00:00:00Z",
+            &["2044-02-29T00:00:00Z", "2072-02-29T00:00:00Z"],
+        );
         // Mondays 8 AM, and Paris.
         check(
             &cron("0 8 * * 1", "America/New_York"),
@@ -254,3 +375,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod dst;

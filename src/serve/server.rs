@@ -109,9 +109,14 @@ pub async fn run(
                 tracing::info!(task, reason = %e, "scheduled run skipped");
             }
         });
-        tokio::spawn(scheduler::run(plan_rx, trigger, async {
-            let _ = scheduler_stopped.await;
-        }))
+        tokio::spawn(scheduler::run(
+            plan_rx,
+            trigger,
+            scheduler::system_clock(),
+            async {
+                let _ = scheduler_stopped.await;
+            },
+        ))
     };
 
     let addr = listener
