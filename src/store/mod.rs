@@ -10,6 +10,7 @@
 //! Every key starts with the tenant: nothing reads or writes across tenants.
 
 pub mod crypto;
+mod private;
 pub mod records;
 mod sled_store;
 

@@ -52,6 +52,12 @@
 //! writes. Reads take no lock: sled gives every read a consistent view of one key, and
 //! a batch is applied atomically, so a reader sees a page either wholly or not at all.
 //! Commits block on `flush` (an fsync): async callers run them on a blocking thread.
+//!
+//! # Files
+//!
+//! The directory is created 0700 and a group- or world-accessible one is tightened at
+//! open (with a warning); the process umask is made 077 so that every file sled
+//! creates in it, then or later, is 0600 (see `private.rs`).
 
 mod keys;
 #[cfg(test)]
@@ -65,8 +71,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Batch, ConnectionRecord, ConnectionScope, DeadLetter, ExecutionStatus, Op, PendingReference,
-    Result, Shard, SourceKey, Store, StoreError, SyncExecution, SyncLog, TaskState,
+    private, Batch, ConnectionRecord, ConnectionScope, DeadLetter, ExecutionStatus, Op,
+    PendingReference, Result, Shard, SourceKey, Store, StoreError, SyncExecution, SyncLog,
+    TaskState,
 };
 use keys::key;
 
@@ -101,6 +108,8 @@ pub struct SledStore {
     logs: sled::Tree,
     /// Serialises commits (see the module docs); guards no data of its own.
     write_lock: Mutex<()>,
+    /// What `open` made owner-only (it was readable by other users).
+    tightened: Vec<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -112,7 +121,33 @@ impl std::fmt::Debug for SledStore {
 impl SledStore {
     /// Opens (creating if needed) the store in `dir`. Fails with a clear
     /// [`StoreError::Backend`] when another process holds the directory.
+    ///
+    /// The directory holds shards, so it is private: created 0700; an existing one
+    /// that other users can read is made owner-only, with everything in it (logged;
+    /// [`SledStore::tightened`] lists what changed). From here on the process creates
+    /// files owner-only (umask 077), so whatever sled creates in it, now or later, is
+    /// 0600.
     pub fn open(dir: &Path) -> Result<SledStore> {
+        private::restrict_umask();
+        private::create_dir(dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let tightened = private::tighten(dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot make the data directory {} private: {e}",
+                dir.display()
+            ))
+        })?;
+        if !tightened.is_empty() {
+            tracing::warn!(
+                path = %dir.display(),
+                changed = tightened.len(),
+                "the data directory was readable by other users; made it and its files owner-only (0700 directories, 0600 files)"
+            );
+        }
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_BYTES)
@@ -125,7 +160,14 @@ impl SledStore {
             state,
             logs,
             write_lock: Mutex::new(()),
+            tightened,
         })
+    }
+
+    /// The files and directories `open` found readable by other users and made
+    /// owner-only (empty when the directory was private already).
+    pub fn tightened(&self) -> &[std::path::PathBuf] {
+        &self.tightened
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {

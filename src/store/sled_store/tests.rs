@@ -1173,3 +1173,46 @@ fn a_marked_event_is_seen_for_its_task_and_tenant_only() {
     assert!(!store.event_seen("acme", "other", "evt-1").unwrap());
     assert!(!store.event_seen("globex", "hook", "evt-1").unwrap());
 }
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_what_sled_creates_in_it_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("new/data");
+    let store = SledStore::open(&dir).unwrap();
+    commit(
+        &store,
+        "acme",
+        vec![put_contact("acme", "s-1", "003A", "a@x.io")],
+    );
+    assert_eq!(store.tightened(), Vec::<std::path::PathBuf>::new());
+    drop(store);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let expected = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&path), expected, "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 2, "sled's files are there");
+    assert_eq!(mode(&dir), 0o700);
+
+    // A directory others could read is tightened, with what was in it, and says so.
+    let open_dir = root.path().join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(open_dir.join("master.key"), "k").unwrap();
+    std::fs::set_permissions(
+        open_dir.join("master.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let store = SledStore::open(&open_dir).unwrap();
+    let mut tightened = store.tightened().to_vec();
+    tightened.sort();
+    assert_eq!(tightened, [open_dir.clone(), open_dir.join("master.key")]);
+    assert_eq!(mode(&open_dir), 0o700);
+    assert_eq!(mode(&open_dir.join("master.key")), 0o600);
+}
