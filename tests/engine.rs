@@ -212,6 +212,30 @@ fn a_full_sync_sweeps_removed_records_and_the_guard_refuses_mass_deletes() {
     let r = run(dir.path(), &["run", "people-sync", "--format", "json"]);
     r.code(0);
     assert_eq!(shards(dir.path()).len(), 90);
+    // Deletions are counted (cmap's addition to the spec's results), apart from the
+    // records fetched.
+    let e = execution(&r);
+    assert_eq!(results(&e), (90, 0, 0, 90, 0));
+    assert_eq!(e["results"]["deleted"], 10, "{}", e["results"]);
+    let id = e["id"].as_str().expect("id");
+    let logs = run(dir.path(), &["logs", id]);
+    assert!(
+        logs.stdout.contains(
+            "execution success: fetched 90, created 0, updated 0, skipped 90, failed 0, deleted 10"
+        ),
+        "{}",
+        logs.stdout
+    );
+    let table = run(dir.path(), &["executions", "--task", "people-sync"]);
+    let header = table.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(header.trim_end().ends_with("FAILED  DELETED"), "{header}");
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_default()
+        .to_string();
+    assert!(row.trim_end().ends_with(" 0       10"), "{row}");
 
     // 80% gone: the guard refuses and says so; nothing is deleted.
     std::fs::write(
@@ -233,8 +257,15 @@ fn a_full_sync_sweeps_removed_records_and_the_guard_refuses_mass_deletes() {
         "task people-sync { schema people  connection people-file  config { deleteGuard: 0.9 } }",
     );
     std::fs::write(dir.path().join("pipelines/people.cmap"), raised).expect("write");
-    run(dir.path(), &["run", "people-sync"]).code(0);
+    let r = run(dir.path(), &["run", "people-sync"]);
+    r.code(0);
     assert_eq!(shards(dir.path()).len(), 20);
+    assert!(
+        r.stderr
+            .contains("skipped 20, failed 0, deleted 70 (execution"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::MAX_EXECUTION_ERRORS;
-use super::{add, apply_page, log, Engine, EngineError, PageContext, Quiet, DEFAULT_TENANT};
+use super::{apply_page, log, Engine, EngineError, PageContext, Quiet, DEFAULT_TENANT};
 use crate::compile::ir::{Connection, Task};
 use crate::store::{
     ExecutionResults, ExecutionStatus, LogLevel, Op, Phase, Progress, SyncExecution, TaskState,
@@ -98,7 +98,7 @@ impl Engine {
             now,
         };
         let outcome = apply_page(&ctx, &records, &[], &[], 0)?;
-        add(&mut execution.results, &outcome.results);
+        execution.results.add(&outcome.results);
         execution.errors = outcome
             .errors
             .into_iter()

@@ -420,7 +420,7 @@ impl Engine {
             };
             let outcome = apply_page(&ctx, &page.records, &page.deleted, &page.invalid, seq)?;
             seq = outcome.next_seq;
-            add(&mut execution.results, &outcome.results);
+            execution.results.add(&outcome.results);
             let room = MAX_EXECUTION_ERRORS.saturating_sub(execution.errors.len());
             execution
                 .errors
@@ -443,7 +443,7 @@ impl Engine {
                 Some(json!({
                     "created": outcome.results.created, "updated": outcome.results.updated,
                     "skipped": outcome.results.skipped, "failed": outcome.results.failed,
-                    "deleted": outcome.deleted, "pendingReferences": outcome.pending_added,
+                    "deleted": outcome.results.deleted, "pendingReferences": outcome.pending_added,
                     "resolvedReferences": outcome.pending_resolved,
                 })),
             )));
@@ -505,6 +505,7 @@ impl Engine {
                 status = ExecutionStatus::Partial;
             } else if !stale.is_empty() {
                 let n = stale.len();
+                execution.results.deleted = execution.results.deleted.saturating_add(n as u64);
                 for (shard, source) in stale {
                     let dedupe_key = match schema.dedupe.strategy {
                         crate::compile::ir::DedupeStrategy::ExternalId => None,
@@ -665,6 +666,7 @@ impl Engine {
         stats.records_updated += r.updated;
         stats.records_skipped += r.skipped;
         stats.records_failed += r.failed;
+        stats.records_deleted += r.deleted;
         match status {
             ExecutionStatus::Success => {
                 stats.successful_runs += 1;
@@ -686,13 +688,14 @@ impl Engine {
             });
         }
         let summary = format!(
-            "execution {}: fetched {}, created {}, updated {}, skipped {}, failed {}",
+            "execution {}: fetched {}, created {}, updated {}, skipped {}, failed {}, deleted {}",
             status.as_str(),
             r.fetched,
             r.created,
             r.updated,
             r.skipped,
-            r.failed
+            r.failed,
+            r.deleted
         );
         let level = match status {
             ExecutionStatus::Success => LogLevel::Info,
@@ -727,14 +730,6 @@ fn checkpoint(
         watermark: watermark.clone(),
         results: execution.results,
     }
-}
-
-fn add(total: &mut ExecutionResults, page: &ExecutionResults) {
-    total.fetched += page.fetched;
-    total.created += page.created;
-    total.updated += page.updated;
-    total.skipped += page.skipped;
-    total.failed += page.failed;
 }
 
 fn percentage(p: &Progress) -> f64 {

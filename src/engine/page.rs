@@ -41,12 +41,11 @@ pub struct PageContext<'a> {
 #[derive(Debug, Default)]
 pub struct PageOutcome {
     pub batch: Batch,
-    /// This page's counts (`fetched = created + updated + skipped + failed`).
+    /// This page's counts (`fetched = created + updated + skipped + failed`; `deleted`:
+    /// shards deleted because the source reported their record deleted).
     pub results: ExecutionResults,
     /// One per failed record (the execution keeps the first ones).
     pub errors: Vec<SyncError>,
-    /// Shards deleted because the source reported their record deleted.
-    pub deleted: u64,
     /// References left pending, and pending ones resolved, by this page.
     pub pending_added: u64,
     pub pending_resolved: u64,
@@ -350,7 +349,7 @@ pub fn apply_page(
                     source: Some(source),
                     dedupe_key,
                 });
-                out.deleted += 1;
+                out.results.deleted += 1;
             }
         }
     }
@@ -539,4 +538,88 @@ fn external_id_of(schema: &Schema, record: &Value) -> Option<String> {
         })
         .collect::<Option<Vec<_>>>()?;
     Some(parts.join("|"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{SledStore, Store};
+
+    fn schema() -> Arc<Schema> {
+        let src = "schema people {\n source salesforce.Contact\n target c_contact { create_if_missing, update_if_exists, delete_if_removed }\n dedupe external_id(Id)\n name = LastName\n}\n";
+        let mut sources = crate::syntax::SourceMap::default();
+        let id = sources.add("p.cmap".into(), src.into());
+        let (doc, _) = crate::syntax::parse(id, sources.get(id));
+        let program = crate::compile::compile(&[doc], &crate::compile::Options::default())
+            .program
+            .expect("compiles");
+        program.schema("people").expect("schema").clone()
+    }
+
+    fn apply(
+        store: &SledStore,
+        schema: &Schema,
+        records: &[Value],
+        deleted: &[&str],
+    ) -> PageOutcome {
+        let config = Map::new();
+        let ctx = PageContext {
+            store,
+            tenant: "default",
+            schema,
+            integration: "salesforce",
+            task_id: "t",
+            task_config: &config,
+            execution_id: "e",
+            sweep_mark: None,
+            now: Utc::now(),
+        };
+        let deleted: Vec<String> = deleted.iter().map(|s| s.to_string()).collect();
+        let mut outcome = apply_page(&ctx, records, &deleted, &[], 0).expect("applied");
+        store
+            .commit(std::mem::take(&mut outcome.batch))
+            .expect("committed");
+        outcome
+    }
+
+    #[test]
+    fn source_reported_deletes_are_counted_apart_from_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let schema = schema();
+        let people = [
+            json!({"Id": "p1", "LastName": "A"}),
+            json!({"Id": "p2", "LastName": "B"}),
+        ];
+        let first = apply(&store, &schema, &people, &[]);
+        assert_eq!(first.results.created, 2);
+
+        // p1 deleted at the source, and an id the store never had: one shard deleted.
+        let second = apply(&store, &schema, &[], &["p1", "p-unknown"]);
+        assert_eq!(
+            second.results,
+            ExecutionResults {
+                deleted: 1,
+                ..ExecutionResults::default()
+            }
+        );
+        assert!(store
+            .shard_by_source("default", "salesforce", "Contact", "p1")
+            .unwrap()
+            .is_none());
+
+        // A record created and deleted by the same page: counted both ways, nothing stays.
+        let third = apply(
+            &store,
+            &schema,
+            &[json!({"Id": "p3", "LastName": "C"})],
+            &["p3"],
+        );
+        assert_eq!((third.results.created, third.results.deleted), (1, 1));
+        assert_eq!(store.shards("default", None).count(), 1);
+    }
 }

@@ -103,7 +103,8 @@ pub struct Checkpoint {
     pub results: ExecutionResults,
 }
 
-/// Spec: SyncTask.stats.
+/// Spec: SyncTask.stats, plus `recordsDeleted` (cmap's addition, as in
+/// [`ExecutionResults::deleted`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskStats {
@@ -119,6 +120,9 @@ pub struct TaskStats {
     pub records_updated: u64,
     pub records_skipped: u64,
     pub records_failed: u64,
+    /// Shards deleted (cmap's addition to the spec's stats).
+    #[serde(default)]
+    pub records_deleted: u64,
 }
 
 /// Spec: SyncTask.lastError.
@@ -207,7 +211,10 @@ pub enum Phase {
     Complete,
 }
 
-/// Spec: SyncExecution.results. `fetched = created + updated + skipped + failed`.
+/// Spec: SyncExecution.results, plus `deleted` (cmap's addition).
+/// `fetched = created + updated + skipped + failed`: every record read is counted once.
+/// `deleted` stands apart: it counts shards removed because the source reported their
+/// record deleted or a full read no longer saw it, which are not records fetched.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionResults {
@@ -216,6 +223,21 @@ pub struct ExecutionResults {
     pub updated: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Shards deleted. Executions stored before cmap counted deletions read as 0.
+    #[serde(default)]
+    pub deleted: u64,
+}
+
+impl ExecutionResults {
+    /// Adds `other`'s counts to these (saturating).
+    pub fn add(&mut self, other: &ExecutionResults) {
+        self.fetched = self.fetched.saturating_add(other.fetched);
+        self.created = self.created.saturating_add(other.created);
+        self.updated = self.updated.saturating_add(other.updated);
+        self.skipped = self.skipped.saturating_add(other.skipped);
+        self.failed = self.failed.saturating_add(other.failed);
+        self.deleted = self.deleted.saturating_add(other.deleted);
+    }
 }
 
 /// Spec: SyncError.
