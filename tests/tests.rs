@@ -10,6 +10,7 @@ mod connectors_crm;
 mod connectors_feeds;
 mod diagnostics;
 mod engine;
+mod engine_concurrency;
 mod engine_secrets;
 mod map;
 mod pipelines;

@@ -438,7 +438,7 @@ async fn pause_task(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     known_task(&api, &id)?;
-    api.runner.pause(&id);
+    api.runner.pause(&id).await;
     Ok(Json(json!({ "task": id, "paused": true })))
 }
 
@@ -447,7 +447,7 @@ async fn resume_task(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     known_task(&api, &id)?;
-    api.runner.resume(&id);
+    api.runner.resume(&id).await;
     Ok(Json(json!({ "task": id, "paused": false })))
 }
 

@@ -36,6 +36,10 @@ pub struct Runner {
     inner: Mutex<Inner>,
     /// Woken whenever an execution ends (shutdown waits on it).
     idle: Notify,
+    /// Serialises pause and resume, so the in-memory flag and the stored one change in
+    /// the same order (a pause and a resume racing must not end paused in one place and
+    /// resumed in the other).
+    control: tokio::sync::Mutex<()>,
     on_finished: Option<Finished>,
 }
 
@@ -83,13 +87,17 @@ impl Runner {
                 ..Inner::default()
             }),
             idle: Notify::new(),
+            control: tokio::sync::Mutex::new(()),
             on_finished,
         })
     }
 
     /// Writes a task's paused flag to the store, so it survives a restart. A failed
-    /// write is logged; the in-memory flag still applies.
-    fn persist_paused(&self, task_id: &str, paused: bool) {
+    /// write is logged; the in-memory flag still applies. Only the flag changes, under
+    /// the store's commit lock: an execution committing meanwhile keeps its checkpoint,
+    /// and its own commits never touch the flag. The commit (an fsync) runs on a
+    /// blocking thread.
+    async fn persist_paused(&self, task_id: &str, paused: bool) {
         let loaded = self.shared.snapshot();
         let Some(task) = loaded.program.task(task_id) else {
             return;
@@ -98,21 +106,21 @@ impl Runner {
             .shared
             .engine
             .ingest_tenant(task, &loaded.program.connections);
-        let store = &self.shared.engine.store;
-        let mut state = store
-            .task_state(&tenant, task_id)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| crate::store::TaskState {
-                tenant_id: tenant.clone(),
-                task_id: task_id.to_string(),
-                ..crate::store::TaskState::default()
-            });
-        state.paused = paused;
         let mut batch = crate::store::Batch::new(&tenant);
-        batch.push(crate::store::Op::PutTaskState(state));
-        if let Err(e) = store.commit(batch) {
-            tracing::error!(task = task_id, error = %e, "cannot store the paused flag");
+        batch.push(crate::store::Op::UpdateTask {
+            task_id: task_id.to_string(),
+            update: crate::store::TaskUpdate {
+                paused: Some(paused),
+                ..crate::store::TaskUpdate::default()
+            },
+        });
+        let store = self.shared.engine.store.clone();
+        let committed = match tokio::task::spawn_blocking(move || store.commit(batch)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = committed {
+            tracing::error!(task = task_id, %error, "cannot store the paused flag");
         }
     }
 
@@ -206,14 +214,16 @@ impl Runner {
         }
     }
 
-    pub fn pause(&self, task_id: &str) {
+    pub async fn pause(&self, task_id: &str) {
+        let _order = self.control.lock().await;
         self.lock().paused.insert(task_id.to_string());
-        self.persist_paused(task_id, true);
+        self.persist_paused(task_id, true).await;
     }
 
-    pub fn resume(&self, task_id: &str) {
+    pub async fn resume(&self, task_id: &str) {
+        let _order = self.control.lock().await;
         self.lock().paused.remove(task_id);
-        self.persist_paused(task_id, false);
+        self.persist_paused(task_id, false).await;
     }
 
     pub fn is_paused(&self, task_id: &str) -> bool {

@@ -58,7 +58,13 @@ pub struct PendingReference {
 }
 
 /// The engine's state of one task: the spec's SyncTask run fields and stats, the
-/// watermark of the last completed run, and the checkpoint of a run in progress.
+/// watermark of the last completed run, the checkpoint of a run in progress, and the
+/// control fields the API sets (`paused`).
+///
+/// Nobody writes it whole: every change is a [`TaskUpdate`] that the store applies to
+/// the stored record under its commit lock ([`crate::store::Op::UpdateTask`]), so an
+/// execution's checkpoint, a webhook delivery's stats and a pause never overwrite one
+/// another.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskState {
@@ -80,9 +86,95 @@ pub struct TaskState {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
     /// Paused through the API: not scheduled, webhooks refused, until resumed. Survives
-    /// restarts.
+    /// restarts. A control field: only [`TaskUpdate::paused`] changes it, never an
+    /// execution.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+}
+
+/// Field-level changes to a task's [`TaskState`]: each `Some` field is applied to the
+/// stored record (or a new one) under the store's commit lock; every other field keeps
+/// its stored value. Writers never read a whole state and write it back, so none of
+/// them can undo another's change made in between.
+///
+/// The fields come in two groups that never meet in one writer: run state (written by
+/// executions: checkpoint, watermark, finished runs) and control (written by the API
+/// and the scheduler: `paused`). A SQL store applies the same update as one
+/// `UPDATE ... SET` of the named columns, the stats as increments.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskUpdate {
+    /// Run state: the checkpoint of the run in progress; `Some(None)` clears it (the
+    /// run completed).
+    pub checkpoint: Option<Option<Checkpoint>>,
+    /// Run state: the watermark a completed read reached.
+    pub watermark: Option<Value>,
+    /// Run state: an execution ended; its counts are added to the stats.
+    pub finished: Option<FinishedRun>,
+    /// Control: pause (`true`) or resume (`false`).
+    pub paused: Option<bool>,
+}
+
+/// An execution that ended, as [`TaskUpdate::finished`] adds it to the task's stats.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishedRun {
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    pub status: ExecutionStatus,
+    pub results: ExecutionResults,
+    /// Becomes the task's `lastError` when given.
+    pub error: Option<LastError>,
+}
+
+impl TaskState {
+    /// A task's state before anything was stored for it.
+    pub fn new(tenant: &str, task_id: &str) -> TaskState {
+        TaskState {
+            tenant_id: tenant.to_string(),
+            task_id: task_id.to_string(),
+            ..TaskState::default()
+        }
+    }
+
+    /// Applies `update` (what the store does under its commit lock).
+    pub fn apply(&mut self, update: &TaskUpdate) {
+        if let Some(checkpoint) = &update.checkpoint {
+            self.checkpoint.clone_from(checkpoint);
+        }
+        if let Some(watermark) = &update.watermark {
+            self.watermark = Some(watermark.clone());
+        }
+        if let Some(run) = &update.finished {
+            let r = run.results;
+            let stats = &mut self.stats;
+            // Saturating: counts from a corrupt or hostile record must not wrap or panic.
+            stats.total_runs = stats.total_runs.saturating_add(1);
+            stats.records_processed = stats.records_processed.saturating_add(r.fetched);
+            stats.records_created = stats.records_created.saturating_add(r.created);
+            stats.records_updated = stats.records_updated.saturating_add(r.updated);
+            stats.records_skipped = stats.records_skipped.saturating_add(r.skipped);
+            stats.records_failed = stats.records_failed.saturating_add(r.failed);
+            stats.records_deleted = stats.records_deleted.saturating_add(r.deleted);
+            match run.status {
+                ExecutionStatus::Success => {
+                    stats.successful_runs = stats.successful_runs.saturating_add(1);
+                    stats.last_success_at = Some(run.completed_at);
+                }
+                ExecutionStatus::Failed => {
+                    stats.failed_runs = stats.failed_runs.saturating_add(1);
+                    stats.last_failure_at = Some(run.completed_at);
+                }
+                _ => {}
+            }
+            self.last_run_at = Some(run.started_at);
+            self.last_run_status = Some(run.status);
+            if let Some(error) = &run.error {
+                self.last_error = Some(error.clone());
+            }
+        }
+        if let Some(paused) = update.paused {
+            self.paused = paused;
+        }
+    }
 }
 
 /// Where an unfinished run stands.
@@ -101,6 +193,11 @@ pub struct Checkpoint {
     pub watermark: Option<Value>,
     /// Counts so far (carried into the resuming execution).
     pub results: ExecutionResults,
+    /// When the full read that set `sweep_mark` began: the sweep keeps shards another
+    /// writer (a webhook, another task) wrote since, which the read may have passed
+    /// before they existed. Absent in checkpoints written before cmap kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_started_at: Option<DateTime<Utc>>,
 }
 
 /// Spec: SyncTask.stats, plus `recordsDeleted` (cmap's addition, as in
