@@ -212,6 +212,30 @@ fn a_full_sync_sweeps_removed_records_and_the_guard_refuses_mass_deletes() {
     let r = run(dir.path(), &["run", "people-sync", "--format", "json"]);
     r.code(0);
     assert_eq!(shards(dir.path()).len(), 90);
+    // Deletions are counted (cmap's addition to the spec's results), apart from the
+    // records fetched.
+    let e = execution(&r);
+    assert_eq!(results(&e), (90, 0, 0, 90, 0));
+    assert_eq!(e["results"]["deleted"], 10, "{}", e["results"]);
+    let id = e["id"].as_str().expect("id");
+    let logs = run(dir.path(), &["logs", id]);
+    assert!(
+        logs.stdout.contains(
+            "execution success: fetched 90, created 0, updated 0, skipped 90, failed 0, deleted 10"
+        ),
+        "{}",
+        logs.stdout
+    );
+    let table = run(dir.path(), &["executions", "--task", "people-sync"]);
+    let header = table.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(header.trim_end().ends_with("FAILED  DELETED"), "{header}");
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_default()
+        .to_string();
+    assert!(row.trim_end().ends_with(" 0       10"), "{row}");
 
     // 80% gone: the guard refuses and says so; nothing is deleted.
     std::fs::write(
@@ -233,8 +257,15 @@ fn a_full_sync_sweeps_removed_records_and_the_guard_refuses_mass_deletes() {
         "task people-sync { schema people  connection people-file  config { deleteGuard: 0.9 } }",
     );
     std::fs::write(dir.path().join("pipelines/people.cmap"), raised).expect("write");
-    run(dir.path(), &["run", "people-sync"]).code(0);
+    let r = run(dir.path(), &["run", "people-sync"]);
+    r.code(0);
     assert_eq!(shards(dir.path()).len(), 20);
+    assert!(
+        r.stderr
+            .contains("skipped 20, failed 0, deleted 70 (execution"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -377,6 +408,106 @@ fn an_unknown_task_is_a_usage_error_with_a_suggestion() {
     r.code(2);
     assert!(
         r.stderr.contains("did you mean `demo-contacts`"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Runs `cmap ARGS --data data --pipelines pipelines` in `dir` under umask 022 (what a
+/// shell gives), whatever this test process's own umask is.
+#[cfg(unix)]
+fn run_with_umask_022(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new("sh")
+        .current_dir(dir)
+        .arg("-c")
+        .arg(r#"umask 022 && exec "$0" --color never "$@" --data data --pipelines pipelines"#)
+        .arg(env!("CARGO_BIN_EXE_cmap"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("sh runs cmap");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `(path relative to dir, mode)` of `dir` and everything below it.
+#[cfg(unix)]
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&p).expect("stat");
+        let rel = p.strip_prefix(dir).expect("below").display().to_string();
+        out.push((rel, meta.permissions().mode() & 0o777));
+        if meta.is_dir() {
+            todo.extend(
+                std::fs::read_dir(&p)
+                    .expect("read dir")
+                    .map(|e| e.expect("entry").path()),
+            );
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_is_private_and_an_open_one_is_tightened() {
+    let dir = workspace(&[
+        ("people.cmap", FILES_PIPELINE),
+        ("people.jsonl", &people(10, |_| false)),
+    ]);
+    let r = run_with_umask_022(dir.path(), &["run", "people-sync"]);
+    r.code(0);
+    let data = dir.path().join("data");
+    let found = modes(&data);
+    assert!(found.len() > 3, "the store's files: {found:?}");
+    let loose: Vec<&(String, u32)> = found
+        .iter()
+        .filter(|(p, mode)| {
+            let dir = data.join(p).is_dir();
+            *mode != if dir { 0o700 } else { 0o600 }
+        })
+        .collect();
+    assert_eq!(loose, Vec::<&(String, u32)>::new(), "all of {found:?}");
+    assert!(
+        !r.stderr.contains("readable by other users"),
+        "{}",
+        r.stderr
+    );
+
+    // A data directory made by an older version (or by hand) that others can read.
+    use std::os::unix::fs::PermissionsExt;
+    for (p, mode) in &found {
+        let loosened = if *mode == 0o700 { 0o755 } else { 0o644 };
+        std::fs::set_permissions(data.join(p), std::fs::Permissions::from_mode(loosened))
+            .expect("chmod");
+    }
+    let r = run_with_umask_022(dir.path(), &["run", "people-sync"]);
+    r.code(0);
+    assert!(
+        r.stderr
+            .contains("readable by other users; made it and its files owner-only"),
+        "{}",
+        r.stderr
+    );
+    let after = modes(&data);
+    assert!(
+        after
+            .iter()
+            .all(|(p, mode)| *mode == if data.join(p).is_dir() { 0o700 } else { 0o600 }),
+        "{after:?}"
+    );
+    // Said once: the next run finds it private.
+    let r = run_with_umask_022(dir.path(), &["run", "people-sync"]);
+    r.code(0);
+    assert!(
+        !r.stderr.contains("readable by other users"),
         "{}",
         r.stderr
     );

@@ -16,8 +16,9 @@ use cmap::serve::runner::{Runner, TriggerError};
 use cmap::serve::state::{Loaded, Shared};
 use cmap::store::crypto::Keyring;
 use cmap::store::{
-    Batch, ConnectionRecord, DeadLetter, ExecutionStatus, Op, PendingReference, Shard, SledStore,
-    SourceKey, Store, StoreError, SyncExecution, SyncLog, TaskState, TriggeredBy,
+    Batch, ConnectionRecord, DeadLetter, ExecutionResults, ExecutionStatus, FinishedRun, Op,
+    PendingReference, Shard, SledStore, SourceKey, Store, StoreError, SyncExecution, SyncLog,
+    TaskState, TaskUpdate, TriggeredBy,
 };
 use serde_json::{json, Value};
 
@@ -1051,9 +1052,12 @@ async fn salesforce_request_limit_pauses_the_task_until_the_quota_resets() {
     // The quota is back (as if the hour had passed): the next run resumes.
     handle.lift_request_limit();
     let mut batch = Batch::new("default");
-    batch.push(Op::SetPausedUntil {
+    batch.push(Op::UpdateTask {
         task_id: "sf-contacts".into(),
-        until: Some(Utc::now() - TimeDelta::seconds(1)),
+        update: TaskUpdate {
+            paused_until: Some(Some(Utc::now() - TimeDelta::seconds(1))),
+            ..TaskUpdate::default()
+        },
     });
     env.store.commit(batch).expect("store");
     runner
@@ -1284,17 +1288,30 @@ async fn task_counters_at_their_maximum_saturate() {
         &REST_PIPELINE.replace("BASE", &format!("http://{addr}")),
         10,
     );
-    let mut state = TaskState {
-        tenant_id: "default".into(),
-        task_id: "people-sync".into(),
-        ..TaskState::default()
+    // Stats change only by adding a finished run's counts: one run counted at the
+    // maximum puts them there.
+    let max = ExecutionResults {
+        fetched: u64::MAX,
+        created: u64::MAX,
+        updated: 0,
+        skipped: 0,
+        failed: 0,
+        deleted: 0,
     };
-    state.stats.total_runs = u64::MAX;
-    state.stats.successful_runs = u64::MAX;
-    state.stats.records_processed = u64::MAX;
-    state.stats.records_created = u64::MAX;
     let mut batch = Batch::new("default");
-    batch.push(Op::PutTaskState(state));
+    batch.push(Op::UpdateTask {
+        task_id: "people-sync".into(),
+        update: TaskUpdate {
+            finished: Some(FinishedRun {
+                started_at: Utc::now(),
+                completed_at: Utc::now(),
+                status: ExecutionStatus::Success,
+                results: max,
+                error: None,
+            }),
+            ..TaskUpdate::default()
+        },
+    });
     env.store.commit(batch).expect("store");
     let execution = env.execute("people-sync").await;
     assert_eq!(
@@ -1307,9 +1324,10 @@ async fn task_counters_at_their_maximum_saturate() {
     assert_eq!(
         (
             stats.total_runs,
+            stats.records_processed,
             stats.records_created,
             stats.records_skipped
         ),
-        (u64::MAX, u64::MAX, 0)
+        (2, u64::MAX, u64::MAX, 0)
     );
 }

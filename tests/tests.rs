@@ -12,6 +12,7 @@ mod currency;
 mod dates;
 mod diagnostics;
 mod engine;
+mod engine_concurrency;
 mod engine_exec;
 mod engine_secrets;
 mod map;

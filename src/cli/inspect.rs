@@ -86,7 +86,7 @@ pub fn executions(_global: &Global, args: ExecutionsArgs) -> u8 {
         return EXIT_OK;
     }
     println!(
-        "{:<36}  {:<24}  {:<9}  {:<20}  {:>8}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
+        "{:<36}  {:<24}  {:<9}  {:<20}  {:>8}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
         "EXECUTION",
         "TASK",
         "STATUS",
@@ -96,12 +96,13 @@ pub fn executions(_global: &Global, args: ExecutionsArgs) -> u8 {
         "CREATED",
         "UPDATED",
         "SKIPPED",
-        "FAILED"
+        "FAILED",
+        "DELETED"
     );
     for e in &all {
         let r = &e.results;
         println!(
-            "{:<36}  {:<24}  {:<9}  {:<20}  {:>8.1}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
+            "{:<36}  {:<24}  {:<9}  {:<20}  {:>8.1}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
             e.id,
             e.sync_task_id,
             e.status.as_str(),
@@ -111,7 +112,8 @@ pub fn executions(_global: &Global, args: ExecutionsArgs) -> u8 {
             r.created,
             r.updated,
             r.skipped,
-            r.failed
+            r.failed,
+            r.deleted
         );
     }
     EXIT_OK

@@ -115,19 +115,20 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
     })
 }
 
-/// `success in 1.2s: fetched 10, created 8, updated 1, skipped 1, failed 0` and the
-/// first errors.
+/// `success in 1.2s: fetched 10, created 8, updated 1, skipped 1, failed 0, deleted 2`
+/// and the first errors.
 pub fn summary(e: &SyncExecution) -> String {
     let r = &e.results;
     let secs = e.duration_ms.unwrap_or(0) as f64 / 1000.0;
     let mut out = format!(
-        "{} in {secs:.1}s: fetched {}, created {}, updated {}, skipped {}, failed {} (execution {})",
+        "{} in {secs:.1}s: fetched {}, created {}, updated {}, skipped {}, failed {}, deleted {} (execution {})",
         e.status.as_str(),
         r.fetched,
         r.created,
         r.updated,
         r.skipped,
         r.failed,
+        r.deleted,
         e.id
     );
     for err in e.errors.iter().take(5) {
@@ -192,7 +193,7 @@ impl Observer for Progress {
     fn page_committed(&self, e: &SyncExecution, page: u64) {
         if self.lines {
             let r = &e.results;
-            eprintln!("page {page} committed: {} records so far (created {}, updated {}, skipped {}, failed {})", r.fetched, r.created, r.updated, r.skipped, r.failed);
+            eprintln!("page {page} committed: {} records so far (created {}, updated {}, skipped {}, failed {}, deleted {})", r.fetched, r.created, r.updated, r.skipped, r.failed, r.deleted);
         }
         self.progress(e);
     }

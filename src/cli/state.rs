@@ -74,20 +74,21 @@ pub fn program(state: &StateArgs, global: &Global) -> Result<Program, Failure> {
     }
 }
 
-/// Opens the store in the data directory (creating it).
+/// Opens the store in the data directory (creating it, owner-only: it holds shards).
 pub fn open_store(data: &Path) -> Result<Arc<dyn Store>, Failure> {
-    std::fs::create_dir_all(data).map_err(|e| {
-        Failure::usage(
-            format!("cannot create the data directory `{}`: {e}", data.display()),
-            None,
-        )
-    })?;
     let store = SledStore::open(data).map_err(|e| {
         Failure::usage(
             e.to_string(),
             Some("is another cmap process using this data directory? pass another --data".into()),
         )
     })?;
+    // The store logs it (tracing); without a log (every command but `serve`), say it here.
+    if !store.tightened().is_empty() && !tracing::dispatcher::has_been_set() {
+        eprintln!(
+            "note: `{}` was readable by other users; made it and its files owner-only (it holds shards)",
+            data.display()
+        );
+    }
     Ok(Arc::new(store))
 }
 

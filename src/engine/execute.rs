@@ -13,10 +13,8 @@ use std::sync::Mutex;
 use chrono::Utc;
 use futures_util::FutureExt;
 
-use super::{
-    CancellationToken, Engine, EngineError, Observer, Quiet, RunRequest, MAX_EXECUTION_ERRORS,
-};
-use crate::store::{Batch, ExecutionStatus, SyncError, SyncExecution, TaskState};
+use super::{CancellationToken, Engine, EngineError, Observer, RunRequest, MAX_EXECUTION_ERRORS};
+use crate::store::{Batch, ExecutionStatus, SyncError, SyncExecution, TaskUpdate};
 
 impl Engine {
     /// Runs one execution like [`Engine::run`], with a panic inside it contained: the
@@ -95,23 +93,19 @@ impl Engine {
             details: None,
             recoverable: true,
         });
-        let state = self
-            .store
-            .task_state(tenant, &execution.sync_task_id)?
-            .unwrap_or_else(|| TaskState {
-                tenant_id: tenant.to_string(),
-                task_id: execution.sync_task_id.clone(),
-                ..TaskState::default()
-            });
-        let batch = Batch::new(tenant);
-        Ok(self.commit_finish(
-            batch,
-            execution,
-            state,
+        // Counted in the task's stats like any failed run; the checkpoint is left as the
+        // last committed page wrote it.
+        let mut batch = Batch::new(tenant);
+        super::close_execution(
+            &mut batch,
+            &mut execution,
+            TaskUpdate::default(),
             ExecutionStatus::Failed,
             Some(error),
-            &Quiet,
-        )?)
+        );
+        // A rare path (a bug already happened): committed inline, not worth a thread.
+        self.store.commit(batch)?;
+        Ok(execution)
     }
 }
 

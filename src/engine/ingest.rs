@@ -7,12 +7,12 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::MAX_EXECUTION_ERRORS;
-use super::{add, apply_page, log, Engine, EngineError, PageContext, Quiet, DEFAULT_TENANT};
-use crate::compile::ir::{Connection, Task};
-use crate::store::{
-    ExecutionResults, ExecutionStatus, LogLevel, Op, Phase, Progress, SyncExecution, TaskState,
-    TriggeredBy,
+use super::{
+    close_execution, commit_page, log, new_execution, Engine, EngineError, NewExecution,
+    PageContext, PageInput, DEFAULT_TENANT,
 };
+use crate::compile::ir::{Connection, Task};
+use crate::store::{ExecutionStatus, LogLevel, Op, Phase, SyncExecution, TaskUpdate, TriggeredBy};
 
 /// The integration of records that name none: no schema integration, no connection.
 pub const WEBHOOK_INTEGRATION: &str = "webhook";
@@ -33,9 +33,10 @@ impl Engine {
     /// flushed commit: once this returns `Ok` the delivery is durable, and a redelivery
     /// of the same event can be recognised. Failing records make the execution partial.
     ///
-    /// Blocks on the store's fsync: async callers run it on a blocking thread. Two
-    /// deliveries to the same task must not run at once (each maps against the store as
-    /// it was before the other's commit); the caller serialises them.
+    /// Blocks on the store's fsync: async callers run it on a blocking thread. A
+    /// delivery that conflicts with another writer of the same shards (another
+    /// delivery, a run) is applied again against the fresh store
+    /// ([`super::commit_page`]).
     pub fn ingest(
         &self,
         task: &Task,
@@ -55,37 +56,15 @@ impl Engine {
             .clone()
             .or_else(|| connection.as_ref().map(|c| c.integration.clone()))
             .unwrap_or_else(|| WEBHOOK_INTEGRATION.to_string());
-        let state = self
-            .store
-            .task_state(&tenant, &task.id)?
-            .unwrap_or_else(|| TaskState {
-                tenant_id: tenant.clone(),
-                task_id: task.id.clone(),
-                ..TaskState::default()
-            });
-        let now = Utc::now();
-        let mut execution = SyncExecution {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant.clone(),
-            sync_task_id: task.id.clone(),
-            tenant_integration_id: integration.clone(),
-            started_at: now,
-            completed_at: None,
-            duration_ms: None,
+        let execution = new_execution(NewExecution {
+            tenant: &tenant,
+            task_id: &task.id,
+            integration: &integration,
             triggered_by: TriggeredBy::Webhook,
-            triggered_by_user_id: None,
-            status: ExecutionStatus::Running,
-            progress: Progress {
-                phase: Phase::Transforming,
-                total_records: Some(records.len() as u64),
-                processed_records: 0,
-                percentage: 0.0,
-            },
-            results: ExecutionResults::default(),
-            errors: Vec::new(),
-            retry_count: 0,
             retry_of: None,
-        };
+            phase: Phase::Transforming,
+            total_records: Some(records.len() as u64),
+        });
         let ctx = PageContext {
             store: &*self.store,
             tenant: &tenant,
@@ -95,41 +74,55 @@ impl Engine {
             task_config: &task.config,
             execution_id: &execution.id,
             sweep_mark: None,
-            now,
+            now: execution.started_at,
         };
-        let outcome = apply_page(&ctx, &records, &[], &[], 0)?;
-        add(&mut execution.results, &outcome.results);
-        execution.errors = outcome
-            .errors
-            .into_iter()
-            .take(MAX_EXECUTION_ERRORS)
-            .collect();
-        let status = if execution.results.failed > 0 {
-            ExecutionStatus::Partial
-        } else {
-            ExecutionStatus::Success
+        let input = PageInput {
+            records: &records,
+            deleted: &[],
+            invalid: &[],
+            seq: 0,
         };
-        let mut batch = outcome.batch;
-        batch.push(Op::PutLog(log(
-            &execution.id,
-            LogLevel::Info,
-            "webhook delivery received",
-            Some(json!({
-                "task": task.id,
-                "records": records.len(),
-                "eventId": event_id,
-            })),
-        )));
-        if let Some(event_id) = event_id {
-            batch.push(Op::MarkEvent {
-                task_id: task.id.clone(),
-                event_id: event_id.to_string(),
-                at: now,
-            });
-        }
-        // commit_finish closes the execution, updates the task's stats and commits the
-        // whole batch at once.
-        let execution = self.commit_finish(batch, execution, state, status, None, &Quiet)?;
+        let (_, execution) = commit_page(&ctx, &input, |outcome| {
+            let mut execution = execution.clone();
+            execution.results.add(&outcome.results);
+            execution.errors = outcome
+                .errors
+                .iter()
+                .take(MAX_EXECUTION_ERRORS)
+                .cloned()
+                .collect();
+            let status = if execution.results.failed > 0 {
+                ExecutionStatus::Partial
+            } else {
+                ExecutionStatus::Success
+            };
+            outcome.batch.push(Op::PutLog(log(
+                &execution.id,
+                LogLevel::Info,
+                "webhook delivery received",
+                Some(json!({
+                    "task": task.id,
+                    "records": records.len(),
+                    "eventId": event_id,
+                })),
+            )));
+            if let Some(event_id) = event_id {
+                outcome.batch.push(Op::MarkEvent {
+                    task_id: task.id.clone(),
+                    event_id: event_id.to_string(),
+                    at: Utc::now(),
+                });
+            }
+            // Closes the execution and adds it to the task's stats, in the same commit.
+            close_execution(
+                &mut outcome.batch,
+                &mut execution,
+                TaskUpdate::default(),
+                status,
+                None,
+            );
+            execution
+        })?;
         super::log_end(&execution);
         Ok(execution)
     }

@@ -29,22 +29,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::compile::ir::{Connection, Schema, Task};
+use crate::compile::ir::{Connection, DedupeStrategy, Schema, Task};
 use crate::connectors::{self, ConnectorError, ReadRequest};
 use crate::store::crypto::Keyring;
 use crate::store::{
-    Batch, Checkpoint, ExecutionResults, ExecutionStatus, LastError, LogLevel, Op, Phase, Progress,
-    Store, StoreError, SyncError, SyncExecution, SyncLog, TaskState, TriggeredBy,
+    Batch, Checkpoint, Conflict, ExecutionResults, ExecutionStatus, FinishedRun, LastError,
+    LogLevel, Op, Phase, Progress, Shard, SourceKey, Store, StoreError, SyncError, SyncExecution,
+    SyncLog, TaskState, TaskUpdate, TriggeredBy,
 };
 
 pub use credentials::{load_stored, owner_tenant as credentials_owner, resolve_auth, save_stored};
 pub use execute::log_end;
 pub use ingest::WEBHOOK_INTEGRATION;
 pub use lookup::StoreLookup;
-pub use page::{apply_page, PageContext, PageOutcome};
+pub use page::{apply_page, commit_page, PageContext, PageInput, PageOutcome, MAX_ATTEMPTS};
 /// Cancels an execution: it stops at its next page boundary, or at once while it waits
 /// to retry a fetch. Cheap to clone; a child token is cancelled with its parent.
 pub use tokio_util::sync::CancellationToken;
@@ -76,6 +77,9 @@ pub enum EngineError {
     /// with the message instead; see [`Engine::execute`]).
     #[error("cmap panicked: {0} (a bug: please report it)")]
     Panicked(String),
+    /// A page (or a delivery) kept conflicting with other writers of the same shards.
+    #[error("gave up after {attempts} attempts: each time another writer (a webhook delivery, another task) changed the same shards first (last: {last})")]
+    Contended { attempts: u32, last: Conflict },
 }
 
 impl EngineError {
@@ -313,43 +317,29 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| connection.integration.clone());
 
-        let mut state = self
-            .store
-            .task_state(&tenant, &task.id)?
-            .unwrap_or_else(|| TaskState {
-                tenant_id: tenant.clone(),
-                task_id: task.id.clone(),
-                ..TaskState::default()
-            });
-        let now = Utc::now();
-        let mut execution = SyncExecution {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant.clone(),
-            sync_task_id: task.id.clone(),
-            tenant_integration_id: integration.clone(),
-            started_at: now,
-            completed_at: None,
-            duration_ms: None,
+        let state = {
+            let (store, t, id) = (self.store.clone(), tenant.clone(), task.id.clone());
+            blocking(move || store.task_state(&t, &id)).await??
+        }
+        .unwrap_or_else(|| TaskState::new(&tenant, &task.id));
+        let mut execution = new_execution(NewExecution {
+            tenant: &tenant,
+            task_id: &task.id,
+            integration: &integration,
             triggered_by: req.triggered_by,
-            triggered_by_user_id: None,
-            status: ExecutionStatus::Running,
-            progress: Progress {
-                phase: Phase::Fetching,
-                total_records: None,
-                processed_records: 0,
-                percentage: 0.0,
-            },
-            results: ExecutionResults::default(),
-            errors: Vec::new(),
-            retry_count: 0,
             retry_of: req.retry_of.clone(),
-        };
+            phase: Phase::Fetching,
+            total_records: None,
+        });
 
         // Resume an unfinished run from its checkpoint, unless a full read is asked for.
-        let (mut cursor, sweep_mark, mut watermark, resumed_from) = match state.checkpoint.take() {
+        let (mut cursor, sweep, mut watermark, resumed_from) = match state.checkpoint {
             Some(cp) if !req.full => (
                 cp.cursor,
-                cp.sweep_mark,
+                cp.sweep_mark.map(|mark| Sweep {
+                    mark,
+                    started_at: cp.sweep_started_at,
+                }),
                 cp.watermark,
                 Some(cp.execution_id),
             ),
@@ -361,14 +351,19 @@ impl Engine {
                 };
                 // A read that starts without a watermark lists everything: only then may
                 // what it did not see be swept.
-                let sweep = (from.is_none() && schema.target.delete_if_removed)
-                    .then(|| execution.id.clone());
+                let sweep = (from.is_none() && schema.target.delete_if_removed).then(|| Sweep {
+                    mark: execution.id.clone(),
+                    started_at: Some(execution.started_at),
+                });
                 match connector.start(&read, from) {
                     Ok(c) => (c, sweep, None, None),
                     Err(e) => {
-                        return self
-                            .finish_failed(execution, state, &e, observer)
-                            .map_err(EngineError::from)
+                        // A full read replaces an unfinished one: its checkpoint goes.
+                        let update = TaskUpdate {
+                            checkpoint: Some(None),
+                            ..TaskUpdate::default()
+                        };
+                        return self.finish_failed(execution, update, &e, observer).await;
                     }
                 }
             }
@@ -381,7 +376,7 @@ impl Engine {
             Some(prev) => {
                 format!("execution started (resuming execution {prev} from its last checkpoint)")
             }
-            None if sweep_mark.is_some() => {
+            None if sweep.is_some() => {
                 "execution started (full read: records no longer in the source will be deleted)"
                     .to_string()
             }
@@ -395,23 +390,47 @@ impl Engine {
         )));
         if state.paused_until.is_some() {
             // The quota pause is over (or overridden by a manual run): clear it.
-            batch.push(Op::SetPausedUntil {
+            batch.push(Op::UpdateTask {
                 task_id: task.id.clone(),
-                until: None,
+                update: TaskUpdate {
+                    paused_until: Some(None),
+                    ..TaskUpdate::default()
+                },
             });
         }
         batch.push(Op::PutExecution(execution.clone()));
-        self.store.commit(batch)?;
+        // Told before the execution is stored: whoever finds it in the store (the API's
+        // cancel) finds it registered too (serve's runner registers on first progress).
         observer.progress(&execution);
+        self.commit(batch).await?;
 
+        // What every page is applied with, owned so it can go to a blocking thread.
+        let page_base = PageJob {
+            store: self.store.clone(),
+            tenant: tenant.clone(),
+            schema: task.schema.clone(),
+            integration: integration.clone(),
+            task_id: task.id.clone(),
+            task_config: Arc::new(task.config.clone()),
+            execution_id: execution.id.clone(),
+            sweep_mark: sweep.as_ref().map(|s| s.mark.clone()),
+        };
         let mut seq = 0;
         let mut page_no = 0u64;
         let last_watermark;
         loop {
             if cancel.is_cancelled() {
                 // The checkpoint stays: the next run resumes where this one stopped.
-                state.checkpoint = Some(checkpoint(&execution, &cursor, &sweep_mark, &watermark));
-                return self.finish(execution, state, ExecutionStatus::Cancelled, None, observer);
+                let update = keep_checkpoint(checkpoint(&execution, &cursor, &sweep, &watermark));
+                return self
+                    .finish(
+                        execution,
+                        update,
+                        ExecutionStatus::Cancelled,
+                        None,
+                        observer,
+                    )
+                    .await;
             }
             execution.progress.phase = Phase::Fetching;
             observer.progress(&execution);
@@ -423,11 +442,9 @@ impl Engine {
                 // Cancelled while waiting to retry: the top of the loop closes the run.
                 Ok(None) => continue,
                 Err(e) => {
-                    state.checkpoint =
-                        Some(checkpoint(&execution, &cursor, &sweep_mark, &watermark));
-                    return self
-                        .finish_failed(execution, state, &e, observer)
-                        .map_err(EngineError::from);
+                    let update =
+                        keep_checkpoint(checkpoint(&execution, &cursor, &sweep, &watermark));
+                    return self.finish_failed(execution, update, &e, observer).await;
                 }
             };
             page_no += 1;
@@ -435,52 +452,58 @@ impl Engine {
             if page.total.is_some() {
                 execution.progress.total_records = page.total;
             }
-            let ctx = PageContext {
-                store: &*self.store,
-                tenant: &tenant,
-                schema,
-                integration: &integration,
-                task_id: &task.id,
-                task_config: &task.config,
-                execution_id: &execution.id,
-                sweep_mark: sweep_mark.as_deref(),
-                now: Utc::now(),
-            };
-            let outcome = apply_page(&ctx, &page.records, &page.deleted, &page.invalid, seq)?;
-            seq = outcome.next_seq;
-            add(&mut execution.results, &outcome.results);
-            let room = MAX_EXECUTION_ERRORS.saturating_sub(execution.errors.len());
-            execution
-                .errors
-                .extend(outcome.errors.into_iter().take(room));
-            execution.progress.phase = Phase::Saving;
-            execution.progress.processed_records = execution.results.fetched;
-            execution.progress.percentage = percentage(&execution.progress);
             if page.watermark.is_some() {
                 watermark = page.watermark.clone();
             }
             // The last page keeps its own cursor as the checkpoint: a crash before the
             // run is finalised re-reads it (harmlessly) and then finalises.
             let resume_at = page.next.clone().unwrap_or_else(|| cursor.clone());
-            state.checkpoint = Some(checkpoint(&execution, &resume_at, &sweep_mark, &watermark));
-            let mut batch = outcome.batch;
-            batch.push(Op::PutLog(log(
-                &execution.id,
-                LogLevel::Debug,
-                &format!("page {page_no}: {} records", page.records.len()),
-                Some(json!({
-                    "created": outcome.results.created, "updated": outcome.results.updated,
-                    "skipped": outcome.results.skipped, "failed": outcome.results.failed,
-                    "deleted": outcome.deleted, "pendingReferences": outcome.pending_added,
-                    "resolvedReferences": outcome.pending_resolved,
-                })),
-            )));
-            self.keep_paused(&mut state);
-            batch.push(Op::PutTaskState(state.clone()));
-            batch.push(Op::PutExecution(execution.clone()));
-            self.store.commit(batch)?;
+            let committed = self
+                .commit_run_page(
+                    &page_base,
+                    page,
+                    seq,
+                    PageRecord {
+                        execution: execution.clone(),
+                        page_no,
+                        resume_at,
+                        sweep: sweep.clone(),
+                        watermark: watermark.clone(),
+                    },
+                )
+                .await;
+            let (next_seq, next, after) = match committed {
+                Ok(c) => c,
+                Err(e @ EngineError::Contended { .. }) => {
+                    // Nothing of the page was stored: the next run reads it again.
+                    let update =
+                        keep_checkpoint(checkpoint(&execution, &cursor, &sweep, &watermark));
+                    let message = format!("page {page_no}: {e}; the next run reads it again");
+                    execution.errors.push(SyncError {
+                        timestamp: Utc::now(),
+                        phase: "saving".into(),
+                        record_id: None,
+                        external_id: None,
+                        error: message.clone(),
+                        details: None,
+                        recoverable: true,
+                    });
+                    return self
+                        .finish(
+                            execution,
+                            update,
+                            ExecutionStatus::Failed,
+                            Some(message),
+                            observer,
+                        )
+                        .await;
+                }
+                Err(e) => return Err(e),
+            };
+            seq = next_seq;
+            execution = after;
             observer.page_committed(&execution, page_no);
-            match page.next {
+            match next {
                 Some(next) => cursor = next,
                 None => {
                     last_watermark = watermark.clone();
@@ -490,84 +513,26 @@ impl Engine {
         }
 
         // Complete: sweep what a full read did not see, then close the execution.
-        let mut batch = Batch::new(&tenant);
-        let mut status = if execution.results.failed > 0 {
-            ExecutionStatus::Partial
-        } else {
-            ExecutionStatus::Success
-        };
-        let mut guard_error = None;
-        if let Some(mark) = &sweep_mark {
-            let stale = self
-                .store
-                .unmarked(&tenant, &integration, &schema.entity, mark)?;
-            let total = self
-                .store
-                .count_by_source(&tenant, &integration, &schema.entity)?;
-            let share = if total == 0 {
-                0.0
-            } else {
-                stale.len() as f64 / total as f64
-            };
+        let completion = Completion {
+            store: self.store.clone(),
+            execution,
+            integration,
+            entity: schema.entity.clone(),
+            strategy: schema.dedupe.strategy,
+            sweep,
             // The task may set its own guard (`config { deleteGuard: 0.8 }`).
-            let guard = task
+            delete_guard: task
                 .config
                 .get("deleteGuard")
                 .and_then(Value::as_f64)
                 .filter(|g| (0.0..=1.0).contains(g))
-                .unwrap_or(self.options.delete_guard);
-            if !stale.is_empty() && share > guard {
-                let message = format!(
-                    "refused to delete {} of {total} shards ({:.0}%): more than the delete guard allows ({:.0}%); if the source really lost them, raise the task's `deleteGuard` (a share, e.g. 0.9) for one run",
-                    stale.len(),
-                    share * 100.0,
-                    guard * 100.0
-                );
-                batch.push(Op::PutLog(log(
-                    &execution.id,
-                    LogLevel::Error,
-                    &message,
-                    None,
-                )));
-                guard_error = Some(message);
-                status = ExecutionStatus::Partial;
-            } else if !stale.is_empty() {
-                let n = stale.len();
-                for (shard, source) in stale {
-                    let dedupe_key = match schema.dedupe.strategy {
-                        crate::compile::ir::DedupeStrategy::ExternalId => None,
-                        _ => Some((shard.shard_type_id.clone(), source.external_id.clone())),
-                    };
-                    batch.push(Op::DeleteShard {
-                        shard,
-                        source: Some(source),
-                        dedupe_key,
-                    });
-                }
-                batch.push(Op::PutLog(log(
-                    &execution.id,
-                    LogLevel::Info,
-                    &format!("deleted {n} shards no longer in the source"),
-                    None,
-                )));
-            }
-        }
-        if let Some(message) = &guard_error {
-            execution.errors.push(SyncError {
-                timestamp: Utc::now(),
-                phase: "saving".into(),
-                record_id: None,
-                external_id: None,
-                error: message.clone(),
-                details: None,
-                recoverable: true,
-            });
-        }
-        if last_watermark.is_some() {
-            state.watermark = last_watermark;
-        }
-        state.checkpoint = None;
-        Ok(self.commit_finish(batch, execution, state, status, guard_error, observer)?)
+                .unwrap_or(self.options.delete_guard),
+            watermark: last_watermark,
+            task_id: task.id.clone(),
+        };
+        let execution = blocking(move || complete(completion)).await??;
+        observer.progress(&execution);
+        Ok(execution)
     }
 
     /// Fetches one page, retrying per the task's retry config. `Ok(None)`: cancelled
@@ -608,7 +573,7 @@ impl Engine {
                         None,
                     )));
                     // Logging a retry must not fail the run.
-                    let _ = self.store.commit(batch);
+                    let _ = self.commit(batch).await;
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         // Cancel or shutdown: stop waiting now, not in up to an hour.
@@ -619,13 +584,48 @@ impl Engine {
         }
     }
 
-    fn finish_failed(
+    /// Commits `batch` on a blocking thread (the commit waits for an fsync).
+    async fn commit(&self, batch: Batch) -> Result<(), EngineError> {
+        let store = self.store.clone();
+        Ok(blocking(move || store.commit(batch)).await??)
+    }
+
+    /// Applies and commits one page of a run on a blocking thread (mapping and the
+    /// store's reads and fsync all block), re-applying it on conflicts
+    /// ([`page::commit_page`]). Returns the next dead-letter sequence number, the
+    /// page's next cursor, and the execution as committed with the page.
+    async fn commit_run_page(
+        &self,
+        job: &PageJob,
+        page: connectors::Page,
+        seq: u64,
+        record: PageRecord,
+    ) -> Result<(u64, Option<Value>, SyncExecution), EngineError> {
+        let job = job.clone();
+        let next = page.next.clone();
+        let (outcome, execution) = blocking(move || {
+            let ctx = job.context(Utc::now());
+            let input = PageInput {
+                records: &page.records,
+                deleted: &page.deleted,
+                invalid: &page.invalid,
+                seq,
+            };
+            commit_page(&ctx, &input, |outcome| {
+                record.add_to(outcome, page.records.len(), &job.task_id)
+            })
+        })
+        .await??;
+        Ok((outcome.next_seq, next, execution))
+    }
+
+    async fn finish_failed(
         &self,
         mut execution: SyncExecution,
-        mut state: TaskState,
+        mut update: TaskUpdate,
         error: &ConnectorError,
         observer: &dyn Observer,
-    ) -> Result<SyncExecution, StoreError> {
+    ) -> Result<SyncExecution, EngineError> {
         let mut batch = Batch::new(&execution.tenant_id);
         // A used-up quota keeps what was committed and resumes once it is back: partial,
         // and the task is paused until then (retrying now would only burn calls).
@@ -635,10 +635,7 @@ impl Engine {
                     "{error}; the task is paused until {} (when the quota is expected back) and then resumes from its checkpoint",
                     resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 );
-                batch.push(Op::SetPausedUntil {
-                    task_id: execution.sync_task_id.clone(),
-                    until: Some(*resets_at),
-                });
+                update.paused_until = Some(Some(*resets_at));
                 batch.push(Op::PutLog(log(
                     &execution.id,
                     LogLevel::Warn,
@@ -659,123 +656,383 @@ impl Engine {
             recoverable: error.is_retryable()
                 || matches!(error, ConnectorError::LimitReached { .. }),
         });
-        state.last_error = Some(LastError {
-            message: message.clone(),
-            timestamp: Utc::now(),
-            details: None,
-        });
-        self.commit_finish(batch, execution, state, status, Some(message), observer)
+        self.finish_in(batch, execution, update, status, Some(message), observer)
+            .await
     }
 
-    fn finish(
+    /// Closes the execution with `status` and the task `update`, and commits.
+    async fn finish(
         &self,
         execution: SyncExecution,
-        state: TaskState,
+        update: TaskUpdate,
         status: ExecutionStatus,
         error: Option<String>,
         observer: &dyn Observer,
     ) -> Result<SyncExecution, EngineError> {
         let batch = Batch::new(&execution.tenant_id);
-        Ok(self.commit_finish(batch, execution, state, status, error, observer)?)
+        self.finish_in(batch, execution, update, status, error, observer)
+            .await
     }
 
-    /// A pause set through the API while this execution ran must survive the execution's
-    /// own writes of the task state.
-    fn keep_paused(&self, state: &mut TaskState) {
-        if let Ok(Some(stored)) = self.store.task_state(&state.tenant_id, &state.task_id) {
-            state.paused = stored.paused;
-        }
-    }
-
-    /// Closes the execution, updates the task's stats, and commits with `batch`.
-    fn commit_finish(
+    /// Closes the execution with `status` and the task `update`, and commits it with
+    /// `batch`.
+    async fn finish_in(
         &self,
         mut batch: Batch,
         mut execution: SyncExecution,
-        mut state: TaskState,
+        update: TaskUpdate,
         status: ExecutionStatus,
         error: Option<String>,
         observer: &dyn Observer,
-    ) -> Result<SyncExecution, StoreError> {
-        let now = Utc::now();
-        execution.status = status;
-        execution.completed_at = Some(now);
-        execution.duration_ms = Some(elapsed_ms(execution.started_at, now));
-        execution.progress.phase = Phase::Complete;
-        execution.progress.processed_records = execution.results.fetched;
-        if status == ExecutionStatus::Success {
-            execution.progress.percentage = 100.0;
-        }
-        let r = execution.results;
-        // The stored counters come from outside (the store): saturate, never overflow.
-        let stats = &mut state.stats;
-        stats.total_runs = stats.total_runs.saturating_add(1);
-        stats.records_processed = stats.records_processed.saturating_add(r.fetched);
-        stats.records_created = stats.records_created.saturating_add(r.created);
-        stats.records_updated = stats.records_updated.saturating_add(r.updated);
-        stats.records_skipped = stats.records_skipped.saturating_add(r.skipped);
-        stats.records_failed = stats.records_failed.saturating_add(r.failed);
-        match status {
-            ExecutionStatus::Success => {
-                stats.successful_runs = stats.successful_runs.saturating_add(1);
-                stats.last_success_at = Some(now);
-            }
-            ExecutionStatus::Failed => {
-                stats.failed_runs = stats.failed_runs.saturating_add(1);
-                stats.last_failure_at = Some(now);
-            }
-            _ => {}
-        }
-        state.last_run_at = Some(execution.started_at);
-        state.last_run_status = Some(status);
-        if let Some(message) = &error {
-            state.last_error = Some(LastError {
-                message: message.clone(),
-                timestamp: now,
-                details: None,
-            });
-        }
-        let summary = format!(
-            "execution {}: fetched {}, created {}, updated {}, skipped {}, failed {}",
-            status.as_str(),
-            r.fetched,
-            r.created,
-            r.updated,
-            r.skipped,
-            r.failed
-        );
-        let level = match status {
-            ExecutionStatus::Success => LogLevel::Info,
-            ExecutionStatus::Partial | ExecutionStatus::Cancelled => LogLevel::Warn,
-            _ => LogLevel::Error,
-        };
-        batch.push(Op::PutLog(log(
-            &execution.id,
-            level,
-            &summary,
-            error.map(|e| json!({ "error": e })),
-        )));
-        self.keep_paused(&mut state);
-        batch.push(Op::PutTaskState(state));
-        batch.push(Op::PutExecution(execution.clone()));
-        self.store.commit(batch)?;
+    ) -> Result<SyncExecution, EngineError> {
+        close_execution(&mut batch, &mut execution, update, status, error);
+        self.commit(batch).await?;
         observer.progress(&execution);
         Ok(execution)
+    }
+}
+
+/// Runs blocking work (store reads that scan, commits that fsync, mapping a page) on
+/// tokio's blocking pool, so the async workers keep serving other executions, webhooks
+/// and the API meanwhile. A panic inside is resumed here, as if the work had run
+/// inline.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, EngineError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(v) => Ok(v),
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only when the runtime shuts down under it.
+            Err(_) => Err(EngineError::Store(StoreError::Backend(
+                "interrupted: the runtime shut down during a store operation".into(),
+            ))),
+        },
+    }
+}
+
+/// A full read's sweep: the mark it puts on every shard it sees, and when it began.
+#[derive(Clone, Debug)]
+struct Sweep {
+    mark: String,
+    /// `None` for a read resumed from a checkpoint written before cmap kept it.
+    started_at: Option<DateTime<Utc>>,
+}
+
+/// What every page of a run is applied with ([`PageContext`], owned).
+#[derive(Clone)]
+struct PageJob {
+    store: Arc<dyn Store>,
+    tenant: String,
+    schema: Arc<Schema>,
+    integration: String,
+    task_id: String,
+    task_config: Arc<serde_json::Map<String, Value>>,
+    execution_id: String,
+    sweep_mark: Option<String>,
+}
+
+impl PageJob {
+    fn context(&self, now: DateTime<Utc>) -> PageContext<'_> {
+        PageContext {
+            store: &*self.store,
+            tenant: &self.tenant,
+            schema: &self.schema,
+            integration: &self.integration,
+            task_id: &self.task_id,
+            task_config: &self.task_config,
+            execution_id: &self.execution_id,
+            sweep_mark: self.sweep_mark.as_deref(),
+            now,
+        }
+    }
+}
+
+/// What a run commits with each page besides its shards: the execution's counts, the
+/// page's log line and the checkpoint after it.
+struct PageRecord {
+    /// The execution before the page.
+    execution: SyncExecution,
+    page_no: u64,
+    resume_at: Value,
+    sweep: Option<Sweep>,
+    watermark: Option<Value>,
+}
+
+impl PageRecord {
+    /// Adds the page's counts to (a copy of) the execution and the run's ops to the
+    /// page's batch; returns the execution as committed.
+    fn add_to(&self, outcome: &mut PageOutcome, records: usize, task_id: &str) -> SyncExecution {
+        let mut execution = self.execution.clone();
+        execution.results.add(&outcome.results);
+        let room = MAX_EXECUTION_ERRORS.saturating_sub(execution.errors.len());
+        execution
+            .errors
+            .extend(outcome.errors.iter().take(room).cloned());
+        execution.progress.phase = Phase::Saving;
+        execution.progress.processed_records = execution.results.fetched;
+        execution.progress.percentage = percentage(&execution.progress);
+        let r = &outcome.results;
+        outcome.batch.push(Op::PutLog(log(
+            &execution.id,
+            LogLevel::Debug,
+            &format!("page {}: {records} records", self.page_no),
+            Some(json!({
+                "created": r.created, "updated": r.updated,
+                "skipped": r.skipped, "failed": r.failed,
+                "deleted": r.deleted, "pendingReferences": outcome.pending_added,
+                "resolvedReferences": outcome.pending_resolved,
+            })),
+        )));
+        let cp = checkpoint(&execution, &self.resume_at, &self.sweep, &self.watermark);
+        outcome.batch.push(Op::UpdateTask {
+            task_id: task_id.to_string(),
+            update: keep_checkpoint(cp),
+        });
+        outcome.batch.push(Op::PutExecution(execution.clone()));
+        execution
+    }
+}
+
+/// The end of a run whose pages are all committed.
+struct Completion {
+    store: Arc<dyn Store>,
+    execution: SyncExecution,
+    integration: String,
+    entity: String,
+    strategy: DedupeStrategy,
+    sweep: Option<Sweep>,
+    delete_guard: f64,
+    /// The watermark the completed read reached.
+    watermark: Option<Value>,
+    task_id: String,
+}
+
+/// Sweeps what a full read did not see (behind the delete guard), then closes the
+/// execution, the task's checkpoint cleared, in one commit. Blocking.
+///
+/// The sweep keeps shards another writer wrote after the read began (a webhook
+/// delivery, another task): the read may have passed their record before it existed.
+/// Each delete expects the version it listed, so a shard written between the listing
+/// and the commit makes the commit conflict, and the sweep is listed again.
+fn complete(c: Completion) -> Result<SyncExecution, EngineError> {
+    let tenant = c.execution.tenant_id.clone();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut execution = c.execution.clone();
+        let mut batch = Batch::new(&tenant);
+        let mut status = if execution.results.failed > 0 {
+            ExecutionStatus::Partial
+        } else {
+            ExecutionStatus::Success
+        };
+        let mut error = None;
+        if let Some(sweep) = &c.sweep {
+            let stale: Vec<(Shard, SourceKey)> = c
+                .store
+                .unmarked(&tenant, &c.integration, &c.entity, &sweep.mark)?
+                .into_iter()
+                .filter(|(shard, _)| sweep.started_at.is_none_or(|at| shard.updated_at < at))
+                .collect();
+            let total = c
+                .store
+                .count_by_source(&tenant, &c.integration, &c.entity)?;
+            let share = if total == 0 {
+                0.0
+            } else {
+                stale.len() as f64 / total as f64
+            };
+            if !stale.is_empty() && share > c.delete_guard {
+                error = Some(format!(
+                    "refused to delete {} of {total} shards ({:.0}%): more than the delete guard allows ({:.0}%); if the source really lost them, raise the task's `deleteGuard` (a share, e.g. 0.9) for one run",
+                    stale.len(),
+                    share * 100.0,
+                    c.delete_guard * 100.0
+                ));
+            } else if !stale.is_empty() && attempt == page::MAX_ATTEMPTS {
+                error = Some(format!(
+                    "did not delete {} shards no longer in the source: other writers kept changing them during {attempt} attempts; the next full read deletes what is still gone",
+                    stale.len()
+                ));
+            } else if !stale.is_empty() {
+                let n = stale.len() as u64;
+                for (shard, source) in stale {
+                    let dedupe_key = match c.strategy {
+                        DedupeStrategy::ExternalId => None,
+                        _ => Some((shard.shard_type_id.clone(), source.external_id.clone())),
+                    };
+                    let expect_version = Some(shard.version);
+                    batch.push(Op::DeleteShard {
+                        shard,
+                        source: Some(source),
+                        dedupe_key,
+                        expect_version,
+                    });
+                }
+                execution.results.deleted = execution.results.deleted.saturating_add(n);
+                batch.push(Op::PutLog(log(
+                    &execution.id,
+                    LogLevel::Info,
+                    &format!("deleted {n} shards no longer in the source"),
+                    None,
+                )));
+            }
+        }
+        if let Some(message) = &error {
+            batch.push(Op::PutLog(log(
+                &execution.id,
+                LogLevel::Error,
+                message,
+                None,
+            )));
+            execution.errors.push(SyncError {
+                timestamp: Utc::now(),
+                phase: "saving".into(),
+                record_id: None,
+                external_id: None,
+                error: message.clone(),
+                details: None,
+                recoverable: true,
+            });
+            status = ExecutionStatus::Partial;
+        }
+        let update = TaskUpdate {
+            checkpoint: Some(None),
+            watermark: c.watermark.clone(),
+            ..TaskUpdate::default()
+        };
+        close_execution(&mut batch, &mut execution, update, status, error);
+        match c.store.commit(batch) {
+            Ok(()) => return Ok(execution),
+            Err(StoreError::Conflict(conflict)) => {
+                tracing::debug!(task = %c.task_id, attempt, %conflict, "the sweep conflicted with another writer; listing it again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What a new execution is for ([`new_execution`]).
+struct NewExecution<'a> {
+    tenant: &'a str,
+    task_id: &'a str,
+    /// The integration its records come from (`tenantIntegrationId`).
+    integration: &'a str,
+    triggered_by: TriggeredBy,
+    retry_of: Option<String>,
+    /// Where it starts: fetching (a read) or transforming (records already here).
+    phase: Phase,
+    total_records: Option<u64>,
+}
+
+/// A new execution, running, started now: the one constructor of every execution
+/// (runs, webhook deliveries, replays). Ids are UUIDv7, so they sort by start time.
+fn new_execution(n: NewExecution<'_>) -> SyncExecution {
+    SyncExecution {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: n.tenant.to_string(),
+        sync_task_id: n.task_id.to_string(),
+        tenant_integration_id: n.integration.to_string(),
+        started_at: Utc::now(),
+        completed_at: None,
+        duration_ms: None,
+        triggered_by: n.triggered_by,
+        triggered_by_user_id: None,
+        status: ExecutionStatus::Running,
+        progress: Progress {
+            phase: n.phase,
+            total_records: n.total_records,
+            processed_records: 0,
+            percentage: 0.0,
+        },
+        results: ExecutionResults::default(),
+        errors: Vec::new(),
+        retry_count: 0,
+        retry_of: n.retry_of,
+    }
+}
+
+/// Closes `execution` with `status` and pushes, onto `batch`, its summary log line, the
+/// task's `update` with the finished run added to its stats (and `error` as its last
+/// error), and the execution itself. Nothing is committed here.
+fn close_execution(
+    batch: &mut Batch,
+    execution: &mut SyncExecution,
+    mut update: TaskUpdate,
+    status: ExecutionStatus,
+    error: Option<String>,
+) {
+    let now = Utc::now();
+    execution.status = status;
+    execution.completed_at = Some(now);
+    execution.duration_ms = Some(elapsed_ms(execution.started_at, now));
+    execution.progress.phase = Phase::Complete;
+    execution.progress.processed_records = execution.results.fetched;
+    if status == ExecutionStatus::Success {
+        execution.progress.percentage = 100.0;
+    }
+    let r = execution.results;
+    let summary = format!(
+        "execution {}: fetched {}, created {}, updated {}, skipped {}, failed {}, deleted {}",
+        status.as_str(),
+        r.fetched,
+        r.created,
+        r.updated,
+        r.skipped,
+        r.failed,
+        r.deleted
+    );
+    let level = match status {
+        ExecutionStatus::Success => LogLevel::Info,
+        ExecutionStatus::Partial | ExecutionStatus::Cancelled => LogLevel::Warn,
+        _ => LogLevel::Error,
+    };
+    batch.push(Op::PutLog(log(
+        &execution.id,
+        level,
+        &summary,
+        error.as_ref().map(|e| json!({ "error": e })),
+    )));
+    update.finished = Some(FinishedRun {
+        started_at: execution.started_at,
+        completed_at: now,
+        status,
+        results: r,
+        error: error.map(|message| LastError {
+            message,
+            timestamp: now,
+            details: None,
+        }),
+    });
+    batch.push(Op::UpdateTask {
+        task_id: execution.sync_task_id.clone(),
+        update,
+    });
+    batch.push(Op::PutExecution(execution.clone()));
+}
+
+/// A task update that sets the checkpoint.
+fn keep_checkpoint(cp: Checkpoint) -> TaskUpdate {
+    TaskUpdate {
+        checkpoint: Some(Some(cp)),
+        ..TaskUpdate::default()
     }
 }
 
 fn checkpoint(
     execution: &SyncExecution,
     cursor: &Value,
-    sweep_mark: &Option<String>,
+    sweep: &Option<Sweep>,
     watermark: &Option<Value>,
 ) -> Checkpoint {
     Checkpoint {
         execution_id: execution.id.clone(),
         cursor: cursor.clone(),
-        sweep_mark: sweep_mark.clone(),
+        sweep_mark: sweep.as_ref().map(|s| s.mark.clone()),
         watermark: watermark.clone(),
         results: execution.results,
+        sweep_started_at: sweep.as_ref().and_then(|s| s.started_at),
     }
 }
 
@@ -783,16 +1040,6 @@ fn checkpoint(
 /// the store may be anything chrono can hold: the span still fits, see the test).
 fn elapsed_ms(from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>) -> u64 {
     u64::try_from(to.signed_duration_since(from).num_milliseconds()).unwrap_or(0)
-}
-
-/// Adds a page's counts (saturating: a resumed run starts from counts read back from
-/// the store).
-fn add(total: &mut ExecutionResults, page: &ExecutionResults) {
-    total.fetched = total.fetched.saturating_add(page.fetched);
-    total.created = total.created.saturating_add(page.created);
-    total.updated = total.updated.saturating_add(page.updated);
-    total.skipped = total.skipped.saturating_add(page.skipped);
-    total.failed = total.failed.saturating_add(page.failed);
 }
 
 fn percentage(p: &Progress) -> f64 {
@@ -846,7 +1093,7 @@ mod tests {
             updated: 1,
             ..ExecutionResults::default()
         };
-        add(&mut total, &page);
+        total.add(&page);
         assert_eq!(
             (total.fetched, total.created, total.updated),
             (u64::MAX, u64::MAX, 1)

@@ -5,6 +5,12 @@
 //! Reads go through an overlay of this page's own writes first, so two records of one
 //! page that touch the same shard (or one that references another arriving later in the
 //! page) see each other before anything is committed.
+//!
+//! Other writers (webhook deliveries, other tasks) may commit between this page's reads
+//! and its commit. Every shard write therefore carries what the page read
+//! ([`Expect`]), and [`commit_page`] applies the page again against the fresh store
+//! when the commit reports a conflict, so two writers never create two shards for one
+//! external id or dedupe key and never overwrite each other's update.
 
 use std::collections::HashMap;
 
@@ -15,11 +21,18 @@ use crate::compile::ir::{DedupeStrategy, Schema};
 use crate::connectors::InvalidRecord;
 use crate::runtime::{self, Outcome, Reference};
 use crate::store::{
-    Batch, DeadLetter, ExecutionResults, ExternalRelationship, ExternalSyncStatus, Op,
+    Batch, DeadLetter, ExecutionResults, Expect, ExternalRelationship, ExternalSyncStatus, Op,
     PendingReference, Shard, SourceKey, Store, StoreError, SyncError,
 };
 
 use super::lookup::StoreLookup;
+use super::EngineError;
+
+/// How many times [`commit_page`] applies a page that keeps conflicting with other
+/// writers before it gives up. Each conflict means another writer committed a change to
+/// a shard this page touches, so the bound is reached only under sustained contention
+/// on the same shards.
+pub const MAX_ATTEMPTS: u32 = 8;
 
 /// What a page is applied with.
 pub struct PageContext<'a> {
@@ -41,12 +54,11 @@ pub struct PageContext<'a> {
 #[derive(Debug, Default)]
 pub struct PageOutcome {
     pub batch: Batch,
-    /// This page's counts (`fetched = created + updated + skipped + failed`).
+    /// This page's counts (`fetched = created + updated + skipped + failed`; `deleted`:
+    /// shards deleted because the source reported their record deleted).
     pub results: ExecutionResults,
     /// One per failed record (the execution keeps the first ones).
     pub errors: Vec<SyncError>,
-    /// Shards deleted because the source reported their record deleted.
-    pub deleted: u64,
     /// References left pending, and pending ones resolved, by this page.
     pub pending_added: u64,
     pub pending_resolved: u64,
@@ -55,10 +67,17 @@ pub struct PageOutcome {
 }
 
 /// A shard written by this page, with the keys that index it.
+#[derive(Clone)]
 struct Written {
     shard: Shard,
+    /// The source this page knows the shard by (for the overlay's lookups).
     source: SourceKey,
+    /// Whether the write (re)indexes the shard under `source` and `dedupe_key`; a write
+    /// that only fills in a resolved reference leaves its stored index entries alone.
+    indexed: bool,
     dedupe_key: Option<(String, String)>,
+    /// What the store held when this page read the shard and its keys.
+    expect: Expect,
 }
 
 /// This page's writes, consulted before the store.
@@ -200,7 +219,7 @@ pub fn apply_page(
                 Some((target.shard_type.clone(), mapped.external_id.clone()))
             }
         };
-        let existing = find_existing(ctx, &overlay, &source, dedupe_key.as_ref())?;
+        let (existing, expect) = find_existing(ctx, &overlay, &source, dedupe_key.as_ref())?;
 
         // The new content: the mapped fields over whatever the shard already holds (other
         // sources may have written other fields), with resolved relationship fields.
@@ -238,6 +257,7 @@ pub fn apply_page(
                     external_relationships: vec![relationship(&source, ctx.now)],
                     created_at: ctx.now,
                     updated_at: ctx.now,
+                    // Set when the batch is assembled (one more than the stored one).
                     version: 1,
                 };
                 (shard, true)
@@ -271,7 +291,6 @@ pub fn apply_page(
                         e.sync_status = ExternalSyncStatus::Synced;
                     }
                     shard.updated_at = ctx.now;
-                    shard.version += 1;
                     (shard, true)
                 }
             }
@@ -302,12 +321,16 @@ pub fn apply_page(
             }
         }
         let shard_id = shard.id.clone();
-        let shard_type = shard.shard_type_id.clone();
+        // References wait under the key the shard is indexed by (the store refuses a
+        // write that indexes it while references still wait there).
+        let shard_type = source.shard_type.clone();
         if changed {
             overlay.write(Written {
                 shard,
                 source: source.clone(),
+                indexed: true,
                 dedupe_key,
+                expect,
             });
         }
         // References waiting for this shard can now point at it.
@@ -323,19 +346,24 @@ pub fn apply_page(
 
     if ctx.schema.target.delete_if_removed {
         for external_id in deleted {
+            // With the version the store holds (none: this page created it).
             let found = match overlay
                 .by_source
                 .get(&(ctx.schema.entity.clone(), external_id.clone()))
             {
-                Some(id) => overlay.written.get(id).map(|w| w.shard.clone()),
-                None => ctx.store.shard_by_source(
-                    ctx.tenant,
-                    ctx.integration,
-                    &ctx.schema.entity,
-                    external_id,
-                )?,
+                Some(id) => overlay
+                    .written
+                    .get(id)
+                    .map(|w| (w.shard.clone(), w.expect.version)),
+                None => ctx
+                    .store
+                    .shard_by_source(ctx.tenant, ctx.integration, &ctx.schema.entity, external_id)?
+                    .map(|s| {
+                        let v = s.version;
+                        (s, Some(v))
+                    }),
             };
-            if let Some(shard) = found {
+            if let Some((shard, expect_version)) = found {
                 let source = SourceKey {
                     integration: ctx.integration.to_string(),
                     external_type: ctx.schema.entity.clone(),
@@ -349,8 +377,9 @@ pub fn apply_page(
                     shard,
                     source: Some(source),
                     dedupe_key,
+                    expect_version,
                 });
-                out.deleted += 1;
+                out.results.deleted += 1;
             }
         }
     }
@@ -360,11 +389,14 @@ pub fn apply_page(
     // readability of the log).
     let mut writes: Vec<Op> = Vec::with_capacity(overlay.order.len());
     for id in &overlay.order {
-        if let Some(w) = overlay.written.remove(id) {
+        if let Some(mut w) = overlay.written.remove(id) {
+            // One version per commit, however many times the page changed the shard.
+            w.shard.version = w.expect.version.map_or(1, |v| v.saturating_add(1));
             writes.push(Op::PutShard {
                 shard: w.shard,
-                source: Some(w.source),
-                dedupe_key: w.dedupe_key,
+                source: w.indexed.then_some(w.source),
+                dedupe_key: w.dedupe_key.filter(|_| w.indexed),
+                expect: w.expect,
             });
         }
     }
@@ -384,37 +416,56 @@ fn relationship(source: &SourceKey, now: DateTime<Utc>) -> ExternalRelationship 
     }
 }
 
+/// The shard a record belongs to (this page's version first, then the store's), by
+/// dedupe key, then by external id; with what the store holds under those keys, which
+/// the commit checks is still so.
 fn find_existing(
     ctx: &PageContext<'_>,
     overlay: &Overlay,
     source: &SourceKey,
     dedupe_key: Option<&(String, String)>,
-) -> Result<Option<Shard>, StoreError> {
-    if let Some(key) = dedupe_key {
-        if let Some(w) = overlay
-            .by_dedupe
-            .get(key)
-            .and_then(|id| overlay.written.get(id))
-        {
-            return Ok(Some(w.shard.clone()));
-        }
-        if let Some(s) = ctx.store.shard_by_dedupe_key(ctx.tenant, &key.0, &key.1)? {
-            return Ok(Some(s));
-        }
-    }
-    if let Some(w) = overlay
-        .by_source
-        .get(&(source.external_type.clone(), source.external_id.clone()))
-        .and_then(|id| overlay.written.get(id))
-    {
-        return Ok(Some(w.shard.clone()));
-    }
-    ctx.store.shard_by_source(
+) -> Result<(Option<Shard>, Expect), StoreError> {
+    let stored_by_dedupe = match dedupe_key {
+        Some(key) => ctx.store.shard_by_dedupe_key(ctx.tenant, &key.0, &key.1)?,
+        None => None,
+    };
+    // The put re-indexes the external id too, so its owner is read even when the
+    // dedupe key already found the shard.
+    let stored_by_source = ctx.store.shard_by_source(
         ctx.tenant,
         &source.integration,
         &source.external_type,
         &source.external_id,
-    )
+    )?;
+    // A shard this page already wrote is taken as the page left it, with the version
+    // the store had when the page first read it.
+    let written = |id: &String| {
+        overlay
+            .written
+            .get(id)
+            .map(|w| (w.shard.clone(), w.expect.version))
+    };
+    let stored = |s: &Option<Shard>| {
+        s.as_ref()
+            .map(|s| written(&s.id).unwrap_or_else(|| (s.clone(), Some(s.version))))
+    };
+    let by_source_key = (source.external_type.clone(), source.external_id.clone());
+    let found = dedupe_key
+        .and_then(|k| overlay.by_dedupe.get(k))
+        .and_then(written)
+        .or_else(|| stored(&stored_by_dedupe))
+        .or_else(|| overlay.by_source.get(&by_source_key).and_then(written))
+        .or_else(|| stored(&stored_by_source));
+    let (shard, version) = match found {
+        Some((shard, v)) => (Some(shard), v),
+        None => (None, None),
+    };
+    let expect = Expect {
+        version,
+        source_owner: stored_by_source.map(|s| s.id),
+        dedupe_owner: stored_by_dedupe.map(|s| s.id),
+    };
+    Ok((shard, expect))
 }
 
 /// The local id a reference points at, when its target is here.
@@ -468,34 +519,41 @@ fn resolve_waiting(
     }
     let mut resolved = 0;
     for p in waiting {
-        let source = match overlay.written.get(&p.source_shard_id) {
-            Some(w) => Some((w.shard.clone(), w.source.clone(), w.dedupe_key.clone())),
+        // The referring shard as this page last wrote it, else as stored. Filling in the
+        // reference changes one field: the shard keeps the index entries it has (a write
+        // this page already indexes stays indexed).
+        let referring = match overlay.written.get(&p.source_shard_id) {
+            Some(w) => Some(w.clone()),
             None => ctx
                 .store
                 .shard(ctx.tenant, &p.source_shard_id)?
                 .and_then(|s| {
-                    let key = source_key_of(&s, ctx.integration)?;
-                    let dedupe = dedupe_key_of(ctx.schema, &s, &key.external_id);
-                    Some((s, key, dedupe))
+                    let source = source_key_of(&s, ctx.integration)?;
+                    let expect = Expect {
+                        version: Some(s.version),
+                        ..Expect::default()
+                    };
+                    Some(Written {
+                        shard: s,
+                        source,
+                        indexed: false,
+                        dedupe_key: None,
+                        expect,
+                    })
                 }),
         };
         batch.push(Op::RemovePending(p.clone()));
         // A source shard deleted meanwhile has nothing left to point.
-        let Some((mut shard, source, dedupe_key)) = source else {
+        let Some(mut w) = referring else {
             continue;
         };
-        if shard.structured_data.get(&p.target_field) != Some(&Value::String(shard_id.to_string()))
-        {
-            shard
+        let target = Value::String(shard_id.to_string());
+        if w.shard.structured_data.get(&p.target_field) != Some(&target) {
+            w.shard
                 .structured_data
-                .insert(p.target_field.clone(), Value::String(shard_id.to_string()));
-            shard.version += 1;
-            shard.updated_at = ctx.now;
-            overlay.write(Written {
-                shard,
-                source,
-                dedupe_key,
-            });
+                .insert(p.target_field.clone(), target);
+            w.shard.updated_at = ctx.now;
+            overlay.write(w);
         }
         resolved += 1;
     }
@@ -526,6 +584,52 @@ fn dedupe_key_of(schema: &Schema, shard: &Shard, external_id: &str) -> Option<(S
     }
 }
 
+/// A page's input: what the connector read (or a webhook delivered).
+pub struct PageInput<'a> {
+    pub records: &'a [Value],
+    /// External ids the source reports deleted.
+    pub deleted: &'a [String],
+    pub invalid: &'a [InvalidRecord],
+    /// The first dead-letter sequence number of the page.
+    pub seq: u64,
+}
+
+/// Applies a page ([`apply_page`]) and commits its batch together with what `finish`
+/// adds to it (the caller's log lines, checkpoint, execution), in one atomic commit.
+/// `finish` sees each attempt's outcome and returns what the caller keeps of it.
+///
+/// When the commit reports a conflict (another writer committed a change to a shard or
+/// key this page read, after it read it), nothing was stored: the page is applied again
+/// against the fresh store, up to [`MAX_ATTEMPTS`] times, then
+/// [`EngineError::Contended`]. Blocks on the store: async callers run it on a blocking
+/// thread.
+pub fn commit_page<T>(
+    ctx: &PageContext<'_>,
+    input: &PageInput<'_>,
+    mut finish: impl FnMut(&mut PageOutcome) -> T,
+) -> Result<(PageOutcome, T), EngineError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut outcome = apply_page(ctx, input.records, input.deleted, input.invalid, input.seq)?;
+        let kept = finish(&mut outcome);
+        let batch = std::mem::take(&mut outcome.batch);
+        match ctx.store.commit(batch) {
+            Ok(()) => return Ok((outcome, kept)),
+            Err(StoreError::Conflict(conflict)) if attempt < MAX_ATTEMPTS => {
+                tracing::debug!(task = ctx.task_id, attempt, %conflict, "page conflicted with another writer; applying it again");
+            }
+            Err(StoreError::Conflict(last)) => {
+                return Err(EngineError::Contended {
+                    attempts: attempt,
+                    last,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The record's external id for error reports, when the dedupe fields are readable.
 fn external_id_of(schema: &Schema, record: &Value) -> Option<String> {
     let parts: Vec<String> = schema
@@ -539,4 +643,88 @@ fn external_id_of(schema: &Schema, record: &Value) -> Option<String> {
         })
         .collect::<Option<Vec<_>>>()?;
     Some(parts.join("|"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{SledStore, Store};
+
+    fn schema() -> Arc<Schema> {
+        let src = "schema people {\n source salesforce.Contact\n target c_contact { create_if_missing, update_if_exists, delete_if_removed }\n dedupe external_id(Id)\n name = LastName\n}\n";
+        let mut sources = crate::syntax::SourceMap::default();
+        let id = sources.add("p.cmap".into(), src.into());
+        let (doc, _) = crate::syntax::parse(id, sources.get(id));
+        let program = crate::compile::compile(&[doc], &crate::compile::Options::default())
+            .program
+            .expect("compiles");
+        program.schema("people").expect("schema").clone()
+    }
+
+    fn apply(
+        store: &SledStore,
+        schema: &Schema,
+        records: &[Value],
+        deleted: &[&str],
+    ) -> PageOutcome {
+        let config = Map::new();
+        let ctx = PageContext {
+            store,
+            tenant: "default",
+            schema,
+            integration: "salesforce",
+            task_id: "t",
+            task_config: &config,
+            execution_id: "e",
+            sweep_mark: None,
+            now: Utc::now(),
+        };
+        let deleted: Vec<String> = deleted.iter().map(|s| s.to_string()).collect();
+        let mut outcome = apply_page(&ctx, records, &deleted, &[], 0).expect("applied");
+        store
+            .commit(std::mem::take(&mut outcome.batch))
+            .expect("committed");
+        outcome
+    }
+
+    #[test]
+    fn source_reported_deletes_are_counted_apart_from_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let schema = schema();
+        let people = [
+            json!({"Id": "p1", "LastName": "A"}),
+            json!({"Id": "p2", "LastName": "B"}),
+        ];
+        let first = apply(&store, &schema, &people, &[]);
+        assert_eq!(first.results.created, 2);
+
+        // p1 deleted at the source, and an id the store never had: one shard deleted.
+        let second = apply(&store, &schema, &[], &["p1", "p-unknown"]);
+        assert_eq!(
+            second.results,
+            ExecutionResults {
+                deleted: 1,
+                ..ExecutionResults::default()
+            }
+        );
+        assert!(store
+            .shard_by_source("default", "salesforce", "Contact", "p1")
+            .unwrap()
+            .is_none());
+
+        // A record created and deleted by the same page: counted both ways, nothing stays.
+        let third = apply(
+            &store,
+            &schema,
+            &[json!({"Id": "p3", "LastName": "C"})],
+            &["p3"],
+        );
+        assert_eq!((third.results.created, third.results.deleted), (1, 1));
+        assert_eq!(store.shards("default", None).count(), 1);
+    }
 }

@@ -445,7 +445,7 @@ async fn pause_task(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     known_task(&api, &id)?;
-    api.runner.pause(&id);
+    api.runner.pause(&id).await;
     Ok(Json(json!({ "task": id, "paused": true })))
 }
 
@@ -454,7 +454,7 @@ async fn resume_task(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     known_task(&api, &id)?;
-    api.runner.resume(&id);
+    api.runner.resume(&id).await;
     Ok(Json(json!({ "task": id, "paused": false })))
 }
 

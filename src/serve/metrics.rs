@@ -21,6 +21,9 @@ pub struct Metrics {
     updated: AtomicU64,
     skipped: AtomicU64,
     failed: AtomicU64,
+    /// Shards deleted (not records read: the source reported them deleted, or a full
+    /// read no longer saw them).
+    deleted: AtomicU64,
     /// Cumulative counts per bucket, then the sum (ms) and count.
     durations: Mutex<(Vec<u64>, f64, u64)>,
     reloads_ok: AtomicU64,
@@ -44,6 +47,7 @@ impl Metrics {
         self.updated.fetch_add(r.updated, Ordering::Relaxed);
         self.skipped.fetch_add(r.skipped, Ordering::Relaxed);
         self.failed.fetch_add(r.failed, Ordering::Relaxed);
+        self.deleted.fetch_add(r.deleted, Ordering::Relaxed);
         let secs = e.duration_ms.unwrap_or(0) as f64 / 1000.0;
         let mut d = self.durations.lock().unwrap_or_else(|p| p.into_inner());
         if d.0.is_empty() {
@@ -104,13 +108,14 @@ impl Metrics {
             "cmap_execution_start_errors_total {}",
             self.execution_errors.load(Ordering::Relaxed)
         );
-        let _ = writeln!(out, "# HELP cmap_records_total Records processed by executions, by outcome.\n# TYPE cmap_records_total counter");
+        let _ = writeln!(out, "# HELP cmap_records_total Records processed by executions, by outcome (deleted: shards deleted).\n# TYPE cmap_records_total counter");
         for (outcome, n) in [
             ("fetched", &self.fetched),
             ("created", &self.created),
             ("updated", &self.updated),
             ("skipped", &self.skipped),
             ("failed", &self.failed),
+            ("deleted", &self.deleted),
         ] {
             let _ = writeln!(
                 out,
@@ -173,5 +178,59 @@ impl Metrics {
         let _ = writeln!(out, "# HELP cmap_executions_running Executions running now.\n# TYPE cmap_executions_running gauge");
         let _ = writeln!(out, "cmap_executions_running {running}");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ExecutionResults, ExecutionStatus, Phase, Progress, TriggeredBy};
+
+    #[test]
+    fn records_are_counted_by_outcome_deletions_included() {
+        let metrics = Metrics::default();
+        let execution = SyncExecution {
+            id: "e".into(),
+            tenant_id: "default".into(),
+            sync_task_id: "t".into(),
+            tenant_integration_id: "salesforce".into(),
+            started_at: chrono::Utc::now(),
+            completed_at: None,
+            duration_ms: Some(10),
+            triggered_by: TriggeredBy::Schedule,
+            triggered_by_user_id: None,
+            status: ExecutionStatus::Success,
+            progress: Progress {
+                phase: Phase::Complete,
+                total_records: None,
+                processed_records: 5,
+                percentage: 100.0,
+            },
+            results: ExecutionResults {
+                fetched: 5,
+                created: 1,
+                updated: 2,
+                skipped: 1,
+                failed: 1,
+                deleted: 3,
+            },
+            errors: Vec::new(),
+            retry_count: 0,
+            retry_of: None,
+        };
+        metrics.execution_finished(&execution);
+        metrics.execution_finished(&execution);
+        let text = metrics.render(0);
+        for (outcome, n) in [
+            ("fetched", 10),
+            ("created", 2),
+            ("updated", 4),
+            ("skipped", 2),
+            ("failed", 2),
+            ("deleted", 6),
+        ] {
+            let line = format!("cmap_records_total{{outcome=\"{outcome}\"}} {n}\n");
+            assert!(text.contains(&line), "{line} in:\n{text}");
+        }
     }
 }

@@ -169,7 +169,7 @@ impl Notifier {
                 .map_err(|err| format!("recipient `{address}`: {err}"))?);
         }
         let body = format!(
-            "Task {} finished: {}.\n\nfetched {}, created {}, updated {}, skipped {}, failed {}\nexecution {}\n{}",
+            "Task {} finished: {}.\n\nfetched {}, created {}, updated {}, skipped {}, failed {}, deleted {}\nexecution {}\n{}",
             task.id,
             e.status.as_str(),
             r.fetched,
@@ -177,6 +177,7 @@ impl Notifier {
             r.updated,
             r.skipped,
             r.failed,
+            r.deleted,
             e.id,
             e.errors.iter().take(5).map(|x| format!("\n- {}: {}", x.phase, x.error)).collect::<String>()
         );

@@ -46,6 +46,10 @@ pub struct Runner {
     idle: Notify,
     /// Cancelled by shutdown; every execution's token is a child of it.
     shutdown: CancellationToken,
+    /// Serialises pause and resume, so the in-memory flag and the stored one change in
+    /// the same order (a pause and a resume racing must not end paused in one place and
+    /// resumed in the other).
+    control: tokio::sync::Mutex<()>,
     on_finished: Option<Finished>,
 }
 
@@ -94,13 +98,17 @@ impl Runner {
             }),
             idle: Notify::new(),
             shutdown: CancellationToken::new(),
+            control: tokio::sync::Mutex::new(()),
             on_finished,
         })
     }
 
     /// Writes a task's paused flag to the store, so it survives a restart. A failed
-    /// write is logged; the in-memory flag still applies.
-    fn persist_paused(&self, task_id: &str, paused: bool) {
+    /// write is logged; the in-memory flag still applies. Only the flag changes, under
+    /// the store's commit lock: an execution committing meanwhile keeps its checkpoint,
+    /// and its own commits never touch the flag. The commit (an fsync) runs on a
+    /// blocking thread.
+    async fn persist_paused(&self, task_id: &str, paused: bool) {
         let loaded = self.shared.snapshot();
         let Some(task) = loaded.program.task(task_id) else {
             return;
@@ -109,21 +117,23 @@ impl Runner {
             .shared
             .engine
             .ingest_tenant(task, &loaded.program.connections);
-        let store = &self.shared.engine.store;
-        let mut state = store
-            .task_state(&tenant, task_id)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| crate::store::TaskState {
-                tenant_id: tenant.clone(),
-                task_id: task_id.to_string(),
-                ..crate::store::TaskState::default()
-            });
-        state.paused = paused;
         let mut batch = crate::store::Batch::new(&tenant);
-        batch.push(crate::store::Op::PutTaskState(state));
-        if let Err(e) = store.commit(batch) {
-            tracing::error!(task = task_id, error = %e, "cannot store the paused flag");
+        batch.push(crate::store::Op::UpdateTask {
+            task_id: task_id.to_string(),
+            update: crate::store::TaskUpdate {
+                paused: Some(paused),
+                // A resume also lifts a quota pause.
+                paused_until: (!paused).then_some(None),
+                ..crate::store::TaskUpdate::default()
+            },
+        });
+        let store = self.shared.engine.store.clone();
+        let committed = match tokio::task::spawn_blocking(move || store.commit(batch)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = committed {
+            tracing::error!(task = task_id, %error, "cannot store the paused flag");
         }
     }
 
@@ -250,38 +260,18 @@ impl Runner {
         }
     }
 
-    pub fn pause(&self, task_id: &str) {
+    pub async fn pause(&self, task_id: &str) {
+        let _order = self.control.lock().await;
         self.lock().paused.insert(task_id.to_string());
-        self.persist_paused(task_id, true);
+        self.persist_paused(task_id, true).await;
     }
 
     /// Resumes a paused task; also lifts a quota pause (the next run then tries the
     /// source at once).
-    pub fn resume(&self, task_id: &str) {
+    pub async fn resume(&self, task_id: &str) {
+        let _order = self.control.lock().await;
         self.lock().paused.remove(task_id);
-        self.persist_paused(task_id, false);
-        if self.paused_until(task_id).is_some() {
-            self.clear_paused_until(task_id);
-        }
-    }
-
-    fn clear_paused_until(&self, task_id: &str) {
-        let loaded = self.shared.snapshot();
-        let Some(task) = loaded.program.task(task_id) else {
-            return;
-        };
-        let tenant = self
-            .shared
-            .engine
-            .ingest_tenant(task, &loaded.program.connections);
-        let mut batch = crate::store::Batch::new(&tenant);
-        batch.push(crate::store::Op::SetPausedUntil {
-            task_id: task_id.to_string(),
-            until: None,
-        });
-        if let Err(e) = self.shared.engine.store.commit(batch) {
-            tracing::error!(task = task_id, error = %e, "cannot clear the quota pause");
-        }
+        self.persist_paused(task_id, false).await;
     }
 
     pub fn is_paused(&self, task_id: &str) -> bool {

@@ -455,7 +455,8 @@ fn read_key_file(path: &Path) -> Result<Option<(String, MasterKey)>> {
 
 /// Creates `DATA/master.key` with a new key, unless another process just did.
 fn create_master(data_dir: &Path) -> Result<(String, MasterKey)> {
-    fs::create_dir_all(data_dir).map_err(|e| io_error("create", data_dir, &e))?;
+    // The data directory holds shards too: private from its creation.
+    super::private::create_dir(data_dir).map_err(|e| io_error("create", data_dir, &e))?;
     let key = MasterKey::generate();
     let id = key.id();
     let path = data_dir.join(MASTER_FILE);
@@ -521,14 +522,7 @@ fn write_key_file(path: &Path, id: &str, key: &MasterKey) -> std::io::Result<()>
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|e| io_error("create", dir, &e))
+    super::private::create_dir(dir).map_err(|e| io_error("create", dir, &e))
 }
 
 /// Makes a file's creation, rename or removal in `dir` durable.

@@ -7,9 +7,37 @@
 //! the engine puts a page's shards, index entries, pending references and checkpoint in
 //! one batch, so a crash leaves either all of a page or none of it.
 //!
+//! # Concurrent writers
+//!
+//! Several writers may decide about the same entity at once: a scheduled pull and
+//! webhook deliveries, two tasks of one schema, two integrations meeting on one dedupe
+//! key. Each decides create / update / skip from what it read, so the store checks, at
+//! commit, that what it read still holds (optimistic concurrency):
+//!
+//! - every [`Op::PutShard`] and [`Op::DeleteShard`] carries what its writer read (the
+//!   shard's version, or that there was none; which shard owned its external id and its
+//!   dedupe key: [`Expect`]);
+//! - a pending reference is stored only while its target is not
+//!   ([`Op::PutPending`]), and a shard that newly takes an external id must leave no
+//!   reference waiting for it unresolved;
+//! - task state changes field by field ([`Op::UpdateTask`]), never by writing back a
+//!   whole state read earlier.
+//!
+//! [`Store::commit`] checks them all under its write lock before applying anything. On a
+//! mismatch it returns [`StoreError::Conflict`] and applies nothing: the writer reads
+//! again and decides again (the engine re-applies the page, a bounded number of times).
+//! Writers that touch different shards never conflict, and no lock is held while a
+//! writer maps records. The same contract is one SQL transaction in a PostgreSQL store:
+//! `UPDATE shards ... WHERE id = $1 AND version = $2` (0 rows: conflict), unique
+//! indexes on `(tenant, integration, external_type, external_id)` and
+//! `(tenant, shard_type, dedupe_key)` for creates, `SELECT ... FOR UPDATE` of the
+//! index rows an update re-points, and task updates as `UPDATE ... SET` of the named
+//! columns.
+//!
 //! Every key starts with the tenant: nothing reads or writes across tenants.
 
 pub mod crypto;
+mod private;
 pub mod records;
 mod sled_store;
 
@@ -33,6 +61,36 @@ pub enum StoreError {
     /// batch, an empty tenant, a tenant-scope connection without a tenant.
     #[error("invalid write: {0}")]
     Invalid(String),
+    /// What a writer read changed before its batch committed (another writer got there
+    /// first). Nothing of the batch was applied: read again, decide again, commit again.
+    #[error("write conflict: {0}")]
+    Conflict(Conflict),
+}
+
+/// Which precondition of a batch no longer held ([`StoreError::Conflict`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct Conflict {
+    /// The stored key the writer read (`acme/ext/salesforce/Contact/003A`).
+    pub key: String,
+    /// What the writer read and what is there now.
+    pub message: String,
+}
+
+/// What the writer of an [`Op::PutShard`] read before deciding it. The store applies the
+/// op only while all of it still holds; the checks are against the state committed
+/// before the batch (ops of one batch do not see each other's expectations).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// The stored version of the shard; `None`: there was no shard with its id (the op
+    /// creates it).
+    pub version: Option<u64>,
+    /// The shard the op's `source` (integration, external type, external id) named;
+    /// `None`: none. Checked when the op has a source.
+    pub source_owner: Option<String>,
+    /// The shard the op's dedupe key named; `None`: none. Checked when the op has a
+    /// dedupe key.
+    pub dedupe_owner: Option<String>,
 }
 
 /// Where a shard came from: the index entries that find it again.
@@ -54,16 +112,23 @@ pub struct SourceKey {
 pub enum Op {
     /// Inserts or replaces a shard, and indexes it under `source` (by external id, and
     /// by shard type + external id) and `dedupe_key` (`(shard type, key)`) when given.
+    /// Refused with a conflict unless the store still holds what `expect` says. A
+    /// source newly indexed here must leave no [`PendingReference`] waiting for it
+    /// (the batch resolves them), else the batch conflicts too.
     PutShard {
         shard: Shard,
         source: Option<SourceKey>,
         dedupe_key: Option<(String, String)>,
+        expect: Expect,
     },
-    /// Removes a shard and every index entry and sweep mark pointing at it.
+    /// Removes a shard and every index entry and sweep mark pointing at it. Refused
+    /// with a conflict unless the stored shard is at `expect_version` (`None`: there is
+    /// no stored shard, as when the same batch creates it first).
     DeleteShard {
         shard: Shard,
         source: Option<SourceKey>,
         dedupe_key: Option<(String, String)>,
+        expect_version: Option<u64>,
     },
     /// Records that a full sync of `(integration, external_type)` saw this shard.
     Mark {
@@ -72,16 +137,15 @@ pub enum Op {
         shard_id: String,
         mark: String,
     },
+    /// Keeps a reference waiting for its target. Refused with a conflict when the
+    /// target is stored already (the writer looked before another writer stored it).
     PutPending(PendingReference),
     RemovePending(PendingReference),
-    /// Writes a task's state, except its control fields: `paused_until` keeps its stored
-    /// value (so a run's own state write never clears a pause set meanwhile).
-    PutTaskState(TaskState),
-    /// Sets (or, with `None`, clears) a task's `paused_until`, keeping the rest of its
-    /// stored state (a default state when there is none).
-    SetPausedUntil {
+    /// Changes the named fields of a task's state, applied to the stored state under
+    /// the commit lock (creating it when absent).
+    UpdateTask {
         task_id: String,
-        until: Option<chrono::DateTime<chrono::Utc>>,
+        update: TaskUpdate,
     },
     PutExecution(SyncExecution),
     PutDeadLetter(DeadLetter),
@@ -126,7 +190,10 @@ impl Batch {
 /// The state cmap keeps. Reads of one tenant never see another's records.
 pub trait Store: Send + Sync {
     /// Applies every op of `batch` atomically and durably (flushed before returning).
-    /// Ops whose records carry a `tenantId` must carry `batch.tenant`.
+    /// Ops whose records carry a `tenantId` must carry `batch.tenant`. When a
+    /// precondition of an op no longer holds (see the module docs), returns
+    /// [`StoreError::Conflict`] and applies nothing. Blocks on the disk: async callers
+    /// run it on a blocking thread.
     fn commit(&self, batch: Batch) -> Result<()>;
 
     fn shard(&self, tenant: &str, id: &str) -> Result<Option<Shard>>;

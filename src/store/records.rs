@@ -58,7 +58,13 @@ pub struct PendingReference {
 }
 
 /// The engine's state of one task: the spec's SyncTask run fields and stats, the
-/// watermark of the last completed run, and the checkpoint of a run in progress.
+/// watermark of the last completed run, the checkpoint of a run in progress, and the
+/// control fields the API sets (`paused`).
+///
+/// Nobody writes it whole: every change is a [`TaskUpdate`] that the store applies to
+/// the stored record under its commit lock ([`crate::store::Op::UpdateTask`]), so an
+/// execution's checkpoint, a webhook delivery's stats and a pause never overwrite one
+/// another.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskState {
@@ -80,15 +86,106 @@ pub struct TaskState {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
     /// Paused through the API: not scheduled, webhooks refused, until resumed. Survives
-    /// restarts.
+    /// restarts. A control field: only [`TaskUpdate::paused`] changes it, never an
+    /// execution.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
     /// A quota of the source is used up (Salesforce `REQUEST_LIMIT_EXCEEDED`, HubSpot's
     /// daily limit): no run starts before this time, when the quota is expected back; the
-    /// next run resumes from the checkpoint. A control field: set only by
-    /// [`super::Op::SetPausedUntil`], never by [`super::Op::PutTaskState`].
+    /// next run resumes from the checkpoint. A control field: only
+    /// [`TaskUpdate::paused_until`] changes it, never an execution's run state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_until: Option<DateTime<Utc>>,
+}
+
+/// Field-level changes to a task's [`TaskState`]: each `Some` field is applied to the
+/// stored record (or a new one) under the store's commit lock; every other field keeps
+/// its stored value. Writers never read a whole state and write it back, so none of
+/// them can undo another's change made in between.
+///
+/// The fields come in two groups that never meet in one writer: run state (written by
+/// executions: checkpoint, watermark, finished runs) and control (written by the API
+/// and the scheduler: `paused`, `paused_until`). A SQL store applies the same update as one
+/// `UPDATE ... SET` of the named columns, the stats as increments.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskUpdate {
+    /// Run state: the checkpoint of the run in progress; `Some(None)` clears it (the
+    /// run completed).
+    pub checkpoint: Option<Option<Checkpoint>>,
+    /// Run state: the watermark a completed read reached.
+    pub watermark: Option<Value>,
+    /// Run state: an execution ended; its counts are added to the stats.
+    pub finished: Option<FinishedRun>,
+    /// Control: pause (`true`) or resume (`false`).
+    pub paused: Option<bool>,
+    /// Control: a used-up quota pauses the task until this time; `Some(None)` lifts it.
+    pub paused_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// An execution that ended, as [`TaskUpdate::finished`] adds it to the task's stats.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishedRun {
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    pub status: ExecutionStatus,
+    pub results: ExecutionResults,
+    /// Becomes the task's `lastError` when given.
+    pub error: Option<LastError>,
+}
+
+impl TaskState {
+    /// A task's state before anything was stored for it.
+    pub fn new(tenant: &str, task_id: &str) -> TaskState {
+        TaskState {
+            tenant_id: tenant.to_string(),
+            task_id: task_id.to_string(),
+            ..TaskState::default()
+        }
+    }
+
+    /// Applies `update` (what the store does under its commit lock).
+    pub fn apply(&mut self, update: &TaskUpdate) {
+        if let Some(checkpoint) = &update.checkpoint {
+            self.checkpoint.clone_from(checkpoint);
+        }
+        if let Some(watermark) = &update.watermark {
+            self.watermark = Some(watermark.clone());
+        }
+        if let Some(run) = &update.finished {
+            let r = run.results;
+            let stats = &mut self.stats;
+            // Saturating: counts from a corrupt or hostile record must not wrap or panic.
+            stats.total_runs = stats.total_runs.saturating_add(1);
+            stats.records_processed = stats.records_processed.saturating_add(r.fetched);
+            stats.records_created = stats.records_created.saturating_add(r.created);
+            stats.records_updated = stats.records_updated.saturating_add(r.updated);
+            stats.records_skipped = stats.records_skipped.saturating_add(r.skipped);
+            stats.records_failed = stats.records_failed.saturating_add(r.failed);
+            stats.records_deleted = stats.records_deleted.saturating_add(r.deleted);
+            match run.status {
+                ExecutionStatus::Success => {
+                    stats.successful_runs = stats.successful_runs.saturating_add(1);
+                    stats.last_success_at = Some(run.completed_at);
+                }
+                ExecutionStatus::Failed => {
+                    stats.failed_runs = stats.failed_runs.saturating_add(1);
+                    stats.last_failure_at = Some(run.completed_at);
+                }
+                _ => {}
+            }
+            self.last_run_at = Some(run.started_at);
+            self.last_run_status = Some(run.status);
+            if let Some(error) = &run.error {
+                self.last_error = Some(error.clone());
+            }
+        }
+        if let Some(paused) = update.paused {
+            self.paused = paused;
+        }
+        if let Some(until) = update.paused_until {
+            self.paused_until = until;
+        }
+    }
 }
 
 /// Where an unfinished run stands.
@@ -107,9 +204,15 @@ pub struct Checkpoint {
     pub watermark: Option<Value>,
     /// Counts so far (carried into the resuming execution).
     pub results: ExecutionResults,
+    /// When the full read that set `sweep_mark` began: the sweep keeps shards another
+    /// writer (a webhook, another task) wrote since, which the read may have passed
+    /// before they existed. Absent in checkpoints written before cmap kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_started_at: Option<DateTime<Utc>>,
 }
 
-/// Spec: SyncTask.stats.
+/// Spec: SyncTask.stats, plus `recordsDeleted` (cmap's addition, as in
+/// [`ExecutionResults::deleted`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskStats {
@@ -125,6 +228,9 @@ pub struct TaskStats {
     pub records_updated: u64,
     pub records_skipped: u64,
     pub records_failed: u64,
+    /// Shards deleted (cmap's addition to the spec's stats).
+    #[serde(default)]
+    pub records_deleted: u64,
 }
 
 /// Spec: SyncTask.lastError.
@@ -213,7 +319,10 @@ pub enum Phase {
     Complete,
 }
 
-/// Spec: SyncExecution.results. `fetched = created + updated + skipped + failed`.
+/// Spec: SyncExecution.results, plus `deleted` (cmap's addition).
+/// `fetched = created + updated + skipped + failed`: every record read is counted once.
+/// `deleted` stands apart: it counts shards removed because the source reported their
+/// record deleted or a full read no longer saw it, which are not records fetched.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionResults {
@@ -222,6 +331,21 @@ pub struct ExecutionResults {
     pub updated: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Shards deleted. Executions stored before cmap counted deletions read as 0.
+    #[serde(default)]
+    pub deleted: u64,
+}
+
+impl ExecutionResults {
+    /// Adds `other`'s counts to these (saturating).
+    pub fn add(&mut self, other: &ExecutionResults) {
+        self.fetched = self.fetched.saturating_add(other.fetched);
+        self.created = self.created.saturating_add(other.created);
+        self.updated = self.updated.saturating_add(other.updated);
+        self.skipped = self.skipped.saturating_add(other.skipped);
+        self.failed = self.failed.saturating_add(other.failed);
+        self.deleted = self.deleted.saturating_add(other.deleted);
+    }
 }
 
 /// Spec: SyncError.

@@ -27,7 +27,7 @@
 //! T/dedupe/SHARD_TYPE/KEY                            -> shard id
 //! T/mark/INTEGRATION/EXTERNAL_TYPE/SHARD_ID          -> sweep mark (string)
 //! T/pending/INTEGRATION/SHARD_TYPE/EXTERNAL_ID/SOURCE_SHARD_ID/FIELD -> PendingReference
-//! T/task/TASK_ID                                     -> TaskState
+//! T/task/TASK_ID                                     -> TaskState (changed field by field)
 //! T/exec/EXECUTION_ID                                -> SyncExecution
 //! T/exec-by-task/TASK_ID/STARTED/EXECUTION_ID        -> execution id
 //! T/exec-by-time/STARTED/EXECUTION_ID                -> execution id
@@ -47,11 +47,20 @@
 //! # Writers
 //!
 //! One process holds the directory (sled locks it). Inside it, commits are serialised
-//! by a mutex: a commit reads index entries (to find what a replaced shard owned), then
-//! applies its writes, and two interleaved commits could otherwise each miss the other's
-//! writes. Reads take no lock: sled gives every read a consistent view of one key, and
-//! a batch is applied atomically, so a reader sees a page either wholly or not at all.
-//! Commits block on `flush` (an fsync): async callers run them on a blocking thread.
+//! by a mutex: a commit checks its preconditions ([`crate::store::Expect`], pending
+//! references) against the committed state, reads index entries (to find what a
+//! replaced shard owned) and task states (to apply field-level updates), then applies
+//! its writes; two interleaved commits could otherwise each miss the other's writes.
+//! A failed precondition returns `StoreError::Conflict` before anything is applied.
+//! Reads take no lock: sled gives every read a consistent view of one key, and a batch
+//! is applied atomically, so a reader sees a page either wholly or not at all. Commits
+//! block on `flush` (an fsync): async callers run them on a blocking thread.
+//!
+//! # Files
+//!
+//! The directory is created 0700 and a group- or world-accessible one is tightened at
+//! open (with a warning); the process umask is made 077 so that every file sled
+//! creates in it, then or later, is 0600 (see `private.rs`).
 
 mod keys;
 #[cfg(test)]
@@ -65,8 +74,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Batch, ConnectionRecord, ConnectionScope, DeadLetter, ExecutionStatus, Op, PendingReference,
-    Result, Shard, SourceKey, Store, StoreError, SyncExecution, SyncLog, TaskState,
+    private, Batch, Conflict, ConnectionRecord, ConnectionScope, DeadLetter, ExecutionStatus,
+    Expect, Op, PendingReference, Result, Shard, SourceKey, Store, StoreError, SyncExecution,
+    SyncLog, TaskState,
 };
 use keys::key;
 
@@ -101,6 +111,8 @@ pub struct SledStore {
     logs: sled::Tree,
     /// Serialises commits (see the module docs); guards no data of its own.
     write_lock: Mutex<()>,
+    /// What `open` made owner-only (it was readable by other users).
+    tightened: Vec<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -112,7 +124,33 @@ impl std::fmt::Debug for SledStore {
 impl SledStore {
     /// Opens (creating if needed) the store in `dir`. Fails with a clear
     /// [`StoreError::Backend`] when another process holds the directory.
+    ///
+    /// The directory holds shards, so it is private: created 0700; an existing one
+    /// that other users can read is made owner-only, with everything in it (logged;
+    /// [`SledStore::tightened`] lists what changed). From here on the process creates
+    /// files owner-only (umask 077), so whatever sled creates in it, now or later, is
+    /// 0600.
     pub fn open(dir: &Path) -> Result<SledStore> {
+        private::restrict_umask();
+        private::create_dir(dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let tightened = private::tighten(dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot make the data directory {} private: {e}",
+                dir.display()
+            ))
+        })?;
+        if !tightened.is_empty() {
+            tracing::warn!(
+                path = %dir.display(),
+                changed = tightened.len(),
+                "the data directory was readable by other users; made it and its files owner-only (0700 directories, 0600 files)"
+            );
+        }
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_BYTES)
@@ -125,7 +163,14 @@ impl SledStore {
             state,
             logs,
             write_lock: Mutex::new(()),
+            tightened,
         })
+    }
+
+    /// The files and directories `open` found readable by other users and made
+    /// owner-only (empty when the directory was private already).
+    pub fn tightened(&self) -> &[std::path::PathBuf] {
+        &self.tightened
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -202,6 +247,136 @@ impl SledStore {
     }
 }
 
+/// A shard's version, read without building its data.
+#[derive(Deserialize)]
+struct StoredVersion {
+    version: u64,
+}
+
+// Preconditions, checked against the committed state under the write lock.
+impl SledStore {
+    fn committed_version(&self, tenant: &str, id: &str) -> Result<Option<u64>> {
+        let k = key(&[tenant.as_bytes(), SHARD, id.as_bytes()]);
+        Ok(self.get_json::<StoredVersion>(&k)?.map(|v| v.version))
+    }
+
+    /// The writer of a shard put read `expect`; is it still so?
+    fn check_put(
+        &self,
+        tenant: &str,
+        shard: &Shard,
+        source: Option<&SourceKey>,
+        dedupe_key: Option<&(String, String)>,
+        expect: &Expect,
+    ) -> Result<()> {
+        self.check_version(tenant, &shard.id, expect.version)?;
+        if let Some(source) = source {
+            let k = StoredSource::from(source).ext_key(tenant);
+            self.check_owner(&k, expect.source_owner.as_deref())?;
+        }
+        if let Some((shard_type, dedupe)) = dedupe_key {
+            let k = key(&[
+                tenant.as_bytes(),
+                DEDUPE,
+                shard_type.as_bytes(),
+                dedupe.as_bytes(),
+            ]);
+            self.check_owner(&k, expect.dedupe_owner.as_deref())?;
+        }
+        Ok(())
+    }
+
+    fn check_version(&self, tenant: &str, id: &str, expected: Option<u64>) -> Result<()> {
+        // A create (most writes of a first sync) only needs the id to be unused.
+        if expected.is_none() {
+            let k = key(&[tenant.as_bytes(), SHARD, id.as_bytes()]);
+            if !self.state.contains_key(k).map_err(backend)? {
+                return Ok(());
+            }
+        }
+        let found = self.committed_version(tenant, id)?;
+        if found == expected {
+            return Ok(());
+        }
+        let say = |v: Option<u64>| match v {
+            Some(v) => format!("at version {v}"),
+            None => "absent".to_string(),
+        };
+        Err(StoreError::Conflict(Conflict {
+            key: keys::display(&key(&[tenant.as_bytes(), SHARD, id.as_bytes()])),
+            message: format!(
+                "the writer read the shard {}, it is now {}",
+                say(expected),
+                say(found)
+            ),
+        }))
+    }
+
+    /// The index entry at `k` must still name `expected` (`None`: no shard).
+    fn check_owner(&self, k: &[u8], expected: Option<&str>) -> Result<()> {
+        let found: Option<String> = self.get_json(k)?;
+        if found.as_deref() == expected {
+            return Ok(());
+        }
+        let say = |owner: Option<&str>| match owner {
+            Some(id) => format!("shard `{id}`"),
+            None => "no shard".to_string(),
+        };
+        Err(StoreError::Conflict(Conflict {
+            key: keys::display(k),
+            message: format!(
+                "the writer read it naming {}, it now names {}",
+                say(expected),
+                say(found.as_deref())
+            ),
+        }))
+    }
+
+    /// A reference is kept waiting only while its target is not stored.
+    fn check_pending_target(&self, tenant: &str, p: &PendingReference) -> Result<()> {
+        let k = key(&[
+            tenant.as_bytes(),
+            REF,
+            p.integration_id.as_bytes(),
+            p.shard_type_id.as_bytes(),
+            p.external_id.as_bytes(),
+        ]);
+        match self.get_json::<String>(&k)? {
+            None => Ok(()),
+            Some(id) => Err(StoreError::Conflict(Conflict {
+                key: keys::display(&k),
+                message: format!(
+                    "shard `{}` field `{}` was to wait for this target, but shard `{id}` is stored under it now",
+                    p.source_shard_id, p.target_field
+                ),
+            })),
+        }
+    }
+
+    /// When this put makes `shard` the target of `source` (it was not before), the
+    /// prefix of the references that may wait for it: they must all be resolved by the
+    /// end of the batch.
+    fn claimed_target(
+        &self,
+        tenant: &str,
+        shard: &Shard,
+        source: &SourceKey,
+    ) -> Result<Option<Vec<u8>>> {
+        let stored = StoredSource::from(source);
+        let owner: Option<String> = self.get_json(&stored.ref_key(tenant))?;
+        if owner.as_deref() == Some(shard.id.as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(key(&[
+            tenant.as_bytes(),
+            PENDING,
+            stored.integration.as_bytes(),
+            stored.shard_type.as_bytes(),
+            stored.external_id.as_bytes(),
+        ])))
+    }
+}
+
 impl Store for SledStore {
     fn commit(&self, batch: Batch) -> Result<()> {
         if batch.ops.is_empty() {
@@ -214,18 +389,33 @@ impl Store for SledStore {
         writes.register_tenant(tenant)?;
         let mut logs = sled::Batch::default();
         let mut has_logs = false;
+        // Targets this batch newly stores: no reference may still wait for them at the end.
+        let mut claimed: Vec<Vec<u8>> = Vec::new();
         for op in &batch.ops {
             match op {
                 Op::PutShard {
                     shard,
                     source,
                     dedupe_key,
-                } => writes.put_shard(tenant, shard, source.as_ref(), dedupe_key.as_ref())?,
+                    expect,
+                } => {
+                    check_tenant(tenant, &shard.tenant_id, "shard")?;
+                    self.check_put(tenant, shard, source.as_ref(), dedupe_key.as_ref(), expect)?;
+                    if let Some(source) = source {
+                        claimed.extend(self.claimed_target(tenant, shard, source)?);
+                    }
+                    writes.put_shard(tenant, shard, source.as_ref(), dedupe_key.as_ref())?
+                }
                 Op::DeleteShard {
                     shard,
                     source,
                     dedupe_key,
-                } => writes.delete_shard(tenant, shard, source.as_ref(), dedupe_key.as_ref())?,
+                    expect_version,
+                } => {
+                    check_tenant(tenant, &shard.tenant_id, "shard")?;
+                    self.check_version(tenant, &shard.id, *expect_version)?;
+                    writes.delete_shard(tenant, shard, source.as_ref(), dedupe_key.as_ref())?
+                }
                 Op::Mark {
                     integration,
                     external_type,
@@ -243,30 +433,21 @@ impl Store for SledStore {
                 }
                 Op::PutPending(pending) => {
                     check_tenant(tenant, &pending.tenant_id, "pending reference")?;
+                    self.check_pending_target(tenant, pending)?;
                     writes.put_json(pending_key(tenant, pending), pending)?;
                 }
                 Op::RemovePending(pending) => {
                     check_tenant(tenant, &pending.tenant_id, "pending reference")?;
                     writes.remove(pending_key(tenant, pending));
                 }
-                Op::PutTaskState(state) => {
-                    check_tenant(tenant, &state.tenant_id, "task state")?;
-                    let k = key(&[tenant.as_bytes(), TASK, state.task_id.as_bytes()]);
-                    // Control fields are written only by their own op (read here, under
-                    // the commit lock, so a pause set meanwhile is never lost).
-                    let stored: Option<TaskState> = writes.get_json(&k)?;
-                    let mut state = state.clone();
-                    state.paused_until = stored.and_then(|s| s.paused_until);
-                    writes.put_json(k, &state)?;
-                }
-                Op::SetPausedUntil { task_id, until } => {
+                Op::UpdateTask { task_id, update } => {
+                    // Read (through this batch's own writes), change the named fields,
+                    // write: under the lock, so no other commit changes it in between.
                     let k = key(&[tenant.as_bytes(), TASK, task_id.as_bytes()]);
-                    let mut state: TaskState = writes.get_json(&k)?.unwrap_or_else(|| TaskState {
-                        tenant_id: tenant.to_string(),
-                        task_id: task_id.clone(),
-                        ..TaskState::default()
-                    });
-                    state.paused_until = *until;
+                    let mut state: TaskState = writes
+                        .get_json(&k)?
+                        .unwrap_or_else(|| TaskState::new(tenant, task_id));
+                    state.apply(update);
                     writes.put_json(k, &state)?;
                 }
                 Op::PutExecution(execution) => writes.put_execution(tenant, execution)?,
@@ -305,6 +486,14 @@ impl Store for SledStore {
                     logs.insert(k, encode(log)?);
                     has_logs = true;
                 }
+            }
+        }
+        for prefix in &claimed {
+            if writes.any_under(prefix)? {
+                return Err(StoreError::Conflict(Conflict {
+                    key: keys::display(prefix),
+                    message: "references wait for a shard this batch stores, and the batch does not resolve them (they were stored after its writer looked)".into(),
+                }));
             }
         }
         // The atomic part: every state write of the batch, or none of them.
@@ -689,6 +878,25 @@ impl<'a> Writes<'a> {
 
     fn remove(&mut self, k: Vec<u8>) {
         self.pending.insert(k, None);
+    }
+
+    /// Whether any key under `prefix` exists once this batch is applied.
+    fn any_under(&self, prefix: &[u8]) -> Result<bool> {
+        let written = self
+            .pending
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .any(|(_, v)| v.is_some());
+        if written {
+            return Ok(true);
+        }
+        for k in self.tree.scan_prefix(prefix).keys() {
+            let k = k.map_err(backend)?;
+            if !matches!(self.pending.get(&*k), Some(None)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Removes the index entry at `k` if it still points to `shard_id` (another shard

@@ -8,8 +8,8 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::store::{
-    ConnectionStatus, EncryptedCredentials, ExecutionResults, LogLevel, Phase, Progress,
-    TriggeredBy,
+    Checkpoint, ConnectionStatus, EncryptedCredentials, ExecutionResults, FinishedRun, LogLevel,
+    Phase, Progress, TaskStats, TaskUpdate, TriggeredBy,
 };
 
 fn open() -> (TempDir, SledStore) {
@@ -54,6 +54,7 @@ fn put_contact(tenant: &str, id: &str, ext: &str, email: &str) -> Op {
         shard: shard(tenant, id, "c_contact", json!({ "email": email })),
         source: Some(source("salesforce", "Contact", "c_contact", ext)),
         dedupe_key: Some(("c_contact".into(), email.into())),
+        expect: Expect::default(),
     }
 }
 
@@ -62,16 +63,80 @@ fn delete_contact(tenant: &str, id: &str) -> Op {
         shard: shard(tenant, id, "c_contact", json!({})),
         source: None,
         dedupe_key: None,
+        expect_version: None,
     }
 }
 
+/// Commits `ops` as a writer that read the store just before: each shard write expects
+/// what is stored now (tests of index upkeep; the preconditions have their own tests).
 fn commit(store: &SledStore, tenant: &str, ops: Vec<Op>) {
+    let ops = ops
+        .into_iter()
+        .map(|op| as_read(store, tenant, op))
+        .collect();
     store
         .commit(Batch {
             tenant: tenant.into(),
             ops,
         })
         .unwrap();
+}
+
+/// `op` with the expectations of a writer that read the committed state now.
+fn as_read(store: &SledStore, tenant: &str, op: Op) -> Op {
+    let version = |id: &str| store.shard(tenant, id).unwrap().map(|s| s.version);
+    match op {
+        Op::PutShard {
+            shard,
+            source,
+            dedupe_key,
+            expect: _,
+        } => {
+            let expect = Expect {
+                version: version(&shard.id),
+                source_owner: source.as_ref().and_then(|s| {
+                    id_of(store.shard_by_source(
+                        tenant,
+                        &s.integration,
+                        &s.external_type,
+                        &s.external_id,
+                    ))
+                }),
+                dedupe_owner: dedupe_key
+                    .as_ref()
+                    .and_then(|(t, k)| id_of(store.shard_by_dedupe_key(tenant, t, k))),
+            };
+            Op::PutShard {
+                shard,
+                source,
+                dedupe_key,
+                expect,
+            }
+        }
+        Op::DeleteShard {
+            shard,
+            source,
+            dedupe_key,
+            expect_version: _,
+        } => Op::DeleteShard {
+            expect_version: version(&shard.id),
+            shard,
+            source,
+            dedupe_key,
+        },
+        other => other,
+    }
+}
+
+/// A task update of run state that sets the watermark.
+fn set_watermark(task_id: &str, watermark: Value) -> Op {
+    Op::UpdateTask {
+        task_id: task_id.into(),
+        update: TaskUpdate {
+            watermark: Some(watermark),
+            ..TaskUpdate::default()
+        },
+    }
 }
 
 fn ids(shards: impl IntoIterator<Item = Result<Shard>>) -> Vec<String> {
@@ -228,6 +293,7 @@ fn shards_are_listed_in_id_order_and_by_type() {
         shard: shard("acme", id, "c_account", json!({})),
         source: None,
         dedupe_key: None,
+        expect: Expect::default(),
     };
     commit(
         &store,
@@ -273,11 +339,7 @@ fn a_batch_is_all_or_nothing_and_survives_a_reopen() {
             )
         })
         .collect();
-    ops.push(Op::PutTaskState(TaskState {
-        tenant_id: "acme".into(),
-        task_id: "sf-contacts".into(),
-        ..TaskState::default()
-    }));
+    ops.push(set_watermark("sf-contacts", json!("w")));
     ops.push(Op::PutExecution(execution(
         "acme",
         "e-1",
@@ -451,6 +513,7 @@ fn a_changed_dedupe_key_replaces_the_old_one() {
             ),
             source: None,
             dedupe_key: None,
+            expect: Expect::default(),
         }],
     );
     assert_eq!(
@@ -472,6 +535,7 @@ fn delete_removes_every_index_entry_and_mark() {
                 shard: shard("acme", "s-1", "c_contact", json!({ "email": "a@x.io" })),
                 source: Some(source("hubspot", "contacts", "c_contact", "501")),
                 dedupe_key: None,
+                expect: Expect::default(),
             },
             Op::Mark {
                 integration: "salesforce".into(),
@@ -559,6 +623,7 @@ fn unmarked_lists_what_a_full_sync_did_not_see() {
                 shard: shard("acme", "s-9", "c_contact", json!({})),
                 source: Some(source("salesforce", "Lead", "c_contact", "00Q9")),
                 dedupe_key: None,
+                expect: Expect::default(),
             },
         ],
     );
@@ -640,17 +705,19 @@ fn pending_references_are_found_by_their_target_and_removed() {
 #[test]
 fn task_state_round_trips() {
     let (_dir, store) = open();
-    let state = TaskState {
-        tenant_id: "acme".into(),
-        task_id: "sf-contacts".into(),
-        watermark: Some(json!("2025-03-01T12:00:00Z")),
-        last_run_status: Some(ExecutionStatus::Partial),
-        ..TaskState::default()
-    };
-    commit(&store, "acme", vec![Op::PutTaskState(state.clone())]);
+    commit(
+        &store,
+        "acme",
+        vec![set_watermark("sf-contacts", json!("2025-03-01T12:00:00Z"))],
+    );
     assert_eq!(
         store.task_state("acme", "sf-contacts").unwrap(),
-        Some(state)
+        Some(TaskState {
+            tenant_id: "acme".into(),
+            task_id: "sf-contacts".into(),
+            watermark: Some(json!("2025-03-01T12:00:00Z")),
+            ..TaskState::default()
+        })
     );
     assert_eq!(store.task_state("acme", "other").unwrap(), None);
 }
@@ -928,12 +995,7 @@ fn nothing_of_one_tenant_is_visible_to_another() {
             vec![
                 put_contact(tenant, "s-1", "003A", "a@x.io"),
                 Op::PutPending(pending(tenant, "s-1", "001A")),
-                Op::PutTaskState(TaskState {
-                    tenant_id: tenant.into(),
-                    task_id: "t".into(),
-                    watermark: Some(json!(tenant)),
-                    ..TaskState::default()
-                }),
+                set_watermark("t", json!(tenant)),
                 Op::PutExecution(execution(tenant, "e-1", "t", 1, ExecutionStatus::Running)),
                 Op::PutDeadLetter(dead_letter(tenant, "e-1", 1)),
                 Op::PutLog(log("e-1", tenant, 1)),
@@ -1018,10 +1080,6 @@ fn nothing_of_one_tenant_is_visible_to_another() {
     // A batch may not write another tenant's records, nor use the system namespace.
     let cross = [
         Op::PutPending(pending("globex", "s-1", "001A")),
-        Op::PutTaskState(TaskState {
-            tenant_id: "globex".into(),
-            ..TaskState::default()
-        }),
         Op::PutExecution(execution("globex", "e-9", "t", 1, ExecutionStatus::Running)),
         Op::PutDeadLetter(dead_letter("globex", "e-9", 1)),
         delete_contact("globex", "s-1"),
@@ -1174,59 +1232,436 @@ fn a_marked_event_is_seen_for_its_task_and_tenant_only() {
     assert!(!store.event_seen("globex", "hook", "evt-1").unwrap());
 }
 
-/// `pausedUntil` is a control field: only `SetPausedUntil` writes it; a task state
-/// written after it (in the same batch or later) keeps it.
+/// A shard write with explicit expectations.
+fn put_expecting(id: &str, ext: &str, email: &str, version: u64, expect: Expect) -> Op {
+    let Op::PutShard {
+        mut shard,
+        source,
+        dedupe_key,
+        ..
+    } = put_contact("acme", id, ext, email)
+    else {
+        unreachable!("put_contact puts a shard")
+    };
+    shard.version = version;
+    Op::PutShard {
+        shard,
+        source,
+        dedupe_key,
+        expect,
+    }
+}
+
+fn expecting(version: Option<u64>, source: Option<&str>, dedupe: Option<&str>) -> Expect {
+    Expect {
+        version,
+        source_owner: source.map(String::from),
+        dedupe_owner: dedupe.map(String::from),
+    }
+}
+
+/// A company that `s-1` waits for (see [`pending`]).
+fn put_account(id: &str, ext: &str, version: u64, expect: Expect) -> Op {
+    let mut account = shard("acme", id, "c_account", json!({}));
+    account.version = version;
+    Op::PutShard {
+        shard: account,
+        source: Some(source("salesforce", "Account", "c_account", ext)),
+        dedupe_key: None,
+        expect,
+    }
+}
+
 #[test]
-fn paused_until_is_kept_by_task_state_writes() {
+fn a_write_whose_reads_changed_conflicts_and_applies_nothing() {
+    // Stored before each case: s-1 (003A, a@x.io) at version 2, a reference from s-1
+    // waiting for account 001W, and account s-acc (001A).
+    let setup = || {
+        let (dir, store) = open();
+        commit(
+            &store,
+            "acme",
+            vec![
+                put_contact("acme", "s-1", "003A", "a@x.io"),
+                put_account("s-acc", "001A", 1, Expect::default()),
+            ],
+        );
+        let mut second = put_contact("acme", "s-1", "003A", "a@x.io");
+        if let Op::PutShard { shard, .. } = &mut second {
+            shard.version = 2;
+        }
+        commit(
+            &store,
+            "acme",
+            vec![second, Op::PutPending(pending("acme", "s-1", "001W"))],
+        );
+        (dir, store)
+    };
+    let cases: Vec<(&str, Vec<Op>, &str)> = vec![
+        (
+            "a create of an external id another shard took",
+            vec![put_expecting("s-2", "003A", "b@x.io", 1, expecting(None, None, None))],
+            "write conflict: acme/ext/salesforce/Contact/003A: the writer read it naming no shard, it now names shard `s-1`",
+        ),
+        (
+            "a create of a dedupe key another shard took",
+            vec![put_expecting("s-2", "003B", "a@x.io", 1, expecting(None, None, None))],
+            "write conflict: acme/dedupe/c_contact/a@x.io: the writer read it naming no shard, it now names shard `s-1`",
+        ),
+        (
+            "an update of a version another writer replaced",
+            vec![put_expecting("s-1", "003A", "a@x.io", 2, expecting(Some(1), Some("s-1"), Some("s-1")))],
+            "write conflict: acme/shard/s-1: the writer read the shard at version 1, it is now at version 2",
+        ),
+        (
+            "an update of a shard another writer deleted",
+            vec![put_expecting("s-9", "003Z", "z@x.io", 4, expecting(Some(3), None, None))],
+            "write conflict: acme/shard/s-9: the writer read the shard at version 3, it is now absent",
+        ),
+        (
+            "an update that read the external id naming nobody",
+            vec![put_expecting("s-1", "003A", "a@x.io", 3, expecting(Some(2), None, Some("s-1")))],
+            "write conflict: acme/ext/salesforce/Contact/003A: the writer read it naming no shard, it now names shard `s-1`",
+        ),
+        (
+            "a delete of a version another writer replaced",
+            vec![Op::DeleteShard {
+                shard: shard("acme", "s-1", "c_contact", json!({})),
+                source: None,
+                dedupe_key: None,
+                expect_version: Some(1),
+            }],
+            "write conflict: acme/shard/s-1: the writer read the shard at version 1, it is now at version 2",
+        ),
+        (
+            "a reference kept waiting for a target stored meanwhile",
+            vec![Op::PutPending(pending("acme", "s-1", "001A"))],
+            "write conflict: acme/ref/salesforce/c_account/001A: shard `s-1` field `accountId` was to wait for this target, but shard `s-acc` is stored under it now",
+        ),
+        (
+            "a target stored without resolving a reference that waits for it",
+            vec![put_account("s-w", "001W", 1, Expect::default())],
+            "write conflict: acme/pending/salesforce/c_account/001W: references wait for a shard this batch stores, and the batch does not resolve them (they were stored after its writer looked)",
+        ),
+    ];
+    for (name, ops, expected) in cases {
+        let (_dir, store) = setup();
+        let before = state_keys(&store);
+        let mut ops = ops;
+        // Whatever else the batch holds is not applied either.
+        ops.push(Op::PutExecution(execution(
+            "acme",
+            "e-1",
+            "t",
+            1,
+            ExecutionStatus::Running,
+        )));
+        ops.push(Op::PutLog(log("e-1", "hello", 1)));
+        ops.push(set_watermark("t", json!("w")));
+        let err = store
+            .commit(Batch {
+                tenant: "acme".into(),
+                ops,
+            })
+            .expect_err(name);
+        assert!(matches!(err, StoreError::Conflict(_)), "{name}: {err}");
+        assert_eq!(err.to_string(), expected, "{name}");
+        assert_eq!(state_keys(&store), before, "{name}: nothing applied");
+        assert_eq!(store.logs("acme", "e-1").unwrap(), Vec::new(), "{name}");
+    }
+}
+
+#[test]
+fn writes_whose_reads_still_hold_are_applied() {
     let (_dir, store) = open();
-    let state = TaskState {
-        tenant_id: "acme".into(),
-        task_id: "sf-contacts".into(),
-        watermark: Some(json!("w1")),
-        ..TaskState::default()
-    };
-    let until = |s: &SledStore| {
-        s.task_state("acme", "sf-contacts")
+    commit(
+        &store,
+        "acme",
+        vec![put_contact("acme", "s-1", "003A", "a@x.io")],
+    );
+    commit(
+        &store,
+        "acme",
+        vec![Op::PutPending(pending("acme", "s-1", "001W"))],
+    );
+    let ok = |ops: Vec<Op>| {
+        store
+            .commit(Batch {
+                tenant: "acme".into(),
+                ops,
+            })
             .unwrap()
-            .and_then(|s| s.paused_until)
     };
-    // On a task with no state yet, then overwritten in the same batch by a run's write.
+    // An update that read version 1 and both keys naming s-1.
+    ok(vec![put_expecting(
+        "s-1",
+        "003A",
+        "a@x.io",
+        2,
+        expecting(Some(1), Some("s-1"), Some("s-1")),
+    )]);
+    // A shard taking another's external id, having read that it was the other's.
+    ok(vec![put_expecting(
+        "s-2",
+        "003A",
+        "b@x.io",
+        1,
+        expecting(None, Some("s-1"), None),
+    )]);
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003A")),
+        Some("s-2".into())
+    );
+    // A target stored together with the resolution of the reference waiting for it.
+    ok(vec![
+        put_account("s-w", "001W", 1, Expect::default()),
+        Op::RemovePending(pending("acme", "s-1", "001W")),
+    ]);
+    // A shard created and deleted by one batch (the delete expects no stored shard).
+    ok(vec![
+        put_expecting("s-3", "003C", "c@x.io", 1, Expect::default()),
+        Op::DeleteShard {
+            shard: shard("acme", "s-3", "c_contact", json!({})),
+            source: None,
+            dedupe_key: None,
+            expect_version: None,
+        },
+    ]);
+    assert_eq!(id_of(store.shard("acme", "s-3")), None);
+    // A delete of the version read.
+    ok(vec![Op::DeleteShard {
+        shard: shard("acme", "s-1", "c_contact", json!({})),
+        source: None,
+        dedupe_key: None,
+        expect_version: Some(2),
+    }]);
+    assert_eq!(ids(store.shards("acme", None)), ["s-2", "s-w"]);
+}
+
+#[test]
+fn task_updates_change_only_the_fields_they_name() {
+    let (_dir, store) = open();
+    let update = |update: TaskUpdate| Op::UpdateTask {
+        task_id: "t".into(),
+        update,
+    };
+    let checkpoint = Checkpoint {
+        execution_id: "e-1".into(),
+        cursor: json!({"page": 2}),
+        sweep_mark: None,
+        watermark: None,
+        results: ExecutionResults::default(),
+        sweep_started_at: None,
+    };
+    let finished = |status, deleted| FinishedRun {
+        started_at: at(1),
+        completed_at: at(2),
+        status,
+        results: ExecutionResults {
+            fetched: 3,
+            created: 2,
+            updated: 1,
+            deleted,
+            ..ExecutionResults::default()
+        },
+        error: None,
+    };
+    // A run's checkpoint, then a pause, then a webhook delivery's stats, then the run's
+    // end: each keeps what the others wrote.
+    commit(
+        &store,
+        "acme",
+        vec![update(TaskUpdate {
+            checkpoint: Some(Some(checkpoint.clone())),
+            ..TaskUpdate::default()
+        })],
+    );
+    commit(
+        &store,
+        "acme",
+        vec![update(TaskUpdate {
+            paused: Some(true),
+            ..TaskUpdate::default()
+        })],
+    );
+    commit(
+        &store,
+        "acme",
+        vec![update(TaskUpdate {
+            finished: Some(finished(ExecutionStatus::Success, 0)),
+            ..TaskUpdate::default()
+        })],
+    );
+    let state = store.task_state("acme", "t").unwrap().unwrap();
+    assert_eq!(state.checkpoint, Some(checkpoint));
+    assert!(state.paused);
+    assert_eq!(state.stats.total_runs, 1);
+    commit(
+        &store,
+        "acme",
+        vec![update(TaskUpdate {
+            checkpoint: Some(None),
+            watermark: Some(json!("w2")),
+            finished: Some(finished(ExecutionStatus::Failed, 4)),
+            ..TaskUpdate::default()
+        })],
+    );
+    let state = store.task_state("acme", "t").unwrap().unwrap();
+    assert_eq!(state.checkpoint, None);
+    assert_eq!(state.watermark, Some(json!("w2")));
+    assert!(state.paused, "an execution's update never resumes a task");
+    assert_eq!(
+        state.stats,
+        TaskStats {
+            total_runs: 2,
+            successful_runs: 1,
+            failed_runs: 1,
+            last_success_at: Some(at(2)),
+            last_failure_at: Some(at(2)),
+            records_processed: 6,
+            records_created: 4,
+            records_updated: 2,
+            records_skipped: 0,
+            records_failed: 0,
+            records_deleted: 4,
+        }
+    );
+    assert_eq!(state.last_run_status, Some(ExecutionStatus::Failed));
+    // Two updates of one task in one batch apply in order.
     commit(
         &store,
         "acme",
         vec![
-            Op::SetPausedUntil {
-                task_id: "sf-contacts".into(),
-                until: Some(at(30)),
-            },
-            Op::PutTaskState(state.clone()),
+            update(TaskUpdate {
+                paused: Some(false),
+                ..TaskUpdate::default()
+            }),
+            update(TaskUpdate {
+                watermark: Some(json!("w3")),
+                ..TaskUpdate::default()
+            }),
         ],
     );
-    assert_eq!(until(&store), Some(at(30)));
-    let mut later = state.clone();
-    later.watermark = Some(json!("w2"));
-    later.paused_until = None;
-    commit(&store, "acme", vec![Op::PutTaskState(later)]);
-    let stored = store.task_state("acme", "sf-contacts").unwrap().unwrap();
-    assert_eq!(
-        (stored.watermark, stored.paused_until),
-        (Some(json!("w2")), Some(at(30)))
-    );
+    let state = store.task_state("acme", "t").unwrap().unwrap();
+    assert!(!state.paused);
+    assert_eq!(state.watermark, Some(json!("w3")));
+}
+
+#[test]
+fn a_task_state_stored_whole_before_reads_with_its_paused_flag() {
+    // Task states written by earlier versions (whole records, `paused` among them).
+    let (_dir, store) = open();
+    let k = key(&[b"acme", TASK, b"t"]);
+    store
+        .state
+        .insert(
+            k,
+            br#"{"tenantId":"acme","taskId":"t","stats":{"totalRuns":3,"successfulRuns":3,"failedRuns":0,"recordsProcessed":9,"recordsCreated":9,"recordsUpdated":0,"recordsSkipped":0,"recordsFailed":0},"paused":true}"#.to_vec(),
+        )
+        .unwrap();
+    let state = store.task_state("acme", "t").unwrap().unwrap();
+    assert!(state.paused);
+    assert_eq!(state.stats.records_deleted, 0);
+    commit(&store, "acme", vec![set_watermark("t", json!("w"))]);
+    let state = store.task_state("acme", "t").unwrap().unwrap();
+    assert!(state.paused);
+    assert_eq!(state.stats.total_runs, 3);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_what_sled_creates_in_it_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("new/data");
+    let store = SledStore::open(&dir).unwrap();
     commit(
         &store,
         "acme",
-        vec![Op::SetPausedUntil {
-            task_id: "sf-contacts".into(),
-            until: None,
-        }],
+        vec![put_contact("acme", "s-1", "003A", "a@x.io")],
     );
-    assert_eq!(until(&store), None);
-    assert_eq!(
-        store
-            .task_state("acme", "sf-contacts")
+    assert_eq!(store.tightened(), Vec::<std::path::PathBuf>::new());
+    drop(store);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let expected = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&path), expected, "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 2, "sled's files are there");
+    assert_eq!(mode(&dir), 0o700);
+
+    // A directory others could read is tightened, with what was in it, and says so.
+    let open_dir = root.path().join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(open_dir.join("master.key"), "k").unwrap();
+    std::fs::set_permissions(
+        open_dir.join("master.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let store = SledStore::open(&open_dir).unwrap();
+    let mut tightened = store.tightened().to_vec();
+    tightened.sort();
+    assert_eq!(tightened, [open_dir.clone(), open_dir.join("master.key")]);
+    assert_eq!(mode(&open_dir), 0o700);
+    assert_eq!(mode(&open_dir.join("master.key")), 0o600);
+}
+
+/// `pausedUntil` is a control field: a run's own state updates keep it; only an update
+/// that names it sets or lifts it.
+#[test]
+fn paused_until_is_kept_by_run_state_updates() {
+    let (_dir, store) = open();
+    let update = |update: TaskUpdate| Op::UpdateTask {
+        task_id: "sf-contacts".into(),
+        update,
+    };
+    let paused_until = |s: &SledStore| {
+        s.task_state("acme", "sf-contacts")
             .unwrap()
-            .and_then(|s| s.watermark),
-        Some(json!("w2")),
-        "the rest of the state stays"
+            .and_then(|s| s.paused_until)
+    };
+    commit(
+        &store,
+        "acme",
+        vec![
+            update(TaskUpdate {
+                paused_until: Some(Some(at(30))),
+                ..TaskUpdate::default()
+            }),
+            update(TaskUpdate {
+                watermark: Some(json!("w1")),
+                checkpoint: Some(None),
+                ..TaskUpdate::default()
+            }),
+        ],
+    );
+    assert_eq!(paused_until(&store), Some(at(30)));
+    commit(
+        &store,
+        "acme",
+        vec![update(TaskUpdate {
+            watermark: Some(json!("w2")),
+            ..TaskUpdate::default()
+        })],
+    );
+    assert_eq!(paused_until(&store), Some(at(30)), "a run's write keeps it");
+    commit(
+        &store,
+        "acme",
+        vec![update(TaskUpdate {
+            paused_until: Some(None),
+            ..TaskUpdate::default()
+        })],
+    );
+    let stored = store.task_state("acme", "sf-contacts").unwrap().unwrap();
+    assert_eq!(
+        (stored.paused_until, stored.watermark),
+        (None, Some(json!("w2"))),
+        "lifted, and the rest of the state stays"
     );
 }
