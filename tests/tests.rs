@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod connectors_crm;
 mod connectors_feeds;
+mod connectors_origins;
 mod diagnostics;
 mod engine;
 mod engine_secrets;

@@ -159,6 +159,11 @@ impl Connector for Files {
         Ok(Value::Object(cursor))
     }
 
+    /// None: a file has no origin, and the files connector sends nothing anywhere.
+    fn origins(&self, _settings: &Map<String, Value>) -> Vec<url::Url> {
+        Vec::new()
+    }
+
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
         let config = Config::from_request(req)?;
         let empty = Map::new();
@@ -252,15 +257,25 @@ fn read_jsonl<R: Read + Seek>(source: &mut R, at: Position, page_size: usize) ->
     let mut taken = 0;
     while taken < page_size {
         line.clear();
-        let read = reader.read_until(b'\n', &mut line)?;
+        let (read, whole) = read_line(&mut reader, &mut line)?;
         if read == 0 {
             chunk.done = true;
             return Ok(chunk);
         }
         let number = chunk.next.line;
         let first = chunk.next.offset == 0;
-        chunk.next.offset += read as u64;
+        chunk.next.offset = chunk.next.offset.saturating_add(read);
         chunk.next.line += 1;
+        if !whole {
+            taken += 1;
+            chunk.invalid.push(InvalidRecord {
+                raw: format!("{}...", String::from_utf8_lossy(&line[..line.len().min(200)])),
+                message: format!(
+                    "line {number}: longer than {MAX_LINE} bytes, the longest record a file may hold"
+                ),
+            });
+            continue;
+        }
         let mut text: &[u8] = &line;
         if first {
             text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
@@ -285,6 +300,42 @@ fn read_jsonl<R: Read + Seek>(source: &mut R, at: Position, page_size: usize) ->
     // A full page at the very end of the file: say so now rather than with an empty page.
     chunk.done = reader.fill_buf()?.is_empty();
     Ok(chunk)
+}
+
+/// The longest JSON line read (16 MiB): a longer one is an invalid record, skipped
+/// without being held in memory.
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Reads one line (with its `\n`) into `line`, at most [`MAX_LINE`] bytes of it. Returns
+/// the bytes consumed, and whether the line was whole: for a longer one, the rest up to
+/// its end is consumed but not kept.
+fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<(u64, bool)> {
+    let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX);
+    let kept = reader.take(limit).read_until(b'\n', line)?;
+    let mut consumed = u64::try_from(kept).unwrap_or(u64::MAX);
+    if kept < MAX_LINE || line.last() == Some(&b'\n') {
+        return Ok((consumed, true));
+    }
+    if reader.fill_buf()?.is_empty() {
+        // Exactly the limit, at the end of the file.
+        return Ok((consumed, true));
+    }
+    // Too long: skip to the end of the line, a buffer at a time.
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok((consumed, false));
+        }
+        let (used, end) = match buffer.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buffer.len(), false),
+        };
+        reader.consume(used);
+        consumed = consumed.saturating_add(u64::try_from(used).unwrap_or(u64::MAX));
+        if end {
+            return Ok((consumed, false));
+        }
+    }
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -216,6 +216,13 @@ impl Connector for Rest {
         Ok(Value::Object(cursor))
     }
 
+    /// The `baseUrl` setting.
+    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url> {
+        super::setting_url(settings, "baseUrl")
+            .into_iter()
+            .collect()
+    }
+
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
         let config = Config::from_request(req)?;
         let empty = Map::new();
@@ -225,7 +232,11 @@ impl Connector for Rest {
         let url = page_url(&config, cursor, since, req.page_size)?;
         let client = match &req.http {
             Some(client) => client.clone(),
-            None => Arc::new(Client::new(Arc::new(NoAuth), Duration::from_secs(30))?),
+            None => Arc::new(Client::new(
+                Arc::new(NoAuth),
+                Vec::new(),
+                Duration::from_secs(30),
+            )?),
         };
         let response = client
             .execute(&|c: &reqwest::Client| {
@@ -290,7 +301,10 @@ impl Connector for Rest {
             }
             Pagination::Offset { .. } => {
                 let offset = cursor.get("offset").and_then(Value::as_u64).unwrap_or(0);
-                let reached = offset + fetched as u64;
+                let reached = u64::try_from(fetched)
+                    .ok()
+                    .and_then(|n| offset.checked_add(n))
+                    .ok_or_else(|| permanent(format!("the offset passed {}", u64::MAX)))?;
                 let past_total = page.total.is_some_and(|t| reached >= t);
                 (fetched > 0 && !past_total).then(|| ("offset", Value::from(reached)))
             }
@@ -305,7 +319,11 @@ impl Connector for Rest {
                     .and_then(|p| path(&body, p))
                     .and_then(Value::as_u64);
                 let past_last = last.is_some_and(|last| number >= last);
-                (fetched > 0 && !past_last).then(|| ("page", Value::from(number + 1)))
+                match number.checked_add(1) {
+                    _ if fetched == 0 || past_last => None,
+                    Some(next) => Some(("page", Value::from(next))),
+                    None => return Err(permanent(format!("the page number passed {}", u64::MAX))),
+                }
             }
             Pagination::Link => {
                 next_link(&response.headers, &url)?.map(|u| ("url", Value::String(u)))

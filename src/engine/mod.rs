@@ -215,23 +215,23 @@ impl Engine {
             .unwrap_or_else(|| DEFAULT_TENANT.to_string());
         let connector = connectors::for_integration(&connection.integration)
             .ok_or_else(|| EngineError::UnknownConnector(connection.integration.clone()))?;
-        let http =
-            if connection.integration == "files" {
-                None
-            } else {
-                let auth = resolve_auth(
-                    &connection,
-                    &tenant,
-                    self.store.clone(),
-                    self.keyring.clone(),
-                )?;
-                let client = connectors::http::Client::new(auth, self.options.http_timeout)
-                    .map_err(|e| EngineError::Credentials {
-                        connection: connection.id.clone(),
-                        message: e.to_string(),
-                    })?;
-                Some(Arc::new(client))
-            };
+        let http = if connection.integration == "files" {
+            None
+        } else {
+            let auth = resolve_auth(
+                &connection,
+                &tenant,
+                self.store.clone(),
+                self.keyring.clone(),
+            )?;
+            let origins = connector.origins(&connection.settings);
+            let client = connectors::http::Client::new(auth, origins, self.options.http_timeout)
+                .map_err(|e| EngineError::Credentials {
+                    connection: connection.id.clone(),
+                    message: e.to_string(),
+                })?;
+            Some(Arc::new(client))
+        };
         let read = ReadRequest {
             entity: task.schema.entity.clone(),
             task_config: task.config.clone(),
@@ -263,9 +263,7 @@ impl Engine {
             .connector
             .start(&p.read, None)
             .map_err(|e| e.to_string())?;
-        let page = p
-            .connector
-            .next_page(&p.read, &cursor)
+        let page = connectors::read_page(&*p.connector, &p.read, &cursor)
             .await
             .map_err(|e| e.to_string())?;
         Ok(page.records.len())
@@ -553,7 +551,7 @@ impl Engine {
     ) -> Result<connectors::Page, ConnectorError> {
         let mut attempt = 0;
         loop {
-            match connector.next_page(read, cursor).await {
+            match connectors::read_page(connector, read, cursor).await {
                 Ok(page) => return Ok(page),
                 Err(e) => {
                     attempt += 1;
