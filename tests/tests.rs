@@ -9,6 +9,7 @@ mod cli;
 mod connectors_crm;
 mod connectors_feeds;
 mod connectors_origins;
+mod connectors_props;
 mod diagnostics;
 mod engine;
 mod engine_secrets;

@@ -153,6 +153,8 @@ impl Client {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(policy)
+            // A `Referer` would carry the previous URL (its query too) to the next host.
+            .referer(false)
             .user_agent(concat!("cmap/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ConnectorError::Permanent {

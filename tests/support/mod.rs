@@ -93,4 +93,5 @@ pub fn golden(rel: &str, actual: &str) {
 pub mod mock_elsewhere;
 pub mod mock_feeds;
 pub mod mock_hubspot;
+pub mod mock_pages;
 pub mod mock_salesforce;
