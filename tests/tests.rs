@@ -10,6 +10,7 @@ mod connectors_crm;
 mod connectors_feeds;
 mod connectors_origins;
 mod connectors_props;
+mod connectors_redaction;
 mod diagnostics;
 mod engine;
 mod engine_secrets;

@@ -90,6 +90,7 @@ pub fn golden(rel: &str, actual: &str) {
     }
 }
 
+pub mod mock_echo;
 pub mod mock_elsewhere;
 pub mod mock_feeds;
 pub mod mock_hubspot;
