@@ -1243,7 +1243,7 @@ async fn rest_page_numbers_at_the_end_of_u64_stop_cleanly() {
 }
 
 #[tokio::test]
-async fn jsonl_lines_longer_than_the_limit_are_invalid_records() {
+async fn file_lines_longer_than_the_limit_are_refused() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let long = format!(
         "{{\"id\": \"big\", \"pad\": \"{}\"}}",
@@ -1264,4 +1264,25 @@ async fn jsonl_lines_longer_than_the_limit_are_invalid_records() {
         &tail[..200]
     );
     assert!(tail.len() < 400, "the long line is not kept whole");
+
+    // A CSV record is held whole by the CSV reader: a line past the limit stops the read.
+    write(
+        dir.path(),
+        "people.csv",
+        &format!("id,pad\n1,x\n2,{}\n", "x".repeat(files::MAX_LINE)),
+    );
+    let req = file_request(dir.path(), json!({"path": "people.csv"}), 10);
+    let error = read_all(connector("files").as_ref(), &req, None)
+        .await
+        .err();
+    let Some(ConnectorError::Permanent { message }) = &error else {
+        panic!(
+            "expected a Permanent error, got {:?}",
+            error.map(|e| e.to_string())
+        );
+    };
+    assert!(
+        message.ends_with("a line is longer than 16777216 bytes, the longest a file may hold"),
+        "{message}"
+    );
 }

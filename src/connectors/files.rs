@@ -360,7 +360,10 @@ fn read_csv<R: Read + Seek>(
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
-        .from_reader(source);
+        .from_reader(LineLimit {
+            inner: source,
+            since_newline: 0,
+        });
     let mut chunk = Chunk {
         records: Vec::new(),
         invalid: Vec::new(),
@@ -451,6 +454,52 @@ fn read_csv<R: Read + Seek>(
         chunk.done = !reader.read_byte_record(&mut row).map_err(csv_error)?;
     }
     Ok(chunk)
+}
+
+/// A reader that fails on a line longer than [`MAX_LINE`]: the CSV reader holds a
+/// whole record in memory, and a file with no line end must not be read whole.
+struct LineLimit<R> {
+    inner: R,
+    since_newline: usize,
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = buf.get(..n).unwrap_or(&[]);
+        // The line running into this buffer ends at its first line end; the one running
+        // out of it starts after its last. A line wholly inside one buffer is shorter
+        // than the buffer, so far shorter than the limit.
+        let running = match read.iter().position(|b| *b == b'\n') {
+            Some(first) => {
+                let ended = self.since_newline.saturating_add(first);
+                self.since_newline = read
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |last| n - last - 1);
+                ended
+            }
+            None => {
+                self.since_newline = self.since_newline.saturating_add(n);
+                self.since_newline
+            }
+        };
+        if running.max(self.since_newline) > MAX_LINE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a line is longer than {MAX_LINE} bytes, the longest a file may hold"),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for LineLimit<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        // The CSV reader seeks to the start of a record, so to the start of a line.
+        self.since_newline = 0;
+        self.inner.seek(to)
+    }
 }
 
 fn csv_error(e: csv::Error) -> io::Error {
