@@ -23,8 +23,9 @@
 //!
 //!   Every type also takes `limitParam` (sent with the page size) and `totalPath` (the
 //!   total record count, for progress). Next URLs from the API are followed as given
-//!   (relative ones resolve against the page's URL); a next page that is the page just
-//!   read is an error rather than an endless loop.
+//!   (relative ones resolve against the page's URL), but with credentials only on the
+//!   connection's origin: one elsewhere is refused ([`http`]); a next page that is the
+//!   page just read is an error rather than an endless loop.
 //! - `idField` (default `id`, a dot path): the record's external id; a record without
 //!   one, or an array element that is no object, comes back in [`Page::invalid`].
 //! - `updatedField` (or the task config's `modifiedSinceField`): the record's

@@ -20,6 +20,10 @@
 //! record with `IsDeleted: true` (only returned by `queryAll`) is reported in
 //! [`Page::deleted`] instead of [`Page::records`].
 //!
+//! `nextRecordsUrl` must be a path on the instance: a full URL or `//host` is refused
+//! rather than sent the session's token. A record without a string `Id` is an invalid
+//! record (dead-lettered); the read goes on.
+//!
 //! Reads are ordered (`ORDER BY <field> ASC, Id ASC` incremental, `ORDER BY Id ASC`
 //! full) so the cursor can also resume by key: it keeps the `nextRecordsUrl` and the last
 //! record's (stamp, Id). Query locators expire after some idle minutes; a resumed cursor
