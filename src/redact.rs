@@ -175,7 +175,7 @@ impl Redactor {
         let mut search_from = 0;
         loop {
             let current = out.as_deref().unwrap_or(text);
-            let Some((at, _)) = next_ellipsis(current, search_from) else {
+            let Some((at, ellipsis)) = next_ellipsis(current, search_from) else {
                 return out;
             };
             let before = &current.as_bytes()[..at];
@@ -199,10 +199,10 @@ impl Redactor {
                     masked.push_str(MASK);
                     let resume = masked.len();
                     masked.push_str(current.get(at..).unwrap_or(""));
-                    search_from = resume + 1;
+                    search_from = resume + ellipsis;
                     out = Some(masked);
                 }
-                None => search_from = at + 1,
+                None => search_from = at + ellipsis,
             }
         }
     }

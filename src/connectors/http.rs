@@ -230,7 +230,11 @@ impl Client {
 
     /// The error (and warning) for `what` pointing at a foreign origin.
     fn refuse(&self, url: &url::Url, what: &str) -> ConnectorError {
-        let target = origin_of(url);
+        // The target comes from the upstream's words (a next link, a `Location`), and
+        // this line goes to the log directly: mask the connection's secrets in it.
+        let target = super::redactor_of(&*self.auth)
+            .text(&origin_of(url))
+            .into_owned();
         let allowed = self.scope.describe();
         tracing::warn!(
             target = %target,

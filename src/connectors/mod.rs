@@ -201,10 +201,15 @@ pub async fn read_page(
 
 /// The redactor of a request's auth (one that changes nothing without credentials).
 pub fn redactor(req: &ReadRequest) -> crate::redact::Redactor {
-    let Some(http) = &req.http else {
-        return crate::redact::Redactor::none();
-    };
-    let secrets = http.auth.secrets();
+    match &req.http {
+        Some(http) => redactor_of(&*http.auth),
+        None => crate::redact::Redactor::none(),
+    }
+}
+
+/// The redactor of the secrets an auth sends.
+pub fn redactor_of(auth: &dyn auth::Auth) -> crate::redact::Redactor {
+    let secrets = auth.secrets();
     crate::redact::Redactor::new(secrets.iter().map(|s| match s {
         auth::SentSecret::Value(v) => crate::redact::Known::Value(v.expose()),
         auth::SentSecret::Basic { user, password } => crate::redact::Known::Basic {
