@@ -25,16 +25,24 @@ fn sf_config(handle: &sf::Handle) -> OAuth2Config {
     config
 }
 
-fn client(auth: Arc<dyn Auth>) -> Arc<http::Client> {
-    Arc::new(http::Client::new(auth, Duration::from_secs(30)).expect("client"))
+/// A client sending `auth` to `origin` (and to the instance URL a token response names).
+fn client(auth: Arc<dyn Auth>, origin: Option<&str>) -> Arc<http::Client> {
+    let origins = origin.map(|o| url::Url::parse(o).expect("origin URL"));
+    Arc::new(
+        http::Client::new(auth, origins.into_iter().collect(), Duration::from_secs(30))
+            .expect("client"),
+    )
 }
 
-fn request(
-    entity: &str,
-    task_config: Value,
-    settings: Value,
-    http: Arc<http::Client>,
-) -> ReadRequest {
+/// A read through a client as the engine builds it: `auth` goes to the origins the
+/// settings name (`instanceUrl`, `baseUrl`) and to the instance a token response names.
+fn request(entity: &str, task_config: Value, settings: Value, auth: Arc<dyn Auth>) -> ReadRequest {
+    let origins = ["instanceUrl", "baseUrl"]
+        .iter()
+        .filter_map(|key| settings.get(key).and_then(Value::as_str))
+        .map(|url| url::Url::parse(url).expect("a URL setting"))
+        .collect();
+    let http = Arc::new(http::Client::new(auth, origins, Duration::from_secs(30)).expect("client"));
     ReadRequest {
         entity: entity.to_string(),
         task_config: task_config.as_object().cloned().unwrap_or_default(),
@@ -139,7 +147,7 @@ async fn salesforce_full_read_across_pages() {
     })
     .await;
     // No instanceUrl: the token response's instance_url is used.
-    let req = request("Contact", json!({}), json!({}), client(auth.clone()));
+    let req = request("Contact", json!({}), json!({}), auth.clone());
     let pages = read_all(&Salesforce, &req, None).await;
     expect_test::expect![[r#"
         003A 003B | total: 5
@@ -167,7 +175,7 @@ async fn salesforce_incremental_read_from_a_watermark_rereads_ties() {
     .await;
     let task = json!({"incrementalSync": true, "fields": ["LastName"]});
     let settings = json!({"instanceUrl": handle.base_url(), "apiVersion": "60.0"});
-    let req = request("Contact", task, settings, client(auth));
+    let req = request("Contact", task, settings, auth);
     // The last run reached 10:30 (003B and 003C share it): they are read again, and so is
     // 003E, committed late inside the 300 s lookback; 003A is older.
     let pages = read_all(&Salesforce, &req, Some(json!("2024-01-15T10:30:00.000Z"))).await;
@@ -222,7 +230,7 @@ async fn salesforce_resumes_from_a_mid_read_cursor() {
     .await;
     let task = json!({"incrementalSync": true, "lookbackSeconds": 0});
     let settings = json!({"instanceUrl": handle.base_url()});
-    let req = request("Contact", task, settings.clone(), client(auth));
+    let req = request("Contact", task, settings.clone(), auth);
     let cursor = Salesforce
         .start(&req, Some(&json!("2024-01-15T09:00:00Z")))
         .expect("start");
@@ -231,7 +239,7 @@ async fn salesforce_resumes_from_a_mid_read_cursor() {
 
     // A new process (fresh auth, no token) resumes from the committed cursor.
     let auth = Arc::new(OAuth2::new(sf_config(&handle), None).expect("oauth2"));
-    let req = request("Contact", json!({}), settings, client(auth));
+    let req = request("Contact", json!({}), settings, auth);
     let (rest, error) = read_from(&Salesforce, &req, resume.clone()).await;
     assert_eq!(error, None);
     expect_test::expect![[r#"
@@ -271,7 +279,7 @@ async fn salesforce_deleted_records_become_deletes() {
     .await;
     let settings = json!({"instanceUrl": handle.base_url()});
     // Without includeDeleted the query endpoint hides them.
-    let req = request("Contact", json!({}), settings.clone(), client(auth.clone()));
+    let req = request("Contact", json!({}), settings.clone(), auth.clone());
     let pages = read_all(&Salesforce, &req, None).await;
     expect_test::expect![[r#"
         003A 003C | total: 2
@@ -279,7 +287,7 @@ async fn salesforce_deleted_records_become_deletes() {
     .assert_eq(&summary(&pages, "Id"));
 
     let task = json!({"includeDeleted": true, "fields": ["LastName"]});
-    let req = request("Contact", task, settings, client(auth));
+    let req = request("Contact", task, settings, auth);
     let pages = read_all(&Salesforce, &req, None).await;
     expect_test::expect![[r#"
         003A 003C | deleted: 003B | total: 3
@@ -300,7 +308,7 @@ async fn salesforce_expired_sessions_refresh_once_each() {
         ..sf::Config::default()
     })
     .await;
-    let req = request("Contact", json!({}), json!({}), client(auth));
+    let req = request("Contact", json!({}), json!({}), auth);
     let pages = read_all(&Salesforce, &req, None).await;
     assert_eq!(pages.len(), 5);
     // Token 1 serves calls 1-2, the 401 on call 3 refreshes (token 2: calls 3-4), the
@@ -343,7 +351,10 @@ async fn oauth_concurrent_rejections_refresh_once() {
     .await;
     let mut config = sf_config(&handle);
     config.access_token = Some(Secret::new("stale-token"));
-    let http = client(Arc::new(OAuth2::new(config, None).expect("oauth2")));
+    let http = client(
+        Arc::new(OAuth2::new(config, None).expect("oauth2")),
+        Some(&handle.base_url()),
+    );
     let url = format!("{}/services/data/v59.0/query", handle.base_url());
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..8 {
@@ -396,7 +407,7 @@ async fn oauth_rotated_refresh_tokens_are_persisted_before_use() {
     .await;
     let (persist, seen) = recorder(&handle, false);
     let auth = Arc::new(OAuth2::new(sf_config(&handle), Some(persist)).expect("oauth2"));
-    let req = request("Contact", json!({}), json!({}), client(auth));
+    let req = request("Contact", json!({}), json!({}), auth);
     let pages = read_all(&Salesforce, &req, None).await;
     assert_eq!(pages.len(), 3);
     // The second refresh only works with the first rotated token (the server invalidates
@@ -441,7 +452,7 @@ async fn oauth_a_rotated_token_that_cannot_be_saved_is_not_used() {
     .await;
     let (persist, seen) = recorder(&handle, true);
     let auth = Arc::new(OAuth2::new(sf_config(&handle), Some(persist)).expect("oauth2"));
-    let req = request("Contact", json!({}), json!({}), client(auth));
+    let req = request("Contact", json!({}), json!({}), auth);
     let cursor = Salesforce.start(&req, None).expect("start");
     let error = Salesforce
         .next_page(&req, &cursor)
@@ -503,7 +514,7 @@ async fn oauth_an_unchanged_refresh_token_is_not_a_rotation() {
     // HubSpot-style answers: `expires_in`, and the same refresh token sent back.
     let (_, handle) = sf::start(sf::Config {
         echo_refresh_token: true,
-        expires_in: Some(1800),
+        expires_in: Some(json!(1800)),
         ..sf::Config::default()
     })
     .await;
@@ -542,7 +553,7 @@ fn manual_clock(
 #[tokio::test]
 async fn oauth_refreshes_before_expiry() {
     let (_, handle) = sf::start(sf::Config {
-        expires_in: Some(3600),
+        expires_in: Some(json!(3600)),
         ..sf::Config::default()
     })
     .await;
@@ -626,7 +637,7 @@ async fn salesforce_request_limit_ends_the_read() {
         ..sf::Config::default()
     })
     .await;
-    let req = request("Contact", json!({}), json!({}), client(auth));
+    let req = request("Contact", json!({}), json!({}), auth);
     let cursor = Salesforce.start(&req, None).expect("start");
     let before = Utc::now();
     let (pages, error) = read_from(&Salesforce, &req, cursor).await;
@@ -655,7 +666,7 @@ async fn salesforce_failures_are_classified() {
         ..sf::Config::default()
     })
     .await;
-    let http = client(auth);
+    let http: Arc<dyn Auth> = auth;
     let check = |fault: Option<(u16, &'static str)>, task: Value, expect: expect_test::Expect| {
         let handle = handle.clone();
         let req = request("Contact", task, json!({}), http.clone());
@@ -759,12 +770,12 @@ async fn salesforce_failures_are_classified() {
 
 // ---- HubSpot ----
 
-fn hubspot_client() -> Arc<http::Client> {
-    client(Arc::new(ApiKey {
+fn hubspot_auth() -> Arc<dyn Auth> {
+    Arc::new(ApiKey {
         header: "Authorization".into(),
         prefix: "Bearer ".into(),
         key: Secret::new(hs::TOKEN),
-    }))
+    })
 }
 
 async fn hs_start(config: hs::Config) -> hs::Handle {
@@ -794,7 +805,7 @@ async fn hubspot_full_read_with_archived_records() {
         "contacts",
         task,
         json!({"baseUrl": handle.base_url()}),
-        hubspot_client(),
+        hubspot_auth(),
     );
     let pages = read_all(&HubSpot, &req, None).await;
     expect_test::expect![[r#"
@@ -833,7 +844,7 @@ async fn hubspot_incremental_read_through_search() {
         "contacts",
         task,
         json!({"baseUrl": handle.base_url()}),
-        hubspot_client(),
+        hubspot_auth(),
     );
     let pages = read_all(&HubSpot, &req, Some(json!("2024-03-01T11:00:00.000Z"))).await;
     expect_test::expect![[r#"
@@ -873,7 +884,7 @@ async fn hubspot_incremental_read_through_search() {
         "companies",
         json!({"incrementalSync": true}),
         json!({"baseUrl": handle.base_url()}),
-        hubspot_client(),
+        hubspot_auth(),
     );
     handle.set_records("companies", Vec::new());
     read_all(&HubSpot, &req, Some(json!("2024-03-01T11:00:00.000Z"))).await;
@@ -908,7 +919,7 @@ async fn hubspot_search_window_splits_at_the_10k_cap() {
         "contacts",
         task,
         json!({"baseUrl": handle.base_url()}),
-        hubspot_client(),
+        hubspot_auth(),
     );
     let pages = read_all(&HubSpot, &req, Some(json!("2024-02-29T00:00:00.000Z"))).await;
     let ids: BTreeSet<String> = pages
@@ -965,7 +976,7 @@ async fn hubspot_rate_limits() {
             "contacts",
             json!({}),
             json!({"baseUrl": handle.base_url()}),
-            hubspot_client(),
+            hubspot_auth(),
         );
         let cursor = HubSpot.start(&req, None).expect("start");
         let before = Utc::now();
@@ -1055,7 +1066,7 @@ async fn hubspot_failures_are_classified() {
     let settings = json!({"baseUrl": handle.base_url()});
     let check = |fault: Option<(u16, &'static str)>,
                  entity: &str,
-                 http: Arc<http::Client>,
+                 http: Arc<dyn Auth>,
                  expect: expect_test::Expect| {
         let req = request(entity, json!({}), settings.clone(), http);
         let handle = handle.clone();
@@ -1070,11 +1081,11 @@ async fn hubspot_failures_are_classified() {
             expect.assert_debug_eq(&got);
         }
     };
-    let wrong_key = client(Arc::new(ApiKey {
+    let wrong_key: Arc<dyn Auth> = Arc::new(ApiKey {
         header: "Authorization".into(),
         prefix: "Bearer ".into(),
         key: Secret::new("pat-na1-revoked"),
-    }));
+    });
     check(
         None,
         "contacts",
@@ -1091,7 +1102,7 @@ async fn hubspot_failures_are_classified() {
     check(
         None,
         "widgets",
-        hubspot_client(),
+        hubspot_auth(),
         expect_test::expect![[r#"
             Err(
                 Permanent {
@@ -1101,23 +1112,36 @@ async fn hubspot_failures_are_classified() {
         "#]],
     )
     .await;
-    check(
-        Some((200, r#"{"results": [{"properties": {}}]}"#)),
-        "contacts",
-        hubspot_client(),
-        expect_test::expect![[r#"
-            Err(
-                Permanent {
-                    message: "a HubSpot record has no id: {\"properties\":{}}",
+    // A record without its id is a record-level failure: the page goes on.
+    handle.fail_next(
+        200,
+        r#"{"results": [{"properties": {}}, {"id": "7", "properties": {}}], "total": -1}"#,
+    );
+    let req = request("contacts", json!({}), settings.clone(), hubspot_auth());
+    let cursor = HubSpot.start(&req, None).expect("start");
+    let page = HubSpot.next_page(&req, &cursor).await.expect("a page");
+    expect_test::expect![[r#"
+        (
+            [
+                Object {
+                    "id": String("7"),
+                    "properties": Object {},
                 },
-            )
-        "#]],
-    )
-    .await;
+            ],
+            [
+                InvalidRecord {
+                    raw: "{\"properties\":{}}",
+                    message: "a HubSpot record has no `id` string",
+                },
+            ],
+            None,
+        )
+    "#]]
+    .assert_debug_eq(&(&page.records, &page.invalid, page.total));
     check(
         Some((200, r#"{"data": []}"#)),
         "contacts",
-        hubspot_client(),
+        hubspot_auth(),
         expect_test::expect![[r#"
             Err(
                 Permanent {
@@ -1130,7 +1154,7 @@ async fn hubspot_failures_are_classified() {
     check(
         Some((504, "")),
         "contacts",
-        hubspot_client(),
+        hubspot_auth(),
         expect_test::expect![[r#"
             Err(
                 Transient {
@@ -1140,4 +1164,182 @@ async fn hubspot_failures_are_classified() {
         "#]],
     )
     .await;
+}
+
+// ---- values from outside at the edges ----
+
+#[tokio::test]
+async fn oauth_token_lifetimes_of_any_shape_never_panic() {
+    let start = Utc
+        .with_ymd_and_hms(2024, 1, 15, 10, 0, 0)
+        .single()
+        .expect("date");
+    let end_of_time = DateTime::<Utc>::MAX_UTC;
+    // (`expires_in` as the server sends it, the clock, the expiry cmap keeps)
+    let cases = [
+        (
+            json!(3600),
+            start,
+            Some(start + chrono::Duration::seconds(3600)),
+        ),
+        (
+            json!("3599"),
+            start,
+            Some(start + chrono::Duration::seconds(3599)),
+        ),
+        (
+            json!(" 600 "),
+            start,
+            Some(start + chrono::Duration::seconds(600)),
+        ),
+        (
+            json!(3600.9),
+            start,
+            Some(start + chrono::Duration::seconds(3600)),
+        ),
+        (
+            json!("1.5e3"),
+            start,
+            Some(start + chrono::Duration::seconds(1500)),
+        ),
+        // Past the end of time, or nonsense: no expiry, used until refused.
+        (json!(u64::MAX), start, None),
+        (json!(i64::MAX), start, None),
+        (json!(3600), end_of_time, None),
+        (json!(1e300), start, None),
+        (json!(-5), start, None),
+        (json!(-0.5), start, None),
+        (json!("soon"), start, None),
+        (json!(true), start, None),
+        (json!([3600]), start, None),
+        (json!(null), start, None),
+    ];
+    for (expires_in, now, expect) in cases {
+        let (_, handle) = sf::start(sf::Config {
+            expires_in: Some(expires_in.clone()),
+            ..sf::Config::default()
+        })
+        .await;
+        let (persist, seen) = recorder(&handle, false);
+        let mut config = sf_config(&handle);
+        config.clock = manual_clock(now).1;
+        let auth = OAuth2::new(config, Some(persist)).expect("oauth2");
+        let applied = auth
+            .apply(reqwest::Client::new().get("http://127.0.0.1/"))
+            .await;
+        assert!(
+            applied.is_ok(),
+            "expires_in {expires_in}: {:?}",
+            applied.err()
+        );
+        assert_eq!(
+            seen.lock().expect("lock")[0].0.expires_at,
+            expect,
+            "expires_in {expires_in} at {now}"
+        );
+        // The token in use needs no refresh on the next request.
+        let _unsent = auth
+            .apply(reqwest::Client::new().get("http://127.0.0.1/"))
+            .await
+            .expect("token");
+        assert_eq!(handle.token_calls(), 1, "expires_in {expires_in}");
+    }
+
+    // A margin or a default lifetime past the end of time: no panic either.
+    let (_, handle) = sf::start(sf::Config::default()).await;
+    let mut config = sf_config(&handle);
+    config.refresh_margin = Duration::MAX;
+    config.default_lifetime = Some(Duration::MAX);
+    config.expires_at = Some(start);
+    config.access_token = Some(Secret::new("stored-token"));
+    let auth = OAuth2::new(config, None).expect("oauth2");
+    for _ in 0..2 {
+        let _unsent = auth
+            .apply(reqwest::Client::new().get("http://127.0.0.1/"))
+            .await
+            .expect("token");
+    }
+}
+
+#[tokio::test]
+async fn lookbacks_past_the_representable_dates_are_errors() {
+    let (_, handle) = sf::start(sf::Config::default()).await;
+    let auth = sf_start(sf::Config::default()).await.1;
+    let settings = json!({"instanceUrl": handle.base_url(), "baseUrl": handle.base_url()});
+    let watermark = json!("2024-01-15T10:30:00.000Z");
+    for lookback in [json!(i64::MAX), json!(9_000_000_000_000i64)] {
+        let task = json!({"incrementalSync": true, "lookbackSeconds": lookback});
+        for connector in [&Salesforce as &dyn Connector, &HubSpot] {
+            let entity = if connector.name() == "hubspot" {
+                "contacts"
+            } else {
+                "Contact"
+            };
+            let req = request(entity, task.clone(), settings.clone(), auth.clone());
+            let error = connector
+                .start(&req, Some(&watermark))
+                .expect_err("out of range");
+            let ConnectorError::Permanent { message } = &error else {
+                panic!("{error:?}");
+            };
+            assert!(
+                message.contains("lookbackSeconds") && message.contains("smaller value"),
+                "{}: {message}",
+                connector.name()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn salesforce_odd_batches_are_read_record_by_record() {
+    let (handle, auth) = sf_start(sf::Config {
+        objects: contacts(FIVE),
+        ..sf::Config::default()
+    })
+    .await;
+    // A negative total, a record without an Id (a record-level failure) and one with a
+    // numeric Id past i64.
+    handle.fail_next(
+        200,
+        r#"{"totalSize": -1, "done": true, "records": [
+            {"Name": "no id"},
+            {"Id": 18446744073709551616, "Name": "numeric id"},
+            {"Id": "003Z", "Name": "fine"}
+        ]}"#,
+    );
+    let req = request("Contact", json!({}), json!({}), auth);
+    let pages = read_all(&Salesforce, &req, None).await;
+    expect_test::expect![[r#"
+        [
+            (
+                [
+                    Object {
+                        "Id": String("003Z"),
+                        "Name": String("fine"),
+                    },
+                ],
+                [
+                    "a Contact record has no `Id` string | {\"Name\":\"no id\"}",
+                    "a Contact record has no `Id` string | {\"Id\":1.8446744073709552e+19,\"Name\":\"numeric id\"}",
+                ],
+                None,
+            ),
+        ]
+    "#]]
+    .assert_debug_eq(
+        &pages
+            .iter()
+            .map(|p| {
+                (
+                    &p.records,
+                    p.invalid
+                        .iter()
+                        .map(|i| format!("{} | {}", i.message, i.raw))
+                        .collect::<Vec<_>>(),
+                    p.total,
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
 }

@@ -32,7 +32,8 @@ fn request(entity: &str, settings: Value, task: Value, page_size: usize) -> Read
         full: false,
         page_size,
         http: Some(Arc::new(
-            Client::new(Arc::new(NoAuth), Duration::from_secs(10)).expect("an HTTP client"),
+            Client::new(Arc::new(NoAuth), Vec::new(), Duration::from_secs(10))
+                .expect("an HTTP client"),
         )),
         base_dir: std::env::temp_dir(),
     }
@@ -759,6 +760,7 @@ async fn rest_auth_and_failures() {
                     prefix: "Bearer ".into(),
                     key: Secret::new("k-123"),
                 }),
+                vec![url::Url::parse(&format!("http://{addr}")).expect("origin")],
                 Duration::from_secs(10),
             )
             .expect("a client"),
@@ -1151,4 +1153,136 @@ async fn a_large_file_is_read_a_page_at_a_time() {
             (LINES - 1).to_string()
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Values from outside at the edges
+
+#[tokio::test]
+async fn feeds_too_deep_or_too_large_are_refused_without_a_crash() {
+    // 100,000 levels: a tree that deep would overflow the stack when dropped.
+    let deep = format!(
+        "<rss><channel><title>t</title><item><title>x</title>{}{}</item></channel></rss>",
+        "<a>".repeat(100_000),
+        "</a>".repeat(100_000)
+    );
+    let many = format!(
+        "<rss><channel><title>t</title>{}</channel></rss>",
+        "<i/>".repeat(cmap::connectors::rss::MAX_ELEMENTS + 1)
+    );
+    for (what, body, expect) in [
+        ("deep", deep, "the feed nests elements deeper than 256 levels, more than a feed holds: it is not read"),
+        ("many", many, "the feed has more than 500000 elements, more than a feed holds: it is not read"),
+    ] {
+        let error = custom_feed(&body, json!({})).await.expect_err(what);
+        assert_eq!(
+            error,
+            ConnectorError::Permanent {
+                message: expect.to_string()
+            },
+            "{what}"
+        );
+    }
+    // As deep as a feed may be is fine.
+    let nested = format!(
+        "<rss><channel><item><title>x</title>{}{}</item></channel></rss>",
+        "<a>".repeat(250),
+        "</a>".repeat(250)
+    );
+    let pages = custom_feed(&nested, json!({})).await.expect("reads");
+    assert_eq!(pages[0].records.len(), 1);
+}
+
+#[tokio::test]
+async fn response_bodies_are_bounded() {
+    let (addr, state) = mock_feeds::start(State::default()).await;
+    state.set_feed(&format!(
+        "<rss><channel><item><title>{}</title></item></channel></rss>",
+        "x".repeat(4096)
+    ));
+    let mut client =
+        Client::new(Arc::new(NoAuth), Vec::new(), Duration::from_secs(10)).expect("client");
+    client.max_body = 1024;
+    let req = ReadRequest {
+        http: Some(Arc::new(client)),
+        ..request(
+            "article",
+            json!({}),
+            json!({"url": format!("http://{addr}/feeds/custom")}),
+            10,
+        )
+    };
+    let error = read_all(connector("rss").as_ref(), &req, None)
+        .await
+        .expect_err("too large");
+    assert_eq!(
+        error,
+        ConnectorError::Permanent {
+            message: format!(
+                "the response of http://{addr} is larger than 1024 bytes, the most a connector reads: ask for smaller pages"
+            )
+        }
+    );
+}
+
+#[tokio::test]
+async fn rest_page_numbers_at_the_end_of_u64_stop_cleanly() {
+    let (addr, _state) = mock_feeds::start(State::with_records(people(3))).await;
+    let settings = json!({"baseUrl": format!("http://{addr}/api"), "path": "/plain/{entity}",
+                          "pagination": {"type": "page", "startPage": u64::MAX}});
+    let req = request("people", settings, json!({}), 10);
+    let error = read_all(connector("rest").as_ref(), &req, None)
+        .await
+        .expect_err("no page after u64::MAX");
+    assert_eq!(
+        error,
+        ConnectorError::Permanent {
+            message: format!("the page number passed {}", u64::MAX)
+        }
+    );
+}
+
+#[tokio::test]
+async fn file_lines_longer_than_the_limit_are_refused() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let long = format!(
+        "{{\"id\": \"big\", \"pad\": \"{}\"}}",
+        "x".repeat(files::MAX_LINE)
+    );
+    write(
+        dir.path(),
+        "people.jsonl",
+        &format!("{{\"id\": \"1\"}}\n{long}\n{{\"id\": \"2\"}}\n"),
+    );
+    let req = file_request(dir.path(), json!({"path": "people.jsonl"}), 10);
+    let out = file_pages(&req).await;
+    let (head, tail) = out.split_once("line 2:").expect("an invalid line 2");
+    assert_eq!(head, "[\"1\", \"2\"] -> null\n");
+    assert!(
+        tail.starts_with(" longer than 16777216 bytes, the longest record a file may hold | {\"id\": \"big\", \"pad\": \"xxx"),
+        "{}",
+        &tail[..200]
+    );
+    assert!(tail.len() < 400, "the long line is not kept whole");
+
+    // A CSV record is held whole by the CSV reader: a line past the limit stops the read.
+    write(
+        dir.path(),
+        "people.csv",
+        &format!("id,pad\n1,x\n2,{}\n", "x".repeat(files::MAX_LINE)),
+    );
+    let req = file_request(dir.path(), json!({"path": "people.csv"}), 10);
+    let error = read_all(connector("files").as_ref(), &req, None)
+        .await
+        .err();
+    let Some(ConnectorError::Permanent { message }) = &error else {
+        panic!(
+            "expected a Permanent error, got {:?}",
+            error.map(|e| e.to_string())
+        );
+    };
+    assert!(
+        message.ends_with("a line is longer than 16777216 bytes, the longest a file may hold"),
+        "{message}"
+    );
 }

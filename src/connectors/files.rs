@@ -159,6 +159,11 @@ impl Connector for Files {
         Ok(Value::Object(cursor))
     }
 
+    /// None: a file has no origin, and the files connector sends nothing anywhere.
+    fn origins(&self, _settings: &Map<String, Value>) -> Vec<url::Url> {
+        Vec::new()
+    }
+
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
         let config = Config::from_request(req)?;
         let empty = Map::new();
@@ -252,15 +257,25 @@ fn read_jsonl<R: Read + Seek>(source: &mut R, at: Position, page_size: usize) ->
     let mut taken = 0;
     while taken < page_size {
         line.clear();
-        let read = reader.read_until(b'\n', &mut line)?;
+        let (read, whole) = read_line(&mut reader, &mut line)?;
         if read == 0 {
             chunk.done = true;
             return Ok(chunk);
         }
         let number = chunk.next.line;
         let first = chunk.next.offset == 0;
-        chunk.next.offset += read as u64;
+        chunk.next.offset = chunk.next.offset.saturating_add(read);
         chunk.next.line += 1;
+        if !whole {
+            taken += 1;
+            chunk.invalid.push(InvalidRecord {
+                raw: format!("{}...", String::from_utf8_lossy(&line[..line.len().min(200)])),
+                message: format!(
+                    "line {number}: longer than {MAX_LINE} bytes, the longest record a file may hold"
+                ),
+            });
+            continue;
+        }
         let mut text: &[u8] = &line;
         if first {
             text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
@@ -287,6 +302,42 @@ fn read_jsonl<R: Read + Seek>(source: &mut R, at: Position, page_size: usize) ->
     Ok(chunk)
 }
 
+/// The longest JSON line read (16 MiB): a longer one is an invalid record, skipped
+/// without being held in memory.
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Reads one line (with its `\n`) into `line`, at most [`MAX_LINE`] bytes of it. Returns
+/// the bytes consumed, and whether the line was whole: for a longer one, the rest up to
+/// its end is consumed but not kept.
+fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<(u64, bool)> {
+    let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX);
+    let kept = reader.take(limit).read_until(b'\n', line)?;
+    let mut consumed = u64::try_from(kept).unwrap_or(u64::MAX);
+    if kept < MAX_LINE || line.last() == Some(&b'\n') {
+        return Ok((consumed, true));
+    }
+    if reader.fill_buf()?.is_empty() {
+        // Exactly the limit, at the end of the file.
+        return Ok((consumed, true));
+    }
+    // Too long: skip to the end of the line, a buffer at a time.
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok((consumed, false));
+        }
+        let (used, end) = match buffer.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buffer.len(), false),
+        };
+        reader.consume(used);
+        consumed = consumed.saturating_add(u64::try_from(used).unwrap_or(u64::MAX));
+        if end {
+            return Ok((consumed, false));
+        }
+    }
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -309,7 +360,10 @@ fn read_csv<R: Read + Seek>(
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
-        .from_reader(source);
+        .from_reader(LineLimit {
+            inner: source,
+            since_newline: 0,
+        });
     let mut chunk = Chunk {
         records: Vec::new(),
         invalid: Vec::new(),
@@ -400,6 +454,52 @@ fn read_csv<R: Read + Seek>(
         chunk.done = !reader.read_byte_record(&mut row).map_err(csv_error)?;
     }
     Ok(chunk)
+}
+
+/// A reader that fails on a line longer than [`MAX_LINE`]: the CSV reader holds a
+/// whole record in memory, and a file with no line end must not be read whole.
+struct LineLimit<R> {
+    inner: R,
+    since_newline: usize,
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = buf.get(..n).unwrap_or(&[]);
+        // The line running into this buffer ends at its first line end; the one running
+        // out of it starts after its last. A line wholly inside one buffer is shorter
+        // than the buffer, so far shorter than the limit.
+        let running = match read.iter().position(|b| *b == b'\n') {
+            Some(first) => {
+                let ended = self.since_newline.saturating_add(first);
+                self.since_newline = read
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |last| n - last - 1);
+                ended
+            }
+            None => {
+                self.since_newline = self.since_newline.saturating_add(n);
+                self.since_newline
+            }
+        };
+        if running.max(self.since_newline) > MAX_LINE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a line is longer than {MAX_LINE} bytes, the longest a file may hold"),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for LineLimit<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        // The CSV reader seeks to the start of a record, so to the start of a line.
+        self.since_newline = 0;
+        self.inner.seek(to)
+    }
 }
 
 fn csv_error(e: csv::Error) -> io::Error {

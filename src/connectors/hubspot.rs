@@ -28,10 +28,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::http::{self, Client, Response};
-use super::{Capability, Connector, ConnectorError, Page, ReadRequest};
+use super::{Capability, Connector, ConnectorError, InvalidRecord, Page, ReadRequest};
 
 const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
 const DEFAULT_LOOKBACK_SECONDS: i64 = 300;
@@ -133,7 +133,7 @@ impl Connector for HubSpot {
                 object,
                 properties,
                 field,
-                since: time_string(w - chrono::Duration::seconds(lookback)),
+                since: time_string(super::lookback_start(w, lookback, "lookbackSeconds")?),
                 after: None,
                 watermark: Some(time_string(w)),
             },
@@ -147,6 +147,16 @@ impl Connector for HubSpot {
             },
         };
         to_value(&cursor)
+    }
+
+    /// The `baseUrl` setting, else `https://api.hubapi.com`.
+    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url> {
+        match settings.get("baseUrl") {
+            None | Some(Value::Null) => url::Url::parse(DEFAULT_BASE_URL).ok(),
+            Some(_) => super::setting_url(settings, "baseUrl"),
+        }
+        .into_iter()
+        .collect()
     }
 
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
@@ -176,8 +186,9 @@ impl Connector for HubSpot {
 #[derive(Deserialize)]
 struct ListResponse {
     results: Vec<Value>,
+    /// Only for progress: read leniently (a negative or fractional count is ignored).
     #[serde(default)]
-    total: Option<u64>,
+    total: Value,
     #[serde(default)]
     paging: Option<Paging>,
 }
@@ -240,7 +251,13 @@ async fn list_page(
     let mut page = Page::default();
     let mut newest = watermark.as_deref().and_then(parse_time);
     for record in body.results {
-        let id = record_id(&record)?;
+        let id = match record_id(&record) {
+            Ok(id) => id,
+            Err(invalid) => {
+                page.invalid.push(invalid);
+                continue;
+            }
+        };
         if archived {
             page.deleted.push(id);
             continue;
@@ -275,7 +292,7 @@ async fn list_page(
         (None, true) => None,
     };
     if !archived {
-        page.total = body.total;
+        page.total = body.total.as_u64();
     }
     Ok(page)
 }
@@ -325,13 +342,16 @@ async fn search_page(
     let next_after = result.next_after();
 
     let mut page = Page {
-        total: result.total,
+        total: result.total.as_u64(),
         ..Page::default()
     };
     let mut newest = watermark.as_deref().and_then(parse_time);
     let mut window_newest: Option<DateTime<Utc>> = None;
     for record in result.results {
-        record_id(&record)?;
+        if let Err(invalid) = record_id(&record) {
+            page.invalid.push(invalid);
+            continue;
+        }
         let at = modified_at(&record, &field);
         newest = newer(newest, at);
         window_newest = newer(window_newest, at);
@@ -477,16 +497,16 @@ fn with_hubspot_message(e: ConnectorError, response: &Response) -> ConnectorErro
     }
 }
 
-fn record_id(record: &Value) -> Result<String, ConnectorError> {
+/// A record's `id` (a string, as HubSpot writes every id), or the record as invalid: a
+/// record-level failure, the read goes on.
+fn record_id(record: &Value) -> Result<String, InvalidRecord> {
     record
         .get("id")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| ConnectorError::Permanent {
-            message: format!(
-                "a HubSpot record has no id: {}",
-                http::snippet(record.to_string().as_bytes())
-            ),
+        .ok_or_else(|| InvalidRecord {
+            raw: record.to_string(),
+            message: "a HubSpot record has no `id` string".to_string(),
         })
 }
 

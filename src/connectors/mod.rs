@@ -12,6 +12,11 @@
 //!
 //! Connectors know HTTP and the external API's shapes; they know nothing of the store,
 //! the mapping or the schedule.
+//!
+//! The engine reads pages through [`read_page`], never [`Connector::next_page`]
+//! directly: it masks every secret of the connection's auth (in all the encodings
+//! `crate::redact` knows) in everything the page or the error carries, since all of it
+//! is built from an upstream's words and ends up stored, logged or shown.
 
 pub mod auth;
 pub mod files;
@@ -136,6 +141,17 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
+    /// The message, whatever the kind.
+    pub fn message_mut(&mut self) -> &mut String {
+        match self {
+            ConnectorError::Transient { message, .. }
+            | ConnectorError::RateLimited { message, .. }
+            | ConnectorError::LimitReached { message, .. }
+            | ConnectorError::Auth { message, .. }
+            | ConnectorError::Permanent { message, .. } => message,
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -156,6 +172,99 @@ pub trait Connector: Send + Sync {
     fn start(&self, req: &ReadRequest, watermark: Option<&Value>) -> Result<Value, ConnectorError>;
     /// Reads the page at `cursor`.
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError>;
+    /// The origins the connection's credentials may be sent to, from its settings (the
+    /// API base URL it is configured with, or the API's default one). The OAuth2
+    /// instance URL is added by [`http::Client`] as it becomes known. Settings that are
+    /// not URLs are left out here: [`Connector::next_page`] reports them.
+    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url>;
+}
+
+/// Reads the page at `cursor` through `connector`, with every secret the request's auth
+/// has sent masked in the page (records, deletes, cursor, watermark, invalid records)
+/// or the error. What the engine calls instead of [`Connector::next_page`].
+pub async fn read_page(
+    connector: &dyn Connector,
+    req: &ReadRequest,
+    cursor: &Value,
+) -> Result<Page, ConnectorError> {
+    let result = connector.next_page(req, cursor).await;
+    // Built after the read: an OAuth2 token refreshed during it is known by now.
+    let redactor = redactor(req);
+    if redactor.is_empty() {
+        return result;
+    }
+    match result {
+        Ok(mut page) => {
+            redact_page(&redactor, &mut page);
+            Ok(page)
+        }
+        Err(mut e) => {
+            redactor.string(e.message_mut());
+            Err(e)
+        }
+    }
+}
+
+/// The redactor of a request's auth (one that changes nothing without credentials).
+pub fn redactor(req: &ReadRequest) -> crate::redact::Redactor {
+    match &req.http {
+        Some(http) => redactor_of(&*http.auth),
+        None => crate::redact::Redactor::none(),
+    }
+}
+
+/// The redactor of the secrets an auth sends.
+pub fn redactor_of(auth: &dyn auth::Auth) -> crate::redact::Redactor {
+    let secrets = auth.secrets();
+    crate::redact::Redactor::new(secrets.iter().map(|s| match s {
+        auth::SentSecret::Value(v) => crate::redact::Known::Value(v.expose()),
+        auth::SentSecret::Basic { user, password } => crate::redact::Known::Basic {
+            user,
+            password: password.expose(),
+        },
+    }))
+}
+
+fn redact_page(redactor: &crate::redact::Redactor, page: &mut Page) {
+    for record in &mut page.records {
+        redactor.value(record);
+    }
+    for id in &mut page.deleted {
+        redactor.string(id);
+    }
+    for value in page.next.iter_mut().chain(page.watermark.iter_mut()) {
+        redactor.value(value);
+    }
+    for invalid in &mut page.invalid {
+        redactor.string(&mut invalid.raw);
+        redactor.string(&mut invalid.message);
+    }
+}
+
+/// The start of an incremental window: `watermark` minus `seconds` (a task's
+/// `lookbackSeconds`), or a `Permanent` error naming `key` when that falls outside the
+/// dates cmap can represent.
+pub fn lookback_start(
+    watermark: chrono::DateTime<chrono::Utc>,
+    seconds: i64,
+    key: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, ConnectorError> {
+    chrono::TimeDelta::try_seconds(seconds)
+        .and_then(|lookback| watermark.checked_sub_signed(lookback))
+        .ok_or_else(|| ConnectorError::Permanent {
+            message: format!(
+                "task config `{key}`: {seconds} seconds before the watermark {watermark} is \
+                 before the earliest date cmap can represent; use a smaller value"
+            ),
+        })
+}
+
+/// The URL a setting names, when it is one (for [`Connector::origins`]).
+fn setting_url(settings: &Map<String, Value>, key: &str) -> Option<url::Url> {
+    settings
+        .get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| url::Url::parse(s.trim()).ok())
 }
 
 /// The connector for an integration id.

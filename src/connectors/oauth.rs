@@ -25,7 +25,7 @@ use oauth2::{
 };
 use reqwest::RequestBuilder;
 
-use super::auth::{Auth, Secret};
+use super::auth::{Auth, Secret, SentSecret};
 use super::ConnectorError;
 
 /// What a refresh produced, handed to the persist callback before it is used.
@@ -173,12 +173,18 @@ type OAuthClient = oauth2::Client<
 >;
 
 /// The HTTP client for the token endpoint: redirects off (the oauth2 crate's advice, so a
-/// redirect cannot carry the refresh token elsewhere).
+/// redirect cannot carry the refresh token elsewhere), the answer bounded to
+/// [`MAX_TOKEN_RESPONSE`] bytes.
 ///
 /// The oauth2 crate reads every non-200 answer as an error response or a parse failure,
 /// losing the status; this client turns 5xx and 429 into transport errors first, so they
-/// stay retryable.
+/// stay retryable. It also reads `expires_in` leniently (see [`normalise_expires_in`])
+/// before the crate's strict parser sees it.
 struct TokenHttp(reqwest::Client);
+
+/// The largest token response read. Real ones are a few hundred bytes to a few
+/// kilobytes (an `id_token` included).
+pub const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;
 
 impl<'c> AsyncHttpClient<'c> for TokenHttp {
     type Error = HttpClientError<reqwest::Error>;
@@ -187,16 +193,77 @@ impl<'c> AsyncHttpClient<'c> for TokenHttp {
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let response = self.0.call(request).await?;
+            let request = reqwest::Request::try_from(request).map_err(Box::new)?;
+            let response = self.0.execute(request).await.map_err(Box::new)?;
             let status = response.status();
             if status.is_server_error() || status.as_u16() == 429 {
                 return Err(HttpClientError::Other(format!(
                     "the token endpoint answered HTTP {status}"
                 )));
             }
-            Ok(response)
+            let mut builder = oauth2::http::Response::builder().status(status);
+            for (name, value) in response.headers() {
+                builder = builder.header(name, value);
+            }
+            let body = super::http::read_body(response, MAX_TOKEN_RESPONSE)
+                .await
+                .map_err(|e| HttpClientError::Other(format!("the token endpoint's answer {e}")))?;
+            let body = if status.is_success() {
+                normalise_expires_in(&body).unwrap_or_else(|| body.to_vec())
+            } else {
+                body.to_vec()
+            };
+            builder.body(body).map_err(HttpClientError::Http)
         })
     }
+}
+
+/// A token response with `expires_in` made a whole number of seconds, or `None` to keep
+/// the body as it is (not a JSON object, or nothing to change).
+///
+/// RFC 6749 section 5.1 says a number of seconds, but endpoints send strings (Azure AD
+/// v1: `"3599"`) and fractions. A string or a fraction is read as its whole seconds; a
+/// negative, non-finite or non-numeric value is dropped with a warning, and the token is
+/// then used until the API refuses it, as one without `expires_in`.
+fn normalise_expires_in(body: &[u8]) -> Option<Vec<u8>> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object_mut()?;
+    let given = object.get("expires_in")?;
+    let seconds = match given {
+        serde_json::Value::Null => return None,
+        serde_json::Value::Number(n) if n.is_u64() => return None,
+        serde_json::Value::Number(n) => whole_seconds(n.as_f64()),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            s.parse::<u64>()
+                .ok()
+                .or_else(|| whole_seconds(s.parse::<f64>().ok()))
+        }
+        _ => None,
+    };
+    match seconds {
+        Some(seconds) => {
+            object.insert("expires_in".into(), serde_json::Value::from(seconds));
+        }
+        None => {
+            tracing::warn!(
+                "the token endpoint's `expires_in` is not a number of seconds; the token is \
+                 used until the API refuses it"
+            );
+            object.remove("expires_in");
+        }
+    }
+    serde_json::to_vec(&value).ok()
+}
+
+/// The whole seconds of a non-negative finite number within `u64`.
+fn whole_seconds(n: Option<f64>) -> Option<u64> {
+    let n = n?.floor();
+    // 2^64 as f64: any whole float in [0, 2^64) converts exactly (`as` saturates and
+    // maps NaN to 0 in any case, so it cannot go wrong, only the range check matters).
+    (0.0..18_446_744_073_709_551_616.0)
+        .contains(&n)
+        .then_some(n as u64)
 }
 
 /// The token in use. Guarded by the tokio mutex in [`OAuth2`], which is held across a
@@ -222,7 +289,16 @@ pub struct OAuth2 {
     persist: Option<Persist>,
     /// Values scrubbed from any message built from a server's words.
     client_secret: Option<Secret>,
+    client_id: String,
+    client_auth: ClientAuth,
+    /// Every refresh and access token this auth has held, newest last, at most
+    /// [`MAX_REMEMBERED_TOKENS`]: what a server may still echo back (a token refreshed
+    /// mid-read may be quoted in the answer to a request sent with the old one).
+    seen: std::sync::Mutex<std::collections::VecDeque<Secret>>,
 }
+
+/// How many past tokens [`Auth::secrets`] keeps listing.
+const MAX_REMEMBERED_TOKENS: usize = 16;
 
 impl OAuth2 {
     pub fn new(config: OAuth2Config, persist: Option<Persist>) -> Result<OAuth2, ConnectorError> {
@@ -251,6 +327,11 @@ impl OAuth2 {
                 message: format!("cannot build the HTTP client: {e}"),
             })?;
         let lifetime = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let seen = [&config.refresh_token, &config.access_token]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         Ok(OAuth2 {
             client,
             http: TokenHttp(http),
@@ -266,6 +347,9 @@ impl OAuth2 {
             clock: config.clock,
             persist,
             client_secret: config.client_secret,
+            client_id: config.client_id,
+            client_auth: config.client_auth,
+            seen: std::sync::Mutex::new(seen),
         })
     }
 
@@ -288,9 +372,15 @@ impl OAuth2 {
             .map_err(|e| self.token_error(e, &refresh))?;
 
         let now = (self.clock)();
+        // A lifetime past the end of time (`expires_in` of u64::MAX seconds) is no
+        // expiry: the token is used until refused.
         let expires_at = match response.expires_in() {
-            Some(d) => Some(now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)),
-            None => self.default_lifetime.map(|d| now + d),
+            Some(d) => chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d)),
+            None => self
+                .default_lifetime
+                .and_then(|d| now.checked_add_signed(d)),
         };
         let rotated = response
             .refresh_token()
@@ -325,6 +415,10 @@ impl OAuth2 {
             }
         }
 
+        self.remember(&update.access_token);
+        if let Some(rotated) = &update.refresh_token {
+            self.remember(rotated);
+        }
         state.access = Some(update.access_token);
         if let Some(rotated) = update.refresh_token {
             state.refresh = Some(rotated);
@@ -381,6 +475,17 @@ impl OAuth2 {
         }
     }
 
+    /// Adds a token to the ones [`Auth::secrets`] lists.
+    fn remember(&self, token: &Secret) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.contains(token) {
+            seen.push_back(token.clone());
+        }
+        while seen.len() > MAX_REMEMBERED_TOKENS {
+            seen.pop_front();
+        }
+    }
+
     /// Removes our own secrets from a message made of a server's words.
     fn scrub(&self, mut message: String, refresh: &Secret) -> String {
         for secret in [Some(refresh), self.client_secret.as_ref()]
@@ -402,9 +507,12 @@ impl Auth for OAuth2 {
         // requests arriving meanwhile wait for that one refresh instead of starting theirs.
         let mut state = self.state.lock().await;
         let now = (self.clock)();
-        let due = state
-            .expires_at
-            .is_some_and(|at| now + self.refresh_margin >= at);
+        // Due from `expires_at - margin`; a margin reaching before the start of time
+        // makes every token due.
+        let due = state.expires_at.is_some_and(|at| {
+            at.checked_sub_signed(self.refresh_margin)
+                .is_none_or(|refresh_at| now >= refresh_at)
+        });
         if state.access.is_none() || (due && state.refresh.is_some()) {
             self.refresh_locked(&mut state).await?;
         }
@@ -413,6 +521,27 @@ impl Auth for OAuth2 {
         })?;
         drop(state);
         Ok(request.bearer_auth(token.expose()))
+    }
+
+    fn secrets(&self) -> Vec<SentSecret> {
+        let mut secrets: Vec<SentSecret> = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .map(SentSecret::Value)
+            .collect();
+        if let Some(secret) = &self.client_secret {
+            secrets.push(SentSecret::Value(secret.clone()));
+            if self.client_auth == ClientAuth::Basic {
+                secrets.push(SentSecret::Basic {
+                    user: self.client_id.clone(),
+                    password: secret.clone(),
+                });
+            }
+        }
+        secrets
     }
 
     fn generation(&self) -> u64 {

@@ -23,8 +23,9 @@
 //!
 //!   Every type also takes `limitParam` (sent with the page size) and `totalPath` (the
 //!   total record count, for progress). Next URLs from the API are followed as given
-//!   (relative ones resolve against the page's URL); a next page that is the page just
-//!   read is an error rather than an endless loop.
+//!   (relative ones resolve against the page's URL), but with credentials only on the
+//!   connection's origin: one elsewhere is refused ([`http`]); a next page that is the
+//!   page just read is an error rather than an endless loop.
 //! - `idField` (default `id`, a dot path): the record's external id; a record without
 //!   one, or an array element that is no object, comes back in [`Page::invalid`].
 //! - `updatedField` (or the task config's `modifiedSinceField`): the record's
@@ -216,6 +217,13 @@ impl Connector for Rest {
         Ok(Value::Object(cursor))
     }
 
+    /// The `baseUrl` setting.
+    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url> {
+        super::setting_url(settings, "baseUrl")
+            .into_iter()
+            .collect()
+    }
+
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
         let config = Config::from_request(req)?;
         let empty = Map::new();
@@ -225,7 +233,11 @@ impl Connector for Rest {
         let url = page_url(&config, cursor, since, req.page_size)?;
         let client = match &req.http {
             Some(client) => client.clone(),
-            None => Arc::new(Client::new(Arc::new(NoAuth), Duration::from_secs(30))?),
+            None => Arc::new(Client::new(
+                Arc::new(NoAuth),
+                Vec::new(),
+                Duration::from_secs(30),
+            )?),
         };
         let response = client
             .execute(&|c: &reqwest::Client| {
@@ -290,7 +302,10 @@ impl Connector for Rest {
             }
             Pagination::Offset { .. } => {
                 let offset = cursor.get("offset").and_then(Value::as_u64).unwrap_or(0);
-                let reached = offset + fetched as u64;
+                let reached = u64::try_from(fetched)
+                    .ok()
+                    .and_then(|n| offset.checked_add(n))
+                    .ok_or_else(|| permanent(format!("the offset passed {}", u64::MAX)))?;
                 let past_total = page.total.is_some_and(|t| reached >= t);
                 (fetched > 0 && !past_total).then(|| ("offset", Value::from(reached)))
             }
@@ -305,7 +320,11 @@ impl Connector for Rest {
                     .and_then(|p| path(&body, p))
                     .and_then(Value::as_u64);
                 let past_last = last.is_some_and(|last| number >= last);
-                (fetched > 0 && !past_last).then(|| ("page", Value::from(number + 1)))
+                match number.checked_add(1) {
+                    _ if fetched == 0 || past_last => None,
+                    Some(next) => Some(("page", Value::from(next))),
+                    None => return Err(permanent(format!("the page number passed {}", u64::MAX))),
+                }
             }
             Pagination::Link => {
                 next_link(&response.headers, &url)?.map(|u| ("url", Value::String(u)))

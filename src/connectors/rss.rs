@@ -95,11 +95,29 @@ impl Connector for Rss {
         Ok(Value::Object(cursor))
     }
 
+    /// Google News: the `baseUrl` setting, else `https://news.google.com`. A feed: the
+    /// `url` setting (a task's own `url` is not the connection's origin).
+    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url> {
+        match self.flavor {
+            Flavor::GoogleNews => match string(settings, "baseUrl") {
+                None => url::Url::parse(GOOGLE_NEWS).ok(),
+                Some(_) => super::setting_url(settings, "baseUrl"),
+            },
+            Flavor::Feed => super::setting_url(settings, "url"),
+        }
+        .into_iter()
+        .collect()
+    }
+
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
         let url = feed_url(self.flavor, req)?;
         let client = match &req.http {
             Some(client) => client.clone(),
-            None => Arc::new(Client::new(Arc::new(NoAuth), Duration::from_secs(30))?),
+            None => Arc::new(Client::new(
+                Arc::new(NoAuth),
+                Vec::new(),
+                Duration::from_secs(30),
+            )?),
         };
         let response = client
             .execute(&|c: &reqwest::Client| {
@@ -245,6 +263,15 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
 // XML: the document becomes a small tree (a feed is a few hundred kilobytes at most and
 // comes whole in one response), then fields are picked from it.
 
+/// The deepest element nesting read. Feeds nest a few levels (Atom's XHTML content a few
+/// more); the limit keeps a hostile document from building a tree whose recursive drop
+/// overflows the stack.
+pub const MAX_DEPTH: usize = 256;
+
+/// The most elements read. A large real feed has a few thousand; each element costs
+/// about 150 bytes, so the limit bounds the tree to tens of megabytes whatever the body.
+pub const MAX_ELEMENTS: usize = 500_000;
+
 /// The namespaces the reader knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ns {
@@ -378,6 +405,7 @@ fn parse_tree(body: &[u8]) -> Result<Element, ConnectorError> {
     let mut buf = Vec::new();
     let mut stack: Vec<Element> = Vec::new();
     let mut root = None;
+    let mut elements = 0usize;
     loop {
         // The resolved namespace borrows the reader: turn it into an `Ns` at once, so the
         // reader is free again to say where an error is.
@@ -388,8 +416,21 @@ fn parse_tree(body: &[u8]) -> Result<Element, ConnectorError> {
         let (ns, event) =
             step.map_err(|e| malformed(body, reader.error_position(), &e.to_string()))?;
         let at = reader.buffer_position();
+        if matches!(event, Event::Start(_) | Event::Empty(_)) {
+            elements += 1;
+            if elements > MAX_ELEMENTS {
+                return Err(too_big(&format!(
+                    "the feed has more than {MAX_ELEMENTS} elements"
+                )));
+            }
+        }
         match event {
             Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_big(&format!(
+                        "the feed nests elements deeper than {MAX_DEPTH} levels"
+                    )));
+                }
                 let element = Element::new(ns, &start).map_err(|m| malformed(body, at, &m))?;
                 stack.push(element);
             }
@@ -443,6 +484,12 @@ fn parse_tree(body: &[u8]) -> Result<Element, ConnectorError> {
         ));
     }
     root.ok_or_else(|| not_feed("the response is empty, not a feed"))
+}
+
+fn too_big(what: &str) -> ConnectorError {
+    ConnectorError::Permanent {
+        message: format!("{what}, more than a feed holds: it is not read"),
+    }
 }
 
 fn attach(

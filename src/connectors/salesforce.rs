@@ -20,6 +20,10 @@
 //! record with `IsDeleted: true` (only returned by `queryAll`) is reported in
 //! [`Page::deleted`] instead of [`Page::records`].
 //!
+//! `nextRecordsUrl` must be a path on the instance: a full URL or `//host` is refused
+//! rather than sent the session's token. A record without a string `Id` is an invalid
+//! record (dead-lettered); the read goes on.
+//!
 //! Reads are ordered (`ORDER BY <field> ASC, Id ASC` incremental, `ORDER BY Id ASC`
 //! full) so the cursor can also resume by key: it keeps the `nextRecordsUrl` and the last
 //! record's (stamp, Id). Query locators expire after some idle minutes; a resumed cursor
@@ -36,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::http::{self, Client, Response};
-use super::{Capability, Connector, ConnectorError, Page, ReadRequest};
+use super::{Capability, Connector, ConnectorError, InvalidRecord, Page, ReadRequest};
 
 const DEFAULT_API_VERSION: &str = "59.0";
 const DEFAULT_MODSTAMP: &str = "SystemModstamp";
@@ -79,7 +83,9 @@ struct Key {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct QueryResponse {
-    total_size: Option<u64>,
+    /// Only for progress: read leniently (a negative or fractional count is ignored).
+    #[serde(default)]
+    total_size: Value,
     done: bool,
     next_records_url: Option<String>,
     records: Vec<Value>,
@@ -146,7 +152,14 @@ impl Connector for Salesforce {
         } else {
             None
         };
-        let since = watermark.map(|w| soql_datetime(w - chrono::Duration::seconds(lookback)));
+        let since = match watermark {
+            Some(w) => Some(soql_datetime(super::lookback_start(
+                w,
+                lookback,
+                "lookbackSeconds",
+            )?)),
+            None => None,
+        };
         let cursor = Cursor {
             object,
             select,
@@ -160,6 +173,14 @@ impl Connector for Salesforce {
         serde_json::to_value(cursor).map_err(|e| ConnectorError::Permanent {
             message: format!("cannot write the cursor: {e}"),
         })
+    }
+
+    /// The `instanceUrl` setting; without it, the instance the token response names
+    /// (added by the client).
+    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url> {
+        super::setting_url(settings, "instanceUrl")
+            .into_iter()
+            .collect()
     }
 
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
@@ -178,7 +199,7 @@ impl Connector for Salesforce {
         let batch = req.page_size.clamp(MIN_BATCH, MAX_BATCH);
 
         let mut response = match &cursor.next {
-            Some(next) => get(http, &format!("{base}{next}"), batch).await?,
+            Some(next) => get(http, &next_url(&base, next)?, batch).await?,
             None => query(http, &base, &version, &cursor, batch).await?,
         };
         if cursor.next.is_some()
@@ -197,19 +218,19 @@ impl Connector for Salesforce {
             })?;
 
         let mut page = Page {
-            total: body.total_size,
+            total: body.total_size.as_u64(),
             ..Page::default()
         };
         let mut watermark = cursor.watermark.as_deref().and_then(parse_stamp);
         for record in body.records {
             let Some(id) = record.get("Id").and_then(Value::as_str).map(str::to_string) else {
-                return Err(ConnectorError::Permanent {
-                    message: format!(
-                        "a {} record has no Id: {}",
-                        cursor.object,
-                        http::snippet(record.to_string().as_bytes())
-                    ),
+                // One record the API sent without its key: a record-level failure, the
+                // read goes on (the resume key stays the last record that had one).
+                page.invalid.push(InvalidRecord {
+                    raw: record.to_string(),
+                    message: format!("a {} record has no `Id` string", cursor.object),
                 });
+                continue;
             };
             let stamp = cursor
                 .field
@@ -309,6 +330,24 @@ async fn get(http: &Client, url: &str, batch: usize) -> Result<Response, Connect
             .header("Sforce-Query-Options", format!("batchSize={batch}"))
     })
     .await
+}
+
+/// The URL of the next batch: `nextRecordsUrl` is a path on the instance
+/// (`/services/data/v59.0/query/01g...-2000`); anything else (a full URL, `//host`) is
+/// refused rather than sent with the session's token.
+fn next_url(base: &str, next: &str) -> Result<String, ConnectorError> {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        Ok(format!("{base}{next}"))
+    } else {
+        tracing::warn!(instance = %base, "a nextRecordsUrl that is not a path on the instance was refused");
+        Err(ConnectorError::Permanent {
+            message: format!(
+                "the query response's nextRecordsUrl `{}` is not a path on the instance {base}: \
+                 refused, so that the session's token is not sent elsewhere",
+                http::snippet(next.as_bytes())
+            ),
+        })
+    }
 }
 
 /// The instance to call: the `instanceUrl` setting, else the one the token response

@@ -53,6 +53,7 @@ impl Clients {
         tenant: &str,
         store: &Arc<dyn Store>,
         keyring: &Option<Arc<Keyring>>,
+        origins: Vec<url::Url>,
         timeout: Duration,
     ) -> Result<Arc<http::Client>, EngineError> {
         let key = (owner_tenant(connection, tenant), connection.id.clone());
@@ -72,10 +73,12 @@ impl Clients {
             keyring.clone(),
             self.secrets.clone(),
         )?;
-        let client = http::Client::new(auth, timeout).map_err(|e| EngineError::Credentials {
-            connection: connection.id.clone(),
-            message: e.to_string(),
-        })?;
+        // The origins come from the connection's settings, which the key compares.
+        let client =
+            http::Client::new(auth, origins, timeout).map_err(|e| EngineError::Credentials {
+                connection: connection.id.clone(),
+                message: e.to_string(),
+            })?;
         let client = Arc::new(client);
         map.insert(
             key,
@@ -125,7 +128,7 @@ mod tests {
         let timeout = Duration::from_secs(5);
         let get = |c: &Connection, tenant: &str, timeout| {
             clients
-                .get(c, tenant, &store, &None, timeout)
+                .get(c, tenant, &store, &None, Vec::new(), timeout)
                 .expect("a client")
         };
         let a = connection("http://127.0.0.1:1");

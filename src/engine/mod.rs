@@ -248,6 +248,7 @@ impl Engine {
                 &tenant,
                 &self.store,
                 &self.keyring,
+                connector.origins(&connection.settings),
                 self.options.http_timeout,
             )?)
         };
@@ -282,9 +283,7 @@ impl Engine {
             .connector
             .start(&p.read, None)
             .map_err(|e| e.to_string())?;
-        let page = p
-            .connector
-            .next_page(&p.read, &cursor)
+        let page = connectors::read_page(&*p.connector, &p.read, &cursor)
             .await
             .map_err(|e| e.to_string())?;
         Ok(page.records.len())
@@ -553,7 +552,7 @@ impl Engine {
     ) -> Result<Option<connectors::Page>, ConnectorError> {
         let mut attempt: u32 = 0;
         loop {
-            match connector.next_page(read, cursor).await {
+            match connectors::read_page(connector, read, cursor).await {
                 Ok(page) => return Ok(Some(page)),
                 Err(e) => {
                     attempt = attempt.saturating_add(1);

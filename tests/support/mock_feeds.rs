@@ -31,6 +31,12 @@ pub struct State {
     pub feed: Mutex<String>,
     /// When set, every request needs `Authorization: Bearer KEY`.
     pub api_key: Option<String>,
+    /// Locations to redirect the next requests to (307), one each, before serving
+    /// normally.
+    pub redirects: Mutex<VecDeque<String>>,
+    /// Replaces the REST pages' `next` link (`/api/next/...`) and adds a `Link: <URL>;
+    /// rel="next"` to them, when set: a next page elsewhere.
+    pub next_elsewhere: Mutex<Option<String>>,
 }
 
 impl State {
@@ -48,6 +54,12 @@ impl State {
     }
     pub fn set_feed(&self, body: &str) {
         *lock(&self.feed) = body.to_string();
+    }
+    pub fn redirect_next(&self, location: &str) {
+        lock(&self.redirects).push_back(location.to_string());
+    }
+    pub fn set_next_elsewhere(&self, url: &str) {
+        *lock(&self.next_elsewhere) = Some(url.to_string());
     }
 }
 
@@ -91,6 +103,14 @@ async fn gate(Shared(state): Shared<Arc<State>>, request: Request, next: Next) -
         None => uri.path().to_string(),
     };
     lock(&state.requests).push(line);
+    let redirect = lock(&state.redirects).pop_front();
+    if let Some(location) = redirect {
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, location)],
+        )
+            .into_response();
+    }
     let failure = lock(&state.failures).pop_front();
     if let Some(status) = failure {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -264,7 +284,9 @@ async fn link_page(
     let mut links = vec![format!(
         "</api/link/{entity}?page={last}>; rel=\"last\"; title=\"last, page\""
     )];
-    if page * 2 < records.len() {
+    if let Some(elsewhere) = lock(&state.next_elsewhere).clone() {
+        links.insert(0, format!("<{elsewhere}>; rel=\"next\""));
+    } else if page * 2 < records.len() {
         links.insert(
             0,
             format!("</api/link/{entity}?page={}>; rel=\"next\"", page + 1),
@@ -284,7 +306,10 @@ async fn next_url_page(
 ) -> Response {
     let records = selected(&state, &q);
     let page = number(&q, "page", 1).max(1);
-    let next = (page * 2 < records.len()).then(|| format!("/api/next/{entity}?page={}", page + 1));
+    let next = match lock(&state.next_elsewhere).clone() {
+        Some(elsewhere) => Some(elsewhere),
+        None => (page * 2 < records.len()).then(|| format!("/api/next/{entity}?page={}", page + 1)),
+    };
     Json(json!({
         "data": {"items": slice(&records, (page - 1) * 2, 2)},
         "links": {"next": next},

@@ -92,7 +92,8 @@ impl Handle {
     pub fn set_records(&self, object: &str, records: Vec<Value>) {
         self.lock().objects.insert(object.to_string(), records);
     }
-    /// The next authorised call answers `status` with `body` instead.
+    /// The next authorised call answers `status` with `body` instead; a 3xx status
+    /// answers a redirect to `body` (its `Location`).
     pub fn fail_next(&self, status: u16, body: &str) {
         self.lock().faults.push((status, body.to_string()));
     }
@@ -236,8 +237,7 @@ fn authorise(state: &MockState, headers: &HeaderMap) -> Option<Response> {
     let mut inner = state.inner.lock().unwrap_or_else(|e| e.into_inner());
     if !inner.faults.is_empty() {
         let (status, body) = inner.faults.remove(0);
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return Some((status, body).into_response());
+        return Some(super::mock_salesforce::fault(status, body));
     }
     None
 }

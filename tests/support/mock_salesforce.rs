@@ -35,8 +35,8 @@ pub struct Config {
     pub rotate_refresh_tokens: bool,
     /// Send the unchanged refresh token back with each refresh (as HubSpot does).
     pub echo_refresh_token: bool,
-    /// Add `expires_in` to token responses (Salesforce never does: `None`).
-    pub expires_in: Option<u64>,
+    /// Add `expires_in` to token responses, as given (Salesforce never does: `None`).
+    pub expires_in: Option<Value>,
     /// An access token goes stale after this many API calls.
     pub session_requests: Option<u64>,
     /// API calls after this many answer 403 `REQUEST_LIMIT_EXCEEDED`.
@@ -80,7 +80,7 @@ pub struct MockState {
     page_size: usize,
     rotate: bool,
     echo: bool,
-    expires_in: Option<u64>,
+    expires_in: Option<Value>,
     session_requests: Option<u64>,
     inner: Mutex<Inner>,
     token_calls: AtomicU64,
@@ -138,7 +138,8 @@ impl Handle {
     pub fn lift_request_limit(&self) {
         self.lock().request_limit = None;
     }
-    /// The next authorised API call answers `status` with `body` instead.
+    /// The next authorised API call answers `status` with `body` instead; a 3xx status
+    /// answers a redirect to `body` (its `Location`).
     pub fn fail_next(&self, status: u16, body: &str) {
         self.lock().faults.push((status, body.to_string()));
     }
@@ -254,8 +255,8 @@ async fn token(
     } else if state.echo {
         body["refresh_token"] = json!(inner.refresh_token);
     }
-    if let Some(expires_in) = state.expires_in {
-        body["expires_in"] = json!(expires_in);
+    if let Some(expires_in) = &state.expires_in {
+        body["expires_in"] = expires_in.clone();
     }
     Json(body).into_response()
 }
@@ -294,10 +295,18 @@ fn authorise(state: &MockState, headers: &HeaderMap) -> Option<Response> {
     }
     if !inner.faults.is_empty() {
         let (status, body) = inner.faults.remove(0);
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return Some((status, body).into_response());
+        return Some(fault(status, body));
     }
     None
+}
+
+/// An injected answer: `status` with `body`, or for a 3xx a redirect to `body`.
+pub fn fault(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_redirection() {
+        return (status, [(axum::http::header::LOCATION, body)]).into_response();
+    }
+    (status, body).into_response()
 }
 
 fn batch_size(headers: &HeaderMap) -> Option<usize> {

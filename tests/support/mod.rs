@@ -90,6 +90,9 @@ pub fn golden(rel: &str, actual: &str) {
     }
 }
 
+pub mod mock_echo;
+pub mod mock_elsewhere;
 pub mod mock_feeds;
 pub mod mock_hubspot;
+pub mod mock_pages;
 pub mod mock_salesforce;
