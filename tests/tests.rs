@@ -6,6 +6,7 @@ mod support;
 
 mod check;
 mod cli;
+mod cli_pipes;
 mod connectors_crm;
 mod connectors_feeds;
 mod diagnostics;
@@ -16,5 +17,6 @@ mod pipelines;
 mod robustness;
 mod roundtrip;
 mod serve;
+mod serve_abuse;
 mod serve_http;
 mod serve_reload;

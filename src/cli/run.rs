@@ -84,19 +84,23 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
         help: e.help(),
         message: e.to_string(),
     })?;
-    if human {
-        eprintln!("{}", summary(&execution));
-    } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&execution).unwrap_or_default()
-        );
-    }
-    Ok(match execution.status {
+    let code = match execution.status {
         ExecutionStatus::Success => EXIT_OK,
         ExecutionStatus::Partial => EXIT_PARTIAL,
         _ => EXIT_FAILURE,
-    })
+    };
+    if human {
+        errln!("{}", summary(&execution));
+        return Ok(code);
+    }
+    // The run is done and committed: a closed stdout keeps its code.
+    let mut out = super::out::Out::stdout();
+    outln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(&execution).unwrap_or_default()
+    );
+    Ok(out.finish(code))
 }
 
 /// `success in 1.2s: fetched 10, created 8, updated 1, skipped 1, failed 0` and the
@@ -176,7 +180,7 @@ impl Observer for Progress {
     fn page_committed(&self, e: &SyncExecution, page: u64) {
         if self.lines {
             let r = &e.results;
-            eprintln!("page {page} committed: {} records so far (created {}, updated {}, skipped {}, failed {})", r.fetched, r.created, r.updated, r.skipped, r.failed);
+            errln!("page {page} committed: {} records so far (created {}, updated {}, skipped {}, failed {})", r.fetched, r.created, r.updated, r.skipped, r.failed);
         }
         self.progress(e);
     }

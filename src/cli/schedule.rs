@@ -39,21 +39,26 @@ pub fn run(global: &Global, args: Args) -> u8 {
         );
         return EXIT_USAGE;
     };
-    println!("{}", describe(&task.schedule));
+    let mut out = super::out::Out::stdout();
+    outln!(out, "{}", describe(&task.schedule));
     let mut t = Utc::now();
     for _ in 0..args.next {
         let Some(n) = next_after(&task.schedule, t) else {
             break;
         };
-        match &task.schedule {
-            Schedule::Cron { timezone, .. } => println!(
+        let written = match &task.schedule {
+            Schedule::Cron { timezone, .. } => outln!(
+                out,
                 "  {}  ({})",
                 n.format("%Y-%m-%d %H:%M UTC"),
                 n.with_timezone(timezone).format("%a %Y-%m-%d %H:%M %Z")
             ),
-            _ => println!("  {}", n.format("%Y-%m-%d %H:%M UTC")),
+            _ => outln!(out, "  {}", n.format("%Y-%m-%d %H:%M UTC")),
+        };
+        if !written {
+            break;
         }
         t = n;
     }
-    EXIT_OK
+    out.finish(EXIT_OK)
 }

@@ -91,8 +91,8 @@ pub fn run(global: &Global, args: Args) -> u8 {
         {
             Ok(()) => EXIT_OK,
             Err(ServeError::Pipelines(rendered)) => {
-                eprint!("{rendered}");
-                eprintln!("\nnot serving: fix the pipelines (`cmap check`) and start again");
+                errprint!("{rendered}");
+                errln!("\nnot serving: fix the pipelines (`cmap check`) and start again");
                 EXIT_FAILURE
             }
             Err(ServeError::Io(e)) => {

@@ -113,7 +113,7 @@ pub fn engine(state: &StateArgs) -> Result<Engine, Failure> {
         .recover_interrupted()
         .map_err(|e| Failure::usage(e.to_string(), None))?;
     for e in recovered {
-        eprintln!("note: execution {} of task `{}` was interrupted; marked failed, the next run resumes from its checkpoint", e.id, e.sync_task_id);
+        errln!("note: execution {} of task `{}` was interrupted; marked failed, the next run resumes from its checkpoint", e.id, e.sync_task_id);
     }
     Ok(engine)
 }

@@ -1,0 +1,238 @@
+//! `cmap serve` (the real binary) under abuse: clients that hang up while it writes,
+//! pipeline files that are only read, connections that never finish their request head,
+//! and control characters meant to forge log lines.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cmap::store::{Batch, Op, SledStore, Store, SyncExecution};
+use serde_json::{json, Value};
+
+const PIPELINE: &str = r#"
+schema contacts {
+  source salesforce.Contact
+  target c_contact
+  dedupe external_id(Id)
+  name = LastName
+}
+
+task contact-events { schema contacts  schedule realtime token "t0k3n" }
+"#;
+
+/// A running `cmap serve`; killed when dropped (a failing test must not leave it).
+struct Served {
+    child: Child,
+    addr: String,
+    /// The server's log lines, as they come (read on a thread).
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A workspace with `pipelines/p.cmap`.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("pipelines")).expect("mkdir");
+    std::fs::write(dir.path().join("pipelines/p.cmap"), PIPELINE).expect("write");
+    dir
+}
+
+/// Starts `cmap serve` in `dir` on 127.0.0.1:0 with `args` and waits for its address.
+/// The data directory may still be locked by this process's store for a moment after
+/// it was dropped (sled releases it from its flusher thread): a start that fails on it
+/// is retried, bounded.
+fn serve(dir: &Path, args: &[&str]) -> Served {
+    for _ in 0..100 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cmap"))
+            .current_dir(dir)
+            .args(["--color", "never", "serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("CMAP_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cmap serve runs");
+        let stderr: ChildStderr = child.stderr.take().expect("stderr");
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Served {
+            child,
+            addr: String::new(),
+            log,
+        };
+        match served.wait_line(|l| l.contains("listening"), Duration::from_secs(20)) {
+            Some(line) => {
+                served.addr = listening_addr(&line).expect("the address is logged");
+                return served;
+            }
+            None => {
+                // Exited before listening: the data directory was still locked.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    panic!("cmap serve never started");
+}
+
+/// The address in the "listening" line, JSON or human.
+fn listening_addr(line: &str) -> Option<String> {
+    if let Ok(v) = serde_json::from_str::<Value>(line) {
+        return v["fields"]["addr"].as_str().map(str::to_string);
+    }
+    let at = line.find("addr=")? + "addr=".len();
+    Some(
+        line[at..]
+            .split_whitespace()
+            .next()?
+            .trim_end_matches(',')
+            .to_string(),
+    )
+}
+
+impl Served {
+    /// The next log line satisfying `want`, within `limit`; `None` if the server ended.
+    fn wait_line(&mut self, want: impl Fn(&str) -> bool, limit: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if want(&line) => return Some(line),
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("no such log line within {limit:?}"),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// A plain HTTP/1.1 request on a fresh connection; status and body.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(body.as_bytes()).expect("write");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("read");
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn stop(mut self) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let status = self.child.wait().expect("exits");
+        assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+    }
+}
+
+/// Whether SIGPIPE is ignored in process `pid` (`SigIgn` of /proc/PID/status).
+fn sigpipe_ignored(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .expect("SigIgn");
+    mask & (1 << (libc::SIGPIPE - 1)) != 0
+}
+
+/// An execution whose JSON is about 4 MiB: far more than the socket buffers hold, so the
+/// server is still writing it when the client hangs up.
+fn big_execution() -> SyncExecution {
+    let error = "x".repeat(64 * 1024);
+    let errors: Vec<Value> = (0..64)
+        .map(|_| json!({"timestamp": "2024-01-01T00:00:00Z", "phase": "transforming", "error": error, "recoverable": true}))
+        .collect();
+    serde_json::from_value(json!({
+        "id": "big", "tenantId": "default", "syncTaskId": "contact-events",
+        "tenantIntegrationId": "webhook", "startedAt": "2024-01-01T00:00:00Z",
+        "completedAt": "2024-01-01T00:00:01Z", "durationMs": 1000, "triggeredBy": "webhook",
+        "status": "failed",
+        "progress": {"phase": "complete", "processedRecords": 0, "percentage": 100.0},
+        "results": {"fetched": 0, "created": 0, "updated": 0, "skipped": 0, "failed": 0},
+        "errors": errors, "retryCount": 0
+    }))
+    .expect("an execution")
+}
+
+#[test]
+fn clients_that_hang_up_mid_response_never_kill_the_server() {
+    let dir = workspace();
+    {
+        let store = SledStore::open(&dir.path().join("data")).expect("store");
+        let mut batch = Batch::new("default");
+        batch.push(Op::PutExecution(big_execution()));
+        store.commit(batch).expect("commit");
+    }
+    let mut served = serve(dir.path(), &["--log-format", "json"]);
+    // The process-wide fact: a write to a closed socket is an error, never a signal
+    // (this holds for `cmap run`'s upstream sockets too: one `main` for every command).
+    assert!(sigpipe_ignored(served.child.id()), "SIGPIPE is ignored");
+    for _ in 0..10 {
+        let mut s = TcpStream::connect(&served.addr).expect("connect");
+        s.write_all(
+            format!(
+                "GET /api/executions/big HTTP/1.1\r\nHost: {}\r\n\r\n",
+                served.addr
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+        // Read the start of the answer, then hang up with the rest unread: the kernel
+        // resets the connection and the server's next write fails.
+        let mut start = [0u8; 4096];
+        let n = s.read(&mut start).expect("the answer starts");
+        assert!(n > 0);
+        drop(s);
+    }
+    let (status, body) = served.request("GET", "/healthz", &[], "");
+    assert_eq!(status, 200, "{body}");
+    assert!(served.alive(), "the server still runs");
+    served.stop();
+}
