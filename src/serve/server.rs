@@ -306,10 +306,29 @@ fn watch_files(
 }
 
 /// Whether a file event can change the pipelines: a pipeline file (`.cmap`, `.json`)
-/// changed, or a folder came, went or was renamed (its files change with it, and the
-/// event names only the folder). Editors' swap and backup files are not.
+/// was created, written, removed or renamed, or a folder came, went or was renamed (its
+/// files change with it, and the event names only the folder). Editors' swap and backup
+/// files are not.
+///
+/// Only changes count. notify reports opens and closes on Linux (`Access`), and a
+/// reload reads every file: taking those for changes made every reload cause the next,
+/// forever (and so did `cat` of a pipeline file). Metadata-only events (`touch`, `chmod`,
+/// atime updates) change no content either.
 fn relevant(event: &notify_debouncer_full::notify::Event) -> bool {
     use notify_debouncer_full::notify::event::{CreateKind, EventKind, ModifyKind, RemoveKind};
+    let changes = match event.kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        // Data, name, and the kinds a backend uses when it cannot tell.
+        EventKind::Modify(_) => true,
+        EventKind::Access(_) => false,
+        // A backend that cannot tell what happened: take it as a change.
+        EventKind::Any => true,
+        EventKind::Other => false,
+    };
+    if !changes {
+        return false;
+    }
     let folder = matches!(
         event.kind,
         EventKind::Create(CreateKind::Folder) | EventKind::Remove(RemoveKind::Folder)
@@ -371,7 +390,8 @@ fn plan(shared: &Shared) -> Plan {
 mod tests {
     use super::relevant;
     use notify_debouncer_full::notify::event::{
-        CreateKind, DataChange, EventKind, ModifyKind, RemoveKind, RenameMode,
+        AccessKind, AccessMode, CreateKind, DataChange, EventKind, MetadataKind, ModifyKind,
+        RemoveKind, RenameMode,
     };
     use notify_debouncer_full::notify::Event;
 
@@ -394,6 +414,72 @@ mod tests {
             // Vim's write probe: a file without an extension, created and removed.
             (event(EventKind::Create(CreateKind::File), "/p/4913"), false),
             (event(EventKind::Remove(RemoveKind::File), "/p/4913"), false),
+            (
+                event(EventKind::Create(CreateKind::File), "/p/new.cmap"),
+                true,
+            ),
+            (
+                event(EventKind::Remove(RemoveKind::File), "/p/a.cmap"),
+                true,
+            ),
+            (event(EventKind::Modify(ModifyKind::Any), "/p/a.cmap"), true),
+            (event(EventKind::Any, "/p/a.cmap"), true),
+            // Reads (`cat`, an editor opening the file, the reload itself) change nothing.
+            (
+                event(
+                    EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (
+                event(EventKind::Access(AccessKind::Read), "/p/a.cmap"),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                    "/p/crm",
+                ),
+                false,
+            ),
+            // Metadata only: `touch`, `chmod`, atime.
+            (
+                event(
+                    EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (event(EventKind::Other, "/p/a.cmap"), false),
         ];
         let got: Vec<bool> = cases.iter().map(|(e, _)| relevant(e)).collect();
         let want: Vec<bool> = cases.iter().map(|(_, w)| *w).collect();
