@@ -39,6 +39,16 @@ task signed {
 
 task manual-only { schema hook-contacts }
 
+schema live-contacts {
+  source salesforce.Contact where IsDeleted == false
+  target c_contact
+  dedupe external_id(Id)
+  email! = Email | lowercase validate email
+  name = Name
+}
+
+task filtered { schema live-contacts  schedule realtime token "s3cret" }
+
 connection slow-file { integration files  auth none  settings { path: "slow.jsonl" } }
 task slow { schema hook-contacts  connection slow-file }
 "#;
@@ -482,4 +492,48 @@ async fn health_readiness_metrics_pipelines_and_reload() {
         Some(Event::Reload { reason }) => assert!(reason.contains("/api/reload")),
         other => panic!("expected a reload event, got {other:?}"),
     }
+}
+
+/// Non-object records are invalid records (as `cmap map` says of such lines), never
+/// skipped or mapped: with or without a `where` filter (a filter over a number used to
+/// skip it), through webhooks and through `map_record` itself, which every path
+/// (connector pages, webhooks, `cmap map`, `cmap test`) goes through.
+#[tokio::test]
+async fn non_object_records_fail_as_invalid_records() {
+    let s = start().await;
+    for task in ["hook", "filtered"] {
+        let body = json!([1, "x", null, [2], true]);
+        let (status, resp) = s
+            .post(
+                &format!("/webhooks/{task}"),
+                &[("x-cmap-token", "s3cret")],
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, 200, "{task}: {resp}");
+        assert_eq!(resp["status"], "partial", "{task}: {resp}");
+        assert_eq!(resp["results"]["failed"], 5, "{task}: {resp}");
+        assert_eq!(resp["results"]["skipped"], 0, "{task}: {resp}");
+        let id = resp["id"].as_str().expect("id");
+        let dead = s
+            .store
+            .dead_letters(DEFAULT_TENANT, id)
+            .expect("dead letters");
+        let got: Vec<(String, String)> = dead
+            .iter()
+            .map(|d| (d.code.clone(), d.message.clone()))
+            .collect();
+        let want: Vec<(String, String)> = ["a number", "a string", "null", "an array", "a boolean"]
+            .iter()
+            .map(|k| {
+                (
+                    "invalid_record".to_string(),
+                    format!("not a record: expected a JSON object, found {k}"),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{task}");
+        assert_eq!(dead[0].record, json!(1));
+    }
+    assert!(s.emails().is_empty());
 }
