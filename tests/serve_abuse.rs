@@ -236,3 +236,55 @@ fn clients_that_hang_up_mid_response_never_kill_the_server() {
     assert!(served.alive(), "the server still runs");
     served.stop();
 }
+
+/// Control characters from outside (a webhook path with `%0A`, `%0D`, `%1B`, an event id
+/// with a tab) are escaped in the human log: each event stays one line, and no terminal
+/// escape reaches the reader.
+#[test]
+fn control_characters_never_forge_log_lines() {
+    let dir = workspace();
+    let mut served = serve(dir.path(), &[]);
+    let path = "/webhooks/contact-events%0A2024-01-01T00:00:00Z%20INFO%20FORGED%0D%1B[31mred";
+    let (status, body) = served.request(
+        "POST",
+        path,
+        &[
+            ("X-Cmap-Token", "wrong"),
+            ("X-Cmap-Event-Id", "evt\tFORGED-EVENT"),
+        ],
+        "{}",
+    );
+    assert_eq!(status, 404, "{body}");
+    let line = served
+        .wait_line(
+            |l| l.contains("webhook delivery refused"),
+            Duration::from_secs(20),
+        )
+        .expect("the refusal is logged");
+    for escaped in [
+        "\\n2024-01-01T00:00:00Z INFO FORGED",
+        "\\r",
+        "\\u{1b}[31mred",
+        "evt\\tFORGED-EVENT",
+    ] {
+        assert!(line.contains(escaped), "{escaped} in {line:?}");
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(served.child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let mut rest = Vec::new();
+    while let Ok(l) = served.log.recv_timeout(Duration::from_secs(20)) {
+        rest.push(l);
+    }
+    for l in std::iter::once(&line).chain(&rest) {
+        assert!(
+            !l.contains('\u{1b}') && !l.contains('\r') && !l.contains('\t'),
+            "{l:?}"
+        );
+        assert!(
+            !l.starts_with("2024-01-01") && !l.contains(" FORGED-EVENT"),
+            "{l:?}"
+        );
+    }
+}

@@ -6,6 +6,9 @@
 use std::sync::Arc;
 
 use clap::ValueEnum;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{DefaultFields, Writer};
+use tracing_subscriber::fmt::FormatFields;
 
 use super::state::{self, StateArgs};
 use super::{Global, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
@@ -47,7 +50,9 @@ pub fn run(global: &Global, args: Args) -> u8 {
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
     let _ = match args.log_format {
-        LogFormat::Human => builder.try_init(),
+        // Every field and message of the human log goes through `Escaped`; JSON escapes
+        // control characters itself (each event is one JSON line).
+        LogFormat::Human => builder.fmt_fields(Escaped).try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
     let engine = match state::engine(&args.state) {
@@ -101,4 +106,59 @@ pub fn run(global: &Global, args: Args) -> u8 {
             }
         }
     })
+}
+
+/// Formats the fields (message included) of the human log as tracing does by default,
+/// with every control character escaped (`\n`, `\r`, `\t`, `\u{1b}`, ...): values from
+/// outside (a webhook path with `%0A`, an event id, an upstream's error text) must
+/// neither forge log lines nor send escape sequences to a terminal. Spans' fields go
+/// through it too (`add_fields` formats with `format_fields`).
+pub struct Escaped;
+
+impl<'writer> FormatFields<'writer> for Escaped {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        // Formatted without ANSI styling: escaping would mangle its escape codes, and the
+        // level and timestamp keep theirs (the event formatter writes them).
+        let mut plain = String::new();
+        DefaultFields::new().format_fields(Writer::new(&mut plain), fields)?;
+        write_escaped(&mut writer, &plain)
+    }
+}
+
+/// Writes `text` with control characters (and the Unicode line and paragraph
+/// separators) escaped as Rust escapes them.
+fn write_escaped(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    for c in text.chars() {
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            write!(out, "{}", c.escape_default())?;
+        } else {
+            out.write_char(c)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_escaped;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        let cases = [
+            ("plain text, ünïcode", "plain text, ünïcode"),
+            ("a\nb\r\n", "a\\nb\\r\\n"),
+            ("\u{1b}[31mred\u{7}", "\\u{1b}[31mred\\u{7}"),
+            ("tab\there", "tab\\there"),
+            ("nel\u{85}sep\u{2028}", "nel\\u{85}sep\\u{2028}"),
+        ];
+        for (input, want) in cases {
+            let mut got = String::new();
+            write_escaped(&mut got, input).expect("writes");
+            assert_eq!(got, want, "{input:?}");
+        }
+    }
 }

@@ -177,10 +177,16 @@ async fn webhook(
         }
         Err(e) => {
             api.metrics.webhook(e.status.as_u16(), 0);
+            // The sender's event id, as sent (it may be what was wrong), so an operator can
+            // find the delivery; the log escapes whatever it holds.
+            let event = headers
+                .get(EVENT_ID_HEADER)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let event = event.as_deref();
             if e.status.is_server_error() {
-                tracing::error!(task = %task_id, status = e.status.as_u16(), error = %e.error, "webhook delivery failed");
+                tracing::error!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery failed");
             } else {
-                tracing::warn!(task = %task_id, status = e.status.as_u16(), error = %e.error, "webhook delivery refused");
+                tracing::warn!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery refused");
             }
             e.into_response()
         }
