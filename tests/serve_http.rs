@@ -186,10 +186,20 @@ fn contact(id: &str, name: &str) -> Value {
     json!({ "Id": id, "Email": format!("{name}@Example.com"), "Name": name })
 }
 
-fn sign(body: &[u8]) -> String {
+/// The signature header of docs/serve.md: `t=UNIX,v1=hex(HMAC-SHA256(secret,
+/// "t.event_id.body"))`.
+fn sign(t: i64, event_id: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(format!("{t}.{event_id}.").as_bytes());
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A refused case: its name, the signature header, the event id header, the body.
+type Refused<'a> = (&'a str, Option<String>, Option<&'a str>, &'a [u8]);
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
 }
 
 #[tokio::test]
@@ -254,29 +264,179 @@ async fn wrong_or_missing_token_is_401_and_stores_nothing() {
 }
 
 #[tokio::test]
-async fn a_signed_task_needs_the_right_signature() {
+async fn a_signed_task_needs_a_fresh_signature_over_time_event_id_and_body() {
     let s = start().await;
     let body = contact("1", "ada").to_string().into_bytes();
-    let good = sign(&body);
-    let tampered = sign(b"{}");
-    for sig in [None, Some("sha256=zz"), Some(tampered.as_str())] {
+    let now = unix_now();
+    let good = sign(now, "e1", &body);
+    // The documented example (docs/serve.md) signs to the documented header.
+    assert_eq!(
+        sign(1700000000, "evt-42", br#"{"Id":"1"}"#),
+        "t=1700000000,v1=5e0ffb7d196140c8cfc3eee5228985dc489ab4c4b0c3025100052ec076b515ad"
+    );
+    let with_old_v1 = format!(
+        "{},v1={}",
+        good.split(",v1=").next().unwrap_or_default(),
+        "00".repeat(32)
+    );
+    let refused: Vec<Refused> = vec![
+        ("no signature", None, Some("e1"), &body),
+        (
+            "the old body-only form",
+            Some("sha256=00".to_string()),
+            Some("e1"),
+            &body,
+        ),
+        (
+            "stale",
+            Some(sign(now - 301, "e1", &body)),
+            Some("e1"),
+            &body,
+        ),
+        (
+            "an hour old",
+            Some(sign(now - 3600, "e1", &body)),
+            Some("e1"),
+            &body,
+        ),
+        (
+            "from the future",
+            Some(sign(now + 330, "e1", &body)),
+            Some("e1"),
+            &body,
+        ),
+        ("tampered event id", Some(good.clone()), Some("e2"), &body),
+        (
+            "tampered body",
+            Some(good.clone()),
+            Some("e1"),
+            b"{\"Id\":\"1\",\"Name\":\"eve\"}",
+        ),
+        ("no event id", Some(good.clone()), None, &body),
+        (
+            "no timestamp",
+            Some(good.split(',').nth(1).unwrap_or_default().to_string()),
+            Some("e1"),
+            &body,
+        ),
+        ("no v1", Some(format!("t={now}")), Some("e1"), &body),
+        (
+            "a timestamp that is no number",
+            Some(good.replacen(&format!("t={now}"), "t=soon", 1)),
+            Some("e1"),
+            &body,
+        ),
+        (
+            "hex that is no hex",
+            Some(format!("t={now},v1=zz")),
+            Some("e1"),
+            &body,
+        ),
+        (
+            "a wrong v1 alone",
+            Some(with_old_v1.clone()),
+            Some("e1"),
+            &body,
+        ),
+        ("garbage", Some("garbage".to_string()), Some("e1"), &body),
+    ];
+    for (case, sig, event, body) in refused {
         let mut headers = vec![("x-cmap-token", "s3cret")];
-        if let Some(sig) = sig {
+        if let Some(sig) = &sig {
             headers.push(("x-cmap-signature", sig));
         }
-        let (status, resp) = s.post("/webhooks/signed", &headers, body.clone()).await;
-        assert_eq!(status, 401, "{sig:?}: {resp}");
+        if let Some(e) = event {
+            headers.push(("x-cmap-event-id", e));
+        }
+        let (status, resp) = s.post("/webhooks/signed", &headers, body.to_vec()).await;
+        assert_eq!(status, 401, "{case}: {resp}");
+        assert!(
+            resp["help"].as_str().is_some_and(|h| !h.is_empty()),
+            "{case}: {resp}"
+        );
     }
     assert!(s.emails().is_empty());
+    let stale = sign(now - 3600, "e1", &body);
+    let (_, resp) = s
+        .post(
+            "/webhooks/signed",
+            &[
+                ("x-cmap-token", "s3cret"),
+                ("x-cmap-signature", &stale),
+                ("x-cmap-event-id", "e1"),
+            ],
+            body.clone(),
+        )
+        .await;
+    assert!(
+        resp["error"].as_str().is_some_and(|e| e.contains("300")),
+        "the window is named: {resp}"
+    );
+
+    // Valid: stored. Several v1 values (a secret being rotated): one must match.
     let (status, resp) = s
         .post(
             "/webhooks/signed",
-            &[("x-cmap-token", "s3cret"), ("x-cmap-signature", &good)],
+            &[
+                ("x-cmap-token", "s3cret"),
+                ("x-cmap-signature", &good),
+                ("x-cmap-event-id", "e1"),
+            ],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    let newer = contact("1", "bob").to_string().into_bytes();
+    let rotated = format!(
+        "t={now},v1={},{}",
+        "00".repeat(32),
+        sign(now, "e2", &newer)
+            .split(',')
+            .nth(1)
+            .unwrap_or_default()
+    );
+    let (status, resp) = s
+        .post(
+            "/webhooks/signed",
+            &[
+                ("x-cmap-token", "s3cret"),
+                ("x-cmap-signature", &rotated),
+                ("x-cmap-event-id", "e2"),
+            ],
+            newer,
+        )
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(s.emails()["bob"], "bob@example.com");
+
+    // The old signed body replayed under a new event id would roll the record back: refused.
+    let (status, resp) = s
+        .post(
+            "/webhooks/signed",
+            &[
+                ("x-cmap-token", "s3cret"),
+                ("x-cmap-signature", &good),
+                ("x-cmap-event-id", "e3"),
+            ],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(status, 401, "{resp}");
+    // Replayed whole (same event id) within the window: a duplicate, ignored.
+    let (status, resp) = s
+        .post(
+            "/webhooks/signed",
+            &[
+                ("x-cmap-token", "s3cret"),
+                ("x-cmap-signature", &good),
+                ("x-cmap-event-id", "e1"),
+            ],
             body,
         )
         .await;
     assert_eq!(status, 200, "{resp}");
-    assert_eq!(s.emails().len(), 1);
+    assert_eq!(resp, json!({ "duplicate": true }));
+    assert_eq!(s.emails().keys().collect::<Vec<_>>(), ["bob"]);
 }
 
 #[tokio::test]

@@ -32,6 +32,15 @@ pub struct Args {
     /// At most this many executions at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     max_concurrent: u64,
+    /// Seconds a signed webhook's timestamp may be from the server's clock, either way.
+    #[arg(
+        long,
+        env = "CMAP_WEBHOOK_TOLERANCE",
+        default_value_t = crate::serve::http::DEFAULT_SIGNATURE_TOLERANCE_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
+        value_name = "SECONDS"
+    )]
+    webhook_tolerance: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -70,6 +79,10 @@ pub fn run(global: &Global, args: Args) -> u8 {
             .clone()
             .or_else(|| Some(std::path::PathBuf::from("stdlib")).filter(|d| d.is_dir())),
         max_concurrent: args.max_concurrent as usize,
+        http: crate::serve::http::Config {
+            signature_tolerance_secs: args.webhook_tolerance,
+            ..crate::serve::http::Config::default()
+        },
         ..Options::default()
     };
     runtime.block_on(async move {

@@ -16,6 +16,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -32,8 +33,12 @@ use crate::store::TriggeredBy;
 pub const DEFAULT_WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
 /// The verification token header (`Authorization: Bearer TOKEN` works too).
 pub const TOKEN_HEADER: &str = "x-cmap-token";
-/// `sha256=<hex of HMAC-SHA256(secret, raw body)>`.
+/// `t=UNIX,v1=HEX`: HEX is the HMAC-SHA256, keyed with the task's secret, of
+/// `"{t}.{event_id}.{raw body}"` (docs/serve.md, "Signatures").
 pub const SIGNATURE_HEADER: &str = "x-cmap-signature";
+/// How far (seconds) a signature's timestamp may be from the server's clock, either way
+/// (the default; Stripe and Slack use 5 minutes too).
+pub const DEFAULT_SIGNATURE_TOLERANCE_SECS: u64 = 300;
 /// The sender's id for a delivery; a redelivery with the same id is acknowledged and
 /// ignored.
 pub const EVENT_ID_HEADER: &str = "x-cmap-event-id";
@@ -46,12 +51,16 @@ const MAX_EVENT_ID_LEN: usize = 256;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub webhook_body_limit: usize,
+    /// A signed delivery whose timestamp is further than this (seconds) from now, past
+    /// or future, is refused: an old signed delivery cannot be replayed later.
+    pub signature_tolerance_secs: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             webhook_body_limit: DEFAULT_WEBHOOK_BODY_LIMIT,
+            signature_tolerance_secs: DEFAULT_SIGNATURE_TOLERANCE_SECS,
         }
     }
 }
@@ -61,6 +70,7 @@ struct Api {
     shared: Arc<Shared>,
     runner: Arc<Runner>,
     metrics: Arc<Metrics>,
+    config: Config,
     /// One lock per task id, held (on a blocking thread) while a delivery is checked for
     /// duplication, mapped and committed. Two deliveries to one task mapped at once would
     /// each read the store as it was before the other's commit: both could create the
@@ -92,16 +102,18 @@ pub fn router_with(
     metrics: Arc<Metrics>,
     config: Config,
 ) -> Router {
+    let body_limit = config.webhook_body_limit;
     let api = Arc::new(Api {
         shared,
         runner,
         metrics,
+        config,
         task_locks: Mutex::new(HashMap::new()),
     });
     Router::new()
         .route(
             "/webhooks/{task}",
-            post(webhook).layer(DefaultBodyLimit::max(config.webhook_body_limit)),
+            post(webhook).layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/api/tasks/{id}/run", post(run_task))
         .route("/api/tasks/{id}/pause", post(pause_task))
@@ -226,7 +238,15 @@ async fn receive(
         };
         ApiError::new(status, e.body_text(), help)
     })?;
-    verify(&task, headers, &body)?;
+    let event_id = event_id(headers)?;
+    verify(
+        &task,
+        headers,
+        &body,
+        event_id.as_deref(),
+        api.config.signature_tolerance_secs,
+        Utc::now().timestamp(),
+    )?;
     if api.runner.is_paused(task_id) {
         // 503, not 4xx: senders retry server errors, so deliveries made while the task
         // is paused arrive once it is resumed.
@@ -236,7 +256,6 @@ async fn receive(
             format!("resume it: POST /api/tasks/{task_id}/resume"),
         ));
     }
-    let event_id = event_id(headers)?;
     let records = parse_records(&body)?;
     let count = records.len() as u64;
 
@@ -279,15 +298,16 @@ async fn receive(
     }
 }
 
-/// Checks the task's verification token and, when configured, the body's signature.
-fn verify(task: &Task, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
-    let unauthorized = |error: &str, help: &str| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            error.to_string(),
-            help.to_string(),
-        )
-    };
+/// Checks the task's verification token and, when configured, the delivery's signature
+/// (the scheme is [`check_signature`]'s). `now`: the server's clock, UNIX seconds.
+fn verify(
+    task: &Task,
+    headers: &HeaderMap,
+    body: &[u8],
+    event_id: Option<&str>,
+    tolerance_secs: u64,
+    now: i64,
+) -> Result<(), ApiError> {
     if let Schedule::Realtime {
         verification_token: Some(expected),
         ..
@@ -321,30 +341,125 @@ fn verify(task: &Task, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError>
                 format!("set {var} for the server and restart it"),
             )
         })?;
-        let signature = header_str(headers, SIGNATURE_HEADER)
-            .and_then(|v| v.strip_prefix("sha256="))
-            .and_then(|h| hex::decode(h).ok())
-            .ok_or_else(|| {
-                unauthorized(
-                    "missing or malformed signature",
-                    "send X-Cmap-Signature: sha256=<hex HMAC-SHA256 of the raw body>",
-                )
-            })?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| {
-            ApiError::new(
+        if secret.is_empty() {
+            return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the signing secret `{var}` is unusable: {e}"),
+                format!("the signing secret `{var}` is empty"),
                 format!("set {var} to a non-empty secret"),
-            )
-        })?;
+            ));
+        }
+        check_signature(
+            secret.as_bytes(),
+            header_str(headers, SIGNATURE_HEADER),
+            event_id,
+            body,
+            tolerance_secs,
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+fn unauthorized(error: &str, help: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        error.to_string(),
+        help.to_string(),
+    )
+}
+
+/// The help for every signature refusal: the scheme, in one line.
+const SIGNATURE_HELP: &str = "send X-Cmap-Event-Id and X-Cmap-Signature: t=<UNIX seconds>,v1=<hex HMAC-SHA256 of \"<t>.<event id>.<raw body>\">, signed when sent (docs/serve.md, Signatures)";
+
+/// Checks `X-Cmap-Signature: t=UNIX,v1=HEX[,v1=HEX…]` (the scheme of Stripe's and Slack's
+/// webhooks, with the event id signed too): some `v1` must be the HMAC-SHA256, keyed with
+/// `secret`, of `"{t}.{event_id}.{body}"`, and `t` must be within `tolerance_secs` of
+/// `now`, either way. Signing the timestamp bounds when a captured delivery can be
+/// replayed; signing the event id stops a signed body from being replayed under a new id
+/// (a replay with the same id is a duplicate, stored once). Several `v1` values let a
+/// sender sign with an old and a new secret while rotating; other keys are ignored.
+/// Every refusal is 401 and says which part was wrong.
+pub fn check_signature(
+    secret: &[u8],
+    header: Option<&str>,
+    event_id: Option<&str>,
+    body: &[u8],
+    tolerance_secs: u64,
+    now: i64,
+) -> Result<(), ApiError> {
+    let header =
+        header.ok_or_else(|| unauthorized("the delivery is not signed", SIGNATURE_HELP))?;
+    let mut t: Option<i64> = None;
+    let mut signatures: Vec<Vec<u8>> = Vec::new();
+    for part in header.split(',') {
+        let (key, value) = part
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| unauthorized("the signature header is malformed", SIGNATURE_HELP))?;
+        match key {
+            "t" => {
+                let parsed = value.parse::<i64>().ok().filter(|_| t.is_none());
+                t = Some(parsed.ok_or_else(|| {
+                    unauthorized(
+                        "the signature's timestamp `t` is not one number of UNIX seconds",
+                        SIGNATURE_HELP,
+                    )
+                })?);
+            }
+            "v1" => signatures.push(
+                hex::decode(value)
+                    .map_err(|_| unauthorized("a `v1` signature is not hex", SIGNATURE_HELP))?,
+            ),
+            _ => {}
+        }
+    }
+    let t = t.ok_or_else(|| unauthorized("the signature has no timestamp `t`", SIGNATURE_HELP))?;
+    if signatures.is_empty() {
+        return Err(unauthorized(
+            "the signature has no `v1` value",
+            SIGNATURE_HELP,
+        ));
+    }
+    let event_id = event_id.ok_or_else(|| {
+        unauthorized(
+            "a signed delivery needs an event id (X-Cmap-Event-Id), which the signature covers",
+            SIGNATURE_HELP,
+        )
+    })?;
+    let mac = |secret: &[u8]| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(event_id.as_bytes());
+        mac.update(b".");
         mac.update(body);
-        // verify_slice compares in constant time.
-        mac.verify_slice(&signature).map_err(|_| {
-            unauthorized(
-                "the signature does not match the body",
-                "sign the exact bytes sent, with the secret shared with this server",
-            )
-        })?;
+        Some(mac)
+    };
+    // verify_slice compares in constant time; each candidate is checked.
+    let matches = signatures
+        .iter()
+        .any(|sig| mac(secret).is_some_and(|m| m.verify_slice(sig).is_ok()));
+    if !matches {
+        return Err(unauthorized(
+            "the signature does not match the timestamp, event id and body",
+            SIGNATURE_HELP,
+        ));
+    }
+    // Checked after the signature, so a refusal for age is only ever about a delivery
+    // that was really signed. i128: `t` comes from outside and may be any i64.
+    let age = i128::from(now) - i128::from(t);
+    if age.unsigned_abs() > u128::from(tolerance_secs) {
+        let when = if age > 0 {
+            format!("{age} s ago")
+        } else {
+            format!("{} s in the future", -age)
+        };
+        return Err(unauthorized(
+            &format!(
+                "the signature was made {when}, outside the {tolerance_secs} s window; a delivery is signed when it is sent"
+            ),
+            "sign each delivery (and each retry) when sending it, with t = now in UNIX seconds; check the sender's clock",
+        ));
     }
     Ok(())
 }
@@ -619,4 +734,39 @@ async fn render_metrics(State(api): State<Arc<Api>>) -> Response {
         api.metrics.render(api.runner.running().len()),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_signature;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    fn v1(t: &str, event: &str, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"k").expect("any key");
+        mac.update(format!("{t}.{event}.").as_bytes());
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The window is inclusive, both ways, and timestamps at the ends of i64 are refused
+    /// without overflow.
+    #[test]
+    fn the_window_edges_and_extreme_timestamps() {
+        let now = 1_700_000_000_i64;
+        let cases = [
+            (now.to_string(), true),
+            ((now - 300).to_string(), true),
+            ((now + 300).to_string(), true),
+            ((now - 301).to_string(), false),
+            ((now + 301).to_string(), false),
+            (i64::MIN.to_string(), false),
+            (i64::MAX.to_string(), false),
+        ];
+        for (t, ok) in cases {
+            let header = format!("t={t},v1={}", v1(&t, "e", b"{}"));
+            let got = check_signature(b"k", Some(&header), Some("e"), b"{}", 300, now);
+            assert_eq!(got.is_ok(), ok, "t={t}: {got:?}");
+        }
+    }
 }

@@ -35,6 +35,8 @@ pub struct Options {
     pub debounce: Duration,
     /// Watch the pipeline files (off in tests that reload explicitly).
     pub watch: bool,
+    /// The HTTP API's settings (webhook limits, signature window).
+    pub http: super::http::Config,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             shutdown_deadline: Duration::from_secs(30),
             debounce: Duration::from_millis(300),
             watch: true,
+            http: super::http::Config::default(),
         }
     }
 }
@@ -142,7 +145,12 @@ pub async fn run(
         None
     };
 
-    let app = super::http::router(shared.clone(), runner.clone(), metrics.clone());
+    let app = super::http::router_with(
+        shared.clone(),
+        runner.clone(),
+        metrics.clone(),
+        options.http.clone(),
+    );
     // HTTP stops when this fires, after the executions have settled, so a webhook in
     // flight during shutdown is still answered.
     let (stop_http, http_stopped) = oneshot::channel::<()>();
