@@ -288,3 +288,153 @@ fn control_characters_never_forge_log_lines() {
         );
     }
 }
+
+/// `server::run` in this process, over a fresh workspace, with `http` settings.
+async fn serve_in_process(
+    http: cmap::serve::http::Config,
+) -> (
+    tempfile::TempDir,
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), cmap::serve::server::ServeError>>,
+) {
+    let dir = workspace();
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(SledStore::open(&dir.path().join("data")).expect("store"));
+    let engine = std::sync::Arc::new(cmap::engine::Engine {
+        store,
+        keyring: None,
+        options: cmap::engine::Options::default(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let options = cmap::serve::server::Options {
+        pipelines: dir.path().join("pipelines"),
+        watch: false,
+        http,
+        ..cmap::serve::server::Options::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(cmap::serve::server::run(
+        options,
+        engine,
+        listener,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (dir, addr, stop, done)
+}
+
+/// Reads until the server closes the connection (or `limit` passes: then false).
+async fn closed_by_server(s: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A GET on a fresh connection; the status, if answered within `limit`.
+async fn get_status(addr: &str, path: &str, limit: Duration) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .ok()?;
+        let mut text = Vec::new();
+        s.read_to_end(&mut text).await.ok()?;
+        String::from_utf8_lossy(&text)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+    };
+    tokio::time::timeout(limit, exchange).await.ok().flatten()
+}
+
+/// Half-open connections (half a request head, then silence) are closed after the
+/// header-read timeout, at most `max_connections` are held at once, and `/healthz`
+/// still answers while more than the cap are open; idle keep-alive connections and
+/// bodies that stop arriving are bounded too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_are_bounded_and_closed() {
+    use tokio::io::AsyncWriteExt;
+    let http = cmap::serve::http::Config {
+        header_read_timeout: Duration::from_millis(300),
+        body_read_timeout: Duration::from_millis(300),
+        max_connections: 4,
+        ..cmap::serve::http::Config::default()
+    };
+    let (_dir, addr, stop, done) = serve_in_process(http).await;
+    assert_eq!(
+        get_status(&addr, "/healthz", Duration::from_secs(10)).await,
+        Some(200)
+    );
+
+    // Three times the cap, each with half a request head.
+    let mut half_open = Vec::new();
+    for _ in 0..12 {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        s.write_all(b"POST /webhooks/contact-events HTTP/1.1\r\nHost: x\r\nX-Cmap-To")
+            .await
+            .expect("write");
+        half_open.push(s);
+    }
+    // Health still answers: the held ones time out, and the server takes the next.
+    assert_eq!(
+        get_status(&addr, "/healthz", Duration::from_secs(10)).await,
+        Some(200),
+        "healthz answers with more half-open connections than the cap"
+    );
+    for (i, s) in half_open.iter_mut().enumerate() {
+        assert!(
+            closed_by_server(s, Duration::from_secs(10)).await,
+            "half-open connection {i} is closed"
+        );
+    }
+
+    // An idle keep-alive connection (one answered request, then nothing) is closed.
+    let mut idle = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    assert!(
+        closed_by_server(&mut idle, Duration::from_secs(10)).await,
+        "idle keep-alive is closed"
+    );
+
+    // A body that stops arriving: 408, and the connection is let go.
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(
+        b"POST /webhooks/contact-events HTTP/1.1\r\nHost: x\r\nX-Cmap-Token: t0k3n\r\nContent-Length: 100\r\n\r\n{\"Id\":",
+    )
+    .await
+    .expect("write");
+    let answer = {
+        use tokio::io::AsyncReadExt;
+        let mut text = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut text)).await;
+        String::from_utf8_lossy(&text).into_owned()
+    };
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    let _ = stop.send(());
+    assert!(matches!(done.await, Ok(Ok(()))));
+}

@@ -1,5 +1,6 @@
 //! `cmap serve [--listen ADDR] [--pipelines DIR] [--data DIR] [--log-format human|json]
-//! [--max-concurrent N]`: the production runner on the embedded defaults (sled in
+//! [--max-concurrent N] [--webhook-tolerance S] [--max-connections N] [--header-timeout S]
+//! [--body-timeout S]`: the production runner on the embedded defaults (sled in
 //! `./data`, the shipped pipelines). Exit 0 after a graceful shutdown (SIGTERM, SIGINT),
 //! 1 when the pipelines do not check, 2 when the address or data directory is unusable.
 
@@ -41,6 +42,33 @@ pub struct Args {
         value_name = "SECONDS"
     )]
     webhook_tolerance: u64,
+    /// At most this many HTTP connections at once; more wait to be accepted.
+    #[arg(
+        long,
+        env = "CMAP_MAX_CONNECTIONS",
+        default_value_t = crate::serve::http::DEFAULT_MAX_CONNECTIONS as u64,
+        value_parser = clap::value_parser!(u64).range(1..=65_536),
+        value_name = "N"
+    )]
+    max_connections: u64,
+    /// Seconds a connection has to send a request head (also bounds idle keep-alive).
+    #[arg(
+        long,
+        env = "CMAP_HEADER_TIMEOUT",
+        default_value_t = crate::serve::http::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        value_name = "SECONDS"
+    )]
+    header_timeout: u64,
+    /// Seconds a request body has to arrive whole.
+    #[arg(
+        long,
+        env = "CMAP_BODY_TIMEOUT",
+        default_value_t = crate::serve::http::DEFAULT_BODY_READ_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        value_name = "SECONDS"
+    )]
+    body_timeout: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -81,6 +109,9 @@ pub fn run(global: &Global, args: Args) -> u8 {
         max_concurrent: args.max_concurrent as usize,
         http: crate::serve::http::Config {
             signature_tolerance_secs: args.webhook_tolerance,
+            max_connections: args.max_connections as usize,
+            header_read_timeout: std::time::Duration::from_secs(args.header_timeout),
+            body_read_timeout: std::time::Duration::from_secs(args.body_timeout),
             ..crate::serve::http::Config::default()
         },
         ..Options::default()

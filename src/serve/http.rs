@@ -8,10 +8,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -31,6 +31,12 @@ use crate::store::TriggeredBy;
 
 /// Webhook bodies larger than this are refused with 413 (the default).
 pub const DEFAULT_WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+/// The default [`Config::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default [`Config::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default [`Config::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// The verification token header (`Authorization: Bearer TOKEN` works too).
 pub const TOKEN_HEADER: &str = "x-cmap-token";
 /// `t=UNIX,v1=HEX`: HEX is the HMAC-SHA256, keyed with the task's secret, of
@@ -47,10 +53,19 @@ pub const SIGNATURE_SECRET_ENV_KEY: &str = "signatureSecretEnv";
 /// Event ids longer than this are refused (they become store keys).
 const MAX_EVENT_ID_LEN: usize = 256;
 
-/// Settings of the HTTP API.
+/// Settings of the HTTP API and its listener (docs/serve.md lists the defaults).
 #[derive(Clone, Debug)]
 pub struct Config {
     pub webhook_body_limit: usize,
+    /// A connection must send a whole request head within this, from when it is
+    /// accepted or its previous response was sent; else it is closed. This also bounds an
+    /// idle keep-alive connection.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive whole within this (else 408).
+    pub body_read_timeout: Duration,
+    /// At most this many connections are served at once; more wait in the kernel's
+    /// accept queue (no file descriptor, no memory here) until one closes.
+    pub max_connections: usize,
     /// A signed delivery whose timestamp is further than this (seconds) from now, past
     /// or future, is refused: an old signed delivery cannot be replayed later.
     pub signature_tolerance_secs: u64,
@@ -60,6 +75,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             webhook_body_limit: DEFAULT_WEBHOOK_BODY_LIMIT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             signature_tolerance_secs: DEFAULT_SIGNATURE_TOLERANCE_SECS,
         }
     }
@@ -179,10 +197,10 @@ fn tenant() -> &'static str {
 async fn webhook(
     State(api): State<Arc<Api>>,
     Path(task_id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
-    match receive(&api, &task_id, &headers, body).await {
+    let headers = request.headers().clone();
+    match receive(&api, &task_id, request).await {
         Ok((records, response)) => {
             api.metrics.webhook(200, records);
             (StatusCode::OK, Json(response)).into_response()
@@ -210,9 +228,9 @@ async fn webhook(
 async fn receive(
     api: &Arc<Api>,
     task_id: &str,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<(u64, Value), ApiError> {
+    let headers = &request.headers().clone();
     // The version serving now; a reload during this delivery does not change it.
     let loaded = api.shared.snapshot();
     let task = loaded
@@ -227,8 +245,19 @@ async fn receive(
                 "webhooks go to tasks with `schedule realtime`; GET /api/pipelines lists what is loaded",
             )
         })?;
-    // The body limit is checked before authentication so an oversized body is never
-    // read whole; its rejection carries 413 (or 400 for a broken body).
+    // The body limit (DefaultBodyLimit) is checked before authentication so an
+    // oversized body is never read whole; its rejection carries 413 (or 400 for a broken
+    // body). A body that stops arriving is given up after the body timeout: 408.
+    let limit = api.config.body_read_timeout;
+    let body = tokio::time::timeout(limit, Bytes::from_request(request, &()))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {} ms", limit.as_millis()),
+                "send the whole body at once",
+            )
+        })?;
     let body = body.map_err(|e| {
         let status = e.status();
         let help = if status == StatusCode::PAYLOAD_TOO_LARGE {

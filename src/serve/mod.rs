@@ -3,6 +3,7 @@
 //! HTTP serving.
 
 pub mod http;
+pub mod listen;
 pub mod loader;
 pub mod metrics;
 pub mod notify;

@@ -154,12 +154,12 @@ pub async fn run(
     // HTTP stops when this fires, after the executions have settled, so a webhook in
     // flight during shutdown is still answered.
     let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let http_config = options.http.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .await
+        super::listen::serve(listener, app, &http_config, async {
+            let _ = http_stopped.await;
+        })
+        .await
     });
     tracing::info!(%addr, "listening");
 
@@ -233,11 +233,7 @@ pub async fn run(
         tracing::warn!("executions still running after the shutdown deadline; they resume from their checkpoint at the next start");
     }
     let _ = stop_http.send(());
-    match server.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ServeError::Io(e.to_string())),
-        Err(e) => Err(ServeError::Io(e.to_string())),
-    }
+    server.await.map_err(|e| ServeError::Io(e.to_string()))
 }
 
 /// SIGHUP reloads; SIGTERM and SIGINT shut down.
