@@ -438,3 +438,115 @@ async fn half_open_connections_are_bounded_and_closed() {
     let _ = stop.send(());
     assert!(matches!(done.await, Ok(Ok(()))));
 }
+
+/// The number of threads of process `pid`.
+fn threads(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("proc status")
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("Threads")
+}
+
+/// A burst larger than a task's queue: the excess is refused at once with 503 and
+/// Retry-After (senders retry), nothing admitted is lost, and the server's threads stay
+/// bounded (a delivery used to hold a blocking thread while it waited for its task).
+/// The queue is filled deterministically by deliveries whose bodies have not arrived yet.
+#[test]
+fn a_burst_larger_than_the_queue_gets_503_and_loses_nothing() {
+    let dir = workspace();
+    let served = serve(
+        dir.path(),
+        &["--webhook-queue", "4", "--log-format", "json"],
+    );
+    let pid = served.child.id();
+    let idle_threads = threads(pid);
+    let body = |i: usize| format!("{{\"Id\":\"{i}\",\"LastName\":\"Name {i}\"}}");
+
+    // Four deliveries admitted, their bodies held back: the queue is full.
+    let mut stalled = Vec::new();
+    for i in 0..4 {
+        let mut s = TcpStream::connect(&served.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        write!(
+            s,
+            "POST /webhooks/contact-events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Cmap-Token: t0k3n\r\nX-Cmap-Event-Id: held-{i}\r\nContent-Length: {}\r\n\r\n",
+            body(i).len()
+        )
+        .expect("head");
+        stalled.push((i, s));
+    }
+    let mut in_flight = String::new();
+    for _ in 0..1000 {
+        let (_, metrics) = served.request("GET", "/metrics", &[], "");
+        in_flight = metrics
+            .lines()
+            .find(|l| l.starts_with("cmap_webhook_deliveries_in_flight "))
+            .unwrap_or_default()
+            .to_string();
+        if in_flight.ends_with(" 4") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(in_flight, "cmap_webhook_deliveries_in_flight 4");
+
+    // The burst: 40 concurrent deliveries, every one refused with Retry-After.
+    let burst: Vec<_> = (100..140)
+        .map(|i| {
+            let addr = served.addr.clone();
+            let body = body(i);
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&addr).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+                write!(
+                    s,
+                    "POST /webhooks/contact-events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Cmap-Token: t0k3n\r\nX-Cmap-Event-Id: burst-{i}\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .expect("request");
+                let mut text = String::new();
+                let _ = s.read_to_string(&mut text);
+                text
+            })
+        })
+        .collect();
+    for answer in burst {
+        let text = answer.join().expect("joined");
+        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+        assert!(
+            text.to_ascii_lowercase().contains("\r\nretry-after: 1\r\n"),
+            "{text}"
+        );
+    }
+    let peak = threads(pid);
+    assert!(
+        peak <= idle_threads + 4,
+        "threads stay bounded: {idle_threads} idle, {peak} after the burst"
+    );
+
+    // The held deliveries complete: each stored.
+    for (i, mut s) in stalled {
+        s.write_all(body(i).as_bytes()).expect("body");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("answer");
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    }
+    // The refused ones, retried as senders do: stored too.
+    for i in 100..140 {
+        let event = format!("burst-{i}");
+        let (status, text) = served.request(
+            "POST",
+            "/webhooks/contact-events",
+            &[("X-Cmap-Token", "t0k3n"), ("X-Cmap-Event-Id", &event)],
+            &body(i),
+        );
+        assert_eq!(status, 200, "{text}");
+    }
+    let (_, list) = served.request("GET", "/api/executions?task=contact-events", &[], "");
+    let list: Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(list["executions"].as_array().map(Vec::len), Some(44));
+    served.stop();
+}

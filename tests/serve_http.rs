@@ -697,3 +697,123 @@ async fn non_object_records_fail_as_invalid_records() {
     }
     assert!(s.emails().is_empty());
 }
+
+/// Deliveries stored as one batch (one commit): each is its own execution with the counts,
+/// errors and dead letters of its own records; its records see the records of the
+/// deliveries before it (one shard per external id); an event id delivered twice in the
+/// batch, or stored before, is a duplicate and writes nothing.
+#[tokio::test]
+async fn one_batch_keeps_every_delivery_guarantee() {
+    use cmap::engine::{Delivery, Ingested};
+    let s = start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir_all(&pipelines).expect("mkdir");
+    std::fs::write(pipelines.join("hook.cmap"), PIPELINE).expect("write");
+    let global = Global {
+        stdlib: None,
+        style: Style::Plain,
+    };
+    let program = load::check(std::slice::from_ref(&pipelines), &global)
+        .expect("reads")
+        .program
+        .expect("checks");
+    let engine = Engine {
+        store: s.store.clone(),
+        keyring: None,
+        options: Options::default(),
+    };
+    let task = program.task("hook").expect("task");
+    let delivery = |records: Value, event: Option<&str>| Delivery {
+        records: records.as_array().cloned().unwrap_or_default(),
+        event_id: event.map(str::to_string),
+    };
+    let batch = vec![
+        delivery(json!([contact("1", "ada")]), Some("e1")),
+        delivery(
+            json!([contact("1", "adaline"), contact("2", "bob")]),
+            Some("e2"),
+        ),
+        delivery(json!([contact("1", "ada")]), Some("e1")),
+        delivery(json!([{ "Id": "3", "Email": "bad", "Name": "bad" }]), None),
+        delivery(json!([contact("4", "cy"), 42]), Some("e4")),
+    ];
+    let got = engine
+        .ingest_batch(task, &program.connections, batch)
+        .expect("stored");
+    let summary: Vec<Value> = got
+        .iter()
+        .map(|i| match i {
+            Ingested::Duplicate => json!("duplicate"),
+            Ingested::Stored(e) => json!([
+                e.status.as_str(),
+                e.results.created,
+                e.results.updated,
+                e.results.failed
+            ]),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            json!(["success", 1, 0, 0]),
+            json!(["success", 1, 1, 0]),
+            json!("duplicate"),
+            json!(["partial", 0, 0, 1]),
+            json!(["partial", 1, 0, 1]),
+        ]
+    );
+    // One shard per external id, holding the later delivery's value.
+    assert_eq!(
+        s.emails(),
+        BTreeMap::from([
+            ("adaline".to_string(), "adaline@example.com".to_string()),
+            ("bob".to_string(), "bob@example.com".to_string()),
+            ("cy".to_string(), "cy@example.com".to_string()),
+        ])
+    );
+    // Each failed record is a dead letter of its own delivery's execution, numbered from 0.
+    for (i, record) in [
+        (3, json!({ "Id": "3", "Email": "bad", "Name": "bad" })),
+        (4, json!(42)),
+    ] {
+        let Ingested::Stored(e) = &got[i] else {
+            panic!("delivery {i} stored")
+        };
+        let dead = s
+            .store
+            .dead_letters(DEFAULT_TENANT, &e.id)
+            .expect("dead letters");
+        assert_eq!(dead.len(), 1, "{i}");
+        assert_eq!(dead[0].seq, 0);
+        assert_eq!(dead[0].record, record, "{i}");
+        assert_eq!(e.errors.len(), 1);
+        let logs = s.store.logs(DEFAULT_TENANT, &e.id).expect("logs");
+        assert!(logs
+            .iter()
+            .any(|l| l.message == "webhook delivery received"));
+    }
+    let executions = s
+        .store
+        .executions(DEFAULT_TENANT, Some("hook"))
+        .expect("list");
+    assert_eq!(executions.len(), 4);
+    let state = s
+        .store
+        .task_state(DEFAULT_TENANT, "hook")
+        .expect("state")
+        .expect("stored");
+    assert_eq!(state.stats.total_runs, 4);
+    assert_eq!(state.stats.records_created, 3);
+
+    // A later batch: e2 is now seen in the store.
+    let again = engine
+        .ingest_batch(
+            task,
+            &program.connections,
+            vec![delivery(json!([contact("2", "changed")]), Some("e2"))],
+        )
+        .expect("stored");
+    assert_eq!(again, vec![Ingested::Duplicate]);
+    assert_eq!(s.emails()["bob"], "bob@example.com");
+}

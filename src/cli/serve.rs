@@ -1,6 +1,6 @@
 //! `cmap serve [--listen ADDR] [--pipelines DIR] [--data DIR] [--log-format human|json]
 //! [--max-concurrent N] [--webhook-tolerance S] [--max-connections N] [--header-timeout S]
-//! [--body-timeout S]`: the production runner on the embedded defaults (sled in
+//! [--body-timeout S] [--webhook-queue N]`: the production runner on the embedded defaults (sled in
 //! `./data`, the shipped pipelines). Exit 0 after a graceful shutdown (SIGTERM, SIGINT),
 //! 1 when the pipelines do not check, 2 when the address or data directory is unusable.
 
@@ -69,6 +69,15 @@ pub struct Args {
         value_name = "SECONDS"
     )]
     body_timeout: u64,
+    /// Webhook deliveries in flight per task; more are answered 503 with Retry-After.
+    #[arg(
+        long,
+        env = "CMAP_WEBHOOK_QUEUE",
+        default_value_t = crate::serve::http::DEFAULT_WEBHOOK_QUEUE as u64,
+        value_parser = clap::value_parser!(u64).range(1..=65_536),
+        value_name = "N"
+    )]
+    webhook_queue: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -110,6 +119,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
         http: crate::serve::http::Config {
             signature_tolerance_secs: args.webhook_tolerance,
             max_connections: args.max_connections as usize,
+            webhook_queue: args.webhook_queue as usize,
             header_read_timeout: std::time::Duration::from_secs(args.header_timeout),
             body_read_timeout: std::time::Duration::from_secs(args.body_timeout),
             ..crate::serve::http::Config::default()

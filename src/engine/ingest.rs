@@ -1,13 +1,16 @@
-//! Records pushed to cmap (webhooks) rather than pulled by a connector: one execution
-//! whose single page is the delivery, committed in one atomic batch.
+//! Records pushed to cmap (webhooks) rather than pulled by a connector: each delivery is
+//! one execution; the deliveries queued for a task are applied as one page and committed
+//! in one atomic, flushed batch (the fsync is the cost of a delivery).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::{json, Value};
 
+use super::page::RecordOutcome;
 use super::MAX_EXECUTION_ERRORS;
-use super::{add, apply_page, log, Engine, EngineError, PageContext, Quiet, DEFAULT_TENANT};
+use super::{apply_page, close, log, Engine, EngineError, PageContext, DEFAULT_TENANT};
 use crate::compile::ir::{Connection, Task};
 use crate::store::{
     ExecutionResults, ExecutionStatus, LogLevel, Op, Phase, Progress, SyncExecution, TaskState,
@@ -16,6 +19,22 @@ use crate::store::{
 
 /// The integration of records that name none: no schema integration, no connection.
 pub const WEBHOOK_INTEGRATION: &str = "webhook";
+
+/// One webhook delivery: its records and the sender's event id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub records: Vec<Value>,
+    pub event_id: Option<String>,
+}
+
+/// What became of one delivery of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ingested {
+    /// Its event id was stored before (or earlier in the same batch): nothing stored.
+    Duplicate,
+    /// Stored: its execution, with the counts and errors of its own records.
+    Stored(Box<SyncExecution>),
+}
 
 impl Engine {
     /// The tenant a delivery to `task` is stored in: its connection's, else the default.
@@ -26,23 +45,40 @@ impl Engine {
             .unwrap_or_else(|| DEFAULT_TENANT.to_string())
     }
 
-    /// Stores one delivery of `records` for `task`: one execution (triggered by
-    /// webhook) whose only page is `records`, mapped through the task's schema. The
-    /// shards, dead letters, the closed execution, the task's stats and, when given,
-    /// `event_id` marked seen ([`crate::store::Store::event_seen`]) go into one atomic,
-    /// flushed commit: once this returns `Ok` the delivery is durable, and a redelivery
-    /// of the same event can be recognised. Failing records make the execution partial.
+    /// Stores `deliveries` for `task` in one atomic, flushed commit; what became of each,
+    /// in order. Each delivery is its own execution (triggered by webhook) with its own
+    /// counts, errors, dead letters and log, as if delivered alone, except that its
+    /// records see the records of the deliveries before it in the batch (two deliveries
+    /// creating the same external id make one shard). A delivery whose event id was
+    /// stored before, or appears earlier in the batch, is [`Ingested::Duplicate`] and
+    /// writes nothing; the others mark their event id seen
+    /// ([`crate::store::Store::event_seen`]) in the same commit. Once this returns `Ok`
+    /// every stored delivery is durable; on `Err` none is.
     ///
-    /// Blocks on the store's fsync: async callers run it on a blocking thread. Two
-    /// deliveries to the same task must not run at once (each maps against the store as
-    /// it was before the other's commit); the caller serialises them.
-    pub fn ingest(
+    /// Blocks on the store's fsync: async callers run it on a blocking thread. Two batches
+    /// for the same task must not run at once (each maps against the store as it was
+    /// before the other's commit); the caller serialises them.
+    pub fn ingest_batch(
         &self,
         task: &Task,
         connections: &[Arc<Connection>],
-        records: Vec<Value>,
-        event_id: Option<&str>,
-    ) -> Result<SyncExecution, EngineError> {
+        deliveries: Vec<Delivery>,
+    ) -> Result<Vec<Ingested>, EngineError> {
+        let (ingested, batch) = self.prepare_deliveries(task, connections, deliveries)?;
+        if !batch.is_empty() {
+            self.store.commit(batch)?;
+        }
+        Ok(ingested)
+    }
+
+    /// Maps `deliveries` as one page and builds the batch that stores them, leaving out
+    /// redeliveries.
+    fn prepare_deliveries(
+        &self,
+        task: &Task,
+        connections: &[Arc<Connection>],
+        deliveries: Vec<Delivery>,
+    ) -> Result<(Vec<Ingested>, crate::store::Batch), EngineError> {
         // A webhook task may have no connection at all: records then belong to the
         // schema's integration, else to "webhook", in the default tenant.
         let connection = self.connection_for(task, connections).ok();
@@ -55,37 +91,31 @@ impl Engine {
             .clone()
             .or_else(|| connection.as_ref().map(|c| c.integration.clone()))
             .unwrap_or_else(|| WEBHOOK_INTEGRATION.to_string());
-        let state = self
-            .store
-            .task_state(&tenant, &task.id)?
-            .unwrap_or_else(|| TaskState {
-                tenant_id: tenant.clone(),
-                task_id: task.id.clone(),
-                ..TaskState::default()
-            });
+
+        // Which deliveries are stored: a redelivery (seen before, or twice in this batch)
+        // is not.
+        let mut seen_here = HashSet::new();
+        let mut stored = Vec::with_capacity(deliveries.len());
+        for d in &deliveries {
+            let duplicate = match &d.event_id {
+                Some(id) => {
+                    !seen_here.insert(id.clone()) || self.store.event_seen(&tenant, &task.id, id)?
+                }
+                None => false,
+            };
+            stored.push(!duplicate);
+        }
+
+        // One page of every stored delivery's records, in order, so later records see
+        // earlier ones (the page's overlay).
         let now = Utc::now();
-        let mut execution = SyncExecution {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant.clone(),
-            sync_task_id: task.id.clone(),
-            tenant_integration_id: integration.clone(),
-            started_at: now,
-            completed_at: None,
-            duration_ms: None,
-            triggered_by: TriggeredBy::Webhook,
-            triggered_by_user_id: None,
-            status: ExecutionStatus::Running,
-            progress: Progress {
-                phase: Phase::Transforming,
-                total_records: Some(records.len() as u64),
-                processed_records: 0,
-                percentage: 0.0,
-            },
-            results: ExecutionResults::default(),
-            errors: Vec::new(),
-            retry_count: 0,
-            retry_of: None,
-        };
+        let page_execution = uuid::Uuid::now_v7().to_string();
+        let records: Vec<Value> = deliveries
+            .iter()
+            .zip(&stored)
+            .filter(|(_, s)| **s)
+            .flat_map(|(d, _)| d.records.iter().cloned())
+            .collect();
         let ctx = PageContext {
             store: &*self.store,
             tenant: &tenant,
@@ -93,42 +123,119 @@ impl Engine {
             integration: &integration,
             task_id: &task.id,
             task_config: &task.config,
-            execution_id: &execution.id,
+            execution_id: &page_execution,
             sweep_mark: None,
             now,
         };
         let outcome = apply_page(&ctx, &records, &[], &[], 0)?;
-        add(&mut execution.results, &outcome.results);
-        execution.errors = outcome
-            .errors
-            .into_iter()
-            .take(MAX_EXECUTION_ERRORS)
-            .collect();
-        let status = if execution.results.failed > 0 {
-            ExecutionStatus::Partial
-        } else {
-            ExecutionStatus::Success
-        };
+        // One outcome per record, by construction of `apply_page`.
+        debug_assert_eq!(outcome.per_record.len(), records.len());
+
+        // The page's failed records, in order, with their errors and dead letters: each
+        // goes back to its delivery's execution.
         let mut batch = outcome.batch;
-        batch.push(Op::PutLog(log(
-            &execution.id,
-            LogLevel::Info,
-            "webhook delivery received",
-            Some(json!({
-                "task": task.id,
-                "records": records.len(),
-                "eventId": event_id,
-            })),
-        )));
-        if let Some(event_id) = event_id {
-            batch.push(Op::MarkEvent {
+        let mut dead_letters = Vec::new();
+        batch.ops.retain(|op| match op {
+            Op::PutDeadLetter(d) => {
+                dead_letters.push(d.clone());
+                false
+            }
+            _ => true,
+        });
+        let mut dead_letters = dead_letters.into_iter();
+        let mut errors = outcome.errors.into_iter();
+        let mut outcomes = outcome.per_record.into_iter();
+
+        let mut state = self
+            .store
+            .task_state(&tenant, &task.id)?
+            .unwrap_or_else(|| TaskState {
+                tenant_id: tenant.clone(),
                 task_id: task.id.clone(),
-                event_id: event_id.to_string(),
-                at: now,
+                ..TaskState::default()
             });
+        let mut ingested = Vec::with_capacity(deliveries.len());
+        for (delivery, stored) in deliveries.into_iter().zip(stored) {
+            if !stored {
+                ingested.push(Ingested::Duplicate);
+                continue;
+            }
+            let mut execution = SyncExecution {
+                id: uuid::Uuid::now_v7().to_string(),
+                tenant_id: tenant.clone(),
+                sync_task_id: task.id.clone(),
+                tenant_integration_id: integration.clone(),
+                started_at: now,
+                completed_at: None,
+                duration_ms: None,
+                triggered_by: TriggeredBy::Webhook,
+                triggered_by_user_id: None,
+                status: ExecutionStatus::Running,
+                progress: Progress {
+                    phase: Phase::Transforming,
+                    total_records: Some(delivery.records.len() as u64),
+                    processed_records: 0,
+                    percentage: 0.0,
+                },
+                results: ExecutionResults::default(),
+                errors: Vec::new(),
+                retry_count: 0,
+                retry_of: None,
+            };
+            let mut seq = 0;
+            for _ in &delivery.records {
+                let r = &mut execution.results;
+                r.fetched += 1;
+                match outcomes.next() {
+                    Some(RecordOutcome::Created) => r.created += 1,
+                    Some(RecordOutcome::Updated) => r.updated += 1,
+                    Some(RecordOutcome::Skipped) => r.skipped += 1,
+                    Some(RecordOutcome::Failed) | None => {
+                        r.failed += 1;
+                        if let Some(e) = errors.next() {
+                            if execution.errors.len() < MAX_EXECUTION_ERRORS {
+                                execution.errors.push(e);
+                            }
+                        }
+                        if let Some(mut d) = dead_letters.next() {
+                            d.execution_id = execution.id.clone();
+                            d.seq = seq;
+                            seq += 1;
+                            batch.push(Op::PutDeadLetter(d));
+                        }
+                    }
+                }
+            }
+            let status = if execution.results.failed > 0 {
+                ExecutionStatus::Partial
+            } else {
+                ExecutionStatus::Success
+            };
+            batch.push(Op::PutLog(log(
+                &execution.id,
+                LogLevel::Info,
+                "webhook delivery received",
+                Some(json!({
+                    "task": task.id,
+                    "records": delivery.records.len(),
+                    "eventId": delivery.event_id,
+                })),
+            )));
+            if let Some(event_id) = delivery.event_id {
+                batch.push(Op::MarkEvent {
+                    task_id: task.id.clone(),
+                    event_id,
+                    at: now,
+                });
+            }
+            let execution = close(&mut batch, execution, &mut state, status, None);
+            batch.push(Op::PutExecution(execution.clone()));
+            ingested.push(Ingested::Stored(Box::new(execution)));
         }
-        // commit_finish closes the execution, updates the task's stats and commits the
-        // whole batch at once.
-        Ok(self.commit_finish(batch, execution, state, status, None, &Quiet)?)
+        if ingested.iter().any(|i| matches!(i, Ingested::Stored(_))) {
+            self.keep_paused(&mut state);
+            batch.push(Op::PutTaskState(state));
+        }
+        Ok((ingested, batch))
     }
 }

@@ -40,7 +40,7 @@ use crate::store::{
 };
 
 pub use credentials::{load_stored, owner_tenant as credentials_owner, resolve_auth, save_stored};
-pub use ingest::WEBHOOK_INTEGRATION;
+pub use ingest::{Delivery, Ingested, WEBHOOK_INTEGRATION};
 pub use lookup::StoreLookup;
 pub use page::{apply_page, PageContext, PageOutcome};
 
@@ -642,12 +642,32 @@ impl Engine {
     fn commit_finish(
         &self,
         mut batch: Batch,
-        mut execution: SyncExecution,
+        execution: SyncExecution,
         mut state: TaskState,
         status: ExecutionStatus,
         error: Option<String>,
         observer: &dyn Observer,
     ) -> Result<SyncExecution, StoreError> {
+        let execution = close(&mut batch, execution, &mut state, status, error);
+        self.keep_paused(&mut state);
+        batch.push(Op::PutTaskState(state));
+        batch.push(Op::PutExecution(execution.clone()));
+        self.store.commit(batch)?;
+        observer.progress(&execution);
+        Ok(execution)
+    }
+}
+
+/// Closes `execution` with `status`, adds it to the task's stats in `state`, and pushes
+/// its summary log line to `batch` (the caller stores the state and the execution).
+fn close(
+    batch: &mut Batch,
+    mut execution: SyncExecution,
+    state: &mut TaskState,
+    status: ExecutionStatus,
+    error: Option<String>,
+) -> SyncExecution {
+    {
         let now = Utc::now();
         execution.status = status;
         execution.completed_at = Some(now);
@@ -705,13 +725,8 @@ impl Engine {
             &summary,
             error.map(|e| json!({ "error": e })),
         )));
-        self.keep_paused(&mut state);
-        batch.push(Op::PutTaskState(state));
-        batch.push(Op::PutExecution(execution.clone()));
-        self.store.commit(batch)?;
-        observer.progress(&execution);
-        Ok(execution)
     }
+    execution
 }
 
 fn checkpoint(

@@ -6,8 +6,7 @@
 //! or the store, and turn the outcome into JSON. Errors are always
 //! `{"error": "...", "help": "..."}` with a status code that says whether a retry helps.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -22,15 +21,20 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::deliveries::Deliveries;
 use super::metrics::Metrics;
 use super::runner::{Runner, TriggerError};
 use super::state::{Event, Shared};
 use crate::compile::ir::{Schedule, Task};
-use crate::engine::DEFAULT_TENANT;
+use crate::engine::{Ingested, DEFAULT_TENANT};
 use crate::store::TriggeredBy;
 
 /// Webhook bodies larger than this are refused with 413 (the default).
 pub const DEFAULT_WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+/// The default [`Config::webhook_queue`].
+pub const DEFAULT_WEBHOOK_QUEUE: usize = 256;
+/// The default [`Config::webhook_memory`]: 64 MiB.
+pub const DEFAULT_WEBHOOK_MEMORY: usize = 64 << 20;
 /// The default [`Config::header_read_timeout`].
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default [`Config::body_read_timeout`].
@@ -69,6 +73,12 @@ pub struct Config {
     /// A signed delivery whose timestamp is further than this (seconds) from now, past
     /// or future, is refused: an old signed delivery cannot be replayed later.
     pub signature_tolerance_secs: u64,
+    /// Per task, at most this many deliveries are in flight (queued or being stored);
+    /// more are refused with 503 and `Retry-After` ([`super::deliveries`]).
+    pub webhook_queue: usize,
+    /// The bodies of the deliveries in flight, of every task, stay within this many
+    /// bytes (else 503 and `Retry-After`).
+    pub webhook_memory: usize,
 }
 
 impl Default for Config {
@@ -79,6 +89,8 @@ impl Default for Config {
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             signature_tolerance_secs: DEFAULT_SIGNATURE_TOLERANCE_SECS,
+            webhook_queue: DEFAULT_WEBHOOK_QUEUE,
+            webhook_memory: DEFAULT_WEBHOOK_MEMORY,
         }
     }
 }
@@ -89,23 +101,10 @@ struct Api {
     runner: Arc<Runner>,
     metrics: Arc<Metrics>,
     config: Config,
-    /// One lock per task id, held (on a blocking thread) while a delivery is checked for
-    /// duplication, mapped and committed. Two deliveries to one task mapped at once would
-    /// each read the store as it was before the other's commit: both could create the
-    /// same shard, or both pass the event-id check. Deliveries to different tasks run in
-    /// parallel.
-    task_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
-}
-
-impl Api {
-    fn task_lock(&self, task_id: &str) -> Arc<Mutex<()>> {
-        self.task_locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(task_id.to_string())
-            .or_default()
-            .clone()
-    }
+    /// Webhook deliveries in flight: one drainer per task stores its queued deliveries
+    /// batch by batch, so two deliveries to one task are never mapped against the same
+    /// store state (both could create the same shard, or both pass the event-id check).
+    deliveries: Arc<Deliveries>,
 }
 
 /// The API with the default settings.
@@ -121,12 +120,18 @@ pub fn router_with(
     config: Config,
 ) -> Router {
     let body_limit = config.webhook_body_limit;
+    let deliveries = Deliveries::new(
+        shared.clone(),
+        metrics.clone(),
+        config.webhook_queue,
+        config.webhook_memory,
+    );
     let api = Arc::new(Api {
         shared,
         runner,
         metrics,
         config,
-        task_locks: Mutex::new(HashMap::new()),
+        deliveries,
     });
     Router::new()
         .route(
@@ -154,14 +159,17 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error: String,
     pub help: Option<String>,
+    /// Seconds for a `Retry-After` header (a 503 the sender should retry).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, error: impl Into<String>, help: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, error: impl Into<String>, help: impl Into<String>) -> ApiError {
         ApiError {
             status,
             error: error.into(),
             help: Some(help.into()),
+            retry_after: None,
         }
     }
 }
@@ -172,7 +180,13 @@ impl IntoResponse for ApiError {
         if let Some(help) = self.help {
             body["help"] = Value::String(help);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -245,16 +259,40 @@ async fn receive(
                 "webhooks go to tasks with `schedule realtime`; GET /api/pipelines lists what is loaded",
             )
         })?;
-    // The body limit (DefaultBodyLimit) is checked before authentication so an
-    // oversized body is never read whole; its rejection carries 413 (or 400 for a broken
-    // body). A body that stops arriving is given up after the body timeout: 408.
-    let limit = api.config.body_read_timeout;
-    let body = tokio::time::timeout(limit, Bytes::from_request(request, &()))
+    // Everything the headers alone can refuse, before any of the body is read or a
+    // place in the queue is taken: an unauthenticated sender cannot fill the queue.
+    verify_token(&task, headers)?;
+    if api.runner.is_paused(task_id) {
+        // 503, not 4xx: senders retry server errors, so deliveries made while the task
+        // is paused arrive once it is resumed.
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("task `{task_id}` is paused"),
+            format!("resume it: POST /api/tasks/{task_id}/resume"),
+        ));
+    }
+    let event_id = event_id(headers)?;
+    // A place in the task's queue and the body's bytes in the budget, or 503 with
+    // Retry-After. The body is reserved at its announced size (the limit when unknown;
+    // larger ones are refused with 413 below).
+    let limit = api.config.webhook_body_limit;
+    let announced = header_str(headers, header::CONTENT_LENGTH.as_str())
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(limit, |n| n.min(limit));
+    let admission = api
+        .deliveries
+        .admit(task_id, announced)
+        .map_err(|full| full.into_error(task_id))?;
+    // The body limit (DefaultBodyLimit) is enforced while reading, so an oversized body
+    // is never read whole; its rejection carries 413 (or 400 for a broken body). A body
+    // that stops arriving is given up after the body timeout: 408.
+    let timeout = api.config.body_read_timeout;
+    let body = tokio::time::timeout(timeout, Bytes::from_request(request, &()))
         .await
         .map_err(|_| {
             ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                format!("the body did not arrive within {} ms", limit.as_millis()),
+                format!("the body did not arrive within {} ms", timeout.as_millis()),
                 "send the whole body at once",
             )
         })?;
@@ -267,8 +305,7 @@ async fn receive(
         };
         ApiError::new(status, e.body_text(), help)
     })?;
-    let event_id = event_id(headers)?;
-    verify(
+    verify_signature(
         &task,
         headers,
         &body,
@@ -276,67 +313,23 @@ async fn receive(
         api.config.signature_tolerance_secs,
         Utc::now().timestamp(),
     )?;
-    if api.runner.is_paused(task_id) {
-        // 503, not 4xx: senders retry server errors, so deliveries made while the task
-        // is paused arrive once it is resumed.
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("task `{task_id}` is paused"),
-            format!("resume it: POST /api/tasks/{task_id}/resume"),
-        ));
-    }
-    let records = parse_records(&body)?;
-    let count = records.len() as u64;
-
-    let api2 = api.clone();
-    let connections = loaded.program.connections.clone();
-    // Commits block on fsync: run the delivery on a blocking thread so the runtime's
-    // workers keep serving other requests meanwhile.
-    let outcome = tokio::task::spawn_blocking(move || {
-        let lock = api2.task_lock(&task.id);
-        // Held across the duplicate check and the commit, so a concurrent redelivery of
-        // the same event waits and then sees it as seen.
-        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let engine = &api2.shared.engine;
-        if let Some(id) = &event_id {
-            let tenant = engine.ingest_tenant(&task, &connections);
-            if engine.store.event_seen(&tenant, &task.id, id)? {
-                return Ok(None);
-            }
-        }
-        engine
-            .ingest(&task, &connections, records, event_id.as_deref())
-            .map(Some)
-    })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the delivery was interrupted: {e}"),
-            "retry the delivery; nothing of it was acknowledged",
-        )
-    })?
-    .map_err(|e: crate::engine::EngineError| store_error(e))?;
-    match outcome {
-        None => Ok((0, json!({ "duplicate": true }))),
-        Some(execution) => {
+    // Queued, stored with the task's other queued deliveries, answered once committed.
+    match api
+        .deliveries
+        .deliver(admission, loaded, task, body, event_id)
+        .await?
+    {
+        Ingested::Duplicate => Ok((0, json!({ "duplicate": true }))),
+        Ingested::Stored(execution) => {
             api.metrics.execution_finished(&execution);
             let value = serde_json::to_value(&execution).map_err(store_error)?;
-            Ok((count, value))
+            Ok((execution.results.fetched, value))
         }
     }
 }
 
-/// Checks the task's verification token and, when configured, the delivery's signature
-/// (the scheme is [`check_signature`]'s). `now`: the server's clock, UNIX seconds.
-fn verify(
-    task: &Task,
-    headers: &HeaderMap,
-    body: &[u8],
-    event_id: Option<&str>,
-    tolerance_secs: u64,
-    now: i64,
-) -> Result<(), ApiError> {
+/// Checks the task's verification token.
+fn verify_token(task: &Task, headers: &HeaderMap) -> Result<(), ApiError> {
     if let Schedule::Realtime {
         verification_token: Some(expected),
         ..
@@ -356,6 +349,19 @@ fn verify(
             ));
         }
     }
+    Ok(())
+}
+
+/// When the task asks for signatures, checks the delivery's (the scheme is
+/// [`check_signature`]'s). `now`: the server's clock, UNIX seconds.
+fn verify_signature(
+    task: &Task,
+    headers: &HeaderMap,
+    body: &[u8],
+    event_id: Option<&str>,
+    tolerance_secs: u64,
+    now: i64,
+) -> Result<(), ApiError> {
     if let Some(var) = task
         .config
         .get(SIGNATURE_SECRET_ENV_KEY)
@@ -508,26 +514,6 @@ fn event_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
                 format!("send X-Cmap-Event-Id as visible text of at most {MAX_EVENT_ID_LEN} bytes"),
             )),
         },
-    }
-}
-
-/// One JSON record or an array of them.
-fn parse_records(body: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
-            "send one JSON record (an object) or an array of records",
-        )
-    })?;
-    match value {
-        Value::Array(records) => Ok(records),
-        record @ Value::Object(_) => Ok(vec![record]),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "the body is neither a record nor an array of records",
-            "send one JSON record (an object) or an array of records",
-        )),
     }
 }
 
