@@ -182,11 +182,11 @@ fn sigpipe_ignored(pid: u32) -> bool {
     mask & (1 << (libc::SIGPIPE - 1)) != 0
 }
 
-/// An execution whose JSON is about 4 MiB: far more than the socket buffers hold, so the
+/// An execution whose JSON is about 2 MiB: far more than the socket buffers hold, so the
 /// server is still writing it when the client hangs up.
 fn big_execution() -> SyncExecution {
     let error = "x".repeat(64 * 1024);
-    let errors: Vec<Value> = (0..64)
+    let errors: Vec<Value> = (0..32)
         .map(|_| json!({"timestamp": "2024-01-01T00:00:00Z", "phase": "transforming", "error": error, "recoverable": true}))
         .collect();
     serde_json::from_value(json!({
