@@ -10,6 +10,9 @@
 //!    count, counts 200s and 503s (a 503 is retried after its Retry-After, as senders
 //!    do), and checks every delivery is stored once. Targets: peak RSS < 300 MB, threads
 //!    bounded (not one per delivery). `BENCH_BURST=0` skips it.
+//!
+//! Figures (before and after the bounded webhook queue) are in docs/serve.md, "Webhook
+//! bursts".
 
 use std::collections::BTreeMap;
 use std::error::Error;
