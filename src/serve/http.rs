@@ -227,7 +227,10 @@ async fn webhook(
                 .get(EVENT_ID_HEADER)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             let event = event.as_deref();
-            if e.status.is_server_error() {
+            if e.retry_after.is_some() {
+                // Busy, not broken: the sender retries after Retry-After.
+                tracing::warn!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery deferred");
+            } else if e.status.is_server_error() {
                 tracing::error!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery failed");
             } else {
                 tracing::warn!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery refused");
