@@ -1,9 +1,18 @@
-//! Benchmark: webhook ingestion on loopback. A few concurrent clients POST batches of
-//! records to `/webhooks/{task}` of the real router (token check, mapping through the
-//! schema, one durable sled commit per request) and the run reports records/s and the
-//! p50/p99 request latency. Target: >= 5,000 records/s on a 2-core machine.
+//! Benchmark: webhook ingestion on loopback.
 //!
-//! `BENCH_RECORDS` (default 20000), `BENCH_BATCH` (100), `BENCH_CLIENTS` (4).
+//! 1. Throughput: concurrent clients POST batches of records to `/webhooks/{task}` of the
+//!    real router (token check, mapping through the schema, durable sled commits) and
+//!    the run reports records/s and the p50/p99 request latency. Target: >= 5,000
+//!    records/s on a 2-core machine. `BENCH_RECORDS` (default 20000), `BENCH_BATCH`
+//!    (100), `BENCH_CLIENTS` (4).
+//! 2. Burst: the release binary (`cmap serve`) takes `BENCH_BURST` (default 1000)
+//!    concurrent one-record deliveries; the run samples its peak RSS (VmHWM) and thread
+//!    count, counts 200s and 503s (a 503 is retried after its Retry-After, as senders
+//!    do), and checks every delivery is stored once. Targets: peak RSS < 300 MB, threads
+//!    bounded (not one per delivery). `BENCH_BURST=0` skips it.
+//!
+//! Figures (before and after the bounded webhook queue) are in docs/serve.md, "Webhook
+//! bursts".
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -42,6 +51,15 @@ fn env(name: &str, default: usize) -> usize {
 
 #[tokio::main]
 async fn main() -> Res<()> {
+    throughput().await?;
+    let burst_size = env("BENCH_BURST", 1000);
+    if burst_size > 0 {
+        burst(burst_size).await?;
+    }
+    Ok(())
+}
+
+async fn throughput() -> Res<()> {
     let total = env("BENCH_RECORDS", 20_000);
     let batch = env("BENCH_BATCH", 100).max(1);
     let clients = env("BENCH_CLIENTS", 4).max(1);
@@ -144,4 +162,160 @@ async fn main() -> Res<()> {
         return Err(format!("stored {stored} of {total}").into());
     }
     Ok(())
+}
+
+/// Peak RSS (kB) and thread count of process `pid`, from /proc.
+fn proc_status(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmHWM:")?, field("Threads:")?))
+}
+
+/// Kills the server if the burst fails half-way.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn burst(n: usize) -> Res<()> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir()?;
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir_all(&pipelines)?;
+    std::fs::write(pipelines.join("bench.cmap"), PIPELINE)?;
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cmap"))
+            .current_dir(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .env("CMAP_LOG", "warn,cmap::serve::server=info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?,
+    );
+    let pid = child.0.id();
+    let stderr = child.0.stderr.take().ok_or("no stderr")?;
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().ok_or("the server ended before listening")??;
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+            if v["fields"]["message"] == "listening" {
+                break v["fields"]["addr"].as_str().unwrap_or_default().to_string();
+            }
+        }
+    };
+    // Drain the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let url = format!("http://{addr}/webhooks/bench-hook");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let (_, threads_before) = proc_status(pid).ok_or("no /proc status")?;
+
+    // Sample the server while the burst runs.
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut peak_threads = 0;
+            let mut peak_rss = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some((rss, threads)) = proc_status(pid) {
+                    peak_threads = peak_threads.max(threads);
+                    peak_rss = peak_rss.max(rss);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (peak_rss, peak_threads)
+        })
+    };
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = serde_json::json!({
+                "Id": format!("003U{i:08}"), "Email": format!("burst{i}@example.com"),
+                "FirstName": "Burst", "LastName": format!("{i}"), "Phone": "+1 555 0100",
+            })
+            .to_string();
+            let mut refused = 0u32;
+            // A sender retries 503 after Retry-After; bounded here.
+            for _ in 0..120 {
+                let resp = client
+                    .post(&url)
+                    .header("x-cmap-token", "bench")
+                    .header("x-cmap-event-id", format!("burst-{i}"))
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match resp.status().as_u16() {
+                    200 => return Ok(refused),
+                    503 => {
+                        refused += 1;
+                        let wait = resp
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .ok_or("503 without Retry-After")?;
+                        tokio::time::sleep(Duration::from_secs(wait)).await;
+                    }
+                    s => return Err(format!("status {s}")),
+                }
+            }
+            Err("still refused after 120 tries".to_string())
+        }));
+    }
+    let mut refused = 0;
+    for t in tasks {
+        refused += t.await?.map_err(|e| e.to_string())?;
+    }
+    let elapsed = started.elapsed();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (peak_rss, peak_threads) = sampler.join().map_err(|_| "sampler panicked")?;
+    // Stop the server gracefully, then count what it stored.
+    // SAFETY: a signal to our own child process.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+    let status = child.0.wait()?;
+    if !status.success() {
+        return Err(format!("the server exited with {status}").into());
+    }
+    let store = open_when_released(&dir.path().join("data"))?;
+    let stored = store.shards("default", Some("c_contact")).count();
+    println!(
+        "burst: {n} concurrent one-record deliveries to the release binary in {:.2}s: peak RSS {:.0} MB, peak threads {peak_threads} ({threads_before} idle), {refused} answers 503 (retried); {stored} shards stored",
+        elapsed.as_secs_f64(),
+        peak_rss as f64 / 1024.0,
+    );
+    if stored != n {
+        return Err(format!("stored {stored} of {n}").into());
+    }
+    Ok(())
+}
+
+/// The store of an exited server (sled may hold its lock a moment longer in a child that
+/// just exited: bounded retries).
+fn open_when_released(path: &std::path::Path) -> Res<SledStore> {
+    let mut last = None;
+    for _ in 0..100 {
+        match SledStore::open(path) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(last.map(|e| e.to_string()).unwrap_or_default().into())
 }

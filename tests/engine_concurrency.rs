@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
 use cmap::compile::ir::Program;
-use cmap::engine::{CancellationToken, Engine, Observer, Options, Quiet, RunRequest};
+use cmap::engine::{
+    CancellationToken, Delivery, Engine, Ingested, Observer, Options, Quiet, RunRequest,
+};
 use cmap::store::{
     Batch, ConnectionRecord, DeadLetter, ExecutionStatus, Op, PendingReference, Result, Shard,
     SledStore, SourceKey, Store, SyncExecution, SyncLog, TaskState, TriggeredBy,
@@ -191,9 +193,18 @@ fn deliver(engine: &Engine, program: &Program, task: &str, records: Value) -> Sy
     let Value::Array(records) = records else {
         panic!("records are an array")
     };
-    engine
-        .ingest(task, &program.connections, records, None)
+    let delivery = Delivery {
+        records,
+        event_id: None,
+    };
+    match engine
+        .ingest_batch(task, &program.connections, vec![delivery])
         .expect("the delivery is stored")
+        .pop()
+    {
+        Some(Ingested::Stored(execution)) => *execution,
+        other => panic!("the delivery is not stored: {other:?}"),
+    }
 }
 
 /// JSON lines of `records`.

@@ -39,6 +39,16 @@ task signed {
 
 task manual-only { schema hook-contacts }
 
+schema live-contacts {
+  source salesforce.Contact where IsDeleted == false
+  target c_contact
+  dedupe external_id(Id)
+  email! = Email | lowercase validate email
+  name = Name
+}
+
+task filtered { schema live-contacts  schedule realtime token "s3cret" }
+
 connection slow-file { integration files  auth none  settings { path: "slow.jsonl" } }
 task slow { schema hook-contacts  connection slow-file }
 "#;
@@ -176,10 +186,20 @@ fn contact(id: &str, name: &str) -> Value {
     json!({ "Id": id, "Email": format!("{name}@Example.com"), "Name": name })
 }
 
-fn sign(body: &[u8]) -> String {
+/// The signature header of docs/serve.md: `t=UNIX,v1=hex(HMAC-SHA256(secret,
+/// "t.event_id.body"))`.
+fn sign(t: i64, event_id: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(format!("{t}.{event_id}.").as_bytes());
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A refused case: its name, the signature header, the event id header, the body.
+type Refused<'a> = (&'a str, Option<String>, Option<&'a str>, &'a [u8]);
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
 }
 
 #[tokio::test]
@@ -244,29 +264,179 @@ async fn wrong_or_missing_token_is_401_and_stores_nothing() {
 }
 
 #[tokio::test]
-async fn a_signed_task_needs_the_right_signature() {
+async fn a_signed_task_needs_a_fresh_signature_over_time_event_id_and_body() {
     let s = start().await;
     let body = contact("1", "ada").to_string().into_bytes();
-    let good = sign(&body);
-    let tampered = sign(b"{}");
-    for sig in [None, Some("sha256=zz"), Some(tampered.as_str())] {
+    let now = unix_now();
+    let good = sign(now, "e1", &body);
+    // The documented example (docs/serve.md) signs to the documented header.
+    assert_eq!(
+        sign(1700000000, "evt-42", br#"{"Id":"1"}"#),
+        "t=1700000000,v1=5e0ffb7d196140c8cfc3eee5228985dc489ab4c4b0c3025100052ec076b515ad"
+    );
+    let with_old_v1 = format!(
+        "{},v1={}",
+        good.split(",v1=").next().unwrap_or_default(),
+        "00".repeat(32)
+    );
+    let refused: Vec<Refused> = vec![
+        ("no signature", None, Some("e1"), &body),
+        (
+            "the old body-only form",
+            Some("sha256=00".to_string()),
+            Some("e1"),
+            &body,
+        ),
+        (
+            "stale",
+            Some(sign(now - 301, "e1", &body)),
+            Some("e1"),
+            &body,
+        ),
+        (
+            "an hour old",
+            Some(sign(now - 3600, "e1", &body)),
+            Some("e1"),
+            &body,
+        ),
+        (
+            "from the future",
+            Some(sign(now + 330, "e1", &body)),
+            Some("e1"),
+            &body,
+        ),
+        ("tampered event id", Some(good.clone()), Some("e2"), &body),
+        (
+            "tampered body",
+            Some(good.clone()),
+            Some("e1"),
+            b"{\"Id\":\"1\",\"Name\":\"eve\"}",
+        ),
+        ("no event id", Some(good.clone()), None, &body),
+        (
+            "no timestamp",
+            Some(good.split(',').nth(1).unwrap_or_default().to_string()),
+            Some("e1"),
+            &body,
+        ),
+        ("no v1", Some(format!("t={now}")), Some("e1"), &body),
+        (
+            "a timestamp that is no number",
+            Some(good.replacen(&format!("t={now}"), "t=soon", 1)),
+            Some("e1"),
+            &body,
+        ),
+        (
+            "hex that is no hex",
+            Some(format!("t={now},v1=zz")),
+            Some("e1"),
+            &body,
+        ),
+        (
+            "a wrong v1 alone",
+            Some(with_old_v1.clone()),
+            Some("e1"),
+            &body,
+        ),
+        ("garbage", Some("garbage".to_string()), Some("e1"), &body),
+    ];
+    for (case, sig, event, body) in refused {
         let mut headers = vec![("x-cmap-token", "s3cret")];
-        if let Some(sig) = sig {
+        if let Some(sig) = &sig {
             headers.push(("x-cmap-signature", sig));
         }
-        let (status, resp) = s.post("/webhooks/signed", &headers, body.clone()).await;
-        assert_eq!(status, 401, "{sig:?}: {resp}");
+        if let Some(e) = event {
+            headers.push(("x-cmap-event-id", e));
+        }
+        let (status, resp) = s.post("/webhooks/signed", &headers, body.to_vec()).await;
+        assert_eq!(status, 401, "{case}: {resp}");
+        assert!(
+            resp["help"].as_str().is_some_and(|h| !h.is_empty()),
+            "{case}: {resp}"
+        );
     }
     assert!(s.emails().is_empty());
+    let stale = sign(now - 3600, "e1", &body);
+    let (_, resp) = s
+        .post(
+            "/webhooks/signed",
+            &[
+                ("x-cmap-token", "s3cret"),
+                ("x-cmap-signature", &stale),
+                ("x-cmap-event-id", "e1"),
+            ],
+            body.clone(),
+        )
+        .await;
+    assert!(
+        resp["error"].as_str().is_some_and(|e| e.contains("300")),
+        "the window is named: {resp}"
+    );
+
+    // Valid: stored. Several v1 values (a secret being rotated): one must match.
     let (status, resp) = s
         .post(
             "/webhooks/signed",
-            &[("x-cmap-token", "s3cret"), ("x-cmap-signature", &good)],
+            &[
+                ("x-cmap-token", "s3cret"),
+                ("x-cmap-signature", &good),
+                ("x-cmap-event-id", "e1"),
+            ],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    let newer = contact("1", "bob").to_string().into_bytes();
+    let rotated = format!(
+        "t={now},v1={},{}",
+        "00".repeat(32),
+        sign(now, "e2", &newer)
+            .split(',')
+            .nth(1)
+            .unwrap_or_default()
+    );
+    let (status, resp) = s
+        .post(
+            "/webhooks/signed",
+            &[
+                ("x-cmap-token", "s3cret"),
+                ("x-cmap-signature", &rotated),
+                ("x-cmap-event-id", "e2"),
+            ],
+            newer,
+        )
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(s.emails()["bob"], "bob@example.com");
+
+    // The old signed body replayed under a new event id would roll the record back: refused.
+    let (status, resp) = s
+        .post(
+            "/webhooks/signed",
+            &[
+                ("x-cmap-token", "s3cret"),
+                ("x-cmap-signature", &good),
+                ("x-cmap-event-id", "e3"),
+            ],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(status, 401, "{resp}");
+    // Replayed whole (same event id) within the window: a duplicate, ignored.
+    let (status, resp) = s
+        .post(
+            "/webhooks/signed",
+            &[
+                ("x-cmap-token", "s3cret"),
+                ("x-cmap-signature", &good),
+                ("x-cmap-event-id", "e1"),
+            ],
             body,
         )
         .await;
     assert_eq!(status, 200, "{resp}");
-    assert_eq!(s.emails().len(), 1);
+    assert_eq!(resp, json!({ "duplicate": true }));
+    assert_eq!(s.emails().keys().collect::<Vec<_>>(), ["bob"]);
 }
 
 #[tokio::test]
@@ -482,4 +652,164 @@ async fn health_readiness_metrics_pipelines_and_reload() {
         Some(Event::Reload { reason }) => assert!(reason.contains("/api/reload")),
         other => panic!("expected a reload event, got {other:?}"),
     }
+}
+
+/// Non-object records are invalid records (as `cmap map` says of such lines), never
+/// skipped or mapped: with or without a `where` filter (a filter over a number used to
+/// skip it), through webhooks and through `map_record` itself, which every path
+/// (connector pages, webhooks, `cmap map`, `cmap test`) goes through.
+#[tokio::test]
+async fn non_object_records_fail_as_invalid_records() {
+    let s = start().await;
+    for task in ["hook", "filtered"] {
+        let body = json!([1, "x", null, [2], true]);
+        let (status, resp) = s
+            .post(
+                &format!("/webhooks/{task}"),
+                &[("x-cmap-token", "s3cret")],
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, 200, "{task}: {resp}");
+        assert_eq!(resp["status"], "partial", "{task}: {resp}");
+        assert_eq!(resp["results"]["failed"], 5, "{task}: {resp}");
+        assert_eq!(resp["results"]["skipped"], 0, "{task}: {resp}");
+        let id = resp["id"].as_str().expect("id");
+        let dead = s
+            .store
+            .dead_letters(DEFAULT_TENANT, id)
+            .expect("dead letters");
+        let got: Vec<(String, String)> = dead
+            .iter()
+            .map(|d| (d.code.clone(), d.message.clone()))
+            .collect();
+        let want: Vec<(String, String)> = ["a number", "a string", "null", "an array", "a boolean"]
+            .iter()
+            .map(|k| {
+                (
+                    "invalid_record".to_string(),
+                    format!("not a record: expected a JSON object, found {k}"),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{task}");
+        assert_eq!(dead[0].record, json!(1));
+    }
+    assert!(s.emails().is_empty());
+}
+
+/// Deliveries stored as one batch (one commit): each is its own execution with the counts,
+/// errors and dead letters of its own records; its records see the records of the
+/// deliveries before it (one shard per external id); an event id delivered twice in the
+/// batch, or stored before, is a duplicate and writes nothing.
+#[tokio::test]
+async fn one_batch_keeps_every_delivery_guarantee() {
+    use cmap::engine::{Delivery, Ingested};
+    let s = start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir_all(&pipelines).expect("mkdir");
+    std::fs::write(pipelines.join("hook.cmap"), PIPELINE).expect("write");
+    let global = Global {
+        stdlib: None,
+        style: Style::Plain,
+    };
+    let program = load::check(std::slice::from_ref(&pipelines), &global)
+        .expect("reads")
+        .program
+        .expect("checks");
+    let engine = Engine::new(s.store.clone(), None, Options::default());
+    let task = program.task("hook").expect("task");
+    let delivery = |records: Value, event: Option<&str>| Delivery {
+        records: records.as_array().cloned().unwrap_or_default(),
+        event_id: event.map(str::to_string),
+    };
+    let batch = vec![
+        delivery(json!([contact("1", "ada")]), Some("e1")),
+        delivery(
+            json!([contact("1", "adaline"), contact("2", "bob")]),
+            Some("e2"),
+        ),
+        delivery(json!([contact("1", "ada")]), Some("e1")),
+        delivery(json!([{ "Id": "3", "Email": "bad", "Name": "bad" }]), None),
+        delivery(json!([contact("4", "cy"), 42]), Some("e4")),
+    ];
+    let got = engine
+        .ingest_batch(task, &program.connections, batch)
+        .expect("stored");
+    let summary: Vec<Value> = got
+        .iter()
+        .map(|i| match i {
+            Ingested::Duplicate => json!("duplicate"),
+            Ingested::Stored(e) => json!([
+                e.status.as_str(),
+                e.results.created,
+                e.results.updated,
+                e.results.failed
+            ]),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            json!(["success", 1, 0, 0]),
+            json!(["success", 1, 1, 0]),
+            json!("duplicate"),
+            json!(["partial", 0, 0, 1]),
+            json!(["partial", 1, 0, 1]),
+        ]
+    );
+    // One shard per external id, holding the later delivery's value.
+    assert_eq!(
+        s.emails(),
+        BTreeMap::from([
+            ("adaline".to_string(), "adaline@example.com".to_string()),
+            ("bob".to_string(), "bob@example.com".to_string()),
+            ("cy".to_string(), "cy@example.com".to_string()),
+        ])
+    );
+    // Each failed record is a dead letter of its own delivery's execution, numbered from 0.
+    for (i, record) in [
+        (3, json!({ "Id": "3", "Email": "bad", "Name": "bad" })),
+        (4, json!(42)),
+    ] {
+        let Ingested::Stored(e) = &got[i] else {
+            panic!("delivery {i} stored")
+        };
+        let dead = s
+            .store
+            .dead_letters(DEFAULT_TENANT, &e.id)
+            .expect("dead letters");
+        assert_eq!(dead.len(), 1, "{i}");
+        assert_eq!(dead[0].seq, 0);
+        assert_eq!(dead[0].record, record, "{i}");
+        assert_eq!(e.errors.len(), 1);
+        let logs = s.store.logs(DEFAULT_TENANT, &e.id).expect("logs");
+        assert!(logs
+            .iter()
+            .any(|l| l.message == "webhook delivery received"));
+    }
+    let executions = s
+        .store
+        .executions(DEFAULT_TENANT, Some("hook"))
+        .expect("list");
+    assert_eq!(executions.len(), 4);
+    let state = s
+        .store
+        .task_state(DEFAULT_TENANT, "hook")
+        .expect("state")
+        .expect("stored");
+    assert_eq!(state.stats.total_runs, 4);
+    assert_eq!(state.stats.records_created, 3);
+
+    // A later batch: e2 is now seen in the store.
+    let again = engine
+        .ingest_batch(
+            task,
+            &program.connections,
+            vec![delivery(json!([contact("2", "changed")]), Some("e2"))],
+        )
+        .expect("stored");
+    assert_eq!(again, vec![Ingested::Duplicate]);
+    assert_eq!(s.emails()["bob"], "bob@example.com");
 }

@@ -265,3 +265,118 @@ async fn a_folder_moved_away_unloads_its_pipelines() {
     let _ = stop.send(());
     assert!(matches!(done.await, Ok(Ok(()))));
 }
+
+/// Reads every file under `dir` (as `cat` would): opens, reads, closes.
+fn read_all(dir: &Path) {
+    for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            read_all(&p);
+        } else {
+            let _ = std::fs::read(&p).expect("read");
+        }
+    }
+}
+
+/// Waits (bounded) until the served generation has stayed the same for `quiet`, and
+/// returns that answer: proving that nothing more happens needs a quiet period longer
+/// than the watcher's debounce. A server that keeps reloading by itself never settles.
+async fn settled(client: &reqwest::Client, base: &str, quiet: Duration) -> Value {
+    let start = Instant::now();
+    let mut last = get_pipelines(client, base).await;
+    let mut since = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = get_pipelines(client, base).await;
+        if now["generation"] != last["generation"] {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return now;
+        }
+    }
+    panic!("the server never stopped reloading: {last}");
+}
+
+/// Only changes reload: reading the pipelines and the standard library (as `cat`, an
+/// editor opening a file, or the reload itself does), `touch` and `chmod` do not; one save
+/// is one reload, one `POST /api/reload` is one reload. The watched stdlib directory is a
+/// copy, so reading it is seen.
+#[tokio::test]
+async fn reading_files_never_reloads_and_one_save_or_request_is_one_reload() {
+    let root = tempfile::tempdir().expect("temp dir");
+    pipelines_dir(root.path(), "v1");
+    let stdlib = root.path().join("stdlib");
+    std::fs::create_dir_all(&stdlib).expect("mkdir");
+    for e in std::fs::read_dir(crate::support::root().join("stdlib"))
+        .expect("stdlib")
+        .flatten()
+    {
+        std::fs::copy(e.path(), stdlib.join(e.file_name())).expect("copy");
+    }
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&root.path().join("data")).expect("store"));
+    let engine = Arc::new(Engine::new(store, None, EngineOptions::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let debounce = Duration::from_millis(50);
+    let options = Options {
+        pipelines: root.path().join("pipelines"),
+        stdlib: Some(stdlib.clone()),
+        debounce,
+        ..Options::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(server::run(options, engine, listener, None, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    reach(&client, &base, 1, Duration::from_secs(10)).await;
+    let quiet = debounce * 6;
+
+    // Reads and metadata-only changes (`touch`, `chmod`): nothing reloads.
+    let p_cmap = root.path().join("pipelines/p.cmap");
+    for _ in 0..10 {
+        read_all(&root.path().join("pipelines"));
+        read_all(&stdlib);
+    }
+    // `touch` sets both times (an IN_ATTRIB); a write of the mtime alone is reported as
+    // a modification by the kernel, like a write.
+    let now = std::time::SystemTime::now();
+    std::fs::File::open(&p_cmap)
+        .expect("open")
+        .set_times(
+            std::fs::FileTimes::new()
+                .set_accessed(now)
+                .set_modified(now),
+        )
+        .expect("touch");
+    let mut perms = std::fs::metadata(&p_cmap).expect("stat").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(&p_cmap, perms).expect("chmod");
+    let now = settled(&client, &base, quiet).await;
+    assert_eq!(now["generation"], 1, "reads reload nothing: {now}");
+
+    // One save: one reload (whose own reads reload nothing).
+    std::fs::write(&p_cmap, SCHEMA.replace("VERSION", "v2")).expect("save");
+    reach(&client, &base, 2, Duration::from_secs(10)).await;
+    let now = settled(&client, &base, quiet).await;
+    assert_eq!(now["generation"], 2, "one save, one reload: {now}");
+
+    // One request: one reload.
+    let status = client
+        .post(format!("{base}/api/reload"))
+        .send()
+        .await
+        .expect("reload")
+        .status();
+    assert_eq!(status, 202);
+    reach(&client, &base, 3, Duration::from_secs(10)).await;
+    let now = settled(&client, &base, quiet).await;
+    assert_eq!(now["generation"], 3, "one request, one reload: {now}");
+
+    let _ = stop.send(());
+    assert!(matches!(done.await, Ok(Ok(()))));
+}

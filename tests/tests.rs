@@ -6,6 +6,7 @@ mod support;
 
 mod check;
 mod cli;
+mod cli_pipes;
 mod connectors_crm;
 mod connectors_feeds;
 mod connectors_origins;
@@ -24,6 +25,7 @@ mod robustness;
 mod roundtrip;
 mod schedules;
 mod serve;
+mod serve_abuse;
 mod serve_http;
 mod serve_reload;
 mod tidy;

@@ -30,10 +30,15 @@ pub fn run(global: &Global, args: Args) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let mut out = super::out::Out::stdout();
     match args.format {
         Format::Json => {
             let doc = render::json(&checked.diagnostics, &checked.workspace.sources);
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            outln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            );
         }
         Format::Human => {
             load::report(&checked, global);
@@ -44,7 +49,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
                 let tasks = program.map_or(0, |p| p.tasks.len());
                 let plural =
                     |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-                eprintln!(
+                errln!(
                     "checked {}: {}, {}",
                     plural(files, "file"),
                     plural(schemas, "schema"),
@@ -53,9 +58,9 @@ pub fn run(global: &Global, args: Args) -> u8 {
             }
         }
     }
-    if checked.has_errors() {
+    out.finish(if checked.has_errors() {
         EXIT_FAILURE
     } else {
         EXIT_OK
-    }
+    })
 }

@@ -71,6 +71,7 @@ fn list(state: &StateArgs, connections: &[Arc<Connection>]) -> u8 {
         Ok(e) => e,
         Err(f) => return f.print(),
     };
+    let mut out = super::out::Out::stdout();
     for c in connections {
         let tenant = c
             .tenant
@@ -79,7 +80,8 @@ fn list(state: &StateArgs, connections: &[Arc<Connection>]) -> u8 {
         let stored =
             crate::engine::load_stored(c, &tenant, &*engine.store, engine.keyring.as_deref())
                 .unwrap_or_default();
-        println!(
+        outln!(
+            out,
             "{} ({}, {} auth{})",
             c.id,
             c.integration,
@@ -103,10 +105,13 @@ fn list(state: &StateArgs, connections: &[Arc<Connection>]) -> u8 {
                     format!("NOT STORED: run `cmap connections set {} {key}`", c.id)
                 }
             };
-            println!("  {key}: {status}");
+            outln!(out, "  {key}: {status}");
+        }
+        if !out.is_open() {
+            break;
         }
     }
-    EXIT_OK
+    out.finish(EXIT_OK)
 }
 
 fn set(state: &StateArgs, connection: &Connection, key: &str) -> u8 {
@@ -174,9 +179,10 @@ fn set(state: &StateArgs, connection: &Connection, key: &str) -> u8 {
         Ok(r) => r,
         Err(e) => return state::Failure::usage(e.to_string(), None).print(),
     };
-    eprintln!(
+    errln!(
         "stored `{key}` of connection `{}` (encrypted with key {})",
-        connection.id, record.credentials.key_id
+        connection.id,
+        record.credentials.key_id
     );
     EXIT_OK
 }
@@ -210,11 +216,15 @@ fn test(
     };
     match runtime.block_on(engine.probe(task, &program.connections)) {
         Ok(n) => {
-            println!(
+            let mut out = super::out::Out::stdout();
+            outln!(
+                out,
                 "connection `{}` works: read {n} records of `{}` (task `{}`)",
-                connection.id, task.schema.entity, task.id
+                connection.id,
+                task.schema.entity,
+                task.id
             );
-            EXIT_OK
+            out.finish(EXIT_OK)
         }
         Err(message) => {
             super::print_error(
@@ -249,7 +259,7 @@ pub fn keys(_global: &Global, args: KeysArgs) -> u8 {
     let env = std::env::var("CMAP_MASTER_KEY").ok();
     match crypto::rotate(&args.state.data, env.as_deref(), &*store) {
         Ok(report) => {
-            eprintln!(
+            errln!(
                 "rotated the master key: now {}; re-encrypted {} connection{}{}",
                 report.new_key_id,
                 report.re_encrypted,

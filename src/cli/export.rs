@@ -18,9 +18,11 @@ pub fn run(global: &Global, args: Args) -> u8 {
         Err(code) => return code,
     };
     let value = json::encode(&ws.documents[file as usize], &crate::functions::param_names);
-    println!(
+    let mut out = super::out::Out::stdout();
+    outln!(
+        out,
         "{}",
         serde_json::to_string_pretty(&value).unwrap_or_default()
     );
-    EXIT_OK
+    out.finish(EXIT_OK)
 }

@@ -25,6 +25,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let mut out = super::out::Out::stdout();
     let mut failed = false;
     let mut changed = 0;
     for path in files
@@ -44,8 +45,8 @@ pub fn run(global: &Global, args: Args) -> u8 {
         let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
         if !errors.is_empty() {
             // A file that does not parse is never rewritten: formatting it would lose text.
-            eprint!("{}", render::human(&errors, &sources, global.style));
-            eprintln!(
+            errprint!("{}", render::human(&errors, &sources, global.style));
+            errln!(
                 "not formatted: `{}` has {}",
                 path.display(),
                 render::summary(&errors)
@@ -60,24 +61,26 @@ pub fn run(global: &Global, args: Args) -> u8 {
         }
         changed += 1;
         if args.check {
-            println!("{} is not formatted:", path.display());
+            // A closed stdout stops the diffs, not the check (its code still counts).
+            outln!(out, "{} is not formatted:", path.display());
             let diff = similar::TextDiff::from_lines(old.as_str(), new.as_str());
-            print!(
-                "{}",
-                diff.unified_diff()
+            out.text(
+                &diff
+                    .unified_diff()
                     .context_radius(2)
                     .header("original", "formatted")
+                    .to_string(),
             );
         } else if let Err(e) = fs::write(&path, new) {
             super::print_error(&format!("cannot write `{}`: {e}", path.display()), None);
             return EXIT_USAGE;
         } else {
-            eprintln!("formatted {}", path.display());
+            errln!("formatted {}", path.display());
         }
     }
-    if failed || (args.check && changed > 0) {
+    out.finish(if failed || (args.check && changed > 0) {
         EXIT_FAILURE
     } else {
         EXIT_OK
-    }
+    })
 }

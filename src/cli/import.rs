@@ -25,12 +25,10 @@ pub fn run(global: &Global, args: Args) -> u8 {
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    print!(
-        "{}",
-        printer::print(
-            &ws.documents[file as usize],
-            Some(&crate::functions::param_names)
-        )
-    );
-    EXIT_OK
+    let mut out = super::out::Out::stdout();
+    out.text(&printer::print(
+        &ws.documents[file as usize],
+        Some(&crate::functions::param_names),
+    ));
+    out.finish(EXIT_OK)
 }

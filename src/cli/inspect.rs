@@ -1,7 +1,6 @@
 //! Reading the store: `cmap shards`, `cmap executions`, `cmap logs`.
 
-use std::io::Write;
-
+use super::out::Out;
 use super::state::{self, StateArgs};
 use super::{Global, EXIT_OK, EXIT_USAGE};
 use crate::store::{Store, SyncExecution};
@@ -31,23 +30,20 @@ pub fn shards(_global: &Global, args: ShardsArgs) -> u8 {
             Err(e) => return state::Failure::usage(e.to_string(), None).print(),
         },
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = Out::buffered();
     for tenant in tenants {
         for shard in store.shards(&tenant, args.shard_type.as_deref()) {
             match shard {
                 Ok(s) => {
-                    if serde_json::to_writer(&mut out, &s).is_err() || out.write_all(b"\n").is_err()
-                    {
-                        return EXIT_OK;
+                    if !out.json_line(&s) {
+                        return out.finish(EXIT_OK);
                     }
                 }
                 Err(e) => return state::Failure::usage(e.to_string(), None).print(),
             }
         }
     }
-    let _ = out.flush();
-    EXIT_OK
+    out.finish(EXIT_OK)
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,13 +75,17 @@ pub fn executions(_global: &Global, args: ExecutionsArgs) -> u8 {
         }
     }
     all.sort_by_key(|e| std::cmp::Reverse(e.started_at));
+    let mut out = Out::stdout();
     if args.format == super::check::Format::Json {
         for e in &all {
-            println!("{}", serde_json::to_string(e).unwrap_or_default());
+            if !out.json_line(e) {
+                break;
+            }
         }
-        return EXIT_OK;
+        return out.finish(EXIT_OK);
     }
-    println!(
+    outln!(
+        out,
         "{:<36}  {:<24}  {:<9}  {:<20}  {:>8}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
         "EXECUTION",
         "TASK",
@@ -101,7 +101,8 @@ pub fn executions(_global: &Global, args: ExecutionsArgs) -> u8 {
     );
     for e in &all {
         let r = &e.results;
-        println!(
+        let written = outln!(
+            out,
             "{:<36}  {:<24}  {:<9}  {:<20}  {:>8.1}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
             e.id,
             e.sync_task_id,
@@ -115,8 +116,11 @@ pub fn executions(_global: &Global, args: ExecutionsArgs) -> u8 {
             r.failed,
             r.deleted
         );
+        if !written {
+            break;
+        }
     }
-    EXIT_OK
+    out.finish(EXIT_OK)
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,23 +156,28 @@ pub fn logs(_global: &Global, args: LogsArgs) -> u8 {
         Ok(l) => l,
         Err(e) => return state::Failure::usage(e.to_string(), None).print(),
     };
+    let mut out = Out::stdout();
     for l in logs {
-        if args.format == super::check::Format::Json {
-            println!("{}", serde_json::to_string(&l).unwrap_or_default());
+        let written = if args.format == super::check::Format::Json {
+            out.json_line(&l)
         } else {
             let data = l
                 .data
                 .map(|d| format!(" {}", serde_json::Value::Object(d)))
                 .unwrap_or_default();
-            println!(
+            outln!(
+                out,
                 "{} {:<5} {}{data}",
                 l.timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
                 format!("{:?}", l.level).to_uppercase(),
                 l.message
-            );
+            )
+        };
+        if !written {
+            break;
         }
     }
-    EXIT_OK
+    out.finish(EXIT_OK)
 }
 
 /// The tenants to look in.

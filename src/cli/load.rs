@@ -69,7 +69,7 @@ pub fn report(checked: &Checked, global: &Global) {
     if checked.diagnostics.is_empty() {
         return;
     }
-    eprint!(
+    errprint!(
         "{}",
         render::human(
             &checked.diagnostics,
@@ -77,7 +77,7 @@ pub fn report(checked: &Checked, global: &Global) {
             global.style
         )
     );
-    eprintln!("{}", render::summary(&checked.diagnostics));
+    errln!("{}", render::summary(&checked.diagnostics));
 }
 
 /// The default pipeline directory when no path is given.
@@ -114,8 +114,8 @@ pub fn parse_one(path: &Path, global: &Global) -> Result<(Workspace, FileId), u8
         .cloned()
         .collect();
     if !own.is_empty() {
-        eprint!("{}", render::human(&own, &ws.sources, global.style));
-        eprintln!("{}", render::summary(&own));
+        errprint!("{}", render::human(&own, &ws.sources, global.style));
+        errln!("{}", render::summary(&own));
         if own.iter().any(Diagnostic::is_error) {
             return Err(super::EXIT_FAILURE);
         }

@@ -149,7 +149,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
                     if let Err(e) =
                         runtime::write_mapped(&mut out, &m, args.explain, has_relationships)
                     {
-                        return output_error(&e);
+                        return output_error(&e, &counts);
                     }
                     continue;
                 }
@@ -185,24 +185,24 @@ pub fn run(global: &Global, args: Args) -> u8 {
                     return EXIT_USAGE;
                 }
             }
-            None if counts.failed <= SHOWN_FAILURES as u64 => eprintln!("line {line}: {failure}"),
+            None if counts.failed <= SHOWN_FAILURES as u64 => errln!("line {line}: {failure}"),
             None => {}
         }
     }
     if let Err(e) = out.flush() {
-        return output_error(&e);
+        return output_error(&e, &counts);
     }
     if let Some(Err(e)) = errors_out.as_mut().map(Write::flush) {
         super::print_error(&format!("cannot write the errors file: {e}"), None);
         return EXIT_USAGE;
     }
     if errors_out.is_none() && counts.failed > SHOWN_FAILURES as u64 {
-        eprintln!(
+        errln!(
             "... and {} more failures (use --errors FILE to keep them all)",
             counts.failed - SHOWN_FAILURES as u64
         );
     }
-    eprintln!(
+    errln!(
         "{} records: {} mapped, {} skipped, {} failed{}",
         counts.records,
         counts.mapped,
@@ -213,11 +213,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
             _ => String::new(),
         }
     );
-    if counts.failed > 0 {
-        EXIT_PARTIAL
-    } else {
-        EXIT_OK
-    }
+    counts.code()
 }
 
 #[derive(Default)]
@@ -228,12 +224,19 @@ struct Counts {
     failed: u64,
 }
 
-/// A closed stdout (`cmap map … | head`) is not an error: stop quietly.
-fn output_error(e: &io::Error) -> u8 {
-    if e.kind() == io::ErrorKind::BrokenPipe {
-        EXIT_OK
-    } else {
-        super::print_error(&format!("cannot write the output: {e}"), None);
-        EXIT_USAGE
+impl Counts {
+    /// 3 when a record failed, else 0.
+    fn code(&self) -> u8 {
+        if self.failed > 0 {
+            EXIT_PARTIAL
+        } else {
+            EXIT_OK
+        }
     }
+}
+
+/// A closed stdout (`cmap map … | head`) is not an error: stop quietly, with the code
+/// of the records mapped so far.
+fn output_error(e: &io::Error, counts: &Counts) -> u8 {
+    super::out::write_failed(e).unwrap_or_else(|| counts.code())
 }

@@ -8,6 +8,33 @@
 //! | 1 | the pipeline does not check, a test failed, or `fmt --check` found unformatted files |
 //! | 2 | usage or I/O error (bad arguments, unreadable input) |
 //! | 3 | `map`: some records failed (the others were written); `run`/`replay`: the execution was partial |
+//!
+//! A closed stdout (`cmap shards | head -1`) is not an error: the command stops writing,
+//! quietly, with the code of the work it did (see [`out`]).
+
+/// `outln!(out, "{x}")`: one line to an [`out::Out`]; false once stdout is closed.
+macro_rules! outln {
+    ($out:expr) => {
+        $out.line(format_args!(""))
+    };
+    ($out:expr, $($arg:tt)*) => {
+        $out.line(format_args!($($arg)*))
+    };
+}
+
+/// `errln!("{x}")`: `errln!` that never panics (a closed stderr is ignored).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::out::stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `errprint!("{x}")`: `errprint!` that never panics.
+macro_rules! errprint {
+    ($($arg:tt)*) => {
+        $crate::cli::out::stderr(format_args!($($arg)*))
+    };
+}
 
 mod check;
 mod connections;
@@ -17,6 +44,7 @@ mod import;
 mod inspect;
 pub mod load;
 mod map;
+pub mod out;
 mod replay;
 mod run;
 mod schedule;
@@ -103,7 +131,8 @@ pub struct Global {
 }
 
 pub fn main() -> ExitCode {
-    restore_sigpipe();
+    // SIGPIPE stays ignored (Rust's default): see `out` for why, and how a closed
+    // stdout ends a command instead.
     let cli = Cli::parse();
     let style = match cli.color {
         Color::Always => Style::Color,
@@ -142,20 +171,8 @@ pub fn main() -> ExitCode {
 
 /// Prints an error that is not a diagnostic (I/O, usage) the way miette would.
 pub fn print_error(message: &str, help: Option<&str>) {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     if let Some(help) = help {
-        eprintln!("  help: {help}");
-    }
-}
-
-/// Rust ignores SIGPIPE, so a closed stdout (`cmap map … | head`) turns every later
-/// `println!` into a panic. A command-line tool should instead end quietly, as `cat`
-/// does: restore the default disposition.
-fn restore_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: called first thing in main, before any thread exists; `signal` with
-    // SIG_DFL installs no handler code.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        errln!("  help: {help}");
     }
 }

@@ -63,19 +63,30 @@ pub fn run(global: &Global, args: Args) -> u8 {
     ) {
         Ok(e) => {
             if args.format == super::check::Format::Json {
-                println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+                let mut out = super::out::Out::stdout();
+                outln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&e).unwrap_or_default()
+                );
+                out.finish(code(&e))
             } else {
-                eprintln!("{}", super::run::summary(&e));
-            }
-            match e.status {
-                ExecutionStatus::Success => EXIT_OK,
-                ExecutionStatus::Partial => EXIT_PARTIAL,
-                _ => EXIT_FAILURE,
+                errln!("{}", super::run::summary(&e));
+                code(&e)
             }
         }
         Err(e) => {
             super::print_error(&e.to_string(), e.help().as_deref());
             EXIT_FAILURE
         }
+    }
+}
+
+/// The exit code of a replay: its execution's status.
+fn code(e: &crate::store::SyncExecution) -> u8 {
+    match e.status {
+        ExecutionStatus::Success => EXIT_OK,
+        ExecutionStatus::Partial => EXIT_PARTIAL,
+        _ => EXIT_FAILURE,
     }
 }

@@ -67,7 +67,7 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
         .and_then(|s| s.paused_until)
         .filter(|until| *until > chrono::Utc::now())
     {
-        eprintln!(
+        errln!(
             "note: task `{}` is paused until {} (its source's quota is used up); running it anyway",
             task.id,
             until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -100,19 +100,23 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
         help: e.help(),
         message: e.to_string(),
     })?;
-    if human {
-        eprintln!("{}", summary(&execution));
-    } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&execution).unwrap_or_default()
-        );
-    }
-    Ok(match execution.status {
+    let code = match execution.status {
         ExecutionStatus::Success => EXIT_OK,
         ExecutionStatus::Partial => EXIT_PARTIAL,
         _ => EXIT_FAILURE,
-    })
+    };
+    if human {
+        errln!("{}", summary(&execution));
+        return Ok(code);
+    }
+    // The run is done and committed: a closed stdout keeps its code.
+    let mut out = super::out::Out::stdout();
+    outln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(&execution).unwrap_or_default()
+    );
+    Ok(out.finish(code))
 }
 
 /// `success in 1.2s: fetched 10, created 8, updated 1, skipped 1, failed 0, deleted 2`
@@ -193,7 +197,7 @@ impl Observer for Progress {
     fn page_committed(&self, e: &SyncExecution, page: u64) {
         if self.lines {
             let r = &e.results;
-            eprintln!("page {page} committed: {} records so far (created {}, updated {}, skipped {}, failed {}, deleted {})", r.fetched, r.created, r.updated, r.skipped, r.failed, r.deleted);
+            errln!("page {page} committed: {} records so far (created {}, updated {}, skipped {}, failed {}, deleted {})", r.fetched, r.created, r.updated, r.skipped, r.failed, r.deleted);
         }
         self.progress(e);
     }

@@ -43,7 +43,8 @@ pub fn run(global: &Global, args: Args) -> u8 {
         );
         return EXIT_USAGE;
     };
-    println!("{}", describe(&task.schedule));
+    let mut out = super::out::Out::stdout();
+    outln!(out, "{}", describe(&task.schedule));
     // `cmap serve` schedules active tasks only.
     let inactive = match task.status {
         TaskStatus::Active => None,
@@ -52,8 +53,11 @@ pub fn run(global: &Global, args: Args) -> u8 {
         TaskStatus::Disabled => Some("disabled"),
     };
     if let Some(status) = inactive {
-        println!("  no scheduled runs: the task is {status} (`status active` schedules it)");
-        return EXIT_OK;
+        outln!(
+            out,
+            "  no scheduled runs: the task is {status} (`status active` schedules it)"
+        );
+        return out.finish(EXIT_OK);
     }
     let mut t = args.from.unwrap_or_else(Utc::now);
     let mut listed = 0;
@@ -61,13 +65,17 @@ pub fn run(global: &Global, args: Args) -> u8 {
         let Some(n) = next_after(&task.schedule, t) else {
             break;
         };
-        match &task.schedule {
-            Schedule::Cron { timezone, .. } => println!(
+        let written = match &task.schedule {
+            Schedule::Cron { timezone, .. } => outln!(
+                out,
                 "  {}  ({})",
                 n.format("%Y-%m-%d %H:%M UTC"),
                 n.with_timezone(timezone).format("%a %Y-%m-%d %H:%M %Z")
             ),
-            _ => println!("  {}", n.format("%Y-%m-%d %H:%M UTC")),
+            _ => outln!(out, "  {}", n.format("%Y-%m-%d %H:%M UTC")),
+        };
+        if !written {
+            break;
         }
         listed += 1;
         t = n;
@@ -83,9 +91,9 @@ pub fn run(global: &Global, args: Args) -> u8 {
                 "no run falls before the year 5000, as far as cmap looks ahead"
             }
         };
-        println!("  no scheduled runs: {why}");
+        outln!(out, "  no scheduled runs: {why}");
     }
-    EXIT_OK
+    out.finish(EXIT_OK)
 }
 
 /// `--from`: a date by the one date reader.

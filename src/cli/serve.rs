@@ -1,11 +1,15 @@
 //! `cmap serve [--listen ADDR] [--pipelines DIR] [--data DIR] [--log-format human|json]
-//! [--max-concurrent N]`: the production runner on the embedded defaults (sled in
+//! [--max-concurrent N] [--webhook-tolerance S] [--max-connections N] [--header-timeout S]
+//! [--body-timeout S] [--webhook-queue N]`: the production runner on the embedded defaults (sled in
 //! `./data`, the shipped pipelines). Exit 0 after a graceful shutdown (SIGTERM, SIGINT),
 //! 1 when the pipelines do not check, 2 when the address or data directory is unusable.
 
 use std::sync::Arc;
 
 use clap::ValueEnum;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{DefaultFields, Writer};
+use tracing_subscriber::fmt::FormatFields;
 
 use super::state::{self, StateArgs};
 use super::{Global, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
@@ -29,6 +33,51 @@ pub struct Args {
     /// At most this many executions at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     max_concurrent: u64,
+    /// Seconds a signed webhook's timestamp may be from the server's clock, either way.
+    #[arg(
+        long,
+        env = "CMAP_WEBHOOK_TOLERANCE",
+        default_value_t = crate::serve::http::DEFAULT_SIGNATURE_TOLERANCE_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
+        value_name = "SECONDS"
+    )]
+    webhook_tolerance: u64,
+    /// At most this many HTTP connections at once; more wait to be accepted.
+    #[arg(
+        long,
+        env = "CMAP_MAX_CONNECTIONS",
+        default_value_t = crate::serve::http::DEFAULT_MAX_CONNECTIONS as u64,
+        value_parser = clap::value_parser!(u64).range(1..=65_536),
+        value_name = "N"
+    )]
+    max_connections: u64,
+    /// Seconds a connection has to send a request head (also bounds idle keep-alive).
+    #[arg(
+        long,
+        env = "CMAP_HEADER_TIMEOUT",
+        default_value_t = crate::serve::http::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        value_name = "SECONDS"
+    )]
+    header_timeout: u64,
+    /// Seconds a request body has to arrive whole.
+    #[arg(
+        long,
+        env = "CMAP_BODY_TIMEOUT",
+        default_value_t = crate::serve::http::DEFAULT_BODY_READ_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        value_name = "SECONDS"
+    )]
+    body_timeout: u64,
+    /// Webhook deliveries in flight per task; more are answered 503 with Retry-After.
+    #[arg(
+        long,
+        env = "CMAP_WEBHOOK_QUEUE",
+        default_value_t = crate::serve::http::DEFAULT_WEBHOOK_QUEUE as u64,
+        value_parser = clap::value_parser!(u64).range(1..=65_536),
+        value_name = "N"
+    )]
+    webhook_queue: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,7 +96,9 @@ pub fn run(global: &Global, args: Args) -> u8 {
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
     let _ = match args.log_format {
-        LogFormat::Human => builder.try_init(),
+        // Every field and message of the human log goes through `Escaped`; JSON escapes
+        // control characters itself (each event is one JSON line).
+        LogFormat::Human => builder.fmt_fields(Escaped).try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
     let engine = match state::engine(&args.state) {
@@ -62,6 +113,14 @@ pub fn run(global: &Global, args: Args) -> u8 {
         pipelines: args.state.pipelines.clone(),
         stdlib: super::load::stdlib_dir(global),
         max_concurrent: args.max_concurrent as usize,
+        http: crate::serve::http::Config {
+            signature_tolerance_secs: args.webhook_tolerance,
+            max_connections: args.max_connections as usize,
+            webhook_queue: args.webhook_queue as usize,
+            header_read_timeout: std::time::Duration::from_secs(args.header_timeout),
+            body_read_timeout: std::time::Duration::from_secs(args.body_timeout),
+            ..crate::serve::http::Config::default()
+        },
         ..Options::default()
     };
     runtime.block_on(async move {
@@ -88,8 +147,8 @@ pub fn run(global: &Global, args: Args) -> u8 {
         {
             Ok(()) => EXIT_OK,
             Err(ServeError::Pipelines(rendered)) => {
-                eprint!("{rendered}");
-                eprintln!("\nnot serving: fix the pipelines (`cmap check`) and start again");
+                errprint!("{rendered}");
+                errln!("\nnot serving: fix the pipelines (`cmap check`) and start again");
                 EXIT_FAILURE
             }
             Err(ServeError::Io(e)) => {
@@ -98,4 +157,59 @@ pub fn run(global: &Global, args: Args) -> u8 {
             }
         }
     })
+}
+
+/// Formats the fields (message included) of the human log as tracing does by default,
+/// with every control character escaped (`\n`, `\r`, `\t`, `\u{1b}`, ...): values from
+/// outside (a webhook path with `%0A`, an event id, an upstream's error text) must
+/// neither forge log lines nor send escape sequences to a terminal. Spans' fields go
+/// through it too (`add_fields` formats with `format_fields`).
+pub struct Escaped;
+
+impl<'writer> FormatFields<'writer> for Escaped {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        // Formatted without ANSI styling: escaping would mangle its escape codes, and the
+        // level and timestamp keep theirs (the event formatter writes them).
+        let mut plain = String::new();
+        DefaultFields::new().format_fields(Writer::new(&mut plain), fields)?;
+        write_escaped(&mut writer, &plain)
+    }
+}
+
+/// Writes `text` with control characters (and the Unicode line and paragraph
+/// separators) escaped as Rust escapes them.
+fn write_escaped(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    for c in text.chars() {
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            write!(out, "{}", c.escape_default())?;
+        } else {
+            out.write_char(c)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_escaped;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        let cases = [
+            ("plain text, ünïcode", "plain text, ünïcode"),
+            ("a\nb\r\n", "a\\nb\\r\\n"),
+            ("\u{1b}[31mred\u{7}", "\\u{1b}[31mred\\u{7}"),
+            ("tab\there", "tab\\there"),
+            ("nel\u{85}sep\u{2028}", "nel\\u{85}sep\\u{2028}"),
+        ];
+        for (input, want) in cases {
+            let mut got = String::new();
+            write_escaped(&mut got, input).expect("writes");
+            assert_eq!(got, want, "{input:?}");
+        }
+    }
 }

@@ -84,7 +84,7 @@ pub fn open_store(data: &Path) -> Result<Arc<dyn Store>, Failure> {
     })?;
     // The store logs it (tracing); without a log (every command but `serve`), say it here.
     if !store.tightened().is_empty() && !tracing::dispatcher::has_been_set() {
-        eprintln!(
+        errln!(
             "note: `{}` was readable by other users; made it and its files owner-only (it holds shards)",
             data.display()
         );
@@ -114,7 +114,7 @@ pub fn engine(state: &StateArgs) -> Result<Engine, Failure> {
         .recover_interrupted()
         .map_err(|e| Failure::usage(e.to_string(), None))?;
     for e in recovered {
-        eprintln!("note: execution {} of task `{}` was interrupted; marked failed, the next run resumes from its checkpoint", e.id, e.sync_task_id);
+        errln!("note: execution {} of task `{}` was interrupted; marked failed, the next run resumes from its checkpoint", e.id, e.sync_task_id);
     }
     Ok(engine)
 }

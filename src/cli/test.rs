@@ -27,7 +27,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
     };
     load::report(&checked, global);
     let Some(program) = checked.program.as_ref().filter(|_| !checked.has_errors()) else {
-        eprintln!("tests not run: the pipeline does not check");
+        errln!("tests not run: the pipeline does not check");
         return EXIT_FAILURE;
     };
     let ids: Vec<&str> = checked
@@ -41,6 +41,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
         })
         .collect();
 
+    let mut out = super::out::Out::stdout();
     let (mut passed, mut failed) = (0, 0);
     let mut failures = String::new();
     for schema in ids.iter().filter_map(|id| program.schema(id)) {
@@ -48,25 +49,21 @@ pub fn run(global: &Global, args: Args) -> u8 {
             match run_test(schema, test) {
                 Ok(()) => {
                     passed += 1;
-                    println!("test {} › {} ... ok", schema.id, test.name);
+                    outln!(out, "test {} › {} ... ok", schema.id, test.name);
                 }
                 Err(why) => {
                     failed += 1;
-                    println!("test {} › {} ... FAILED", schema.id, test.name);
+                    outln!(out, "test {} › {} ... FAILED", schema.id, test.name);
                     let _ = writeln!(failures, "\n---- {} › {} ----\n{why}", schema.id, test.name);
                 }
             }
         }
     }
     if failed > 0 {
-        println!("\nfailures:{failures}");
+        outln!(out, "\nfailures:{failures}");
     }
-    println!("\n{passed} passed, {failed} failed");
-    if failed > 0 {
-        EXIT_FAILURE
-    } else {
-        EXIT_OK
-    }
+    outln!(out, "\n{passed} passed, {failed} failed");
+    out.finish(if failed > 0 { EXIT_FAILURE } else { EXIT_OK })
 }
 
 /// Runs one test; `Err` says every expectation that does not hold.

@@ -43,7 +43,7 @@ use crate::store::{
 
 pub use credentials::{load_stored, owner_tenant as credentials_owner, resolve_auth, save_stored};
 pub use execute::log_end;
-pub use ingest::WEBHOOK_INTEGRATION;
+pub use ingest::{Delivery, Ingested, WEBHOOK_INTEGRATION};
 pub use lookup::StoreLookup;
 pub use page::{apply_page, commit_page, PageContext, PageInput, PageOutcome, MAX_ATTEMPTS};
 /// Cancels an execution: it stops at its next page boundary, or at once while it waits

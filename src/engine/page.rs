@@ -64,6 +64,18 @@ pub struct PageOutcome {
     pub pending_resolved: u64,
     /// The next dead-letter sequence number.
     pub next_seq: u64,
+    /// What became of each of `records`, in order: a caller that applies several webhook
+    /// deliveries as one page splits the counts back per delivery.
+    pub per_record: Vec<RecordOutcome>,
+}
+
+/// What became of one record of a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Created,
+    Updated,
+    Skipped,
+    Failed,
 }
 
 /// A shard written by this page, with the keys that index it.
@@ -168,7 +180,9 @@ pub fn apply_page(
     };
     let target = &ctx.schema.target;
 
+    let mut before = out.results;
     for record in records {
+        note_outcome(&mut out, &mut before);
         out.results.fetched += 1;
         let mapped = match runtime::map_record(ctx.schema, record, &rctx) {
             Outcome::Mapped(m) => m,
@@ -344,6 +358,8 @@ pub fn apply_page(
         )?;
     }
 
+    note_outcome(&mut out, &mut before);
+
     if ctx.schema.target.delete_if_removed {
         for external_id in deleted {
             // With the version the store holds (none: this page created it).
@@ -403,6 +419,24 @@ pub fn apply_page(
     writes.append(&mut out.batch.ops);
     out.batch.ops = writes;
     Ok(out)
+}
+
+/// Notes the outcome of the record applied since `before` (the one counter that moved).
+fn note_outcome(out: &mut PageOutcome, before: &mut ExecutionResults) {
+    let r = out.results;
+    if r.fetched == before.fetched {
+        return;
+    }
+    out.per_record.push(if r.created > before.created {
+        RecordOutcome::Created
+    } else if r.updated > before.updated {
+        RecordOutcome::Updated
+    } else if r.failed > before.failed {
+        RecordOutcome::Failed
+    } else {
+        RecordOutcome::Skipped
+    });
+    *before = r;
 }
 
 fn relationship(source: &SourceKey, now: DateTime<Utc>) -> ExternalRelationship {

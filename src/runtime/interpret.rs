@@ -36,6 +36,16 @@ use crate::functions::Env;
 
 /// Maps one record. Never panics on any record; bad data gives [`Outcome::Failed`].
 pub fn map_record(schema: &Schema, record: &Value, ctx: &Context<'_>) -> Outcome {
+    // A record is an object; anything else (a webhook's `[1, "x"]`, a connector's odd
+    // page) is an invalid record, as `cmap map` says of such a line, whatever a filter
+    // over it would say.
+    if !record.is_object() {
+        return Outcome::Failed(RecordError {
+            code: ErrorCode::InvalidRecord,
+            field: None,
+            message: super::reader::not_a_record(record),
+        });
+    }
     for (index, filter) in schema.filters.iter().enumerate() {
         if !condition::holds(filter, record) {
             return Outcome::Skipped(Skipped {

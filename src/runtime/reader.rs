@@ -116,10 +116,7 @@ impl<R: BufRead> RecordReader<R> {
                 let value: Value =
                     serde::Deserialize::deserialize(&mut de).map_err(|e| describe(&e))?;
                 if !value.is_object() {
-                    return Err(format!(
-                        "not a record: expected a JSON object, found {}",
-                        kind(&value)
-                    ));
+                    return Err(not_a_record(&value));
                 }
                 value
             }
@@ -185,6 +182,15 @@ fn describe(e: &serde_json::Error) -> String {
         0 => format!("{prefix}: {text}"),
         column => format!("{prefix}: {text} at column {column}"),
     }
+}
+
+/// What is said of a value that is not a record (a JSON object), wherever it comes from:
+/// an input line, a webhook body, a connector page.
+pub(super) fn not_a_record(value: &Value) -> String {
+    format!(
+        "not a record: expected a JSON object, found {}",
+        kind(value)
+    )
 }
 
 fn kind(value: &Value) -> &'static str {

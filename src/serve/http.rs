@@ -6,34 +6,49 @@
 //! or the store, and turn the outcome into JSON. Errors are always
 //! `{"error": "...", "help": "..."}` with a status code that says whether a retry helps.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::deliveries::Deliveries;
 use super::metrics::Metrics;
 use super::runner::{Runner, TriggerError};
 use super::state::{Event, Shared};
 use crate::compile::ir::{Schedule, Task};
-use crate::engine::DEFAULT_TENANT;
+use crate::engine::{Ingested, DEFAULT_TENANT};
 use crate::store::TriggeredBy;
 
 /// Webhook bodies larger than this are refused with 413 (the default).
 pub const DEFAULT_WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+/// The default [`Config::webhook_queue`].
+pub const DEFAULT_WEBHOOK_QUEUE: usize = 256;
+/// The default [`Config::webhook_memory`]: 64 MiB.
+pub const DEFAULT_WEBHOOK_MEMORY: usize = 64 << 20;
+/// The default [`Config::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default [`Config::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default [`Config::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// The verification token header (`Authorization: Bearer TOKEN` works too).
 pub const TOKEN_HEADER: &str = "x-cmap-token";
-/// `sha256=<hex of HMAC-SHA256(secret, raw body)>`.
+/// `t=UNIX,v1=HEX`: HEX is the HMAC-SHA256, keyed with the task's secret, of
+/// `"{t}.{event_id}.{raw body}"` (docs/serve.md, "Signatures").
 pub const SIGNATURE_HEADER: &str = "x-cmap-signature";
+/// How far (seconds) a signature's timestamp may be from the server's clock, either way
+/// (the default; Stripe and Slack use 5 minutes too).
+pub const DEFAULT_SIGNATURE_TOLERANCE_SECS: u64 = 300;
 /// The sender's id for a delivery; a redelivery with the same id is acknowledged and
 /// ignored.
 pub const EVENT_ID_HEADER: &str = "x-cmap-event-id";
@@ -42,16 +57,40 @@ pub const SIGNATURE_SECRET_ENV_KEY: &str = "signatureSecretEnv";
 /// Event ids longer than this are refused (they become store keys).
 const MAX_EVENT_ID_LEN: usize = 256;
 
-/// Settings of the HTTP API.
+/// Settings of the HTTP API and its listener (docs/serve.md lists the defaults).
 #[derive(Clone, Debug)]
 pub struct Config {
     pub webhook_body_limit: usize,
+    /// A connection must send a whole request head within this, from when it is
+    /// accepted or its previous response was sent; else it is closed. This also bounds an
+    /// idle keep-alive connection.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive whole within this (else 408).
+    pub body_read_timeout: Duration,
+    /// At most this many connections are served at once; more wait in the kernel's
+    /// accept queue (no file descriptor, no memory here) until one closes.
+    pub max_connections: usize,
+    /// A signed delivery whose timestamp is further than this (seconds) from now, past
+    /// or future, is refused: an old signed delivery cannot be replayed later.
+    pub signature_tolerance_secs: u64,
+    /// Per task, at most this many deliveries are in flight (queued or being stored);
+    /// more are refused with 503 and `Retry-After` ([`super::deliveries`]).
+    pub webhook_queue: usize,
+    /// The bodies of the deliveries in flight, of every task, stay within this many
+    /// bytes (else 503 and `Retry-After`).
+    pub webhook_memory: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             webhook_body_limit: DEFAULT_WEBHOOK_BODY_LIMIT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            signature_tolerance_secs: DEFAULT_SIGNATURE_TOLERANCE_SECS,
+            webhook_queue: DEFAULT_WEBHOOK_QUEUE,
+            webhook_memory: DEFAULT_WEBHOOK_MEMORY,
         }
     }
 }
@@ -61,23 +100,11 @@ struct Api {
     shared: Arc<Shared>,
     runner: Arc<Runner>,
     metrics: Arc<Metrics>,
-    /// One lock per task id, held (on a blocking thread) while a delivery is checked for
-    /// duplication, mapped and committed. Two deliveries to one task mapped at once would
-    /// each read the store as it was before the other's commit: both could create the
-    /// same shard, or both pass the event-id check. Deliveries to different tasks run in
-    /// parallel.
-    task_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
-}
-
-impl Api {
-    fn task_lock(&self, task_id: &str) -> Arc<Mutex<()>> {
-        self.task_locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(task_id.to_string())
-            .or_default()
-            .clone()
-    }
+    config: Config,
+    /// Webhook deliveries in flight: one drainer per task stores its queued deliveries
+    /// batch by batch, so two deliveries to one task are never mapped against the same
+    /// store state (both could create the same shard, or both pass the event-id check).
+    deliveries: Arc<Deliveries>,
 }
 
 /// The API with the default settings.
@@ -92,16 +119,24 @@ pub fn router_with(
     metrics: Arc<Metrics>,
     config: Config,
 ) -> Router {
+    let body_limit = config.webhook_body_limit;
+    let deliveries = Deliveries::new(
+        shared.clone(),
+        metrics.clone(),
+        config.webhook_queue,
+        config.webhook_memory,
+    );
     let api = Arc::new(Api {
         shared,
         runner,
         metrics,
-        task_locks: Mutex::new(HashMap::new()),
+        config,
+        deliveries,
     });
     Router::new()
         .route(
             "/webhooks/{task}",
-            post(webhook).layer(DefaultBodyLimit::max(config.webhook_body_limit)),
+            post(webhook).layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/api/tasks/{id}/run", post(run_task))
         .route("/api/tasks/{id}/pause", post(pause_task))
@@ -124,14 +159,17 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error: String,
     pub help: Option<String>,
+    /// Seconds for a `Retry-After` header (a 503 the sender should retry).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, error: impl Into<String>, help: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, error: impl Into<String>, help: impl Into<String>) -> ApiError {
         ApiError {
             status,
             error: error.into(),
             help: Some(help.into()),
+            retry_after: None,
         }
     }
 }
@@ -142,7 +180,13 @@ impl IntoResponse for ApiError {
         if let Some(help) = self.help {
             body["help"] = Value::String(help);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -167,20 +211,29 @@ fn tenant() -> &'static str {
 async fn webhook(
     State(api): State<Arc<Api>>,
     Path(task_id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
-    match receive(&api, &task_id, &headers, body).await {
+    let headers = request.headers().clone();
+    match receive(&api, &task_id, request).await {
         Ok((records, response)) => {
             api.metrics.webhook(200, records);
             (StatusCode::OK, Json(response)).into_response()
         }
         Err(e) => {
             api.metrics.webhook(e.status.as_u16(), 0);
-            if e.status.is_server_error() {
-                tracing::error!(task = %task_id, status = e.status.as_u16(), error = %e.error, "webhook delivery failed");
+            // The sender's event id, as sent (it may be what was wrong), so an operator can
+            // find the delivery; the log escapes whatever it holds.
+            let event = headers
+                .get(EVENT_ID_HEADER)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let event = event.as_deref();
+            if e.retry_after.is_some() {
+                // Busy, not broken: the sender retries after Retry-After.
+                tracing::warn!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery deferred");
+            } else if e.status.is_server_error() {
+                tracing::error!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery failed");
             } else {
-                tracing::warn!(task = %task_id, status = e.status.as_u16(), error = %e.error, "webhook delivery refused");
+                tracing::warn!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery refused");
             }
             e.into_response()
         }
@@ -192,9 +245,9 @@ async fn webhook(
 async fn receive(
     api: &Arc<Api>,
     task_id: &str,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<(u64, Value), ApiError> {
+    let headers = &request.headers().clone();
     // The version serving now; a reload during this delivery does not change it.
     let loaded = api.shared.snapshot();
     let task = loaded
@@ -209,18 +262,9 @@ async fn receive(
                 "webhooks go to tasks with `schedule realtime`; GET /api/pipelines lists what is loaded",
             )
         })?;
-    // The body limit is checked before authentication so an oversized body is never
-    // read whole; its rejection carries 413 (or 400 for a broken body).
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let help = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "send fewer records per request"
-        } else {
-            "send the body whole"
-        };
-        ApiError::new(status, e.body_text(), help)
-    })?;
-    verify(&task, headers, &body)?;
+    // Everything the headers alone can refuse, before any of the body is read or a
+    // place in the queue is taken: an unauthenticated sender cannot fill the queue.
+    verify_token(&task, headers)?;
     if api.runner.is_paused(task_id) {
         // 503, not 4xx: senders retry server errors, so deliveries made while the task
         // is paused arrive once it is resumed.
@@ -231,59 +275,64 @@ async fn receive(
         ));
     }
     let event_id = event_id(headers)?;
-    let records = parse_records(&body)?;
-    let count = records.len() as u64;
-
-    let api2 = api.clone();
-    let connections = loaded.program.connections.clone();
-    // Commits block on fsync: run the delivery on a blocking thread so the runtime's
-    // workers keep serving other requests meanwhile.
-    let outcome = tokio::task::spawn_blocking(move || {
-        let lock = api2.task_lock(&task.id);
-        // Held across the duplicate check and the commit, so a concurrent redelivery of
-        // the same event waits and then sees it as seen.
-        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let engine = &api2.shared.engine;
-        if let Some(id) = &event_id {
-            let tenant = engine.ingest_tenant(&task, &connections);
-            if engine.store.event_seen(&tenant, &task.id, id)? {
-                return Ok(None);
-            }
-        }
-        engine
-            .ingest(&task, &connections, records, event_id.as_deref())
-            .map(Some)
-    })
-    .await
-    .map_err(|e| {
-        // A panic (a bug) while storing: nothing of the delivery was committed.
-        tracing::error!(task = task_id, error = %e, "webhook delivery failed: nothing stored");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the delivery was interrupted: {e}"),
-            "retry the delivery; nothing of it was acknowledged",
-        )
-    })?
-    .map_err(|e: crate::engine::EngineError| store_error(e))?;
-    match outcome {
-        None => Ok((0, json!({ "duplicate": true }))),
-        Some(execution) => {
+    // A place in the task's queue and the body's bytes in the budget, or 503 with
+    // Retry-After. The body is reserved at its announced size (the limit when unknown;
+    // larger ones are refused with 413 below).
+    let limit = api.config.webhook_body_limit;
+    let announced = header_str(headers, header::CONTENT_LENGTH.as_str())
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(limit, |n| n.min(limit));
+    let admission = api
+        .deliveries
+        .admit(task_id, announced)
+        .map_err(|full| full.into_error(task_id))?;
+    // The body limit (DefaultBodyLimit) is enforced while reading, so an oversized body
+    // is never read whole; its rejection carries 413 (or 400 for a broken body). A body
+    // that stops arriving is given up after the body timeout: 408.
+    let timeout = api.config.body_read_timeout;
+    let body = tokio::time::timeout(timeout, Bytes::from_request(request, &()))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {} ms", timeout.as_millis()),
+                "send the whole body at once",
+            )
+        })?;
+    let body = body.map_err(|e| {
+        let status = e.status();
+        let help = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "send fewer records per request"
+        } else {
+            "send the body whole"
+        };
+        ApiError::new(status, e.body_text(), help)
+    })?;
+    verify_signature(
+        &task,
+        headers,
+        &body,
+        event_id.as_deref(),
+        api.config.signature_tolerance_secs,
+        Utc::now().timestamp(),
+    )?;
+    // Queued, stored with the task's other queued deliveries, answered once committed.
+    match api
+        .deliveries
+        .deliver(admission, loaded, task, body, event_id)
+        .await?
+    {
+        Ingested::Duplicate => Ok((0, json!({ "duplicate": true }))),
+        Ingested::Stored(execution) => {
             api.metrics.execution_finished(&execution);
             let value = serde_json::to_value(&execution).map_err(store_error)?;
-            Ok((count, value))
+            Ok((execution.results.fetched, value))
         }
     }
 }
 
-/// Checks the task's verification token and, when configured, the body's signature.
-fn verify(task: &Task, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
-    let unauthorized = |error: &str, help: &str| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            error.to_string(),
-            help.to_string(),
-        )
-    };
+/// Checks the task's verification token.
+fn verify_token(task: &Task, headers: &HeaderMap) -> Result<(), ApiError> {
     if let Schedule::Realtime {
         verification_token: Some(expected),
         ..
@@ -303,6 +352,19 @@ fn verify(task: &Task, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError>
             ));
         }
     }
+    Ok(())
+}
+
+/// When the task asks for signatures, checks the delivery's (the scheme is
+/// [`check_signature`]'s). `now`: the server's clock, UNIX seconds.
+fn verify_signature(
+    task: &Task,
+    headers: &HeaderMap,
+    body: &[u8],
+    event_id: Option<&str>,
+    tolerance_secs: u64,
+    now: i64,
+) -> Result<(), ApiError> {
     if let Some(var) = task
         .config
         .get(SIGNATURE_SECRET_ENV_KEY)
@@ -317,30 +379,125 @@ fn verify(task: &Task, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError>
                 format!("set {var} for the server and restart it"),
             )
         })?;
-        let signature = header_str(headers, SIGNATURE_HEADER)
-            .and_then(|v| v.strip_prefix("sha256="))
-            .and_then(|h| hex::decode(h).ok())
-            .ok_or_else(|| {
-                unauthorized(
-                    "missing or malformed signature",
-                    "send X-Cmap-Signature: sha256=<hex HMAC-SHA256 of the raw body>",
-                )
-            })?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| {
-            ApiError::new(
+        if secret.is_empty() {
+            return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the signing secret `{var}` is unusable: {e}"),
+                format!("the signing secret `{var}` is empty"),
                 format!("set {var} to a non-empty secret"),
-            )
-        })?;
+            ));
+        }
+        check_signature(
+            secret.as_bytes(),
+            header_str(headers, SIGNATURE_HEADER),
+            event_id,
+            body,
+            tolerance_secs,
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+fn unauthorized(error: &str, help: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        error.to_string(),
+        help.to_string(),
+    )
+}
+
+/// The help for every signature refusal: the scheme, in one line.
+const SIGNATURE_HELP: &str = "send X-Cmap-Event-Id and X-Cmap-Signature: t=<UNIX seconds>,v1=<hex HMAC-SHA256 of \"<t>.<event id>.<raw body>\">, signed when sent (docs/serve.md, Signatures)";
+
+/// Checks `X-Cmap-Signature: t=UNIX,v1=HEX[,v1=HEX…]` (the scheme of Stripe's and Slack's
+/// webhooks, with the event id signed too): some `v1` must be the HMAC-SHA256, keyed with
+/// `secret`, of `"{t}.{event_id}.{body}"`, and `t` must be within `tolerance_secs` of
+/// `now`, either way. Signing the timestamp bounds when a captured delivery can be
+/// replayed; signing the event id stops a signed body from being replayed under a new id
+/// (a replay with the same id is a duplicate, stored once). Several `v1` values let a
+/// sender sign with an old and a new secret while rotating; other keys are ignored.
+/// Every refusal is 401 and says which part was wrong.
+pub fn check_signature(
+    secret: &[u8],
+    header: Option<&str>,
+    event_id: Option<&str>,
+    body: &[u8],
+    tolerance_secs: u64,
+    now: i64,
+) -> Result<(), ApiError> {
+    let header =
+        header.ok_or_else(|| unauthorized("the delivery is not signed", SIGNATURE_HELP))?;
+    let mut t: Option<i64> = None;
+    let mut signatures: Vec<Vec<u8>> = Vec::new();
+    for part in header.split(',') {
+        let (key, value) = part
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| unauthorized("the signature header is malformed", SIGNATURE_HELP))?;
+        match key {
+            "t" => {
+                let parsed = value.parse::<i64>().ok().filter(|_| t.is_none());
+                t = Some(parsed.ok_or_else(|| {
+                    unauthorized(
+                        "the signature's timestamp `t` is not one number of UNIX seconds",
+                        SIGNATURE_HELP,
+                    )
+                })?);
+            }
+            "v1" => signatures.push(
+                hex::decode(value)
+                    .map_err(|_| unauthorized("a `v1` signature is not hex", SIGNATURE_HELP))?,
+            ),
+            _ => {}
+        }
+    }
+    let t = t.ok_or_else(|| unauthorized("the signature has no timestamp `t`", SIGNATURE_HELP))?;
+    if signatures.is_empty() {
+        return Err(unauthorized(
+            "the signature has no `v1` value",
+            SIGNATURE_HELP,
+        ));
+    }
+    let event_id = event_id.ok_or_else(|| {
+        unauthorized(
+            "a signed delivery needs an event id (X-Cmap-Event-Id), which the signature covers",
+            SIGNATURE_HELP,
+        )
+    })?;
+    let mac = |secret: &[u8]| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(event_id.as_bytes());
+        mac.update(b".");
         mac.update(body);
-        // verify_slice compares in constant time.
-        mac.verify_slice(&signature).map_err(|_| {
-            unauthorized(
-                "the signature does not match the body",
-                "sign the exact bytes sent, with the secret shared with this server",
-            )
-        })?;
+        Some(mac)
+    };
+    // verify_slice compares in constant time; each candidate is checked.
+    let matches = signatures
+        .iter()
+        .any(|sig| mac(secret).is_some_and(|m| m.verify_slice(sig).is_ok()));
+    if !matches {
+        return Err(unauthorized(
+            "the signature does not match the timestamp, event id and body",
+            SIGNATURE_HELP,
+        ));
+    }
+    // Checked after the signature, so a refusal for age is only ever about a delivery
+    // that was really signed. i128: `t` comes from outside and may be any i64.
+    let age = i128::from(now) - i128::from(t);
+    if age.unsigned_abs() > u128::from(tolerance_secs) {
+        let when = if age > 0 {
+            format!("{age} s ago")
+        } else {
+            format!("{} s in the future", -age)
+        };
+        return Err(unauthorized(
+            &format!(
+                "the signature was made {when}, outside the {tolerance_secs} s window; a delivery is signed when it is sent"
+            ),
+            "sign each delivery (and each retry) when sending it, with t = now in UNIX seconds; check the sender's clock",
+        ));
     }
     Ok(())
 }
@@ -360,26 +517,6 @@ fn event_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
                 format!("send X-Cmap-Event-Id as visible text of at most {MAX_EVENT_ID_LEN} bytes"),
             )),
         },
-    }
-}
-
-/// One JSON record or an array of them.
-fn parse_records(body: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
-            "send one JSON record (an object) or an array of records",
-        )
-    })?;
-    match value {
-        Value::Array(records) => Ok(records),
-        record @ Value::Object(_) => Ok(vec![record]),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "the body is neither a record nor an array of records",
-            "send one JSON record (an object) or an array of records",
-        )),
     }
 }
 
@@ -412,6 +549,11 @@ async fn run_task(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Respon
             let message = e.to_string();
             match e {
                 TriggerError::UnknownTask(_) => unknown_task(&id),
+                TriggerError::QuotaPaused { .. } => ApiError::new(
+                    StatusCode::CONFLICT,
+                    message,
+                    format!("it runs again by itself then; to try the source now: POST /api/tasks/{id}/resume"),
+                ),
                 TriggerError::AlreadyRunning { execution_id, .. } => ApiError::new(
                     StatusCode::CONFLICT,
                     message,
@@ -423,11 +565,6 @@ async fn run_task(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Respon
                     StatusCode::CONFLICT,
                     message,
                     format!("resume it first: POST /api/tasks/{id}/resume"),
-                ),
-                TriggerError::QuotaPaused { .. } => ApiError::new(
-                    StatusCode::CONFLICT,
-                    message,
-                    format!("it runs again by itself then; to try the source now: POST /api/tasks/{id}/resume"),
                 ),
                 TriggerError::ShuttingDown => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -626,4 +763,39 @@ async fn render_metrics(State(api): State<Arc<Api>>) -> Response {
         api.metrics.render(api.runner.running().len()),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_signature;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    fn v1(t: &str, event: &str, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"k").expect("any key");
+        mac.update(format!("{t}.{event}.").as_bytes());
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The window is inclusive, both ways, and timestamps at the ends of i64 are refused
+    /// without overflow.
+    #[test]
+    fn the_window_edges_and_extreme_timestamps() {
+        let now = 1_700_000_000_i64;
+        let cases = [
+            (now.to_string(), true),
+            ((now - 300).to_string(), true),
+            ((now + 300).to_string(), true),
+            ((now - 301).to_string(), false),
+            ((now + 301).to_string(), false),
+            (i64::MIN.to_string(), false),
+            (i64::MAX.to_string(), false),
+        ];
+        for (t, ok) in cases {
+            let header = format!("t={t},v1={}", v1(&t, "e", b"{}"));
+            let got = check_signature(b"k", Some(&header), Some("e"), b"{}", 300, now);
+            assert_eq!(got.is_ok(), ok, "t={t}: {got:?}");
+        }
+    }
 }

@@ -31,6 +31,9 @@ pub struct Metrics {
     webhook_requests: Mutex<BTreeMap<u16, u64>>,
     webhook_records: AtomicU64,
     queue_depth: AtomicI64,
+    webhook_in_flight: AtomicI64,
+    webhook_batches: AtomicU64,
+    webhook_batched: AtomicU64,
 }
 
 impl Metrics {
@@ -84,6 +87,18 @@ impl Metrics {
             .entry(status)
             .or_default() += 1;
         self.webhook_records.fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// Webhook deliveries admitted (`1`) or answered (`-1`).
+    pub fn webhook_in_flight(&self, delta: i64) {
+        self.webhook_in_flight.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// One batch of `deliveries` webhook deliveries stored with one commit.
+    pub fn webhook_batch(&self, deliveries: usize) {
+        self.webhook_batches.fetch_add(1, Ordering::Relaxed);
+        self.webhook_batched
+            .fetch_add(deliveries as u64, Ordering::Relaxed);
     }
 
     pub fn queue_depth_add(&self, delta: i64) {
@@ -168,6 +183,24 @@ impl Metrics {
             out,
             "cmap_webhook_records_total {}",
             self.webhook_records.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# HELP cmap_webhook_deliveries_in_flight Webhook deliveries admitted and not yet answered.\n# TYPE cmap_webhook_deliveries_in_flight gauge");
+        let _ = writeln!(
+            out,
+            "cmap_webhook_deliveries_in_flight {}",
+            self.webhook_in_flight.load(Ordering::Relaxed).max(0)
+        );
+        let _ = writeln!(out, "# HELP cmap_webhook_batches_total Commits of queued webhook deliveries.\n# TYPE cmap_webhook_batches_total counter");
+        let _ = writeln!(
+            out,
+            "cmap_webhook_batches_total {}",
+            self.webhook_batches.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# HELP cmap_webhook_batched_deliveries_total Webhook deliveries stored through batches.\n# TYPE cmap_webhook_batched_deliveries_total counter");
+        let _ = writeln!(
+            out,
+            "cmap_webhook_batched_deliveries_total {}",
+            self.webhook_batched.load(Ordering::Relaxed)
         );
         let _ = writeln!(out, "# HELP cmap_queue_depth Executions waiting for a free slot.\n# TYPE cmap_queue_depth gauge");
         let _ = writeln!(

@@ -2,7 +2,9 @@
 //! pipelines, exposes control, health and metrics over HTTP. The only module that knows
 //! HTTP serving.
 
+pub mod deliveries;
 pub mod http;
+pub mod listen;
 pub mod loader;
 pub mod metrics;
 pub mod notify;

@@ -35,6 +35,8 @@ pub struct Options {
     pub debounce: Duration,
     /// Watch the pipeline files (off in tests that reload explicitly).
     pub watch: bool,
+    /// The HTTP API's settings (webhook limits, signature window).
+    pub http: super::http::Config,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             shutdown_deadline: Duration::from_secs(30),
             debounce: Duration::from_millis(300),
             watch: true,
+            http: super::http::Config::default(),
         }
     }
 }
@@ -147,16 +150,21 @@ pub async fn run(
         None
     };
 
-    let app = super::http::router(shared.clone(), runner.clone(), metrics.clone());
+    let app = super::http::router_with(
+        shared.clone(),
+        runner.clone(),
+        metrics.clone(),
+        options.http.clone(),
+    );
     // HTTP stops when this fires, after the executions have settled, so a webhook in
     // flight during shutdown is still answered.
     let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let http_config = options.http.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .await
+        super::listen::serve(listener, app, &http_config, async {
+            let _ = http_stopped.await;
+        })
+        .await
     });
     tracing::info!(%addr, "listening");
 
@@ -230,11 +238,7 @@ pub async fn run(
         tracing::warn!("executions still running after the shutdown deadline; they resume from their checkpoint at the next start");
     }
     let _ = stop_http.send(());
-    match server.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ServeError::Io(e.to_string())),
-        Err(e) => Err(ServeError::Io(e.to_string())),
-    }
+    server.await.map_err(|e| ServeError::Io(e.to_string()))
 }
 
 /// SIGHUP reloads; SIGTERM and SIGINT shut down.
@@ -311,10 +315,29 @@ fn watch_files(
 }
 
 /// Whether a file event can change the pipelines: a pipeline file (`.cmap`, `.json`)
-/// changed, or a folder came, went or was renamed (its files change with it, and the
-/// event names only the folder). Editors' swap and backup files are not.
+/// was created, written, removed or renamed, or a folder came, went or was renamed (its
+/// files change with it, and the event names only the folder). Editors' swap and backup
+/// files are not.
+///
+/// Only changes count. notify reports opens and closes on Linux (`Access`), and a
+/// reload reads every file: taking those for changes made every reload cause the next,
+/// forever (and so did `cat` of a pipeline file). Metadata-only events (`touch`, `chmod`,
+/// atime updates) change no content either.
 fn relevant(event: &notify_debouncer_full::notify::Event) -> bool {
     use notify_debouncer_full::notify::event::{CreateKind, EventKind, ModifyKind, RemoveKind};
+    let changes = match event.kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        // Data, name, and the kinds a backend uses when it cannot tell.
+        EventKind::Modify(_) => true,
+        EventKind::Access(_) => false,
+        // A backend that cannot tell what happened: take it as a change.
+        EventKind::Any => true,
+        EventKind::Other => false,
+    };
+    if !changes {
+        return false;
+    }
     let folder = matches!(
         event.kind,
         EventKind::Create(CreateKind::Folder) | EventKind::Remove(RemoveKind::Folder)
@@ -376,7 +399,8 @@ fn plan(shared: &Shared) -> Plan {
 mod tests {
     use super::relevant;
     use notify_debouncer_full::notify::event::{
-        CreateKind, DataChange, EventKind, ModifyKind, RemoveKind, RenameMode,
+        AccessKind, AccessMode, CreateKind, DataChange, EventKind, MetadataKind, ModifyKind,
+        RemoveKind, RenameMode,
     };
     use notify_debouncer_full::notify::Event;
 
@@ -399,6 +423,72 @@ mod tests {
             // Vim's write probe: a file without an extension, created and removed.
             (event(EventKind::Create(CreateKind::File), "/p/4913"), false),
             (event(EventKind::Remove(RemoveKind::File), "/p/4913"), false),
+            (
+                event(EventKind::Create(CreateKind::File), "/p/new.cmap"),
+                true,
+            ),
+            (
+                event(EventKind::Remove(RemoveKind::File), "/p/a.cmap"),
+                true,
+            ),
+            (event(EventKind::Modify(ModifyKind::Any), "/p/a.cmap"), true),
+            (event(EventKind::Any, "/p/a.cmap"), true),
+            // Reads (`cat`, an editor opening the file, the reload itself) change nothing.
+            (
+                event(
+                    EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (
+                event(EventKind::Access(AccessKind::Read), "/p/a.cmap"),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                    "/p/crm",
+                ),
+                false,
+            ),
+            // Metadata only: `touch`, `chmod`, atime.
+            (
+                event(
+                    EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+                    "/p/a.cmap",
+                ),
+                false,
+            ),
+            (event(EventKind::Other, "/p/a.cmap"), false),
         ];
         let got: Vec<bool> = cases.iter().map(|(e, _)| relevant(e)).collect();
         let want: Vec<bool> = cases.iter().map(|(_, w)| *w).collect();
