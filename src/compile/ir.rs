@@ -354,6 +354,9 @@ pub struct CronExpr {
     text: String,
     /// Boxed: the pattern is some 300 bytes, and schedules are mostly not crons.
     cron: Box<croner::Cron>,
+    /// The hour field is `*` or `*/N` (`@hourly` too): the expression names a frequency,
+    /// not times of day, so both passes of an hour repeated by a DST change run.
+    every_hour: bool,
 }
 
 impl CronExpr {
@@ -364,10 +367,26 @@ impl CronExpr {
             .year(croner::parser::Year::Disallowed)
             .build()
             .parse(text)?;
+        let mut fields = text.split_whitespace();
+        let first = fields.next().unwrap_or_default();
+        let every_hour = if first.starts_with('@') {
+            first.eq_ignore_ascii_case("@hourly")
+        } else {
+            fields
+                .next()
+                .is_some_and(|hour| hour == "*" || hour.starts_with("*/"))
+        };
         Ok(CronExpr {
             text: text.to_string(),
             cron: Box::new(cron),
+            every_hour,
         })
+    }
+
+    /// Whether the hour field is `*` or `*/N` (or `@hourly`): a frequency rather than
+    /// times of day (see `serve::schedule` for what that changes across DST).
+    pub fn every_hour(&self) -> bool {
+        self.every_hour
     }
 
     /// The expression as written.

@@ -9,13 +9,17 @@
 //!   instant after the gap, and every time of one gap runs there together, once: on
 //!   New York's spring-forward day `0,30 2 * * *`, `*/15 2 * * *` and `0 2,3 * * *` each
 //!   run once at 03:00 EDT, and `0 2,4 * * *` at 03:00 and 04:00;
-//! - a time that happens twice (clocks fall back) runs once, at its first occurrence;
-//!   with `*` hours this means the repeated hour does not run again (every-15-minutes
-//!   runs at 01:00, 01:15, 01:30 and 01:45 EDT, then from 02:00 EST).
+//! - a time that happens twice (clocks fall back) runs once, at its first occurrence,
+//!   when the expression names times of day (`30 1 * * *`, `*/15 1 * * *`);
+//! - an expression whose hour field is `*` or `*/N` (or `@hourly`) names a frequency, not
+//!   times of day: it runs in both passes of a repeated hour, as real time goes
+//!   (`*/30 * * * *` runs at 01:00 and 01:30 EDT, then at 01:00 and 01:30 EST).
 //!
-//! That is cron(8)'s rule for fixed times, applied to every expression alike, so that a
-//! run named by the expression is never lost and never doubled. croner finds the
-//! matching wall-clock times (on naive local time, where no DST exists); the zone's
+//! That is cron(8)'s rule ("jobs that run at a particular time ... are affected; jobs
+//! specified with wildcards are run based on the new time"), except that a gap is
+//! handled alike for every expression, so that a run named by the expression is never
+//! lost on a spring-forward day. croner finds the
+//! //! matching wall-clock times (on naive local time, where no DST exists); the zone's
 //! rules map each to an instant here. croner's own zone search skips a nonexistent time
 //! unless minute and hour are both single values, which lost `0,30 2`, `*/15 2` and the
 //! 02:00 of `0 2,4` on spring-forward days.
@@ -59,14 +63,76 @@ pub fn next_cron<Tz: TimeZone>(
     // One step per matching minute of a repeated range; the longest in the zone
     // database is a day (1,440 minutes), so the bound is never what stops the walk.
     const MAX_STEPS: usize = 4 * 1440;
+    let repeats = cron.every_hour();
     let mut local = after.with_timezone(tz).naive_local();
+    let mut first = None;
     for _ in 0..MAX_STEPS {
         let candidate = cron.cron().find_next_occurrence(&local, false).ok()?;
-        let at = instant(tz, candidate)?;
+        let at = match tz.from_local_datetime(&candidate) {
+            // A frequency also runs in the second pass of a repeated time.
+            LocalResult::Ambiguous(earlier, later) if repeats && earlier <= after => {
+                Some(later.with_timezone(&Utc))
+            }
+            _ => instant(tz, candidate),
+        }?;
         if at > after {
-            return Some(at);
+            first = Some(at);
+            break;
         }
         local = candidate;
+    }
+    // A frequency whose `after` is in the first pass of a repeated range: the second
+    // pass comes before local times past `after`'s, so look there too.
+    let second = if repeats {
+        second_pass(cron, tz, after)
+    } else {
+        None
+    };
+    match (first, second) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// When `after` falls in the first pass of a repeated range of local times: the first
+/// match of `cron` in the range's second pass, if any.
+fn second_pass<Tz: TimeZone>(
+    cron: &CronExpr,
+    tz: &Tz,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let local = after.with_timezone(tz).naive_local();
+    let LocalResult::Ambiguous(_, later) = tz.from_local_datetime(&local) else {
+        return None;
+    };
+    if later.with_timezone(&Utc) <= after {
+        // Already in the second pass: the walk above covers it.
+        return None;
+    }
+    // The range's first local minute (a repeated range is at most a day).
+    let repeated =
+        |t: NaiveDateTime| matches!(tz.from_local_datetime(&t), LocalResult::Ambiguous(..));
+    let mut start = local.with_second(0)?.with_nanosecond(0)?;
+    for _ in 0..1440 {
+        let before = start.checked_sub_signed(Duration::minutes(1))?;
+        if !repeated(before) {
+            break;
+        }
+        start = before;
+    }
+    let mut from = start.checked_sub_signed(Duration::seconds(1))?;
+    for _ in 0..1440 {
+        let candidate = cron.cron().find_next_occurrence(&from, false).ok()?;
+        match tz.from_local_datetime(&candidate) {
+            LocalResult::Ambiguous(_, later) => {
+                let later = later.with_timezone(&Utc);
+                if later > after {
+                    return Some(later);
+                }
+            }
+            _ => return None,
+        }
+        from = candidate;
     }
     None
 }
@@ -288,13 +354,38 @@ mod tests {
             "2026-03-08T06:00:00Z",
             &["2026-03-08T07:00:00Z", "2026-03-09T06:00:00Z"],
         );
-        // Fall back: every half hour runs 01:00 and 01:30 EDT once, then 02:00 EST.
+        // Fall back: every half hour is a frequency: 01:00 and 01:30 EDT, then 01:00 and
+        // 01:30 EST, then 02:00 EST.
         check(
             &cron("*/30 * * * *", "America/New_York"),
             "2026-11-01T04:45:00Z",
             &[
                 "2026-11-01T05:00:00Z",
                 "2026-11-01T05:30:00Z",
+                "2026-11-01T06:00:00Z",
+                "2026-11-01T06:30:00Z",
+                "2026-11-01T07:00:00Z",
+            ],
+        );
+        // ... while times of day run once: 01:00, 01:15, 01:30, 01:45 EDT, then the next day.
+        check(
+            &cron("*/15 1 * * *", "America/New_York"),
+            "2026-11-01T04:59:00Z",
+            &[
+                "2026-11-01T05:00:00Z",
+                "2026-11-01T05:15:00Z",
+                "2026-11-01T05:30:00Z",
+                "2026-11-01T05:45:00Z",
+                "2026-11-02T06:00:00Z",
+            ],
+        );
+        // `@hourly` is a frequency too; `@daily` a time of day.
+        check(
+            &cron("@hourly", "America/New_York"),
+            "2026-11-01T04:30:00Z",
+            &[
+                "2026-11-01T05:00:00Z",
+                "2026-11-01T06:00:00Z",
                 "2026-11-01T07:00:00Z",
             ],
         );

@@ -4,7 +4,8 @@
 //!
 //! - a UTC minute runs when its local wall-clock time matches and is seen for the first
 //!   time (local time above every local time before it: the second half of a repeated
-//!   hour is not a first time);
+//!   hour is not a first time), or, when the hour field is `*` or `*/N` (a frequency),
+//!   whenever its local time matches (both halves of a repeated hour);
 //! - the first UTC minute after a gap runs when any skipped local minute matches.
 //!
 //! The zone enters only as its offset at each UTC minute (UTC to local, the direction
@@ -54,8 +55,11 @@ const SCHEDULES: &[&str] = &[
     "15 1-3 * * *",
     "45 0-6/3 * * *",
     "5 22-23,0-1 * * *",
-    // `*` hours, on the days of the week every zone here changes its clocks.
+    // `*` and `*/N` hours (frequencies: both passes of a repeated hour run), on the days
+    // of the week every zone here changes its clocks.
     "*/30 * * * 6,0",
+    "0 */2 * * 6,0",
+    "45 * * * 0",
     // Day of week, day of month, month, and both day fields (Vixie's OR).
     "0 2 * * 0",
     "30 2 * * 6,0",
@@ -90,6 +94,8 @@ fn field(text: &str, min: u32, max: u32) -> Vec<bool> {
 }
 
 struct Spec {
+    /// The hour field is `*` or `*/N`.
+    every_hour: bool,
     minutes: Vec<i64>,
     hours: Vec<i64>,
     /// Per day (index from the walk's first local day): does the date match?
@@ -120,6 +126,7 @@ impl Spec {
             (0..set.len() as i64).filter(|v| set[*v as usize]).collect()
         };
         Spec {
+            every_hour: f[1] == "*" || f[1].starts_with("*/"),
             minutes: values(field(f[0], 0, 59)),
             hours: values(field(f[1], 0, 23)),
             days,
@@ -196,8 +203,14 @@ fn walk(spec: &Spec, spans: &[(i64, i64)], n: i64, shift: i64) -> Vec<i64> {
         {
             runs.push(first);
         }
-        // First times only: the local minutes above every one seen before.
-        for lm in spec.matching(local_first.max(highest + 1), local_last) {
+        // First times only (the local minutes above every one seen before), unless the
+        // schedule is a frequency.
+        let from = if spec.every_hour {
+            local_first
+        } else {
+            local_first.max(highest + 1)
+        };
+        for lm in spec.matching(from, local_last) {
             let u = lm - off - shift;
             if runs.last() != Some(&u) {
                 runs.push(u);
