@@ -6,7 +6,8 @@
 //!   as dates compare as instants (`2026-03-31` equals `2026-03-31T00:00:00Z`), anything
 //!   else compares as JSON.
 //! - `gt` / `gte` / `lt` / `lte`: two numbers compare as numbers; when one side is a
-//!   string that looks like a date (`YYYY-MM-DD...` or an RFC 2822 `Tue, ...`) and both
+//!   string that looks like a date (`YYYY-MM-DD...` or RFC 2822, `Tue, 31 Mar ...` or
+//!   `31 Mar ...`) and both
 //!   sides read as dates ([`parse_any`]: a number is epoch milliseconds),
 //!   chronologically; two strings, lexicographically (by code point);
 //!   any other pair is false.
@@ -127,7 +128,8 @@ pub(crate) fn order(a: &Value, b: &Value) -> Option<Ordering> {
 }
 
 /// A cheap test run before any date parsing, so that comparing plain words never pays
-/// for one: `YYYY-MM-DD...` or an RFC 2822 weekday (`Tue, 31 Mar 2026 ...`).
+/// for one: `YYYY-MM-DD...`, an RFC 2822 weekday (`Tue, 31 Mar 2026 ...`), or an RFC 2822
+/// date without one (`31 Mar 2026 ...`, `1 Mar 26 ...`), as the date reader takes them.
 fn looks_like_date(s: &str) -> bool {
     let b = s.as_bytes();
     let iso = b.len() >= 10
@@ -137,5 +139,58 @@ fn looks_like_date(s: &str) -> bool {
         && b[7] == b'-'
         && b[8..10].iter().all(u8::is_ascii_digit);
     let rfc2822 = b.len() >= 16 && b[..3].iter().all(u8::is_ascii_alphabetic) && b[3] == b',';
-    iso || rfc2822
+    // `D Mon YY...` or `DD Mon YY...`.
+    let day = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    let rest = &b[day..];
+    let no_weekday = (1..=2).contains(&day)
+        && rest.len() >= 7
+        && rest[0] == b' '
+        && rest[1..4].iter().all(u8::is_ascii_alphabetic)
+        && rest[4] == b' '
+        && rest[5..7].iter().all(u8::is_ascii_digit);
+    iso || rfc2822 || no_weekday
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Dates in the forms the date reader takes compare as instants, whichever form each
+    /// side is in; words never parse as dates.
+    #[test]
+    fn dates_in_any_read_form_compare_as_instants() {
+        let cases = [
+            (
+                json!("2026-03-31"),
+                json!("Tue, 31 Mar 2026 00:00:00 UTC"),
+                Some(Ordering::Equal),
+            ),
+            (
+                json!("31 Mar 2026 10:00 UTC"),
+                json!("2026-03-31T09:00:00Z"),
+                Some(Ordering::Greater),
+            ),
+            (
+                json!("1 Apr 26 00:00 GMT"),
+                json!("2026-03-31T23:59:00Z"),
+                Some(Ordering::Greater),
+            ),
+            (
+                json!("5 Jan 2027 10:00 EST"),
+                json!("6 Jan 2026 10:00 EST"),
+                Some(Ordering::Greater),
+            ),
+            (
+                json!("1 Apr 2026 00:00 GMT"),
+                json!("01 Apr 2026 02:00:00 +0200"),
+                Some(Ordering::Equal),
+            ),
+            (json!("apple"), json!("banana"), Some(Ordering::Less)),
+            (json!("10 apples"), json!("9 apples"), Some(Ordering::Less)),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(order(&a, &b), want, "{a} vs {b}");
+        }
+    }
 }
