@@ -442,6 +442,33 @@ async fn oauth_rotated_refresh_tokens_are_persisted_before_use() {
     );
 }
 
+/// Saving a token fsyncs: it runs on a blocking thread, never on the async worker that
+/// refreshes (here the test's own thread: `#[tokio::test]` is a current-thread runtime).
+#[tokio::test]
+async fn oauth_tokens_are_saved_off_the_async_workers() {
+    let (_, handle) = sf::start(sf::Config {
+        objects: contacts(FIVE),
+        rotate_refresh_tokens: true,
+        ..sf::Config::default()
+    })
+    .await;
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let sink = threads.clone();
+    let persist: Persist = Arc::new(move |_: TokenUpdate| {
+        sink.lock().expect("lock").push(std::thread::current().id());
+        Ok(())
+    });
+    let auth = Arc::new(OAuth2::new(sf_config(&handle), Some(persist)).expect("oauth2"));
+    let req = request("Contact", json!({}), json!({}), auth);
+    read_all(&Salesforce, &req, None).await;
+    let threads = threads.lock().expect("lock");
+    assert!(!threads.is_empty(), "a token was saved");
+    assert!(
+        threads.iter().all(|t| *t != std::thread::current().id()),
+        "saved on the async worker"
+    );
+}
+
 #[tokio::test]
 async fn oauth_a_rotated_token_that_cannot_be_saved_is_not_used() {
     let (_, handle) = sf::start(sf::Config {

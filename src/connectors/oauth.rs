@@ -43,6 +43,7 @@ pub struct TokenUpdate {
 }
 
 /// Saves a [`TokenUpdate`] (encrypted, in the store). An `Err` is a message without secrets.
+/// Called on a blocking thread (it may fsync), before the new token is used.
 pub type Persist = Arc<dyn Fn(TokenUpdate) -> Result<(), String> + Send + Sync>;
 
 /// The wall clock, injectable so that tests drive expiry without waiting.
@@ -401,7 +402,17 @@ impl OAuth2 {
         // using a new token that was never saved would lock the connection out after a
         // crash. If saving a rotated token fails, nothing of the update is used.
         if let Some(persist) = &self.persist {
-            if let Err(e) = persist(update.clone()) {
+            // Saving encrypts and fsyncs: on a blocking thread, so the async workers keep
+            // serving (the refresh lock is held meanwhile: nothing uses the new token yet).
+            let saved = {
+                let (persist, update) = (persist.clone(), update.clone());
+                match tokio::task::spawn_blocking(move || persist(update)).await {
+                    Ok(saved) => saved,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => Err(format!("saving the token was interrupted: {e}")),
+                }
+            };
+            if let Err(e) = saved {
                 if update.refresh_token.is_some() {
                     return Err(ConnectorError::Permanent {
                         message: format!(
