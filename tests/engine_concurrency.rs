@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
@@ -913,7 +913,6 @@ fn a_replay_racing_a_webhook_makes_one_shard() {
             fixed.task("pull-strict").expect("task"),
             "salesforce",
             &Quiet,
-            &AtomicBool::new(false),
         )
         .expect("replayed");
     assert_eq!(store.fired(), 1);

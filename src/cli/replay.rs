@@ -1,8 +1,6 @@
 //! `cmap replay EXECUTION`: re-runs the records an execution could not map (its dead
 //! letters) through the task's current schema, after a fix.
 
-use std::sync::atomic::AtomicBool;
-
 use super::state::{self, StateArgs};
 use super::{Global, EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE};
 use crate::engine::Quiet;
@@ -52,14 +50,12 @@ pub fn run(global: &Global, args: Args) -> u8 {
         );
         return EXIT_USAGE;
     };
-    let cancel = AtomicBool::new(false);
     match engine.replay(
         &original.tenant_id,
         &original.id,
         task,
         &original.tenant_integration_id,
         &Quiet,
-        &cancel,
     ) {
         Ok(e) => {
             if args.format == super::check::Format::Json {

@@ -1,8 +1,6 @@
 //! Replaying dead letters: the records an execution could not map, run again through
 //! the task's current schema (after a fix) into the store.
 
-use std::sync::atomic::AtomicBool;
-
 use super::{
     close_execution, commit_page, log, new_execution, Engine, EngineError, NewExecution, Observer,
     PageContext, PageInput, MAX_EXECUTION_ERRORS,
@@ -15,7 +13,8 @@ impl Engine {
     /// `task`'s schema. Records that now map are stored and leave the dead-letter store;
     /// records that still fail become dead letters of the new execution. Like every
     /// page, a replay that conflicts with another writer of the same shards is applied
-    /// again against the fresh store ([`super::commit_page`]).
+    /// again against the fresh store ([`super::commit_page`]). A replay is one page
+    /// (one commit): there is no page boundary to cancel at.
     pub fn replay(
         &self,
         tenant: &str,
@@ -23,7 +22,6 @@ impl Engine {
         task: &Task,
         integration: &str,
         observer: &dyn Observer,
-        _cancel: &AtomicBool,
     ) -> Result<SyncExecution, EngineError> {
         let original = self
             .store
