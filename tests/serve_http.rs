@@ -345,8 +345,9 @@ async fn records_failing_the_schema_make_a_partial_execution_with_dead_letters()
     let id = body["id"].as_str().expect("id");
     let dead = s
         .store
-        .dead_letters(DEFAULT_TENANT, id)
-        .expect("dead letters");
+        .dead_letters(DEFAULT_TENANT, id, &Default::default())
+        .expect("dead letters")
+        .items;
     assert_eq!(dead.len(), 3);
     assert_eq!(s.emails().len(), 1);
     let (status, logs) = s.get(&format!("/api/executions/{id}/logs")).await;
@@ -393,8 +394,9 @@ async fn control_run_pause_resume_and_cancel() {
     for _ in 0..500 {
         let list = s
             .store
-            .executions(DEFAULT_TENANT, Some("slow"))
-            .expect("list");
+            .executions(DEFAULT_TENANT, Some("slow"), &Default::default())
+            .expect("list")
+            .items;
         if let Some(e) = list.first() {
             execution = Some(e.id.clone());
             break;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 
-use super::state::{self, StateArgs};
+use super::state::{self, RetentionArgs, StateArgs};
 use super::{Global, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use crate::serve::server::{self, Options, ServeError};
 
@@ -23,6 +23,8 @@ pub struct Args {
     listen: String,
     #[command(flatten)]
     state: StateArgs,
+    #[command(flatten)]
+    retention: RetentionArgs,
     /// `human` logs for people, `json` (one object per line) for machines.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -62,6 +64,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
         pipelines: args.state.pipelines.clone(),
         stdlib: super::load::stdlib_dir(global),
         max_concurrent: args.max_concurrent as usize,
+        retention: args.retention.retention(),
         ..Options::default()
     };
     runtime.block_on(async move {

@@ -6,6 +6,7 @@ pub mod http;
 pub mod loader;
 pub mod metrics;
 pub mod notify;
+pub mod retention;
 pub mod runner;
 pub mod schedule;
 pub mod scheduler;
