@@ -16,7 +16,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
 
 use super::SyncExecution;
 
@@ -114,7 +113,7 @@ pub trait Cursor: Sized {
 /// Cursors longer than this are refused before they are decoded (they come from users).
 const MAX_CURSOR_TEXT: usize = 1024;
 
-/// The bytes of a cursor of `kind`: a tag (the list and the format's version) first, so
+/// The payload of a cursor written with `tag` (the list and the format's version) first, so
 /// one list's cursor is refused by another.
 fn decode_tagged<'a>(text: &str, tag: &[u8], buf: &'a mut Vec<u8>) -> Result<&'a [u8], PageError> {
     if text.len() > MAX_CURSOR_TEXT {
@@ -149,19 +148,6 @@ impl ExecutionCursor {
             started_micros: execution.started_at.timestamp_micros(),
             id: execution.id.clone(),
         }
-    }
-
-    /// Whether `execution` comes after this position (older, or as old with a smaller id).
-    pub fn is_before(&self, execution: &SyncExecution) -> bool {
-        (
-            execution.started_at.timestamp_micros(),
-            execution.id.as_str(),
-        ) < (self.started_micros, self.id.as_str())
-    }
-
-    /// The start time, as a date (`None` beyond chrono's range).
-    pub fn started_at(&self) -> Option<DateTime<Utc>> {
-        DateTime::from_timestamp_micros(self.started_micros)
     }
 }
 
