@@ -335,25 +335,44 @@ impl Store for Interleaved {
         self.saw("execution");
         self.inner.execution(t, id)
     }
-    fn executions(&self, t: &str, task: Option<&str>) -> Result<Vec<SyncExecution>> {
+    fn executions(
+        &self,
+        t: &str,
+        task: Option<&str>,
+        page: &cmap::store::PageRequest<cmap::store::ExecutionCursor>,
+    ) -> Result<cmap::store::Page<SyncExecution, cmap::store::ExecutionCursor>> {
         self.saw("executions");
-        self.inner.executions(t, task)
+        self.inner.executions(t, task, page)
     }
     fn running_executions(&self) -> Result<Vec<SyncExecution>> {
         self.saw("running_executions");
         self.inner.running_executions()
     }
-    fn logs(&self, t: &str, e: &str) -> Result<Vec<SyncLog>> {
+    fn logs(
+        &self,
+        t: &str,
+        e: &str,
+        page: &cmap::store::PageRequest<cmap::store::LogCursor>,
+    ) -> Result<cmap::store::Page<SyncLog, cmap::store::LogCursor>> {
         self.saw("logs");
-        self.inner.logs(t, e)
+        self.inner.logs(t, e, page)
     }
     fn event_seen(&self, t: &str, task: &str, e: &str) -> Result<bool> {
         self.saw("event_seen");
         self.inner.event_seen(t, task, e)
     }
-    fn dead_letters(&self, t: &str, e: &str) -> Result<Vec<DeadLetter>> {
+    fn dead_letters(
+        &self,
+        t: &str,
+        e: &str,
+        page: &cmap::store::PageRequest<cmap::store::DeadLetterCursor>,
+    ) -> Result<cmap::store::Page<DeadLetter, cmap::store::DeadLetterCursor>> {
         self.saw("dead_letters");
-        self.inner.dead_letters(t, e)
+        self.inner.dead_letters(t, e, page)
+    }
+    fn prune(&self, request: &cmap::store::PruneRequest) -> Result<cmap::store::Pruned> {
+        self.saw("prune");
+        self.inner.prune(request)
     }
     fn connection(&self, t: &str, id: &str) -> Result<Option<ConnectionRecord>> {
         self.saw("connection");
@@ -1024,7 +1043,15 @@ fn pulls_and_webhooks_running_freely_keep_one_shard_per_key_and_every_update() {
     // Every create and update an execution counted is a version of a shard: none was
     // overwritten by a writer that had not seen it.
     let versions: u64 = w.shards().values().map(|s| s.version).sum();
-    let executions = w.store.executions(TENANT, None).expect("executions");
+    let executions = w
+        .store
+        .executions(
+            TENANT,
+            None,
+            &cmap::store::PageRequest::first(cmap::store::Limit::MAX),
+        )
+        .expect("executions")
+        .items;
     assert!(
         executions
             .iter()
@@ -1199,8 +1226,9 @@ impl World {
         for _ in 0..1000 {
             let newest = self
                 .store
-                .executions(TENANT, Some(task))
+                .executions(TENANT, Some(task), &Default::default())
                 .expect("executions")
+                .items
                 .into_iter()
                 .next();
             if let Some(e) = newest.filter(|e| e.status != ExecutionStatus::Running) {

@@ -133,8 +133,13 @@ impl Env {
 
     fn log_text(&self, execution: &str) -> String {
         self.store
-            .logs("default", execution)
+            .logs(
+                "default",
+                execution,
+                &cmap::store::PageRequest::first(cmap::store::Limit::MAX),
+            )
             .expect("logs")
+            .items
             .iter()
             .map(|l| l.message.clone())
             .collect::<Vec<_>>()
@@ -167,8 +172,9 @@ impl Env {
 /// The newest execution of a task.
 fn newest(store: &dyn Store, task: &str) -> Option<SyncExecution> {
     store
-        .executions("default", Some(task))
+        .executions("default", Some(task), &Default::default())
         .expect("executions")
+        .items
         .into_iter()
         .next()
 }
@@ -634,14 +640,20 @@ impl Store for PanicOnCommit {
         &self,
         tenant: &str,
         task_id: Option<&str>,
-    ) -> Result<Vec<SyncExecution>, StoreError> {
-        self.inner.executions(tenant, task_id)
+        page: &cmap::store::PageRequest<cmap::store::ExecutionCursor>,
+    ) -> Result<cmap::store::Page<SyncExecution, cmap::store::ExecutionCursor>, StoreError> {
+        self.inner.executions(tenant, task_id, page)
     }
     fn running_executions(&self) -> Result<Vec<SyncExecution>, StoreError> {
         self.inner.running_executions()
     }
-    fn logs(&self, tenant: &str, execution_id: &str) -> Result<Vec<SyncLog>, StoreError> {
-        self.inner.logs(tenant, execution_id)
+    fn logs(
+        &self,
+        tenant: &str,
+        execution_id: &str,
+        page: &cmap::store::PageRequest<cmap::store::LogCursor>,
+    ) -> Result<cmap::store::Page<SyncLog, cmap::store::LogCursor>, StoreError> {
+        self.inner.logs(tenant, execution_id, page)
     }
     fn event_seen(&self, tenant: &str, task_id: &str, event_id: &str) -> Result<bool, StoreError> {
         self.inner.event_seen(tenant, task_id, event_id)
@@ -650,8 +662,15 @@ impl Store for PanicOnCommit {
         &self,
         tenant: &str,
         execution_id: &str,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
-        self.inner.dead_letters(tenant, execution_id)
+        page: &cmap::store::PageRequest<cmap::store::DeadLetterCursor>,
+    ) -> Result<cmap::store::Page<DeadLetter, cmap::store::DeadLetterCursor>, StoreError> {
+        self.inner.dead_letters(tenant, execution_id, page)
+    }
+    fn prune(
+        &self,
+        request: &cmap::store::PruneRequest,
+    ) -> Result<cmap::store::Pruned, StoreError> {
+        self.inner.prune(request)
     }
     fn connection(&self, tenant: &str, id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
         self.inner.connection(tenant, id)

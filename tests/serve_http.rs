@@ -515,8 +515,9 @@ async fn records_failing_the_schema_make_a_partial_execution_with_dead_letters()
     let id = body["id"].as_str().expect("id");
     let dead = s
         .store
-        .dead_letters(DEFAULT_TENANT, id)
-        .expect("dead letters");
+        .dead_letters(DEFAULT_TENANT, id, &Default::default())
+        .expect("dead letters")
+        .items;
     assert_eq!(dead.len(), 3);
     assert_eq!(s.emails().len(), 1);
     let (status, logs) = s.get(&format!("/api/executions/{id}/logs")).await;
@@ -563,8 +564,9 @@ async fn control_run_pause_resume_and_cancel() {
     for _ in 0..500 {
         let list = s
             .store
-            .executions(DEFAULT_TENANT, Some("slow"))
-            .expect("list");
+            .executions(DEFAULT_TENANT, Some("slow"), &Default::default())
+            .expect("list")
+            .items;
         if let Some(e) = list.first() {
             execution = Some(e.id.clone());
             break;
@@ -677,8 +679,9 @@ async fn non_object_records_fail_as_invalid_records() {
         let id = resp["id"].as_str().expect("id");
         let dead = s
             .store
-            .dead_letters(DEFAULT_TENANT, id)
-            .expect("dead letters");
+            .dead_letters(DEFAULT_TENANT, id, &Default::default())
+            .expect("dead letters")
+            .items;
         let got: Vec<(String, String)> = dead
             .iter()
             .map(|d| (d.code.clone(), d.message.clone()))
@@ -778,21 +781,27 @@ async fn one_batch_keeps_every_delivery_guarantee() {
         };
         let dead = s
             .store
-            .dead_letters(DEFAULT_TENANT, &e.id)
-            .expect("dead letters");
+            .dead_letters(DEFAULT_TENANT, &e.id, &Default::default())
+            .expect("dead letters")
+            .items;
         assert_eq!(dead.len(), 1, "{i}");
         assert_eq!(dead[0].seq, 0);
         assert_eq!(dead[0].record, record, "{i}");
         assert_eq!(e.errors.len(), 1);
-        let logs = s.store.logs(DEFAULT_TENANT, &e.id).expect("logs");
+        let logs = s
+            .store
+            .logs(DEFAULT_TENANT, &e.id, &Default::default())
+            .expect("logs")
+            .items;
         assert!(logs
             .iter()
             .any(|l| l.message == "webhook delivery received"));
     }
     let executions = s
         .store
-        .executions(DEFAULT_TENANT, Some("hook"))
-        .expect("list");
+        .executions(DEFAULT_TENANT, Some("hook"), &Default::default())
+        .expect("list")
+        .items;
     assert_eq!(executions.len(), 4);
     let state = s
         .store

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bounded_state;
 mod check;
 mod cli;
 mod cli_pipes;

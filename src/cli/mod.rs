@@ -45,6 +45,7 @@ mod inspect;
 pub mod load;
 mod map;
 pub mod out;
+mod prune;
 mod replay;
 mod run;
 mod schedule;
@@ -114,6 +115,8 @@ enum Command {
     Logs(inspect::LogsArgs),
     /// Re-run the records an execution could not map, after a fix.
     Replay(replay::Args),
+    /// Remove executions, logs, dead letters and event ids past their retention.
+    Prune(prune::Args),
     /// List connections, store their secrets, test them.
     Connections(connections::Args),
     /// Manage the master key that encrypts credentials.
@@ -161,6 +164,7 @@ pub fn main() -> ExitCode {
         Command::Executions(args) => inspect::executions(&global, args),
         Command::Logs(args) => inspect::logs(&global, args),
         Command::Replay(args) => replay::run(&global, args),
+        Command::Prune(args) => prune::run(&global, args),
         Command::Connections(args) => connections::run(&global, args),
         Command::Keys(args) => connections::keys(&global, args),
         Command::Serve(args) => serve::run(&global, args),

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::state::{self, StateArgs};
+use super::state::{self, RetentionArgs, StateArgs};
 use super::{Global, EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL};
 use crate::engine::{CancellationToken, Observer, RunRequest};
 use crate::store::{ExecutionStatus, SyncExecution, TriggeredBy};
@@ -27,6 +27,10 @@ pub struct Args {
     /// `human` (progress and summary on stderr) or `json` (the SyncExecution on stdout).
     #[arg(long, value_enum, default_value_t = super::check::Format::Human)]
     format: super::check::Format,
+    /// After the run, old state is pruned by these (at most 10,000 records; `cmap prune`
+    /// does the rest).
+    #[command(flatten)]
+    retention: RetentionArgs,
 }
 
 pub fn run(global: &Global, args: Args) -> u8 {
@@ -107,6 +111,7 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
     };
     if human {
         errln!("{}", summary(&execution));
+        prune_after_run(&*engine.store, &args.retention, human);
         return Ok(code);
     }
     // The run is done and committed: a closed stdout keeps its code.
@@ -116,7 +121,28 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
         "{}",
         serde_json::to_string_pretty(&execution).unwrap_or_default()
     );
+    prune_after_run(&*engine.store, &args.retention, human);
     Ok(out.finish(code))
+}
+
+/// Calls of the store's pruning after a run: at most 10,000 records, so a run's end is
+/// never held long by a backlog (after an upgrade, say); a run adds far fewer than that.
+const PRUNE_CALLS_AFTER_RUN: usize = 10;
+
+/// Prunes old state after a run, so that a deployment that only runs `cmap run` from cron
+/// keeps bounded state too. Never changes the run's outcome: a failure is a warning.
+fn prune_after_run(store: &dyn crate::store::Store, retention: &RetentionArgs, human: bool) {
+    match super::prune::pass(store, &retention.retention(), Some(PRUNE_CALLS_AFTER_RUN)) {
+        Ok((pruned, complete)) => {
+            if human && pruned.total() > 0 {
+                errln!("{}", super::prune::summary(&pruned));
+            }
+            if !complete {
+                errln!("note: more old state is past its retention than a run prunes; run `cmap prune`");
+            }
+        }
+        Err(e) => errln!("warning: pruning old state failed: {e}"),
+    }
 }
 
 /// `success in 1.2s: fetched 10, created 8, updated 1, skipped 1, failed 0, deleted 2`

@@ -11,7 +11,7 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use tracing_subscriber::fmt::FormatFields;
 
-use super::state::{self, StateArgs};
+use super::state::{self, RetentionArgs, StateArgs};
 use super::{Global, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use crate::serve::server::{self, Options, ServeError};
 
@@ -27,6 +27,8 @@ pub struct Args {
     listen: String,
     #[command(flatten)]
     state: StateArgs,
+    #[command(flatten)]
+    retention: RetentionArgs,
     /// `human` logs for people, `json` (one object per line) for machines.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -121,6 +123,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
             body_read_timeout: std::time::Duration::from_secs(args.body_timeout),
             ..crate::serve::http::Config::default()
         },
+        retention: args.retention.retention(),
         ..Options::default()
     };
     runtime.block_on(async move {

@@ -4,11 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::num::NonZeroU32;
+
 use super::{load, Global};
 use crate::compile::ir::Program;
 use crate::engine::{self, Engine};
 use crate::store::crypto::Keyring;
-use crate::store::{SledStore, Store};
+use crate::store::{Cursor, Limit, Retention, SledStore, Store};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct StateArgs {
@@ -30,6 +32,132 @@ pub struct StateArgs {
         value_name = "DIR"
     )]
     pub pipelines: PathBuf,
+}
+
+/// How long state is kept (docs/sync.md, "Retention"): what `cmap serve`, `cmap run`
+/// and `cmap prune` prune by. Each is at least 1: a zero is refused, never read as
+/// "delete everything".
+#[derive(Debug, Clone, clap::Args)]
+pub struct RetentionArgs {
+    /// Days an execution (with its log) is kept after it started.
+    #[arg(
+        long,
+        env = "CMAP_KEEP_EXECUTIONS_DAYS",
+        default_value = "90",
+        value_name = "DAYS",
+        value_parser = days
+    )]
+    pub keep_executions_days: NonZeroU32,
+    /// Executions kept per task: the newest N.
+    #[arg(
+        long,
+        env = "CMAP_KEEP_EXECUTIONS_PER_TASK",
+        default_value = "1000",
+        value_name = "N",
+        value_parser = per_task
+    )]
+    pub keep_executions_per_task: NonZeroU32,
+    /// Days the records an execution could not map (its dead letters, for `cmap replay`)
+    /// are kept after it started; then they are gone for good.
+    #[arg(
+        long,
+        env = "CMAP_KEEP_DEAD_LETTERS_DAYS",
+        default_value = "30",
+        value_name = "DAYS",
+        value_parser = days
+    )]
+    pub keep_dead_letters_days: NonZeroU32,
+    /// Hours a webhook delivery's event id is remembered (a redelivery of it meanwhile is
+    /// acknowledged and ignored). Keep it longer than senders redeliver.
+    #[arg(
+        long,
+        env = "CMAP_KEEP_EVENT_IDS_HOURS",
+        default_value = "168",
+        value_name = "HOURS",
+        value_parser = hours
+    )]
+    pub keep_event_ids_hours: NonZeroU32,
+}
+
+impl RetentionArgs {
+    pub fn retention(&self) -> Retention {
+        Retention {
+            execution_days: self.keep_executions_days,
+            executions_per_task: self.keep_executions_per_task,
+            dead_letter_days: self.keep_dead_letters_days,
+            event_id_hours: self.keep_event_ids_hours,
+        }
+    }
+}
+
+/// At most 100 years: dates past chrono's range are never needed.
+const MAX_DAYS: u32 = 36_500;
+
+fn days(text: &str) -> Result<NonZeroU32, String> {
+    bounded(text, MAX_DAYS, "days")
+}
+
+fn hours(text: &str) -> Result<NonZeroU32, String> {
+    bounded(text, MAX_DAYS * 24, "hours")
+}
+
+fn per_task(text: &str) -> Result<NonZeroU32, String> {
+    bounded(text, 1_000_000_000, "executions")
+}
+
+/// A retention setting: a whole number from 1 to `max`; 0 (or less) is refused, saying
+/// what it would have meant.
+fn bounded(text: &str, max: u32, unit: &str) -> Result<NonZeroU32, String> {
+    let n: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number of {unit} (from 1 to {max})"))?;
+    if n < 1 {
+        return Err(format!(
+            "{n} would keep nothing: a retention is from 1 to {max} {unit} (raise it to keep more)"
+        ));
+    }
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n <= max)
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| format!("{n} is more than {max} {unit}"))
+}
+
+/// The page options of a list command (`cmap executions`, `cmap logs`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PageArgs {
+    /// At most this many per page (1 to 1000).
+    #[arg(long, default_value = "100", value_name = "N", value_parser = limit)]
+    pub limit: Limit,
+    /// Start after the page that printed this cursor (`more: ... --cursor C`).
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
+    /// Print every page, one after the other (memory stays that of one page).
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl PageArgs {
+    /// The cursor given, read; a usage failure naming the fix when it is not one the
+    /// command printed.
+    pub fn after<C: Cursor>(&self, command: &str, start: &str) -> Result<Option<C>, Failure> {
+        match &self.cursor {
+            None => Ok(None),
+            Some(text) => C::decode(text).map(Some).map_err(|e| {
+                Failure::usage(
+                    format!("--cursor: {e}"),
+                    Some(format!(
+                        "pass the cursor `{command}` printed after `more:` as it is, or leave --cursor out to start from {start}"
+                    )),
+                )
+            }),
+        }
+    }
+}
+
+fn limit(text: &str) -> Result<Limit, String> {
+    Limit::parse(text).map_err(|e| e.to_string())
 }
 
 /// A failure before anything ran: printed, exit code 2 (or 1 when the pipelines do not check).

@@ -6,7 +6,10 @@ use super::{
     PageContext, PageInput, MAX_EXECUTION_ERRORS,
 };
 use crate::compile::ir::Task;
-use crate::store::{ExecutionStatus, LogLevel, Op, Phase, SyncExecution, TaskUpdate, TriggeredBy};
+use crate::store::{
+    ExecutionStatus, Limit, LogLevel, Op, PageRequest, Phase, SyncExecution, TaskUpdate,
+    TriggeredBy,
+};
 
 impl Engine {
     /// Replays the dead letters of execution `execution_id` (of `tenant`) through
@@ -27,7 +30,18 @@ impl Engine {
             .store
             .execution(tenant, execution_id)?
             .ok_or_else(|| EngineError::NoExecution(execution_id.to_string()))?;
-        let letters = self.store.dead_letters(tenant, execution_id)?;
+        // Every dead letter of the execution, read page by page; the replay maps them
+        // all in one commit.
+        let mut letters = Vec::new();
+        let mut page = PageRequest::first(Limit::MAX);
+        loop {
+            let read = self.store.dead_letters(tenant, execution_id, &page)?;
+            letters.extend(read.items);
+            match read.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
         let execution = new_execution(NewExecution {
             tenant,
             task_id: &task.id,

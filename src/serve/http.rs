@@ -633,23 +633,73 @@ fn unknown_execution(id: &str) -> ApiError {
     )
 }
 
+/// `GET /api/executions`: `task`, and the page (`limit`, `cursor`). Unknown parameters
+/// are refused, so a misspelt `limt` is not silently the default.
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ExecutionsQuery {
     task: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
-/// Newest first.
+/// One page, newest first: `{"executions": [...], "nextCursor": "..." | null}`. At most
+/// `limit` (default 100, at most 1000); `nextCursor` continues after the last one, and is
+/// stable under new executions (a position, not an offset).
 async fn list_executions(
     State(api): State<Arc<Api>>,
-    Query(q): Query<ExecutionsQuery>,
+    query: Result<Query<ExecutionsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let executions = api
+    let Query(q) = query.map_err(|e| query_error(&e, "`task`, `limit` and `cursor`"))?;
+    let page = page_request(q.limit.as_deref(), q.cursor.as_deref(), "the newest")?;
+    let page = api
         .shared
         .engine
         .store
-        .executions(tenant(), q.task.as_deref())
+        .executions(tenant(), q.task.as_deref(), &page)
         .map_err(store_error)?;
-    Ok(Json(json!({ "executions": executions })))
+    Ok(Json(json!({
+        "executions": page.items,
+        "nextCursor": page.next.map(|c| crate::store::Cursor::encode(&c)),
+    })))
+}
+
+/// A list's page from its query parameters; a bad limit or cursor is a 400 that says
+/// what to send instead.
+fn page_request<C: crate::store::Cursor>(
+    limit: Option<&str>,
+    cursor: Option<&str>,
+    start: &str,
+) -> Result<crate::store::PageRequest<C>, ApiError> {
+    let limit = match limit {
+        None => crate::store::Limit::DEFAULT,
+        Some(text) => crate::store::Limit::parse(text).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                e.to_string(),
+                "pass `limit` from 1 to 1000, or leave it out for 100",
+            )
+        })?,
+    };
+    let after = match cursor {
+        None => None,
+        Some(text) => Some(C::decode(text).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                e.to_string(),
+                format!("pass the `nextCursor` of the previous page as it is, or leave `cursor` out to start from {start}"),
+            )
+        })?),
+    };
+    Ok(crate::store::PageRequest { limit, after })
+}
+
+fn query_error(e: &axum::extract::rejection::QueryRejection, accepted: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        e.body_text(),
+        format!("the query takes {accepted}, each at most once"),
+    )
 }
 
 async fn get_execution(
@@ -666,10 +716,22 @@ async fn get_execution(
     Ok(Json(serde_json::to_value(execution).map_err(store_error)?))
 }
 
+/// `GET /api/executions/{id}/logs`: the page (`limit`, `cursor`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// One page of the log, in order: `{"logs": [...], "nextCursor": "..." | null}`.
 async fn execution_logs(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
+    query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| query_error(&e, "`limit` and `cursor`"))?;
+    let page = page_request(q.limit.as_deref(), q.cursor.as_deref(), "the first line")?;
     let store = &api.shared.engine.store;
     if store
         .execution(tenant(), &id)
@@ -678,8 +740,11 @@ async fn execution_logs(
     {
         return Err(unknown_execution(&id));
     }
-    let logs = store.logs(tenant(), &id).map_err(store_error)?;
-    Ok(Json(json!({ "logs": logs })))
+    let page = store.logs(tenant(), &id, &page).map_err(store_error)?;
+    Ok(Json(json!({
+        "logs": page.items,
+        "nextCursor": page.next.map(|c| crate::store::Cursor::encode(&c)),
+    })))
 }
 
 async fn pipelines(State(api): State<Arc<Api>>) -> Json<Value> {

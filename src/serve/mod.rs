@@ -8,6 +8,7 @@ pub mod listen;
 pub mod loader;
 pub mod metrics;
 pub mod notify;
+pub mod retention;
 pub mod runner;
 pub mod schedule;
 pub mod scheduler;

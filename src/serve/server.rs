@@ -37,6 +37,8 @@ pub struct Options {
     pub watch: bool,
     /// The HTTP API's settings (webhook limits, signature window).
     pub http: super::http::Config,
+    /// What old state is pruned, at start and every 10 minutes (`retention.rs`).
+    pub retention: crate::store::Retention,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             debounce: Duration::from_millis(300),
             watch: true,
             http: super::http::Config::default(),
+            retention: crate::store::Retention::default(),
         }
     }
 }
@@ -100,6 +103,7 @@ pub async fn run(
         options.max_concurrent,
         on_finished,
     );
+    let pruner = super::retention::spawn(shared.engine.store.clone(), options.retention);
     // The scheduler: its plan follows every reload (a watch channel keeps only the
     // newest plan, which is all the scheduler needs).
     let (plans, plan_rx) = watch::channel(plan(&shared));
@@ -230,6 +234,7 @@ pub async fn run(
     // The scheduler holds the runner (and through it the store): wait until it is gone,
     // so that when `run` returns nothing of the server holds the data directory.
     let _ = scheduler_task.await;
+    pruner.stop().await;
     runner.begin_shutdown();
     if tokio::time::timeout(options.shutdown_deadline, runner.wait_idle())
         .await

@@ -570,7 +570,8 @@ mod tests {
 
     use super::*;
     use crate::store::{
-        Batch, ConnectionStatus, DeadLetter, PendingReference, Shard, SledStore, SourceKey,
+        Batch, ConnectionStatus, DeadLetter, DeadLetterCursor, ExecutionCursor, LogCursor, Page,
+        PageRequest, PendingReference, PruneRequest, Pruned, Shard, SledStore, SourceKey,
         SyncExecution, SyncLog, TaskState,
     };
 
@@ -1139,17 +1140,35 @@ mod tests {
         fn execution(&self, t: &str, id: &str) -> Result<Option<SyncExecution>> {
             self.inner.execution(t, id)
         }
-        fn executions(&self, t: &str, task: Option<&str>) -> Result<Vec<SyncExecution>> {
-            self.inner.executions(t, task)
+        fn executions(
+            &self,
+            t: &str,
+            task: Option<&str>,
+            page: &PageRequest<ExecutionCursor>,
+        ) -> Result<Page<SyncExecution, ExecutionCursor>> {
+            self.inner.executions(t, task, page)
         }
         fn running_executions(&self) -> Result<Vec<SyncExecution>> {
             self.inner.running_executions()
         }
-        fn logs(&self, t: &str, e: &str) -> Result<Vec<SyncLog>> {
-            self.inner.logs(t, e)
+        fn logs(
+            &self,
+            t: &str,
+            e: &str,
+            page: &PageRequest<LogCursor>,
+        ) -> Result<Page<SyncLog, LogCursor>> {
+            self.inner.logs(t, e, page)
         }
-        fn dead_letters(&self, t: &str, e: &str) -> Result<Vec<DeadLetter>> {
-            self.inner.dead_letters(t, e)
+        fn dead_letters(
+            &self,
+            t: &str,
+            e: &str,
+            page: &PageRequest<DeadLetterCursor>,
+        ) -> Result<Page<DeadLetter, DeadLetterCursor>> {
+            self.inner.dead_letters(t, e, page)
+        }
+        fn prune(&self, request: &PruneRequest) -> Result<Pruned> {
+            self.inner.prune(request)
         }
         fn event_seen(&self, t: &str, task: &str, e: &str) -> Result<bool> {
             self.inner.event_seen(t, task, e)

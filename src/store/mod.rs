@@ -35,13 +35,25 @@
 //! columns.
 //!
 //! Every key starts with the tenant: nothing reads or writes across tenants.
+//!
+//! # Bounded state
+//!
+//! Lists read one page at a time ([`page`]): a limit and a key-based cursor, so a page
+//! costs O(limit) whatever the store holds. Executions, logs, dead letters and webhook
+//! event ids are pruned by [`Store::prune`] ([`retention`]), a bounded number per call.
 
 pub mod crypto;
+pub mod page;
 mod private;
 pub mod records;
+pub mod retention;
 mod sled_store;
 
+pub use page::{
+    Cursor, DeadLetterCursor, ExecutionCursor, Limit, LogCursor, Page, PageError, PageRequest,
+};
 pub use records::*;
+pub use retention::{PruneCursor, PruneRequest, Pruned, Retention};
 pub use sled_store::SledStore;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -252,17 +264,43 @@ pub trait Store: Send + Sync {
 
     fn task_state(&self, tenant: &str, task_id: &str) -> Result<Option<TaskState>>;
     fn execution(&self, tenant: &str, id: &str) -> Result<Option<SyncExecution>>;
-    /// Newest first; of one task when given.
-    fn executions(&self, tenant: &str, task_id: Option<&str>) -> Result<Vec<SyncExecution>>;
+    /// One page of the tenant's executions (of one task when given), newest first: by
+    /// start time, then id, both descending. Reads O(limit) records, whatever the store
+    /// holds; the cursor is the position of the last one returned, so executions that
+    /// start between two pages never shift the second.
+    fn executions(
+        &self,
+        tenant: &str,
+        task_id: Option<&str>,
+        page: &PageRequest<ExecutionCursor>,
+    ) -> Result<Page<SyncExecution, ExecutionCursor>>;
     /// Executions of every tenant still marked running (after a crash: interrupted).
+    /// At most one per task and webhook delivery in flight, so not paged.
     fn running_executions(&self) -> Result<Vec<SyncExecution>>;
-    /// In order.
-    fn logs(&self, tenant: &str, execution_id: &str) -> Result<Vec<SyncLog>>;
+    /// One page of an execution's log, in the order the lines were stored. Reads
+    /// O(limit) lines.
+    fn logs(
+        &self,
+        tenant: &str,
+        execution_id: &str,
+        page: &PageRequest<LogCursor>,
+    ) -> Result<Page<SyncLog, LogCursor>>;
     /// Whether a webhook delivery with this event id was stored for the task
-    /// ([`Op::MarkEvent`]).
+    /// ([`Op::MarkEvent`]) and its id not yet pruned ([`Retention::event_id_hours`]).
     fn event_seen(&self, tenant: &str, task_id: &str, event_id: &str) -> Result<bool>;
-    /// In order.
-    fn dead_letters(&self, tenant: &str, execution_id: &str) -> Result<Vec<DeadLetter>>;
+    /// One page of an execution's dead letters, by `seq`. Reads O(limit) records.
+    fn dead_letters(
+        &self,
+        tenant: &str,
+        execution_id: &str,
+        page: &PageRequest<DeadLetterCursor>,
+    ) -> Result<Page<DeadLetter, DeadLetterCursor>>;
+    /// One bounded step of a pruning pass (see [`retention`]): removes at most
+    /// `request.limit` expired records, of every tenant, each with all its index entries
+    /// (an execution with its logs), under the commit lock, and says where the pass goes
+    /// on. Never removes a running execution, one a task's checkpoint resumes (or its
+    /// `retryOf` chain), nor one that still holds dead letters. Blocks on the disk.
+    fn prune(&self, request: &PruneRequest) -> Result<Pruned>;
 
     /// A connection: the tenant's own, else a system-scope one with that id.
     fn connection(&self, tenant: &str, id: &str) -> Result<Option<ConnectionRecord>>;

@@ -81,6 +81,31 @@ pub(super) fn sortable_micros(micros: i64) -> [u8; 8] {
     ((micros as u64) ^ (1 << 63)).to_be_bytes()
 }
 
+/// The timestamp [`sortable_micros`] wrote; `None` unless `bytes` are 8 bytes.
+pub(super) fn micros_from_sortable(bytes: &[u8]) -> Option<i64> {
+    let bytes: [u8; 8] = bytes.try_into().ok()?;
+    Some((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
+}
+
+/// A big-endian u64 segment (a sequence number); `None` unless 8 bytes.
+pub(super) fn u64_segment(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// The first key after every key that starts with `prefix` (a key made by [`key`]):
+/// `prefix..prefix_end(prefix)` is exactly the keys below it. A made key ends with the
+/// terminator 0x00 and an escaped segment holds none, so the terminator raised to 0x01
+/// sorts after every key of the prefix and before every other segment's.
+pub(super) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    match end.last_mut() {
+        Some(last) if *last == SEP => *last = 0x01,
+        // Not a made key (never so in the store): past every key it prefixes.
+        _ => end.push(0xff),
+    }
+    end
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +158,40 @@ mod tests {
         encoded.sort();
         let expected: Vec<[u8; 8]> = sorted.iter().map(|t| sortable_micros(*t)).collect();
         assert_eq!(encoded, expected);
+    }
+
+    #[test]
+    fn times_and_sequence_numbers_read_back() {
+        for micros in [i64::MIN, -1, 0, 1, 1_700_000_000_000_000, i64::MAX] {
+            assert_eq!(micros_from_sortable(&sortable_micros(micros)), Some(micros));
+        }
+        assert_eq!(micros_from_sortable(b"1234567"), None);
+        assert_eq!(u64_segment(&7u64.to_be_bytes()), Some(7));
+        assert_eq!(u64_segment(b"123456789"), None);
+    }
+
+    #[test]
+    fn a_prefix_end_bounds_exactly_the_keys_below_it() {
+        let prefix = key(&[b"t", b"e-1"]);
+        let end = prefix_end(&prefix);
+        let below = [
+            key(&[b"t", b"e-1", b"\0"]),
+            key(&[b"t", b"e-1", b"\xff\xff"]),
+        ];
+        let outside = [
+            key(&[b"t", b"e-10", b"x"]),
+            key(&[b"t", b"e-1\x01", b"x"]),
+            key(&[b"t", b"e-1\0", b"x"]),
+            key(&[b"t", b"e-2"]),
+            key(&[b"t", b"e-"]),
+        ];
+        for k in &below {
+            assert!(prefix.as_slice() <= k.as_slice() && k.as_slice() < end.as_slice());
+        }
+        for k in &outside {
+            let inside = prefix.as_slice() <= k.as_slice() && k.as_slice() < end.as_slice();
+            assert!(!inside, "{}", display(k));
+        }
     }
 
     #[test]

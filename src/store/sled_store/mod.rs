@@ -34,15 +34,27 @@
 //! T/running/EXECUTION_ID                             -> execution id
 //! T/dead/EXECUTION_ID/SEQ                            -> DeadLetter
 //! T/event/TASK_ID/EVENT_ID                           -> when it was stored (webhooks)
+//! T/event-by-time/STORED/TASK_ID/EVENT_ID            -> true (pruning, oldest first)
 //! T/conn/CONNECTION_ID                               -> ConnectionRecord (tenant scope)
 //! /conn/CONNECTION_ID                                -> ConnectionRecord (system scope)
 //! /tenant/T                                          -> true (every tenant that wrote)
 //! logs tree: T/EXECUTION_ID/N                        -> SyncLog (N: sled's monotonic id)
+//! default tree: migrated/NAME                        -> true (a one-time migration done)
 //! ```
 //!
-//! STARTED is the start time in microseconds, 8 bytes that sort as the time; SEQ and N
-//! are big-endian u64. The `meta` record lists every index entry of a shard, so that
+//! STARTED and STORED are times in microseconds, 8 bytes that sort as the time; SEQ and
+//! N are big-endian u64. The `meta` record lists every index entry of a shard, so that
 //! replacing or deleting it can remove entries it no longer owns.
+//!
+//! # Lists and pruning
+//!
+//! A list is a range scan of an index, newest first or in order, from the key its cursor
+//! names: a page reads its `limit` entries, their records, and one key more (to know
+//! whether there is a next page). Pruning (`prune.rs`) walks the same indexes in bounded
+//! steps and removes each record with every key that names it: an execution with its
+//! `exec-by-task`, `exec-by-time` and `running` entries and its log lines; an event id
+//! with its `event-by-time` entry. Every read of the trees is counted
+//! ([`SledStore::keys_read`]).
 //!
 //! # Writers
 //!
@@ -62,23 +74,30 @@
 //! open (with a warning); the process umask is made 077 so that every file sled
 //! creates in it, then or later, is 0600 (see `private.rs`).
 
+#[cfg(test)]
+mod bounded_tests;
 mod keys;
+mod prune;
 #[cfg(test)]
 mod tests;
+mod tree;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    private, Batch, Conflict, ConnectionRecord, ConnectionScope, DeadLetter, ExecutionStatus,
-    Expect, Op, PendingReference, Result, Shard, SourceKey, Store, StoreError, SyncExecution,
-    SyncLog, TaskState,
+    private, Batch, Conflict, ConnectionRecord, ConnectionScope, DeadLetter, DeadLetterCursor,
+    ExecutionCursor, ExecutionStatus, Expect, LogCursor, Op, Page, PageRequest, PendingReference,
+    PruneRequest, Pruned, Result, Shard, SourceKey, Store, StoreError, SyncExecution, SyncLog,
+    TaskState,
 };
 use keys::key;
+use tree::Tree;
 
 const SHARD: &[u8] = b"shard";
 const META: &[u8] = b"meta";
@@ -95,6 +114,8 @@ const EXEC_BY_TIME: &[u8] = b"exec-by-time";
 const RUNNING: &[u8] = b"running";
 const DEAD: &[u8] = b"dead";
 const EVENT: &[u8] = b"event";
+const EVENT_BY_TIME: &[u8] = b"event-by-time";
+const MIGRATED: &[u8] = b"migrated";
 const CONN: &[u8] = b"conn";
 const TENANT: &[u8] = b"tenant";
 /// The tenant segment of system-scope keys; no batch may name it.
@@ -107,8 +128,10 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// The embedded store in one data directory.
 pub struct SledStore {
     db: sled::Db,
-    state: sled::Tree,
-    logs: sled::Tree,
+    state: Tree,
+    logs: Tree,
+    /// Keys read from both trees since open ([`SledStore::keys_read`]).
+    reads: Arc<AtomicU64>,
     /// Serialises commits (see the module docs); guards no data of its own.
     write_lock: Mutex<()>,
     /// What `open` made owner-only (it was readable by other users).
@@ -156,15 +179,63 @@ impl SledStore {
             .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|e| open_error(dir, e))?;
-        let state = db.open_tree("state").map_err(backend)?;
-        let logs = db.open_tree("logs").map_err(backend)?;
-        Ok(SledStore {
+        let reads = Arc::new(AtomicU64::new(0));
+        let state = Tree::new(db.open_tree("state").map_err(backend)?, reads.clone());
+        let logs = Tree::new(db.open_tree("logs").map_err(backend)?, reads.clone());
+        let store = SledStore {
             db,
             state,
             logs,
+            reads,
             write_lock: Mutex::new(()),
             tightened,
-        })
+        };
+        store.index_events_by_time()?;
+        Ok(store)
+    }
+
+    /// How many keys the store's reads have visited since it was opened: every point
+    /// read, and every entry a scan yielded. What shows that a page of a list costs
+    /// O(limit) reads however much is stored (`tests/bounded_state.rs`).
+    pub fn keys_read(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Stores written before event ids were pruned have events without an
+    /// `event-by-time` entry: give each one, once (the one time this reads every event).
+    fn index_events_by_time(&self) -> Result<()> {
+        let done = key(&[MIGRATED, EVENT_BY_TIME]);
+        if self.db.contains_key(&done).map_err(backend)? {
+            return Ok(());
+        }
+        let _guard = self.lock();
+        // In chunks, so memory stays flat however many events there are; a crash half-way
+        // redoes it all at the next open (the entries are the same).
+        const CHUNK: usize = 10_000;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for tenant in self.registered_tenants()? {
+            let t = tenant.as_bytes();
+            for item in self.state.scan_prefix(key(&[t, EVENT])) {
+                let (k, v) = item.map_err(backend)?;
+                let at: chrono::DateTime<chrono::Utc> = decode(&k, &v)?;
+                let segments = keys::segments(&k).unwrap_or_default();
+                if let [_, _, task, event] = segments.as_slice() {
+                    batch.insert(event_time_key(t, task, event, at), encode(&true)?);
+                    in_batch += 1;
+                }
+                if in_batch == CHUNK {
+                    self.state
+                        .apply_batch(std::mem::take(&mut batch))
+                        .map_err(backend)?;
+                    in_batch = 0;
+                }
+            }
+        }
+        self.state.apply_batch(batch).map_err(backend)?;
+        self.db.insert(done, encode(&true)?).map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        Ok(())
     }
 
     /// The files and directories `open` found readable by other users and made
@@ -205,7 +276,7 @@ impl SledStore {
     }
 
     /// The values under `prefix`, decoded.
-    fn scan<T: DeserializeOwned>(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<T>> {
+    fn scan<T: DeserializeOwned>(&self, tree: &Tree, prefix: &[u8]) -> Result<Vec<T>> {
         tree.scan_prefix(prefix)
             .map(|item| {
                 let (k, v) = item.map_err(backend)?;
@@ -234,16 +305,63 @@ impl SledStore {
         for item in self.state.scan_prefix(prefix).rev() {
             let (k, v) = item.map_err(backend)?;
             let id: String = decode(&k, &v)?;
-            let exec_key = key(&[tenant.as_bytes(), EXEC, id.as_bytes()]);
-            let execution = self
-                .get_json(&exec_key)?
-                .ok_or_else(|| StoreError::Corrupt {
-                    key: keys::display(&k),
-                    message: format!("points to execution `{id}`, which does not exist"),
-                })?;
-            out.push(execution);
+            out.push(self.execution_from(tenant, &id, &k)?);
         }
         Ok(out)
+    }
+
+    /// The execution `id` that the index entry `from` names; its absence means the store
+    /// is inconsistent.
+    fn execution_from(&self, tenant: &str, id: &str, from: &[u8]) -> Result<SyncExecution> {
+        let exec_key = key(&[tenant.as_bytes(), EXEC, id.as_bytes()]);
+        self.get_json(&exec_key)?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: keys::display(from),
+                message: format!("points to execution `{id}`, which does not exist"),
+            })
+    }
+
+    /// A page of the records under `prefix` whose keys end in a big-endian sequence
+    /// number (log lines, dead letters), in order, after `after`; and the number of the
+    /// last one when more follow. Reads `limit` records and one key more.
+    fn seq_page<T: DeserializeOwned>(
+        &self,
+        tree: &Tree,
+        prefix: &[u8],
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<T>, Option<u64>)> {
+        let start = match after {
+            None => prefix.to_vec(),
+            Some(seq) => match seq.checked_add(1) {
+                Some(first) => {
+                    let mut start = prefix.to_vec();
+                    start.extend(key(&[&first.to_be_bytes()]));
+                    start
+                }
+                // Nothing follows the largest number.
+                None => return Ok((Vec::new(), None)),
+            },
+        };
+        let mut items = Vec::with_capacity(limit);
+        let mut last = None;
+        let mut more = false;
+        for item in tree.range(start..keys::prefix_end(prefix)) {
+            let (k, v) = item.map_err(backend)?;
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            let seq = keys::segments(&k)
+                .and_then(|s| s.last().and_then(|n| keys::u64_segment(n)))
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: keys::display(&k),
+                    message: "does not end in a sequence number".into(),
+                })?;
+            items.push(decode(&k, &v)?);
+            last = Some(seq);
+        }
+        Ok((items, if more { last } else { None }))
     }
 }
 
@@ -465,15 +583,7 @@ impl Store for SledStore {
                     task_id,
                     event_id,
                     at,
-                } => {
-                    let k = key(&[
-                        tenant.as_bytes(),
-                        EVENT,
-                        task_id.as_bytes(),
-                        event_id.as_bytes(),
-                    ]);
-                    writes.put_json(k, at)?;
-                }
+                } => writes.mark_event(tenant, task_id, event_id, *at)?,
                 Op::PutLog(log) => {
                     // sled's ids only grow, across restarts too: log lines keep their
                     // order within an execution whatever their timestamps say.
@@ -660,7 +770,7 @@ impl Store for SledStore {
             external_type.as_bytes(),
         ]);
         let mut n = 0;
-        for item in self.state.scan_prefix(prefix).keys() {
+        for item in self.state.scan_prefix(prefix) {
             item.map_err(backend)?;
             n += 1;
         }
@@ -692,12 +802,47 @@ impl Store for SledStore {
         self.get_json(&key(&[tenant.as_bytes(), EXEC, id.as_bytes()]))
     }
 
-    fn executions(&self, tenant: &str, task_id: Option<&str>) -> Result<Vec<SyncExecution>> {
+    fn executions(
+        &self,
+        tenant: &str,
+        task_id: Option<&str>,
+        page: &PageRequest<ExecutionCursor>,
+    ) -> Result<Page<SyncExecution, ExecutionCursor>> {
+        let t = tenant.as_bytes();
         let prefix = match task_id {
-            Some(task) => key(&[tenant.as_bytes(), EXEC_BY_TASK, task.as_bytes()]),
-            None => key(&[tenant.as_bytes(), EXEC_BY_TIME]),
+            Some(task) => key(&[t, EXEC_BY_TASK, task.as_bytes()]),
+            None => key(&[t, EXEC_BY_TIME]),
         };
-        self.executions_at(tenant, &prefix)
+        // Newest first: backwards from the end of the index, or from just before the
+        // cursor's key (the index keys end in STARTED/EXECUTION_ID, as the cursor does).
+        let entries = match &page.after {
+            None => self.state.scan_prefix(&prefix),
+            Some(c) => {
+                let started = keys::sortable_micros(c.started_micros);
+                let mut upper = prefix.clone();
+                upper.extend(key(&[&started, c.id.as_bytes()]));
+                self.state.range(prefix.clone()..upper)
+            }
+        };
+        let limit = page.limit.get();
+        let mut items = Vec::with_capacity(limit);
+        let mut more = false;
+        for item in entries.rev() {
+            let (k, v) = item.map_err(backend)?;
+            if items.len() == limit {
+                // One key past the page: there is a next one.
+                more = true;
+                break;
+            }
+            let id: String = decode(&k, &v)?;
+            items.push(self.execution_from(tenant, &id, &k)?);
+        }
+        let next = if more {
+            items.last().map(ExecutionCursor::at)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
     }
 
     fn running_executions(&self) -> Result<Vec<SyncExecution>> {
@@ -713,9 +858,19 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn logs(&self, tenant: &str, execution_id: &str) -> Result<Vec<SyncLog>> {
+    fn logs(
+        &self,
+        tenant: &str,
+        execution_id: &str,
+        page: &PageRequest<LogCursor>,
+    ) -> Result<Page<SyncLog, LogCursor>> {
         let prefix = key(&[tenant.as_bytes(), execution_id.as_bytes()]);
-        self.scan(&self.logs, &prefix)
+        let after = page.after.map(|c| c.seq);
+        let (items, next) = self.seq_page(&self.logs, &prefix, after, page.limit.get())?;
+        Ok(Page {
+            items,
+            next: next.map(|seq| LogCursor { seq }),
+        })
     }
 
     fn event_seen(&self, tenant: &str, task_id: &str, event_id: &str) -> Result<bool> {
@@ -728,9 +883,24 @@ impl Store for SledStore {
         self.state.contains_key(k).map_err(backend)
     }
 
-    fn dead_letters(&self, tenant: &str, execution_id: &str) -> Result<Vec<DeadLetter>> {
+    fn dead_letters(
+        &self,
+        tenant: &str,
+        execution_id: &str,
+        page: &PageRequest<DeadLetterCursor>,
+    ) -> Result<Page<DeadLetter, DeadLetterCursor>> {
         let prefix = key(&[tenant.as_bytes(), DEAD, execution_id.as_bytes()]);
-        self.scan(&self.state, &prefix)
+        let after = page.after.map(|c| c.seq);
+        let (items, next) = self.seq_page(&self.state, &prefix, after, page.limit.get())?;
+        Ok(Page {
+            items,
+            next: next.map(|seq| DeadLetterCursor { seq }),
+        })
+    }
+
+    fn prune(&self, request: &PruneRequest) -> Result<Pruned> {
+        let _guard = self.lock();
+        prune::Pass::new(self, request).run()
     }
 
     fn connection(&self, tenant: &str, id: &str) -> Result<Option<ConnectionRecord>> {
@@ -843,13 +1013,13 @@ impl StoredSource {
 /// The writes of one commit, with reads that see them: an op may read what an earlier
 /// op of the same batch wrote (a shard put then deleted, two shards swapping an id).
 struct Writes<'a> {
-    tree: &'a sled::Tree,
+    tree: &'a Tree,
     /// `None`: removed.
     pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl<'a> Writes<'a> {
-    fn new(tree: &'a sled::Tree) -> Writes<'a> {
+    fn new(tree: &'a Tree) -> Writes<'a> {
         Writes {
             tree,
             pending: BTreeMap::new(),
@@ -890,8 +1060,8 @@ impl<'a> Writes<'a> {
         if written {
             return Ok(true);
         }
-        for k in self.tree.scan_prefix(prefix).keys() {
-            let k = k.map_err(backend)?;
+        for item in self.tree.scan_prefix(prefix) {
+            let (k, _) = item.map_err(backend)?;
             if !matches!(self.pending.get(&*k), Some(None)) {
                 return Ok(true);
             }
@@ -1058,22 +1228,34 @@ impl<'a> Writes<'a> {
         Ok(())
     }
 
+    /// Records a webhook event id with the time it was stored, indexed by that time for
+    /// pruning; a mark again (never done by the engine, which checks first) moves it.
+    fn mark_event(
+        &mut self,
+        tenant: &str,
+        task_id: &str,
+        event_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let t = tenant.as_bytes();
+        let (task, event) = (task_id.as_bytes(), event_id.as_bytes());
+        let k = key(&[t, EVENT, task, event]);
+        if let Some(old) = self.get_json::<chrono::DateTime<chrono::Utc>>(&k)? {
+            self.remove(event_time_key(t, task, event, old));
+        }
+        self.put_json(event_time_key(t, task, event, at), &true)?;
+        self.put_json(k, &at)
+    }
+
     fn put_execution(&mut self, tenant: &str, execution: &SyncExecution) -> Result<()> {
         check_tenant(tenant, &execution.tenant_id, "execution")?;
         let t = tenant.as_bytes();
         let id = execution.id.as_bytes();
         let exec_key = key(&[t, EXEC, id]);
-        let index_keys = |e: &SyncExecution| {
-            let started = keys::sortable_micros(e.started_at.timestamp_micros());
-            [
-                key(&[t, EXEC_BY_TASK, e.sync_task_id.as_bytes(), &started, id]),
-                key(&[t, EXEC_BY_TIME, &started, id]),
-            ]
-        };
-        let new_index = index_keys(execution);
+        let new_index = execution_index_keys(t, execution);
         // An update that changes the start time or task must not leave the old entries.
         if let Some(old) = self.get_json::<SyncExecution>(&exec_key)? {
-            for old_key in index_keys(&old) {
+            for old_key in execution_index_keys(t, &old) {
                 if !new_index.contains(&old_key) {
                     self.remove(old_key);
                 }
@@ -1102,6 +1284,33 @@ fn pending_key(tenant: &str, p: &PendingReference) -> Vec<u8> {
         p.source_shard_id.as_bytes(),
         p.target_field.as_bytes(),
     ])
+}
+
+/// An execution's `exec-by-task` and `exec-by-time` entries.
+fn execution_index_keys(tenant: &[u8], e: &SyncExecution) -> [Vec<u8>; 2] {
+    let started = keys::sortable_micros(e.started_at.timestamp_micros());
+    let id = e.id.as_bytes();
+    [
+        key(&[
+            tenant,
+            EXEC_BY_TASK,
+            e.sync_task_id.as_bytes(),
+            &started,
+            id,
+        ]),
+        key(&[tenant, EXEC_BY_TIME, &started, id]),
+    ]
+}
+
+/// `T/event-by-time/STORED/TASK_ID/EVENT_ID`.
+fn event_time_key(
+    tenant: &[u8],
+    task: &[u8],
+    event: &[u8],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
+    let stored = keys::sortable_micros(at.timestamp_micros());
+    key(&[tenant, EVENT_BY_TIME, &stored, task, event])
 }
 
 fn dead_letter_key(tenant: &str, execution_id: &str, seq: u64) -> Vec<u8> {
