@@ -29,11 +29,11 @@ schema hook-contacts {
   name = Name
 }
 
-task hook { schema hook-contacts  schedule realtime token "s3cret" }
+task hook { schema hook-contacts  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN") }
 
 task signed {
   schema hook-contacts
-  schedule realtime token "s3cret"
+  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN")
   config { signatureSecretEnv: "CMAP_TEST_HOOK_SECRET" }
 }
 
@@ -56,6 +56,7 @@ struct Server {
 async fn start() -> Server {
     // Only this module reads the variable, and always with the same value.
     std::env::set_var("CMAP_TEST_HOOK_SECRET", SECRET);
+    crate::support::webhook_token_env();
     let dir = tempfile::tempdir().expect("temp dir");
     let pipelines = dir.path().join("pipelines");
     std::fs::create_dir_all(&pipelines).expect("mkdir");
@@ -90,11 +91,7 @@ async fn start() -> Server {
     ));
     let (tx, rx) = mpsc::channel(4);
     let shared = Arc::new(Shared {
-        current: RwLock::new(Arc::new(Loaded {
-            program: Arc::new(program),
-            generation: 1,
-            loaded_at: chrono::Utc::now(),
-        })),
+        current: RwLock::new(Arc::new(Loaded::new(Arc::new(program), 1, &engine))),
         files: RwLock::new(BTreeMap::new()),
         engine,
         pipelines_dir: PathBuf::from(&pipelines),
@@ -146,7 +143,7 @@ impl Server {
     }
 
     async fn hook(&self, body: &Value, event: Option<&str>) -> (u16, Value) {
-        let mut headers = vec![("x-cmap-token", "s3cret")];
+        let mut headers = vec![("x-cmap-token", crate::support::WEBHOOK_TOKEN)];
         if let Some(e) = event {
             headers.push(("x-cmap-event-id", e));
         }
@@ -219,7 +216,7 @@ async fn wrong_or_missing_token_is_401_and_stores_nothing() {
     for headers in [
         vec![],
         vec![("x-cmap-token", "wrong")],
-        vec![("x-cmap-token", "s3cre")],
+        vec![("x-cmap-token", &crate::support::WEBHOOK_TOKEN[1..])],
         vec![("authorization", "Bearer nope")],
     ] {
         let (status, resp) = s.post("/webhooks/hook", &headers, body.clone()).await;
@@ -229,11 +226,7 @@ async fn wrong_or_missing_token_is_401_and_stores_nothing() {
     assert!(s.emails().is_empty());
     // Bearer works as well as the header.
     let (status, _) = s
-        .post(
-            "/webhooks/hook",
-            &[("authorization", "Bearer s3cret")],
-            body,
-        )
+        .post("/webhooks/hook", &[("authorization", "Bearer t0k3n")], body)
         .await;
     assert_eq!(status, 200);
     let (_, metrics) = s.get("/metrics").await;
@@ -250,7 +243,7 @@ async fn a_signed_task_needs_the_right_signature() {
     let good = sign(&body);
     let tampered = sign(b"{}");
     for sig in [None, Some("sha256=zz"), Some(tampered.as_str())] {
-        let mut headers = vec![("x-cmap-token", "s3cret")];
+        let mut headers = vec![("x-cmap-token", crate::support::WEBHOOK_TOKEN)];
         if let Some(sig) = sig {
             headers.push(("x-cmap-signature", sig));
         }
@@ -261,7 +254,10 @@ async fn a_signed_task_needs_the_right_signature() {
     let (status, resp) = s
         .post(
             "/webhooks/signed",
-            &[("x-cmap-token", "s3cret"), ("x-cmap-signature", &good)],
+            &[
+                ("x-cmap-token", crate::support::WEBHOOK_TOKEN),
+                ("x-cmap-signature", &good),
+            ],
             body,
         )
         .await;
@@ -278,7 +274,11 @@ async fn an_oversized_body_is_413() {
     let bytes = serde_json::to_vec(&big).expect("json");
     assert!(bytes.len() > 1024 * 1024);
     let (status, resp) = s
-        .post("/webhooks/hook", &[("x-cmap-token", "s3cret")], bytes)
+        .post(
+            "/webhooks/hook",
+            &[("x-cmap-token", crate::support::WEBHOOK_TOKEN)],
+            bytes,
+        )
         .await;
     assert_eq!(status, 413, "{resp}");
     assert!(s.emails().is_empty());
@@ -357,7 +357,7 @@ async fn records_failing_the_schema_make_a_partial_execution_with_dead_letters()
 #[tokio::test]
 async fn bad_bodies_and_non_realtime_tasks_are_refused() {
     let s = start().await;
-    let token = [("x-cmap-token", "s3cret")];
+    let token = [("x-cmap-token", crate::support::WEBHOOK_TOKEN)];
     let (status, resp) = s
         .post("/webhooks/hook", &token, b"{not json".to_vec())
         .await;

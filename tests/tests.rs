@@ -27,4 +27,5 @@ mod serve;
 mod serve_http;
 mod serve_reload;
 mod tidy;
+mod webhook_tokens;
 mod workspace;

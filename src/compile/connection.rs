@@ -93,7 +93,7 @@ pub(super) fn looks_secret(key: &str) -> bool {
 }
 
 /// `sf-prod` + `clientSecret` -> `SF_PROD_CLIENT_SECRET`: the variable a help suggests.
-fn env_name(connection: &str, key: &str) -> String {
+pub(super) fn env_name(connection: &str, key: &str) -> String {
     let mut out = String::new();
     let mut prev_lower = false;
     for c in connection.chars().chain(['_']).chain(key.chars()) {
@@ -176,6 +176,26 @@ fn auth_type(cx: &mut Cx<'_>, kind: &Name) -> Option<AuthType> {
 pub(super) fn lower(cx: &mut Cx<'_>, c: &ast::Connection) -> Option<ir::Connection> {
     let id = &c.id.node;
     let mut ok = true;
+
+    if id.starts_with(ir::TASK_TOKEN_PREFIX) {
+        // The store keeps realtime tasks' stored tokens as connection records named so.
+        cx.push(
+            Diagnostic::new(
+                Code::DuplicateId,
+                c.id.span,
+                format!(
+                    "connection ids starting with `{}` are reserved",
+                    ir::TASK_TOKEN_PREFIX
+                ),
+            )
+            .with_label("the data directory keeps realtime tasks' tokens under these ids")
+            .with_help(format!(
+                "rename the connection, e.g. `{}`",
+                id.trim_start_matches(ir::TASK_TOKEN_PREFIX)
+            )),
+        );
+        ok = false;
+    }
 
     let integration = match &c.integration {
         None => {
@@ -265,27 +285,22 @@ pub(super) fn lower(cx: &mut Cx<'_>, c: &ast::Connection) -> Option<ir::Connecti
         Some(a) => auth(cx, id, a),
     };
 
-    let settings = match &c.settings {
+    let settings = match c.settings.as_ref().map(|t| (t, t.to_value())) {
         None => Some(Map::new()),
-        Some(ast::Literal {
-            node: Value::Object(m),
-            span,
-        }) => {
+        Some((tree, Value::Object(m))) => {
             let mut clean = true;
-            for (k, v) in m {
-                // Spans of settings entries are not kept (a literal is one value), so
-                // the whole `settings` value is pointed at.
-                if looks_secret(k) && !v.is_null() {
-                    cx.push(plain_secret(id, k, *span, true));
+            for (k, v) in tree.entries().unwrap_or_default() {
+                if looks_secret(&k.node) && !v.to_value().is_null() {
+                    cx.push(plain_secret(id, &k.node, v.span, true));
                     clean = false;
                 }
             }
-            clean.then(|| m.clone())
+            clean.then_some(m)
         }
-        Some(l) => {
+        Some((tree, value)) => {
             cx.push(
-                Diagnostic::new(Code::ConfigType, l.span, "a connection's settings must be an object")
-                    .with_label(format!("this is {}", Ty::of_value(&l.node).describe()))
+                Diagnostic::new(Code::ConfigType, tree.span, "a connection's settings must be an object")
+                    .with_label(format!("this is {}", Ty::of_value(&value).describe()))
                     .with_help("write `settings { key: value }`, e.g. `settings { instanceUrl: \"https://acme.my.salesforce.com\" }`"),
             );
             None
@@ -393,23 +408,8 @@ fn credential(
     match value {
         Credential::Stored(_) => Some(CredentialValue::Stored),
         Credential::Env { var, .. } => {
-            // A name the environment can hold: non-empty, no `=`, no NUL.
-            if var.node.is_empty() || var.node.contains(['=', '\0']) {
-                cx.push(
-                    Diagnostic::new(
-                        Code::ConfigType,
-                        var.span,
-                        format!("`env` needs the name of an environment variable for `{key}`"),
-                    )
-                    .with_label(if var.node.is_empty() {
-                        "empty".to_string()
-                    } else {
-                        "not a variable name".to_string()
-                    })
-                    .with_help(format!("write `{key}: env(\"{}\")`", env_name(id, key))),
-                );
-                return None;
-            }
+            let rewrite = format!("{key}: env(\"{}\")", env_name(id, key));
+            env_var(cx, var, &format!("`{key}`"), &rewrite)?;
             Some(CredentialValue::Env(var.node.clone()))
         }
         Credential::Plain(l) if secret => {
@@ -450,6 +450,67 @@ fn credential(
             None
         }
     }
+}
+
+/// A realtime task's verification token: `env("VAR")` or `stored`. A literal is E0701,
+/// and its message, like every E0701, never repeats the value.
+pub(super) fn webhook_token(
+    cx: &mut Cx<'_>,
+    task: &str,
+    token: &Credential,
+) -> Option<ir::SecretSource> {
+    let var = env_name(task, "webhookToken");
+    match token {
+        Credential::Stored(_) => Some(ir::SecretSource::Stored),
+        Credential::Env { var: name, .. } => {
+            env_var(
+                cx,
+                name,
+                &format!("the token of task `{task}`"),
+                &format!("token env(\"{var}\")"),
+            )?;
+            Some(ir::SecretSource::Env(name.node.clone()))
+        }
+        Credential::Plain(l) => {
+            cx.push(
+                Diagnostic::new(
+                    Code::PlainSecret,
+                    l.span,
+                    format!("the webhook token of task `{task}` is written in plain text"),
+                )
+                .with_label("a secret value is written here")
+                .with_help(format!(
+                    "write `token env(\"{var}\")` and set the variable for `cmap serve`, or \
+                     `token stored` and set it with `cmap tokens set {task}` (or `generate`); \
+                     then remove the value from the file's history"
+                )),
+            );
+            None
+        }
+    }
+}
+
+/// `Some` when the name in `env("NAME")` (the source of `what`) is one the environment
+/// can hold; else the diagnostic, whose help suggests `rewrite`.
+fn env_var(cx: &mut Cx<'_>, var: &Name, what: &str, rewrite: &str) -> Option<()> {
+    // A name the environment can hold: non-empty, no `=`, no NUL.
+    if var.node.is_empty() || var.node.contains(['=', '\0']) {
+        cx.push(
+            Diagnostic::new(
+                Code::ConfigType,
+                var.span,
+                format!("`env` needs the name of an environment variable for {what}"),
+            )
+            .with_label(if var.node.is_empty() {
+                "empty".to_string()
+            } else {
+                "not a variable name".to_string()
+            })
+            .with_help(format!("write `{rewrite}`")),
+        );
+        return None;
+    }
+    Some(())
 }
 
 fn unknown_key(cx: &mut Cx<'_>, id: &str, auth_type: AuthType, key: &Name, specs: &[KeySpec]) {

@@ -334,10 +334,28 @@ pub enum Schedule {
         cron: CronExpr,
         timezone: chrono_tz::Tz,
     },
+    /// Runs on each delivery to `POST /webhooks/TASK`, which must carry the token.
     Realtime {
         webhook_url: Option<String>,
-        verification_token: Option<String>,
+        /// Where the verification token comes from (never written in the file).
+        token: SecretSource,
     },
+}
+
+/// The id prefix of the store records that hold realtime tasks' stored tokens (`task:`
+/// + the task id). A connection's id may not start with it (`check` refuses one).
+pub const TASK_TOKEN_PREFIX: &str = "task:";
+
+/// Where a secret a pipeline names comes from: never its value, which is not written in
+/// pipeline files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `env("NAME")`: the environment variable, read by the server when a version of
+    /// the pipelines loads.
+    Env(String),
+    /// `stored`: set with `cmap tokens set` (or `generate`), kept encrypted in the data
+    /// directory.
+    Stored,
 }
 
 /// A standard 5-field cron expression (minute hour day-of-month month day-of-week),

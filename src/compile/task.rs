@@ -163,22 +163,19 @@ pub(super) fn lower(
     };
     let schedule = match &t.schedule {
         None => Some(ir::Schedule::Manual),
-        Some(s) => schedule(cx, s),
+        Some(s) => schedule(cx, &t.id.node, s),
     };
-    let config = match &t.config {
+    let config = match t.config.as_ref().map(|c| (c, c.to_value())) {
         None => Some(Map::new()),
-        Some(ast::Literal {
-            node: Value::Object(m),
-            ..
-        }) => Some(m.clone()),
-        Some(l) => {
+        Some((_, Value::Object(m))) => Some(m),
+        Some((tree, value)) => {
             cx.push(
                 Diagnostic::new(
                     Code::ConfigType,
-                    l.span,
+                    tree.span,
                     "a task's config must be an object",
                 )
-                .with_label(format!("this is {}", Ty::of_value(&l.node).describe()))
+                .with_label(format!("this is {}", Ty::of_value(&value).describe()))
                 .with_help("write `config { key: value }`"),
             );
             None
@@ -218,7 +215,7 @@ pub(super) fn lower(
     })
 }
 
-fn schedule(cx: &mut Cx<'_>, s: &ast::Schedule) -> Option<ir::Schedule> {
+fn schedule(cx: &mut Cx<'_>, task: &str, s: &ast::Schedule) -> Option<ir::Schedule> {
     match s {
         ast::Schedule::Manual { .. } => Some(ir::Schedule::Manual),
         ast::Schedule::Interval { interval, unit, .. } => {
@@ -335,18 +332,42 @@ fn schedule(cx: &mut Cx<'_>, s: &ast::Schedule) -> Option<ir::Schedule> {
             })
         }
         ast::Schedule::Realtime {
+            span,
             webhook_url,
-            verification_token,
-            ..
-        } => Some(ir::Schedule::Realtime {
-            webhook_url: webhook_url.as_ref().map(|n| n.node.clone()),
-            verification_token: verification_token.as_ref().map(|n| n.node.clone()),
-        }),
+            token,
+        } => {
+            let token = match token {
+                Some(t) => super::connection::webhook_token(cx, task, t),
+                None => {
+                    cx.push(no_token(task, *span));
+                    None
+                }
+            };
+            Some(ir::Schedule::Realtime {
+                webhook_url: webhook_url.as_ref().map(|n| n.node.clone()),
+                token: token?,
+            })
+        }
         ast::Schedule::Unknown { kind, .. } => {
             keyword::<()>(cx, kind, "schedule type", SCHEDULES, &[]);
             None
         }
     }
+}
+
+/// E0408: a realtime task that would accept deliveries from anyone.
+fn no_token(task: &str, span: Span) -> Diagnostic {
+    let var = super::connection::env_name(task, "webhookToken");
+    Diagnostic::new(
+        Code::RealtimeWithoutToken,
+        span,
+        format!("realtime task `{task}` has no token: anyone could post records to it"),
+    )
+    .with_label("deliveries to this task are not authenticated")
+    .with_help(format!(
+        "add `token env(\"{var}\")` and set the variable for `cmap serve`, or `token stored` \
+         and set it with `cmap tokens generate {task}`"
+    ))
 }
 
 const MONTHS: [&str; 12] = [
@@ -559,7 +580,12 @@ pub(super) fn check_task_keys(
         .copied()
         .filter(|t| t.schema.as_ref().is_some_and(|s| s.node == schema.id.node))
         .collect();
-    let sets = |t: &ast::Task, key: &str| matches!(&t.config, Some(ast::Literal { node: Value::Object(m), .. }) if m.contains_key(key));
+    let sets = |t: &ast::Task, key: &str| {
+        t.config
+            .as_ref()
+            .and_then(ast::Tree::entries)
+            .is_some_and(|entries| entries.iter().any(|(k, _)| k.node == key))
+    };
     // One warning per placeholder: each is a place that reads a missing key.
     for key in keys {
         let Some(first) = users.first() else { return };

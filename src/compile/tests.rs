@@ -222,12 +222,14 @@ task t { schema s }
 task t { schema s }
 lookup countries { "DE" => "Germany" }
 lookup l { "a" => 1 "a" => 2 }
+connection `task:t` { integration rest auth none settings { baseUrl: "https://x" } }
 "#,
         expect![[r#"
             E0106 2:8 schema `s` is defined twice [defined again here] (rename one of the two schemas or remove the duplicate) {1:8 first defined here}
             E0106 4:6 task `t` is defined twice [defined again here] (rename one of the two tasks or remove the duplicate) {3:6 first defined here}
             E0106 5:8 lookup table `countries` is defined twice [defined again here] (rename one of the two lookup tables or remove the duplicate) {stdlib:31:8 first defined here}
             E0106 6:21 key `a` appears twice in lookup `l` [listed again here] (remove one of the two entries: the first one wins) {6:12 first listed here}
+            E0106 7:12 connection ids starting with `task:` are reserved [the data directory keeps realtime tasks' tokens under these ids] (rename the connection, e.g. `t`)
             program: no
         "#]],
     );
@@ -537,6 +539,42 @@ task h { schema s config ["x"] }
             E0405 14:25 the number of retries must be a whole number of at least 0 [this is `-1`] (write e.g. `retry 3 times every 300s`)
             E0405 14:40 the retry delay must be a whole number of at least 0 [this is `-5`] (write e.g. `retry 3 times every 300s`)
             E0202 15:26 a task's config must be an object [this is an array of string] (write `config { key: value }`)
+            program: no
+        "#]],
+    );
+}
+
+/// A realtime task names where its token comes from: `env("VAR")` or `stored`. Without
+/// one it would accept anyone (E0408); a literal token is a secret in the file (E0701,
+/// never repeating the value).
+#[test]
+fn realtime_tokens() {
+    let (_, c) = compile_src(
+        &(contact("") + r#"task literal { schema s schedule realtime token "hunter2-webhook" }"#),
+        |_| {},
+    );
+    assert!(
+        c.diagnostics
+            .iter()
+            .all(|d| !format!("{d:?}").contains("hunter2")),
+        "a diagnostic repeats the token"
+    );
+    check(
+        &(contact("")
+            + r#"task ok-env { schema s schedule realtime token env("OK_TOKEN") }
+task ok-stored { schema s schedule realtime "https://hooks.example.com/x" token stored }
+task none { schema s schedule realtime }
+task none-with-url { schema s schedule realtime "https://hooks.example.com/x" }
+task literal { schema s schedule realtime token "hunter2-webhook" }
+task not-a-string { schema s schedule realtime token 42 }
+task empty-var { schema s schedule realtime token env("") }
+"#),
+        expect![[r#"
+            E0408 10:22 realtime task `none` has no token: anyone could post records to it [deliveries to this task are not authenticated] (add `token env("NONE_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens generate none`)
+            E0408 11:31 realtime task `none-with-url` has no token: anyone could post records to it [deliveries to this task are not authenticated] (add `token env("NONE_WITH_URL_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens generate none-with-url`)
+            E0701 12:49 the webhook token of task `literal` is written in plain text [a secret value is written here] (write `token env("LITERAL_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens set literal` (or `generate`); then remove the value from the file's history)
+            E0701 13:54 the webhook token of task `not-a-string` is written in plain text [a secret value is written here] (write `token env("NOT_A_STRING_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens set not-a-string` (or `generate`); then remove the value from the file's history)
+            E0202 14:55 `env` needs the name of an environment variable for the token of task `empty-var` [empty] (write `token env("EMPTY_VAR_WEBHOOK_TOKEN")`)
             program: no
         "#]],
     );
@@ -980,7 +1018,7 @@ fn lowers_tasks() {
   notify on success, partial -> "a@b.c", "u1"
 }
 task b { schema s schedule every 15 minutes }
-task c { schema s schedule realtime "https://x" token "tok" }
+task c { schema s schedule realtime "https://x" token env("C_TOKEN") }
 task d { schema s }
 "#),
         expect![[r#"
@@ -990,7 +1028,7 @@ task d { schema s }
             email <- direct Email :: Direct(Email)
             task a schema s Bidirectional Cron { cron: CronExpr("0 2 * * 1-5"), timezone: America/New_York } Paused config {} RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: ["a@b.c", "u1"] } integration Some("sf-prod")
             task b schema s Pull Interval { interval: 15, unit: Minutes } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
-            task c schema s Pull Realtime { webhook_url: Some("https://x"), verification_token: Some("tok") } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
+            task c schema s Pull Realtime { webhook_url: Some("https://x"), token: Env("C_TOKEN") } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
             task d schema s Pull Manual Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
         "#]],
     );
@@ -1307,7 +1345,7 @@ connection f {{ integration rest auth none settings {{ apiToken: "{}", token: nu
         W0704 13:45 `token` is not a credential of `auth none` (connection `d`) [ignored] (`auth none` takes no credentials: remove the block, or choose an auth type that uses them)
         E0701 13:52 `token` is a secret and is written in plain text [a secret value is written here] (write `token: env("D_TOKEN")` and set the variable, or `token: stored` and set it with `cmap connections set`; then remove the value from the file's history)
         E0701 14:56 `X-Key` is a secret and is written in plain text [every `custom` value is a secret: it is written here] (write `X-Key: env("E_X_KEY")` and set the variable, or `X-Key: stored` and set it with `cmap connections set`; then remove the value from the file's history)
-        E0701 15:52 `apiToken` looks like a secret and is written in plain text in `settings` [a secret value is written here] (move it into the `auth` block as `apiToken: env("F_API_TOKEN")` or `apiToken: stored` (set with `cmap connections set`), and keep the value out of the file)
+        E0701 15:64 `apiToken` looks like a secret and is written in plain text in `settings` [a secret value is written here] (move it into the `auth` block as `apiToken: env("F_API_TOKEN")` or `apiToken: stored` (set with `cmap connections set`), and keep the value out of the file)
         program: no
     "#]]
     .assert_eq(&text);

@@ -24,6 +24,7 @@ mod oauth;
 mod page;
 mod replay;
 mod retry;
+mod tokens;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use execute::log_end;
 pub use ingest::WEBHOOK_INTEGRATION;
 pub use lookup::StoreLookup;
 pub use page::{apply_page, commit_page, PageContext, PageInput, PageOutcome, MAX_ATTEMPTS};
+pub use tokens::record_id as webhook_token_record;
 /// Cancels an execution: it stops at its next page boundary, or at once while it waits
 /// to retry a fetch. Cheap to clone; a child token is cancelled with its parent.
 pub use tokio_util::sync::CancellationToken;

@@ -24,6 +24,7 @@ use subtle::ConstantTimeEq;
 use super::metrics::Metrics;
 use super::runner::{Runner, TriggerError};
 use super::state::{Event, Shared};
+use super::webhook_secrets::WebhookSecrets;
 use crate::compile::ir::{Schedule, Task};
 use crate::engine::DEFAULT_TENANT;
 use crate::store::TriggeredBy;
@@ -124,6 +125,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error: String,
     pub help: Option<String>,
+    /// Already logged where it arose (a webhook token missing when the version loaded):
+    /// a delivery refused for it is not logged again.
+    pub logged: bool,
 }
 
 impl ApiError {
@@ -132,6 +136,7 @@ impl ApiError {
             status,
             error: error.into(),
             help: Some(help.into()),
+            logged: false,
         }
     }
 }
@@ -177,7 +182,10 @@ async fn webhook(
         }
         Err(e) => {
             api.metrics.webhook(e.status.as_u16(), 0);
-            if e.status.is_server_error() {
+            if e.logged {
+                // Logged once, when the version loaded; a burst of refused deliveries
+                // must not flood the log with it.
+            } else if e.status.is_server_error() {
                 tracing::error!(task = %task_id, status = e.status.as_u16(), error = %e.error, "webhook delivery failed");
             } else {
                 tracing::warn!(task = %task_id, status = e.status.as_u16(), error = %e.error, "webhook delivery refused");
@@ -220,7 +228,7 @@ async fn receive(
         };
         ApiError::new(status, e.body_text(), help)
     })?;
-    verify(&task, headers, &body)?;
+    verify(&task, &loaded.webhooks, headers, &body)?;
     if api.runner.is_paused(task_id) {
         // 503, not 4xx: senders retry server errors, so deliveries made while the task
         // is paused arrive once it is resumed.
@@ -275,8 +283,14 @@ async fn receive(
     }
 }
 
-/// Checks the task's verification token and, when configured, the body's signature.
-fn verify(task: &Task, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+/// Checks the task's verification token (as read when the version loaded) and, when
+/// configured, the body's signature.
+fn verify(
+    task: &Task,
+    secrets: &WebhookSecrets,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
     let unauthorized = |error: &str, help: &str| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -284,24 +298,40 @@ fn verify(task: &Task, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError>
             help.to_string(),
         )
     };
-    if let Schedule::Realtime {
-        verification_token: Some(expected),
-        ..
-    } = &task.schedule
-    {
-        let presented = header_str(headers, TOKEN_HEADER).or_else(|| {
-            header_str(headers, header::AUTHORIZATION.as_str())
-                .and_then(|v| v.strip_prefix("Bearer "))
-        });
-        // Constant time: the comparison must not tell an attacker how many leading
-        // bytes were right. (Lengths may differ; that leaks only the length.)
-        let ok = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())));
-        if !ok {
-            return Err(unauthorized(
-                "missing or wrong verification token",
-                "send the task's token in the X-Cmap-Token header (or Authorization: Bearer)",
-            ));
+    // Fail closed: a token that could not be read when the version loaded refuses
+    // every delivery (503: senders retry, and succeed once it is set and loaded).
+    let expected = match secrets.token(&task.id) {
+        Some(Ok(token)) => token,
+        Some(Err(why)) => {
+            return Err(ApiError {
+                logged: true,
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    why.error.clone(),
+                    why.help.clone(),
+                )
+            })
         }
+        None => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("task `{}` has no token loaded", task.id),
+                "reload the pipelines: POST /api/reload",
+            ))
+        }
+    };
+    let presented = header_str(headers, TOKEN_HEADER).or_else(|| {
+        header_str(headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
+    });
+    // Constant time: the comparison must not tell an attacker how many leading bytes
+    // were right. (Lengths may differ; that leaks only the length.)
+    let ok =
+        presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.expose().as_bytes())));
+    if !ok {
+        return Err(unauthorized(
+            "missing or wrong verification token",
+            "send the task's token in the X-Cmap-Token header (or Authorization: Bearer)",
+        ));
     }
     if let Some(var) = task
         .config

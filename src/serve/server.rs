@@ -80,11 +80,7 @@ pub async fn run(
     // reload requests is worth dropping rather than queueing (see `request`).
     let (events, mut inbox) = mpsc::channel::<Event>(16);
     let shared = Arc::new(Shared {
-        current: RwLock::new(Arc::new(Loaded {
-            program: Arc::new(first.program),
-            generation: 1,
-            loaded_at: Utc::now(),
-        })),
+        current: RwLock::new(Arc::new(Loaded::new(Arc::new(first.program), 1, &engine))),
         files: RwLock::new(first.files),
         engine,
         pipelines_dir: options.pipelines.clone(),
@@ -181,11 +177,11 @@ pub async fn run(
                 match result {
                     Ok(Ok(version)) => {
                         let generation = shared.snapshot().generation + 1;
-                        shared.swap(Arc::new(Loaded {
-                            program: Arc::new(version.program),
+                        shared.swap(Arc::new(Loaded::new(
+                            Arc::new(version.program),
                             generation,
-                            loaded_at: Utc::now(),
-                        }));
+                            &shared.engine,
+                        )));
                         {
                             let mut files = shared.files.write().unwrap_or_else(|e| e.into_inner());
                             *files = loader::loaded(&files, version.files);

@@ -96,3 +96,17 @@ pub mod mock_feeds;
 pub mod mock_hubspot;
 pub mod mock_pages;
 pub mod mock_salesforce;
+
+/// The variable the in-process servers' realtime test tasks read their token from
+/// (`token env("CMAP_TEST_WEBHOOK_TOKEN")`).
+pub const WEBHOOK_TOKEN_ENV: &str = "CMAP_TEST_WEBHOOK_TOKEN";
+/// Its value.
+pub const WEBHOOK_TOKEN: &str = "t0k3n";
+
+/// Sets [`WEBHOOK_TOKEN_ENV`] in this process, once (always to [`WEBHOOK_TOKEN`]), for
+/// tests that serve in-process: the server reads tokens from its own environment.
+pub fn webhook_token_env() -> &'static str {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::env::set_var(WEBHOOK_TOKEN_ENV, WEBHOOK_TOKEN));
+    WEBHOOK_TOKEN
+}
