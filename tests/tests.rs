@@ -6,6 +6,7 @@ mod support;
 
 mod check;
 mod cli;
+mod config_check;
 mod connectors_crm;
 mod connectors_feeds;
 mod connectors_origins;

@@ -12,8 +12,9 @@ use serde_json::Value;
 use crate::support::cmap_in;
 
 const VAR: &str = "CMAP_E2E_HOOK_TOKEN";
+const SIGNING: &str = "CMAP_E2E_SIGNING";
 
-fn pipeline(token: &str) -> String {
+fn pipeline(token: &str, config: &str) -> String {
     format!(
         r#"
 schema contacts {{
@@ -23,15 +24,19 @@ schema contacts {{
   name = LastName
 }}
 
-task hook {{ schema contacts  schedule realtime token {token} }}
+task hook {{ schema contacts  schedule realtime token {token}  config {config} }}
 "#
     )
 }
 
 fn workspace(token: &str) -> tempfile::TempDir {
+    workspace_with(token, "{}")
+}
+
+fn workspace_with(token: &str, config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("pipelines")).expect("mkdir");
-    std::fs::write(dir.path().join("pipelines/p.cmap"), pipeline(token)).expect("write");
+    std::fs::write(dir.path().join("pipelines/p.cmap"), pipeline(token, config)).expect("write");
     dir
 }
 
@@ -44,6 +49,11 @@ struct Serve {
 }
 
 fn serve(dir: &Path, token: Option<&str>) -> Serve {
+    serve_with(dir, token, None)
+}
+
+/// [`serve`], with the signing secret variable `CMAP_E2E_SIGNING` set or not.
+fn serve_with(dir: &Path, token: Option<&str>, signing: Option<&str>) -> Serve {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cmap"));
     cmd.current_dir(dir)
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
@@ -54,6 +64,10 @@ fn serve(dir: &Path, token: Option<&str>) -> Serve {
     match token {
         Some(t) => cmd.env(VAR, t),
         None => cmd.env_remove(VAR),
+    };
+    match signing {
+        Some(t) => cmd.env(SIGNING, t),
+        None => cmd.env_remove(SIGNING),
     };
     let mut child = cmd.spawn().expect("cmap serve runs");
     let stderr = child.stderr.take().expect("stderr");
@@ -235,6 +249,32 @@ fn cmap_tokens_refuses_tasks_whose_token_is_not_stored() {
     );
     let run = cmap_in(dir.path(), &["tokens", "set", "hook"], Some("\n"));
     run.code(2);
+}
+
+/// A signed task whose signing secret is missing refuses deliveries the same way (503
+/// naming the variable, logged once at load), even with the right token.
+#[test]
+fn a_missing_signing_secret_refuses_deliveries_and_says_so_once() {
+    let dir = workspace_with(
+        &format!("env(\"{VAR}\")"),
+        &format!("{{ signatureSecretEnv: \"{SIGNING}\" }}"),
+    );
+    let s = serve_with(dir.path(), Some("tok"), None);
+    let (status, body) = s.deliver(Some("tok"));
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or_default().contains(SIGNING),
+        "{body}"
+    );
+    assert_eq!(s.deliver(Some("tok")).0, 503);
+    let log = s.stop();
+    let told = log.iter().filter(|l| l.contains(SIGNING)).count();
+    assert_eq!(told, 1, "logged once: {log:#?}");
+
+    // Set: a delivery without a signature is refused, as before.
+    let s = serve_with(dir.path(), Some("tok"), Some("signing-key"));
+    assert_eq!(s.deliver(Some("tok")).0, 401);
+    s.stop();
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -8,23 +8,15 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::config::INTEGRATIONS;
 use super::ir::{self, AuthType, ConnectionScope, CredentialValue};
 use super::types::Ty;
 use super::Cx;
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
 use crate::syntax::ast::{self, Credential, Name, Span};
 
-/// The integrations cmap has a connector for.
-pub(super) const INTEGRATIONS: &[&str] = &[
-    "salesforce",
-    "hubspot",
-    "google-news",
-    "rss",
-    "rest",
-    "files",
-];
 const AUTH_TYPES: &[&str] = &["none", "api_key", "basic", "oauth2", "custom"];
 const SCOPES: &[&str] = &["system", "tenant"];
 
@@ -111,7 +103,7 @@ pub(super) fn env_name(connection: &str, key: &str) -> String {
 }
 
 /// E0701, pointing at the value; the value itself is never part of the message.
-fn plain_secret(connection: &str, key: &str, at: Span, in_settings: bool) -> Diagnostic {
+pub(super) fn plain_secret(connection: &str, key: &str, at: Span, in_settings: bool) -> Diagnostic {
     let var = env_name(connection, key);
     let (message, help) = if in_settings {
         (
@@ -285,27 +277,13 @@ pub(super) fn lower(cx: &mut Cx<'_>, c: &ast::Connection) -> Option<ir::Connecti
         Some(a) => auth(cx, id, a),
     };
 
-    let settings = match c.settings.as_ref().map(|t| (t, t.to_value())) {
-        None => Some(Map::new()),
-        Some((tree, Value::Object(m))) => {
-            let mut clean = true;
-            for (k, v) in tree.entries().unwrap_or_default() {
-                if looks_secret(&k.node) && !v.to_value().is_null() {
-                    cx.push(plain_secret(id, &k.node, v.span, true));
-                    clean = false;
-                }
-            }
-            clean.then_some(m)
-        }
-        Some((tree, value)) => {
-            cx.push(
-                Diagnostic::new(Code::ConfigType, tree.span, "a connection's settings must be an object")
-                    .with_label(format!("this is {}", Ty::of_value(&value).describe()))
-                    .with_help("write `settings { key: value }`, e.g. `settings { instanceUrl: \"https://acme.my.salesforce.com\" }`"),
-            );
-            None
-        }
-    };
+    let settings = super::config::settings(
+        cx,
+        id,
+        integration.as_deref(),
+        c.settings.as_ref(),
+        c.id.span,
+    );
 
     ok &= scope.is_some() && settings.is_some();
     let auth = auth?;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+pub use super::config::{Settings, Source, TaskConfig};
 pub use super::path::{Path, Segment};
 use crate::functions::Transform;
 
@@ -430,7 +431,9 @@ pub struct Task {
     pub schema: Arc<Schema>,
     pub direction: Direction,
     pub schedule: Schedule,
-    pub config: Map<String, Value>,
+    /// The config, typed at check time: the engine's keys, the connector's, and every
+    /// key as written for `{{task.KEY}}`.
+    pub config: TaskConfig,
     pub status: TaskStatus,
     /// Absent: no retry (`maxRetries` 0).
     pub retry: RetryConfig,
@@ -453,8 +456,9 @@ pub struct Connection {
     /// For tenant scope (default `default`).
     pub tenant: Option<String>,
     pub auth: AuthConfig,
-    /// Connector settings (`instanceUrl`, `baseUrl`, `path`, ...).
-    pub settings: Map<String, Value>,
+    /// Connector settings (`instanceUrl`, `baseUrl`, `path`, ...), typed by its
+    /// connector at check time.
+    pub settings: Settings,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::ir::{self, Direction, IntervalUnit, TaskStatus};
 use super::schema::TaskKey;
@@ -54,10 +54,23 @@ pub(super) fn keyword<T: Copy>(
 }
 
 /// The declared connections: every id (to tell an unknown one from one that failed to
-/// lower), and the lowered ones.
+/// lower) with its integration as written, and the lowered ones.
 pub(super) struct Connections<'a> {
     pub known: Vec<&'a str>,
+    pub integrations: HashMap<&'a str, Option<&'a str>>,
     pub lowered: HashMap<&'a str, Arc<ir::Connection>>,
+}
+
+/// What a task's config check needs of a schema, whether or not it lowered.
+pub(super) struct SchemaFacts<'a> {
+    /// The source's integration (`salesforce` in `salesforce.Contact`).
+    pub integration: Option<&'a str>,
+    /// The task keys it reads (`{{task.KEY}}`, `task.KEY` in a script).
+    pub task_keys: Vec<String>,
+    /// A script reads `task` other than by a literal key: any key may be read.
+    pub whole_task: bool,
+    /// Whether it deletes removed records (`None`: its target did not check).
+    pub deletes: Option<bool>,
 }
 
 pub(super) fn lower(
@@ -65,6 +78,7 @@ pub(super) fn lower(
     t: &ast::Task,
     known: &[&str],
     schemas: &HashMap<&str, Arc<ir::Schema>>,
+    facts: &HashMap<&str, SchemaFacts<'_>>,
     connections: &Connections<'_>,
 ) -> Option<ir::Task> {
     let schema = match &t.schema {
@@ -165,21 +179,59 @@ pub(super) fn lower(
         None => Some(ir::Schedule::Manual),
         Some(s) => schedule(cx, &t.id.node, s),
     };
-    let config = match t.config.as_ref().map(|c| (c, c.to_value())) {
-        None => Some(Map::new()),
-        Some((_, Value::Object(m))) => Some(m),
-        Some((tree, value)) => {
-            cx.push(
-                Diagnostic::new(
-                    Code::ConfigType,
-                    tree.span,
-                    "a task's config must be an object",
-                )
-                .with_label(format!("this is {}", Ty::of_value(&value).describe()))
-                .with_help("write `config { key: value }`"),
+    let config = {
+        let schema_facts = t.schema.as_ref().and_then(|n| facts.get(n.node.as_str()));
+        // The connector: the named connection's, else the one of the schema's source
+        // integration (the connection the engine then picks serves it), else the one
+        // the task names (`integration`, the spec's `tenantIntegrationId`).
+        let integration = match &t.connection {
+            Some(name) => connections
+                .integrations
+                .get(name.node.as_str())
+                .copied()
+                .flatten(),
+            None => schema_facts
+                .and_then(|f| f.integration)
+                .or(t.integration.as_ref().map(|i| i.node.as_str())),
+        };
+        let reads = match schema_facts {
+            Some(f) if !f.whole_task => super::config::Reads::Keys(&f.task_keys),
+            _ => super::config::Reads::Any,
+        };
+        let task_facts = super::config::TaskFacts {
+            integration,
+            schedule: schedule.as_ref(),
+            direction,
+            deletes: schema_facts.and_then(|f| f.deletes),
+            reads,
+        };
+        let config = super::config::task(cx, t, &task_facts);
+        if let Some(c) = &config {
+            // The connection the task reads through, when it can be told now.
+            let through = match &t.connection {
+                Some(name) => connections
+                    .lowered
+                    .get_key_value(name.node.as_str())
+                    .map(|(id, c)| (*id, c.clone())),
+                None => integration.and_then(|i| {
+                    let mut serving = connections
+                        .lowered
+                        .iter()
+                        .filter(|(_, c)| c.integration == i);
+                    match (serving.next(), serving.next()) {
+                        (Some((id, c)), None) => Some((*id, c.clone())),
+                        _ => None,
+                    }
+                }),
+            };
+            super::config::check_read(
+                cx,
+                t,
+                &c.source,
+                through.as_ref().map(|(id, c)| (*id, &c.settings)),
             );
-            None
         }
+        config
     };
     let retry = match &t.retry {
         None => Some(ir::RetryConfig {

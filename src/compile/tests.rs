@@ -13,7 +13,7 @@ use crate::syntax::ast::{self, Document, Item, MappingExpr, MappingItem, Name, S
 use crate::syntax::{self, SourceMap};
 
 /// A small stdlib: one shard type, one entity, rates and a lookup table.
-const STDLIB: &str = r#"
+pub(super) const STDLIB: &str = r#"
 shardtype c_contact "Contact" {
   email: string
   name?: string
@@ -63,13 +63,13 @@ fn parse(src: &str, edit: impl FnOnce(&mut Document)) -> (SourceMap, Vec<Documen
     (map, docs)
 }
 
-fn compile_src(src: &str, edit: impl FnOnce(&mut Document)) -> (SourceMap, Compilation) {
+pub(super) fn compile_src(src: &str, edit: impl FnOnce(&mut Document)) -> (SourceMap, Compilation) {
     let (map, docs) = parse(src, edit);
     (map, compile(&docs, &Options { stdlib_docs: 1 }))
 }
 
 /// `CODE line:col message [label] (help) {line:col related}` per diagnostic.
-fn render(map: &SourceMap, c: &Compilation) -> String {
+pub(super) fn render(map: &SourceMap, c: &Compilation) -> String {
     let mut out = String::new();
     let at = |span: ast::Span| {
         let (l, c) = map.line_col(span);
@@ -538,7 +538,7 @@ task h { schema s config ["x"] }
             E0403 13:34 the interval must be a whole number greater than 0 [this is `1.5`] (write e.g. `schedule every 2 hours`)
             E0405 14:25 the number of retries must be a whole number of at least 0 [this is `-1`] (write e.g. `retry 3 times every 300s`)
             E0405 14:40 the retry delay must be a whole number of at least 0 [this is `-5`] (write e.g. `retry 3 times every 300s`)
-            E0202 15:26 a task's config must be an object [this is an array of string] (write `config { key: value }`)
+            E0202 15:26 the config of task `h` must be an object [this is an array of string] (write `config { key: value }`)
             program: no
         "#]],
     );
@@ -998,7 +998,7 @@ task t { schema s config { industry: "banking", tier: "gold" } }
             x-flat <- flatten Meta at $['a.b'][0] :: Flatten(Meta, [Key("a.b"), Index(0)])
             companyRef -> belongs_to c_company by id AccountId
             test "t" input {"Id":"1"} task {"industry": String("x"), "tier": String("y")} expect [Data(Object {"email": String("e")}), ExternalId(String("1")), Failed { field: Some("email") }]
-            task t schema s Pull Manual Active config {"industry": String("banking"), "tier": String("gold")} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
+            task t schema s Pull Manual Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {"industry": String("banking"), "tier": String("gold")} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
         "#]],
     );
 }
@@ -1026,10 +1026,10 @@ task d { schema s }
             dedupe external_id ["Id"]
             reads Some(["Email", "Id"])
             email <- direct Email :: Direct(Email)
-            task a schema s Bidirectional Cron { cron: CronExpr("0 2 * * 1-5"), timezone: America/New_York } Paused config {} RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: ["a@b.c", "u1"] } integration Some("sf-prod")
-            task b schema s Pull Interval { interval: 15, unit: Minutes } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
-            task c schema s Pull Realtime { webhook_url: Some("https://x"), token: Env("C_TOKEN") } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
-            task d schema s Pull Manual Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
+            task a schema s Bidirectional Cron { cron: CronExpr("0 2 * * 1-5"), timezone: America/New_York } Paused config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: ["a@b.c", "u1"] } integration Some("sf-prod")
+            task b schema s Pull Interval { interval: 15, unit: Minutes } Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
+            task c schema s Pull Realtime { webhook_url: Some("https://x"), token: Env("C_TOKEN") } Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
+            task d schema s Pull Manual Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
         "#]],
     );
 }
@@ -1299,8 +1299,8 @@ connection sf-prod "Salesforce (production)" {
 }
 connection hs { integration hubspot auth api_key { apiKey: stored, header: "Authorization", prefix: "Bearer " } }
 connection files { integration files scope system auth none settings { path: "contacts.jsonl" } }
-connection intranet { integration rest auth basic { username: "svc", password: env("PW") } }
-connection custom { integration rest auth custom { "X-Api-Token": env("T"), "X-Tenant": stored } }
+connection intranet { integration rest auth basic { username: "svc", password: env("PW") } settings { baseUrl: "https://api.example.com" } }
+connection custom { integration rest auth custom { "X-Api-Token": env("T"), "X-Tenant": stored } settings { baseUrl: "https://api.example.com" } }
 task t { schema s connection sf-prod }
 task u { schema s }
 "#,
@@ -1326,10 +1326,10 @@ fn e0701_a_secret_in_plain_text_is_never_echoed() {
 connection a {{ integration salesforce auth oauth2 {{
   clientId: "id" clientSecret: "{}" refreshToken: stored tokenUrl: "https://x" }} }}
 connection b {{ integration hubspot auth api_key {{ apiKey: "{}" }} }}
-connection c {{ integration rest auth basic {{ username: "u", password: "{}" }} }}
-connection d {{ integration rest auth none {{ token: "{}" }} }}
-connection e {{ integration rest auth custom {{ "X-Key": "{}" }} }}
-connection f {{ integration rest auth none settings {{ apiToken: "{}", token: null }} }}
+connection c {{ integration rest auth basic {{ username: "u", password: "{}" }} settings {{ baseUrl: "https://api.example.com" }} }}
+connection d {{ integration rest auth none {{ token: "{}" }} settings {{ baseUrl: "https://api.example.com" }} }}
+connection e {{ integration rest auth custom {{ "X-Key": "{}" }} settings {{ baseUrl: "https://api.example.com" }} }}
+connection f {{ integration rest auth none settings {{ baseUrl: "https://api.example.com", apiToken: "{}", token: null }} }}
 "#,
         secrets[0], secrets[1], secrets[2], secrets[3], secrets[4], secrets[5]
     ));
@@ -1345,7 +1345,8 @@ connection f {{ integration rest auth none settings {{ apiToken: "{}", token: nu
         W0704 13:45 `token` is not a credential of `auth none` (connection `d`) [ignored] (`auth none` takes no credentials: remove the block, or choose an auth type that uses them)
         E0701 13:52 `token` is a secret and is written in plain text [a secret value is written here] (write `token: env("D_TOKEN")` and set the variable, or `token: stored` and set it with `cmap connections set`; then remove the value from the file's history)
         E0701 14:56 `X-Key` is a secret and is written in plain text [every `custom` value is a secret: it is written here] (write `X-Key: env("E_X_KEY")` and set the variable, or `X-Key: stored` and set it with `cmap connections set`; then remove the value from the file's history)
-        E0701 15:64 `apiToken` looks like a secret and is written in plain text in `settings` [a secret value is written here] (move it into the `auth` block as `apiToken: env("F_API_TOKEN")` or `apiToken: stored` (set with `cmap connections set`), and keep the value out of the file)
+        E0701 15:100 `apiToken` looks like a secret and is written in plain text in `settings` [a secret value is written here] (move it into the `auth` block as `apiToken: env("F_API_TOKEN")` or `apiToken: stored` (set with `cmap connections set`), and keep the value out of the file)
+        E0801 15:112 `token` is not a setting of the `rest` connector (the settings of connection `f`) [nothing reads it] (the `rest` connector's settings are `baseUrl`, `path`, `recordsPath`, `pagination`, `idField`, `updatedField`, `incrementalParam`)
         program: no
     "#]]
     .assert_eq(&text);
@@ -1356,9 +1357,9 @@ fn e0702_unknown_auth_type() {
     check(
         &with_contact(
             r#"
-connection a { integration rest auth oath2 }
-connection b { integration rest auth apikey }
-connection c { integration rest auth kerberos }
+connection a { integration rest auth oath2 settings { baseUrl: "https://api.example.com" } }
+connection b { integration rest auth apikey settings { baseUrl: "https://api.example.com" } }
+connection c { integration rest auth kerberos settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1377,9 +1378,9 @@ fn e0703_missing_credentials() {
             r#"
 connection a { integration salesforce auth oauth2 { clientId: "x" } }
 connection b { integration hubspot auth api_key { header: "X-Key" } }
-connection c { integration rest auth basic {} }
-connection d { integration rest auth custom }
-connection e { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "u" accessToken: stored } }
+connection c { integration rest auth basic {} settings { baseUrl: "https://api.example.com" } }
+connection d { integration rest auth custom settings { baseUrl: "https://api.example.com" } }
+connection e { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "u" accessToken: stored } settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1400,8 +1401,8 @@ fn w0704_unknown_credential_keys() {
     check(
         &with_contact(
             r#"
-connection a { integration rest auth api_key { apiKey: stored, apikey: stored, region: "eu" } }
-connection b { integration rest auth none { path: "x" } }
+connection a { integration rest auth api_key { apiKey: stored, apikey: stored, region: "eu" } settings { baseUrl: "https://api.example.com" } }
+connection b { integration rest auth none { path: "x" } settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1421,7 +1422,7 @@ fn w0705_unknown_integration_and_e0303_missing_clauses() {
 connection a { integration salesforc auth none }
 connection b { integration jira auth none }
 connection c { auth none }
-connection d { integration rest }
+connection d { integration rest settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1481,7 +1482,7 @@ connection a { integration rss scope system tenant "acme" auth none }
 connection b { integration rss scope global auth none }
 connection a { integration rss auth none }
 connection c { integration rest auth basic { username: 1, password: env(""), password: stored } settings "x" }
-connection d { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "u" refreshToken: stored scopes: ["api", "id"] } }
+connection d { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "u" refreshToken: stored scopes: ["api", "id"] } settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1491,7 +1492,7 @@ connection d { integration rest auth oauth2 { clientId: "x" clientSecret: stored
             E0202 12:56 credential `username` must be a string [this is an integer] (write it as a string: `username: "1"`)
             E0202 12:73 `env` needs the name of an environment variable for `password` [empty] (write `password: env("C_PASSWORD")`)
             E0106 12:78 credential `password` is given twice in connection `c` [given again here] (remove one of the two; a credential has one source) {12:59 first given here}
-            E0202 12:106 a connection's settings must be an object [this is a string] (write `settings { key: value }`, e.g. `settings { instanceUrl: "https://acme.my.salesforce.com" }`)
+            E0202 12:106 the settings of connection `c` must be an object [this is a string] (write `settings { key: value }`)
             E0202 13:125 credential `scopes` must be a string [this is an array of string] (write the values in one string, separated by spaces: `scopes: "api id"`)
             program: no
         "#]],
@@ -1537,9 +1538,9 @@ task u { schema s }
 "#,
         ),
         expect![[r#"
-            Connection { id: "sf-prod", name: Some("Salesforce"), integration: "salesforce", scope: Tenant, tenant: Some("acme"), auth: AuthConfig { auth_type: OAuth2, fields: [("clientId", Plain("id")), ("clientSecret", Env("S")), ("refreshToken", Stored), ("tokenUrl", Plain("https://t"))] }, settings: {"instanceUrl": String("https://acme.my.salesforce.com")} }
-            Connection { id: "news", name: None, integration: "google-news", scope: System, tenant: None, auth: AuthConfig { auth_type: None, fields: [] }, settings: {} }
-            Connection { id: "files", name: None, integration: "files", scope: Tenant, tenant: Some("default"), auth: AuthConfig { auth_type: None, fields: [] }, settings: {} }
+            Connection { id: "sf-prod", name: Some("Salesforce"), integration: "salesforce", scope: Tenant, tenant: Some("acme"), auth: AuthConfig { auth_type: OAuth2, fields: [("clientId", Plain("id")), ("clientSecret", Env("S")), ("refreshToken", Stored), ("tokenUrl", Plain("https://t"))] }, settings: Salesforce(Settings { instance_url: Some(Url { scheme: "https", cannot_be_a_base: false, username: "", password: None, host: Some(Domain("acme.my.salesforce.com")), port: None, path: "/", query: None, fragment: None }), api_version: "59.0" }) }
+            Connection { id: "news", name: None, integration: "google-news", scope: System, tenant: None, auth: AuthConfig { auth_type: None, fields: [] }, settings: GoogleNews(NewsSettings { base_url: None }) }
+            Connection { id: "files", name: None, integration: "files", scope: Tenant, tenant: Some("default"), auth: AuthConfig { auth_type: None, fields: [] }, settings: Files(Read { path: None, format: None, delimiter: None, updated_field: None }) }
             task t -> Some("sf-prod")
             task u -> None
         "#]],

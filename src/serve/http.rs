@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use super::metrics::Metrics;
 use super::runner::{Runner, TriggerError};
 use super::state::{Event, Shared};
-use super::webhook_secrets::WebhookSecrets;
+use super::webhook_secrets::{Unavailable, WebhookSecrets};
 use crate::compile::ir::{Schedule, Task};
 use crate::engine::DEFAULT_TENANT;
 use crate::store::TriggeredBy;
@@ -38,8 +38,6 @@ pub const SIGNATURE_HEADER: &str = "x-cmap-signature";
 /// The sender's id for a delivery; a redelivery with the same id is acknowledged and
 /// ignored.
 pub const EVENT_ID_HEADER: &str = "x-cmap-event-id";
-/// The task config key naming the environment variable that holds the HMAC key.
-pub const SIGNATURE_SECRET_ENV_KEY: &str = "signatureSecretEnv";
 /// Event ids longer than this are refused (they become store keys).
 const MAX_EVENT_ID_LEN: usize = 256;
 
@@ -302,16 +300,7 @@ fn verify(
     // every delivery (503: senders retry, and succeed once it is set and loaded).
     let expected = match secrets.token(&task.id) {
         Some(Ok(token)) => token,
-        Some(Err(why)) => {
-            return Err(ApiError {
-                logged: true,
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    why.error.clone(),
-                    why.help.clone(),
-                )
-            })
-        }
+        Some(Err(why)) => return Err(unavailable(why)),
         None => {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -333,20 +322,23 @@ fn verify(
             "send the task's token in the X-Cmap-Token header (or Authorization: Bearer)",
         ));
     }
-    if let Some(var) = task
-        .config
-        .get(SIGNATURE_SECRET_ENV_KEY)
-        .and_then(Value::as_str)
-    {
+    if let Some(var) = task.config.engine.signature_secret_env.as_deref() {
         // Fail closed: a task that asks for signatures never accepts unsigned bodies,
-        // even when its secret is missing from the environment.
-        let secret = std::env::var(var).map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the signing secret `{var}` is not set in the server's environment"),
-                format!("set {var} for the server and restart it"),
-            )
-        })?;
+        // even when its secret (read when the version loaded) is missing.
+        let secret = match secrets.signing_key(&task.id) {
+            Some(Ok(secret)) => secret.expose(),
+            Some(Err(why)) => return Err(unavailable(why)),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the signing secret `{var}` of task `{}` is not loaded",
+                        task.id
+                    ),
+                    "reload the pipelines: POST /api/reload",
+                ))
+            }
+        };
         let signature = header_str(headers, SIGNATURE_HEADER)
             .and_then(|v| v.strip_prefix("sha256="))
             .and_then(|h| hex::decode(h).ok())
@@ -373,6 +365,18 @@ fn verify(
         })?;
     }
     Ok(())
+}
+
+/// 503 for a secret that could not be read when the version loaded (logged then).
+fn unavailable(why: &Unavailable) -> ApiError {
+    ApiError {
+        logged: true,
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            why.error.clone(),
+            why.help.clone(),
+        )
+    }
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

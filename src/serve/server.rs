@@ -18,6 +18,7 @@ use super::metrics::Metrics;
 use super::runner::{Finished, Runner};
 use super::scheduler::{self, Entry, Missed, Plan};
 use super::state::{Event, Loaded, Shared};
+use crate::compile::config::MissedRuns;
 use crate::compile::ir::{Schedule, TaskStatus};
 use crate::engine::Engine;
 use crate::store::TriggeredBy;
@@ -352,10 +353,10 @@ fn plan(shared: &Shared) -> Plan {
                 .ok()
                 .flatten()
                 .and_then(|s| s.last_run_at);
-            let missed = if t.config.get("missedRuns").and_then(|v| v.as_str()) == Some("skip") {
-                Missed::Skip
-            } else {
-                Missed::RunOnce
+            // Typed at check time: `run_once` (the default) or `skip`.
+            let missed = match t.config.engine.missed_runs {
+                MissedRuns::Skip => Missed::Skip,
+                MissedRuns::RunOnce => Missed::RunOnce,
             };
             Entry {
                 task: t.id.clone(),

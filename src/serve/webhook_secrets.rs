@@ -1,7 +1,8 @@
 //! The secrets webhook deliveries are checked against, read once per loaded version.
 //!
 //! A realtime task names where its verification token comes from (`token env("VAR")`
-//! or `token stored`), never the token itself. The server reads each one when a version
+//! or `token stored`), never the token itself, and where the HMAC key of signed
+//! deliveries comes from (task config `signatureSecretEnv`). The server reads each one when a version
 //! of the pipelines loads (at start and on every reload), so a delivery compares against
 //! a value in memory, and an operator who sets a variable or stores a token makes it
 //! count with a reload. A token that cannot be read (the variable is unset or empty,
@@ -26,6 +27,8 @@ pub struct Unavailable {
 #[derive(Debug, Default)]
 pub struct WebhookSecrets {
     tokens: HashMap<String, Result<Secret, Unavailable>>,
+    /// The HMAC keys of tasks whose deliveries are signed (`signatureSecretEnv`).
+    signing: HashMap<String, Result<Secret, Unavailable>>,
 }
 
 impl WebhookSecrets {
@@ -46,10 +49,29 @@ impl WebhookSecrets {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> WebhookSecrets {
         let mut tokens = HashMap::new();
+        let mut signing = HashMap::new();
         for task in &program.tasks {
             let Schedule::Realtime { token, .. } = &task.schedule else {
                 continue;
             };
+            if let Some(name) = &task.config.engine.signature_secret_env {
+                let key = match env(name).filter(|v| !v.is_empty()) {
+                    Some(value) => Ok(Secret::new(value)),
+                    None => Err(Unavailable {
+                        error: format!(
+                            "task `{}` takes no deliveries: its signing secret `{name}` is not set in the server's environment",
+                            task.id
+                        ),
+                        help: format!(
+                            "set {name} for `cmap serve` and restart it (or reload after setting it)"
+                        ),
+                    }),
+                };
+                if let Err(why) = &key {
+                    tracing::error!(task = %task.id, help = %why.help, "{}", why.error);
+                }
+                signing.insert(task.id.clone(), key);
+            }
             let resolved = match token {
                 SecretSource::Env(name) => match env(name).filter(|v| !v.is_empty()) {
                     Some(value) => Ok(Secret::new(value)),
@@ -91,12 +113,18 @@ impl WebhookSecrets {
             }
             tokens.insert(task.id.clone(), resolved);
         }
-        WebhookSecrets { tokens }
+        WebhookSecrets { tokens, signing }
     }
 
     /// The token deliveries to `task` must present; `None` when `task` is not a
     /// realtime task of this version.
     pub fn token(&self, task: &str) -> Option<Result<&Secret, &Unavailable>> {
         self.tokens.get(task).map(Result::as_ref)
+    }
+
+    /// The HMAC key deliveries to `task` are signed with; `None` when they are not
+    /// signed (or `task` is not a realtime task of this version).
+    pub fn signing_key(&self, task: &str) -> Option<Result<&Secret, &Unavailable>> {
+        self.signing.get(task).map(Result::as_ref)
     }
 }

@@ -366,7 +366,7 @@ fn spec_examples_decode_to_their_items() {
     expect![[r#"
         sf-contact-to-contact.json: schema sf-contact-to-contact (5 mappings)
         sf-opportunity.json: schema sf-opportunity (5 mappings)
-        google-news-to-news.json: schema google-news-to-news (6 mappings)
+        google-news-to-news.json: schema google-news-to-news (7 mappings)
         sf-opp-hourly.json: task sf-opp-hourly -> sf-opportunity
         sf-contact-daily.json: task sf-contact-daily -> sf-contact-to-contact
         news-banking-daily.json: task news-banking-daily -> google-news-to-news
