@@ -32,12 +32,17 @@ fn key_specs(auth: AuthType) -> &'static [KeySpec] {
         AuthType::None | AuthType::Custom => &[],
         AuthType::ApiKey => &[("apiKey", SECRET), ("header", PLAIN), ("prefix", PLAIN)],
         AuthType::Basic => &[("username", PLAIN), ("password", SECRET)],
+        // `clientAuth` and `expiresAt` are read by the OAuth2 client
+        // (`connectors::oauth::OAuth2Config::from_credentials`); the URLs, `scopes` and
+        // `redirectUri` by the connect flow.
         AuthType::OAuth2 => &[
             ("clientId", PLAIN),
             ("clientSecret", SECRET),
             ("refreshToken", SECRET),
             ("accessToken", SECRET),
+            ("expiresAt", PLAIN),
             ("tokenUrl", PLAIN),
+            ("clientAuth", PLAIN),
             ("authorizationUrl", PLAIN),
             ("revokeUrl", PLAIN),
             ("scopes", PLAIN),
@@ -328,6 +333,21 @@ fn auth(cx: &mut Cx<'_>, id: &str, a: &ast::Auth) -> Option<ir::AuthConfig> {
         seen.insert(&key.node, key.span);
 
         let spec = specs.iter().find(|(k, _)| *k == key.node);
+        if auth_type == AuthType::Custom {
+            // Each key of `custom` is sent as a header name.
+            if let Some(why) = header_name_problem(&key.node) {
+                cx.push(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        key.span,
+                        format!("`{}` cannot be a header name (connection `{id}`)", key.node),
+                    )
+                    .with_label(why)
+                    .with_help("`auth custom` sends each key as a header: name it as HTTP allows, e.g. `\"X-Api-Token\": env(\"TOKEN\")`"),
+                );
+                ok = false;
+            }
+        }
         let secret = match (auth_type, spec) {
             (AuthType::Custom, _) => true,
             (_, Some((_, secret))) => *secret,
@@ -400,8 +420,11 @@ fn credential(
         }
         Credential::Plain(ast::Literal {
             node: Value::String(s),
-            ..
-        }) => Some(CredentialValue::Plain(s.clone())),
+            span,
+        }) => {
+            plain_value(cx, id, key, s, *span)?;
+            Some(CredentialValue::Plain(s.clone()))
+        }
         Credential::Plain(l) => {
             cx.push(
                 Diagnostic::new(
@@ -468,27 +491,98 @@ pub(super) fn webhook_token(
     }
 }
 
-/// `Some` when the name in `env("NAME")` (the source of `what`) is one the environment
-/// can hold; else the diagnostic, whose help suggests `rewrite`.
+/// `Some` when the name in `env("NAME")` (the source of `what`) is a variable name
+/// (letters, digits and `_`, not starting with a digit); else the diagnostic, whose help
+/// suggests `rewrite`.
 fn env_var(cx: &mut Cx<'_>, var: &Name, what: &str, rewrite: &str) -> Option<()> {
-    // A name the environment can hold: non-empty, no `=`, no NUL.
-    if var.node.is_empty() || var.node.contains(['=', '\0']) {
-        cx.push(
-            Diagnostic::new(
-                Code::ConfigType,
-                var.span,
-                format!("`env` needs the name of an environment variable for {what}"),
+    let Some(why) = super::config::env_name_problem(&var.node) else {
+        return Some(());
+    };
+    cx.push(
+        Diagnostic::new(
+            Code::InvalidValue,
+            var.span,
+            format!("`env` needs the name of an environment variable for {what}"),
+        )
+        .with_label(if var.node.is_empty() {
+            "empty".to_string()
+        } else {
+            format!("`{}` {why}", var.node)
+        })
+        .with_help(format!("write `{rewrite}`")),
+    );
+    None
+}
+
+/// Checks a plain (non-secret) credential's value where the client that reads it would
+/// refuse it: URLs, `clientAuth`, `expiresAt`, a header name or prefix, a user name.
+/// Values from `env(..)` or `stored` are only known when the connection is used.
+fn plain_value(cx: &mut Cx<'_>, id: &str, key: &str, value: &str, span: Span) -> Option<()> {
+    let (why, help) = match key {
+        "tokenUrl" | "authorizationUrl" | "revokeUrl" | "redirectUri" => {
+            match super::config::parse_url(value) {
+                Ok(_) => return Some(()),
+                Err(why) => (
+                    why,
+                    format!("write an absolute http(s) URL, e.g. `{key}: \"https://login.example.com/oauth2/token\"`"),
+                ),
+            }
+        }
+        "clientAuth" => {
+            if matches!(value, "body" | "basic") {
+                return Some(());
+            }
+            let d = Diagnostic::new(
+                Code::UnknownKeyword,
+                span,
+                format!("unknown `clientAuth` value `{value}` (connection `{id}`)"),
             )
-            .with_label(if var.node.is_empty() {
-                "empty".to_string()
-            } else {
-                "not a variable name".to_string()
-            })
-            .with_help(format!("write `{rewrite}`")),
-        );
-        return None;
+            .with_label("not `body` or `basic`")
+            .with_help("`body` sends the client id and secret in the token request's form (the default), `basic` in its Authorization header");
+            cx.push(d);
+            return None;
+        }
+        "expiresAt" => match crate::date::parse(value) {
+            Ok(_) => return Some(()),
+            Err(e) => (
+                e.to_string(),
+                "write when the access token expires, e.g. `expiresAt: \"2026-01-01T00:00:00Z\"`".to_string(),
+            ),
+        },
+        "header" => match header_name_problem(value) {
+            None => return Some(()),
+            Some(why) => (why, "name the header as HTTP allows, e.g. `header: \"X-Api-Key\"`".to_string()),
+        },
+        "prefix" if value.chars().any(char::is_control) => (
+            "holds a control character".to_string(),
+            "write the text sent before the key, e.g. `prefix: \"Bearer \"`".to_string(),
+        ),
+        "username" if value.contains(':') || value.chars().any(char::is_control) => (
+            "holds `:` or a control character, which basic auth cannot send (RFC 7617)".to_string(),
+            "write the user name alone".to_string(),
+        ),
+        _ => return Some(()),
+    };
+    cx.push(
+        Diagnostic::new(
+            Code::InvalidValue,
+            span,
+            format!("`{key}` of connection `{id}` cannot be used"),
+        )
+        .with_label(why)
+        .with_help(help),
+    );
+    None
+}
+
+/// Why `name` cannot be an HTTP header name (RFC 9110 token characters), if it cannot.
+fn header_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("is empty".into());
     }
-    Some(())
+    name.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c)))
+        .map(|c| format!("holds `{}`, which a header name cannot", c.escape_debug()))
 }
 
 fn unknown_key(cx: &mut Cx<'_>, id: &str, auth_type: AuthType, key: &Name, specs: &[KeySpec]) {
@@ -502,6 +596,14 @@ fn unknown_key(cx: &mut Cx<'_>, id: &str, auth_type: AuthType, key: &Name, specs
         ),
     );
     let names = specs.iter().map(|(k, _)| *k);
+    if key.node == "instanceUrl" {
+        // The OAuth2 token response names it, and a Salesforce connection may fix it.
+        cx.push(
+            d.with_label("ignored")
+                .with_help("the token response names the instance; to fix it, write `settings { instanceUrl: \"https://...\" }`"),
+        );
+        return;
+    }
     cx.push(match did_you_mean(&key.node, names) {
         Some(s) => d
             .with_label(format!("did you mean `{s}`?"))

@@ -337,7 +337,9 @@ pub enum Schedule {
     },
     /// Runs on each delivery to `POST /webhooks/TASK`, which must carry the token.
     Realtime {
-        webhook_url: Option<String>,
+        /// The spec's `webhookUrl`: where senders post (informational; deliveries go to
+        /// `POST /webhooks/TASK` of the server).
+        webhook_url: Option<url::Url>,
         /// Where the verification token comes from (never written in the file).
         token: SecretSource,
     },
@@ -419,7 +421,8 @@ pub struct Notifications {
     pub on_success: bool,
     pub on_failure: bool,
     pub on_partial: bool,
-    pub recipients: Vec<String>,
+    /// Email addresses and user ids, checked at check time.
+    pub recipients: Vec<Recipient>,
 }
 
 #[derive(Debug)]
@@ -459,6 +462,15 @@ pub struct Connection {
     /// Connector settings (`instanceUrl`, `baseUrl`, `path`, ...), typed by its
     /// connector at check time.
     pub settings: Settings,
+}
+
+/// A notification recipient (spec: "User IDs or email addresses"), as written, with its
+/// mailbox when it is an email address (parsed once, at check time, by the mail library
+/// that sends).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipient {
+    pub written: String,
+    pub email: Option<lettre::message::Mailbox>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -243,7 +243,7 @@ pub(super) fn lower(
     };
     let notifications = match &t.notify {
         None => Some(ir::Notifications::default()),
-        Some(n) => notify(cx, n),
+        Some(n) => notify(cx, &t.id.node, n),
     };
 
     let schema = schema?;
@@ -395,8 +395,30 @@ fn schedule(cx: &mut Cx<'_>, task: &str, s: &ast::Schedule) -> Option<ir::Schedu
                     None
                 }
             };
+            // The spec's `webhookUrl`: where senders post, for the record. Checked like
+            // every URL a pipeline names.
+            let url = match webhook_url {
+                None => Some(None),
+                Some(u) => match super::config::parse_url(&u.node) {
+                    Ok(url) => Some(Some(url)),
+                    Err(why) => {
+                        cx.push(
+                            Diagnostic::new(
+                                Code::InvalidValue,
+                                u.span,
+                                format!("the webhook URL of task `{task}` is not a URL"),
+                            )
+                            .with_label(why)
+                            .with_help(format!(
+                                "write where senders post, e.g. `schedule realtime \"https://cmap.example.com/webhooks/{task}\" token ...`"
+                            )),
+                        );
+                        None
+                    }
+                },
+            };
             Some(ir::Schedule::Realtime {
-                webhook_url: webhook_url.as_ref().map(|n| n.node.clone()),
+                webhook_url: url?,
                 token: token?,
             })
         }
@@ -600,11 +622,8 @@ fn retry(cx: &mut Cx<'_>, r: &ast::Retry) -> Option<ir::RetryConfig> {
     })
 }
 
-fn notify(cx: &mut Cx<'_>, n: &ast::Notify) -> Option<ir::Notifications> {
-    let mut out = ir::Notifications {
-        recipients: n.recipients.iter().map(|r| r.node.clone()).collect(),
-        ..ir::Notifications::default()
-    };
+fn notify(cx: &mut Cx<'_>, task: &str, n: &ast::Notify) -> Option<ir::Notifications> {
+    let mut out = ir::Notifications::default();
     let mut ok = true;
     for event in &n.events {
         match keyword(cx, event, "notify event", EVENTS, &[0u8, 1, 2]) {
@@ -614,7 +633,60 @@ fn notify(cx: &mut Cx<'_>, n: &ast::Notify) -> Option<ir::Notifications> {
             None => ok = false,
         }
     }
+    for r in &n.recipients {
+        match recipient(&r.node) {
+            Ok(email) => out.recipients.push(ir::Recipient {
+                written: r.node.clone(),
+                email,
+            }),
+            Err((label, help)) => {
+                ok = false;
+                cx.push(
+                    Diagnostic::new(
+                        Code::InvalidRecipient,
+                        r.span,
+                        if r.node.is_empty() {
+                            format!("an empty recipient of the notifications of task `{task}`")
+                        } else {
+                            format!(
+                                "`{}` cannot receive the notifications of task `{task}`",
+                                r.node.escape_debug()
+                            )
+                        },
+                    )
+                    .with_label(label)
+                    .with_help(help),
+                );
+            }
+        }
+    }
     ok.then_some(out)
+}
+
+/// A recipient: an email address (with `@`; a display name is allowed, `Ada
+/// <ada@example.com>`) parsed as the mailer parses it, or a user id (no `@`, no space).
+fn recipient(text: &str) -> Result<Option<lettre::message::Mailbox>, (String, String)> {
+    if text.contains('@') {
+        return text.parse::<lettre::message::Mailbox>().map(Some).map_err(|e| {
+            (
+                format!("not an email address: {e}"),
+                "write an address such as `\"admin@tenant.com\"` (or `\"Ada <ada@tenant.com>\"`)".to_string(),
+            )
+        });
+    }
+    if text.trim().is_empty() {
+        return Err((
+            "empty".into(),
+            "write an email address or a user id, or remove the entry".into(),
+        ));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err((
+            "a user id has no spaces or control characters".into(),
+            "write the user's id (`\"user-42\"`) or an email address".into(),
+        ));
+    }
+    Ok(None)
 }
 
 /// W0404: a schema reads `{{task.KEY}}` but no task running it sets `KEY`.

@@ -574,7 +574,28 @@ task empty-var { schema s schedule realtime token env("") }
             E0408 11:31 realtime task `none-with-url` has no token: anyone could post records to it [deliveries to this task are not authenticated] (add `token env("NONE_WITH_URL_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens generate none-with-url`)
             E0701 12:49 the webhook token of task `literal` is written in plain text [a secret value is written here] (write `token env("LITERAL_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens set literal` (or `generate`); then remove the value from the file's history)
             E0701 13:54 the webhook token of task `not-a-string` is written in plain text [a secret value is written here] (write `token env("NOT_A_STRING_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens set not-a-string` (or `generate`); then remove the value from the file's history)
-            E0202 14:55 `env` needs the name of an environment variable for the token of task `empty-var` [empty] (write `token env("EMPTY_VAR_WEBHOOK_TOKEN")`)
+            E0804 14:55 `env` needs the name of an environment variable for the token of task `empty-var` [empty] (write `token env("EMPTY_VAR_WEBHOOK_TOKEN")`)
+            program: no
+        "#]],
+    );
+}
+
+/// Recipients are email addresses (parsed by the mailer's own parser) or user ids; a
+/// realtime task's webhook URL is a URL.
+#[test]
+fn e0409_notification_recipients_and_webhook_urls() {
+    check(
+        &(contact("")
+            + r#"task ok { schema s notify on failure -> "admin@tenant.com", "Ada <ada@tenant.com>", "user-42" }
+task bad { schema s notify on failure -> "admin@", "two words", "", "a@b@c" }
+task hook { schema s schedule realtime "hooks.example.com/x" token env("HOOK_TOKEN") }
+"#),
+        expect![[r#"
+            E0409 9:42 `admin@` cannot receive the notifications of task `bad` [not an email address: Invalid input] (write an address such as `"admin@tenant.com"` (or `"Ada <ada@tenant.com>"`))
+            E0409 9:52 `two words` cannot receive the notifications of task `bad` [a user id has no spaces or control characters] (write the user's id (`"user-42"`) or an email address)
+            E0409 9:65 an empty recipient of the notifications of task `bad` [empty] (write an email address or a user id, or remove the entry)
+            E0409 9:69 `a@b@c` cannot receive the notifications of task `bad` [not an email address: Invalid input] (write an address such as `"admin@tenant.com"` (or `"Ada <ada@tenant.com>"`))
+            E0804 10:40 the webhook URL of task `hook` is not a URL [not a URL: relative URL without a base] (write where senders post, e.g. `schedule realtime "https://cmap.example.com/webhooks/hook" token ...`)
             program: no
         "#]],
     );
@@ -1026,9 +1047,9 @@ task d { schema s }
             dedupe external_id ["Id"]
             reads Some(["Email", "Id"])
             email <- direct Email :: Direct(Email)
-            task a schema s Bidirectional Cron { cron: CronExpr("0 2 * * 1-5"), timezone: America/New_York } Paused config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: ["a@b.c", "u1"] } integration Some("sf-prod")
+            task a schema s Bidirectional Cron { cron: CronExpr("0 2 * * 1-5"), timezone: America/New_York } Paused config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: [Recipient { written: "a@b.c", email: Some(Mailbox { name: None, email: Address { serialized: "a@b.c", at_start: 1 } }) }, Recipient { written: "u1", email: None }] } integration Some("sf-prod")
             task b schema s Pull Interval { interval: 15, unit: Minutes } Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
-            task c schema s Pull Realtime { webhook_url: Some("https://x"), token: Env("C_TOKEN") } Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
+            task c schema s Pull Realtime { webhook_url: Some(Url { scheme: "https", cannot_be_a_base: false, username: "", password: None, host: Some(Domain("x")), port: None, path: "/", query: None, fragment: None }), token: Env("C_TOKEN") } Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
             task d schema s Pull Manual Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
         "#]],
     );
@@ -1380,7 +1401,7 @@ connection a { integration salesforce auth oauth2 { clientId: "x" } }
 connection b { integration hubspot auth api_key { header: "X-Key" } }
 connection c { integration rest auth basic {} settings { baseUrl: "https://api.example.com" } }
 connection d { integration rest auth custom settings { baseUrl: "https://api.example.com" } }
-connection e { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "u" accessToken: stored } settings { baseUrl: "https://api.example.com" } }
+connection e { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "https://login.example.com/token" accessToken: stored } settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1411,6 +1432,57 @@ connection b { integration rest auth none { path: "x" } settings { baseUrl: "htt
             W0704 10:45 `path` is not a credential of `auth none` (connection `b`) [ignored] (`auth none` takes no credentials: remove the block, or choose an auth type that uses them)
             program: yes
         "#]],
+    );
+}
+
+/// Credentials are checked as the client that reads them does: the OAuth2 client reads
+/// `clientAuth` and `expiresAt` (check called them unknown and dropped them, so `auth
+/// oauth2 { clientAuth: "basic" }` silently sent the secret in the body); URLs, header
+/// names, a basic user name and variable names are refused here rather than at the first
+/// request.
+#[test]
+fn credentials_are_checked_as_their_client_reads_them() {
+    let base = r#"settings { baseUrl: "https://api.example.com" }"#;
+    check(
+        &with_contact(&format!(
+            r#"
+connection ok {{ integration rest auth oauth2 {{ clientId: "c", clientSecret: env("S"), refreshToken: stored, tokenUrl: "https://login.example.com/token", clientAuth: "basic", accessToken: stored, expiresAt: "2026-01-01T00:00:00Z" }} {base} }}
+connection a {{ integration rest auth oauth2 {{ clientId: "c", clientSecret: env("S"), refreshToken: stored, tokenUrl: "login.example.com/token", clientAuth: "header", expiresAt: "soon", instanceUrl: "https://x.example" }} {base} }}
+connection b {{ integration rest auth api_key {{ apiKey: env("K"), header: "X Api Key", prefix: "Bearer\n" }} {base} }}
+connection c {{ integration rest auth basic {{ username: "svc:admin", password: env("P-W") }} {base} }}
+connection d {{ integration rest auth custom {{ "X-Token:": env("T"), "X-Ok": stored }} {base} }}
+"#
+        )),
+        expect![[r#"
+            E0804 10:118 `tokenUrl` of connection `a` cannot be used [not a URL: relative URL without a base] (write an absolute http(s) URL, e.g. `tokenUrl: "https://login.example.com/oauth2/token"`)
+            E0110 10:157 unknown `clientAuth` value `header` (connection `a`) [not `body` or `basic`] (`body` sends the client id and secret in the token request's form (the default), `basic` in its Authorization header)
+            E0804 10:178 `expiresAt` of connection `a` cannot be used [not a date form cmap reads (RFC 3339 / ISO 8601, RFC 2822 or epoch milliseconds)] (write when the access token expires, e.g. `expiresAt: "2026-01-01T00:00:00Z"`)
+            W0704 10:186 `instanceUrl` is not a credential of `auth oauth2` (connection `a`) [ignored] (the token response names the instance; to fix it, write `settings { instanceUrl: "https://..." }`)
+            E0804 11:74 `header` of connection `b` cannot be used [holds ` `, which a header name cannot] (name the header as HTTP allows, e.g. `header: "X-Api-Key"`)
+            E0804 11:95 `prefix` of connection `b` cannot be used [holds a control character] (write the text sent before the key, e.g. `prefix: "Bearer "`)
+            E0804 12:56 `username` of connection `c` cannot be used [holds `:` or a control character, which basic auth cannot send (RFC 7617)] (write the user name alone)
+            E0804 12:83 `env` needs the name of an environment variable for `password` [`P-W` holds `-`, which is not a letter, a digit or `_`] (write `password: env("C_PASSWORD")`)
+            E0804 13:47 `X-Token:` cannot be a header name (connection `d`) [holds `:`, which a header name cannot] (`auth custom` sends each key as a header: name it as HTTP allows, e.g. `"X-Api-Token": env("TOKEN")`)
+            program: no
+        "#]],
+    );
+    let (_, c) = compile_src(
+        &with_contact(&format!(
+            r#"connection ok {{ integration rest auth oauth2 {{ clientId: "c", clientSecret: env("S"), refreshToken: stored, tokenUrl: "https://login.example.com/token", clientAuth: "basic" }} {base} }}"#
+        )),
+        |_| {},
+    );
+    let program = c.program.unwrap_or_else(|| panic!("{:#?}", c.diagnostics));
+    let fields = program
+        .connection("ok")
+        .map(|c| c.auth.fields.clone())
+        .unwrap_or_default();
+    assert!(
+        fields.contains(&(
+            "clientAuth".into(),
+            ir::CredentialValue::Plain("basic".into())
+        )),
+        "the OAuth2 client gets `clientAuth`: {fields:?}"
     );
 }
 
@@ -1482,7 +1554,7 @@ connection a { integration rss scope system tenant "acme" auth none }
 connection b { integration rss scope global auth none }
 connection a { integration rss auth none }
 connection c { integration rest auth basic { username: 1, password: env(""), password: stored } settings "x" }
-connection d { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "u" refreshToken: stored scopes: ["api", "id"] } settings { baseUrl: "https://api.example.com" } }
+connection d { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "https://login.example.com/token" refreshToken: stored scopes: ["api", "id"] } settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1490,10 +1562,10 @@ connection d { integration rest auth oauth2 { clientId: "x" clientSecret: stored
             E0110 10:38 unknown connection scope `global` [not a connection scope] (use one of `system`, `tenant`)
             E0106 11:12 connection `a` is defined twice [defined again here] (rename one of the two connections or remove the duplicate) {9:12 first defined here}
             E0202 12:56 credential `username` must be a string [this is an integer] (write it as a string: `username: "1"`)
-            E0202 12:73 `env` needs the name of an environment variable for `password` [empty] (write `password: env("C_PASSWORD")`)
+            E0804 12:73 `env` needs the name of an environment variable for `password` [empty] (write `password: env("C_PASSWORD")`)
             E0106 12:78 credential `password` is given twice in connection `c` [given again here] (remove one of the two; a credential has one source) {12:59 first given here}
             E0202 12:106 the settings of connection `c` must be an object [this is a string] (write `settings { key: value }`)
-            E0202 13:125 credential `scopes` must be a string [this is an array of string] (write the values in one string, separated by spaces: `scopes: "api id"`)
+            E0202 13:155 credential `scopes` must be a string [this is an array of string] (write the values in one string, separated by spaces: `scopes: "api id"`)
             program: no
         "#]],
     );
