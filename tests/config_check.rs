@@ -150,3 +150,35 @@ fn settings_and_config_diagnostics_point_at_the_key_or_value() {
         }
     }
 }
+
+/// docs/sync.md lists every setting and task key a connector (or the engine) declares:
+/// the declarations are the checks, so a key added to one is documented or this fails.
+#[test]
+fn docs_list_every_declared_key() {
+    use cmap::compile::config::{declared_settings, declared_task_keys, INTEGRATIONS};
+    let doc = std::fs::read_to_string(crate::support::root().join("docs/sync.md")).expect("docs");
+    let connectors = doc
+        .split("## Connectors")
+        .nth(1)
+        .expect("a Connectors section");
+    let mut missing = Vec::new();
+    for integration in INTEGRATIONS {
+        let keys = declared_settings(integration)
+            .into_iter()
+            .chain(declared_task_keys(Some(integration)));
+        for key in keys {
+            if !connectors.contains(&format!("`{key}`")) {
+                missing.push(format!("{integration}: {key}"));
+            }
+        }
+    }
+    for key in declared_task_keys(None) {
+        if !connectors.contains(&format!("`{key}`")) {
+            missing.push(format!("engine: {key}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "undocumented in docs/sync.md: {missing:?}"
+    );
+}

@@ -549,6 +549,15 @@ async fn rest_reads_every_pagination_style() {
             /api/offset/people?limit=2&offset=4"#]],
     )
     .await;
+    // The connection's own page size wins over the engine's (2 here).
+    check(
+        json!({"path": "/offset/{entity}", "pagination": {"type": "offset", "totalPath": "total", "pageSize": 3}}),
+        expect![[r#"
+            ids ["1", "2", "3", "4", "5"]
+            /api/offset/people?limit=3&offset=0
+            /api/offset/people?limit=3&offset=3"#]],
+    )
+    .await;
     check(
         json!({"path": "/page/{entity}", "pagination": {"type": "page", "limitParam": "per_page", "totalPagesPath": "total_pages"}}),
         expect![[r#"
@@ -716,6 +725,25 @@ async fn rest_incremental_sends_the_watermark_and_keeps_the_newest() {
         .await
         .expect("reads");
     assert_eq!(ids(&pages), ["5", "6"]);
+}
+
+/// A task's config gives its own read of the connection's API: its keys win over the
+/// connection's settings (the documented "overrides", which the connector used to ignore
+/// but for `modifiedSinceField`).
+#[tokio::test]
+async fn rest_task_config_overrides_the_connections_read() {
+    let (addr, state) = mock_feeds::start(State::with_records(people(3))).await;
+    let req = request(
+        "people",
+        json!({"baseUrl": format!("http://{addr}/api"), "path": "/nowhere/{entity}", "idField": "missing"}),
+        json!({"path": "/plain/{entity}", "idField": "id", "pagination": {"type": "none", "limitParam": "n", "pageSize": 7}}),
+        2,
+    );
+    let pages = read_all(connector("rest").as_ref(), &req, None)
+        .await
+        .expect("the task's path reads");
+    assert_eq!(ids(&pages), ["1", "2", "3"]);
+    assert_eq!(state.requests(), ["/api/plain/people?n=7"]);
 }
 
 #[tokio::test]

@@ -63,7 +63,7 @@ impl WebhookSecrets {
                             task.id
                         ),
                         help: format!(
-                            "set {name} for `cmap serve` and restart it (or reload after setting it)"
+                            "set {name} in the environment `cmap serve` starts with, and restart it"
                         ),
                     }),
                 };
@@ -81,7 +81,7 @@ impl WebhookSecrets {
                             task.id
                         ),
                         help: format!(
-                            "set {name} for `cmap serve` and restart it (or reload after setting it)"
+                            "set {name} in the environment `cmap serve` starts with, and restart it"
                         ),
                     }),
                 },
