@@ -181,17 +181,25 @@ pub(super) fn settings(
         Some(i) => {
             // A task's key written in the connection: say where it goes.
             let task_keys = declared_task_keys(Some(i));
+            let settings_keys = k.declared().to_vec();
             for (key, _) in k.leftovers() {
                 if task_keys.contains(&key.node.as_str()) {
+                    let help = if key.node == "modifiedSinceField"
+                        && settings_keys.contains(&"updatedField")
+                    {
+                        "a connection's settings call it `updatedField`".to_string()
+                    } else {
+                        format!(
+                            "move it into the `config` of the tasks that read through connection `{id}`"
+                        )
+                    };
                     let d = Diagnostic::new(
                         Code::UnknownSetting,
                         key.span,
                         format!("`{}` is not a setting of the `{i}` connector", key.node),
                     )
                     .with_label("a task's config key")
-                    .with_help(format!(
-                        "move it into the `config` of the tasks that read through connection `{id}`"
-                    ));
+                    .with_help(help);
                     k.take(&key.node);
                     k.error(d);
                 }

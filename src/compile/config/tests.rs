@@ -170,7 +170,8 @@ connection news { integration google-news auth none settings { baseUrl: "https:/
                 "files",
                 r#"connection a { integration files auth none settings { path: "people.csv", delimiter: "tab", updatedField: "modified" } }
 connection b { integration files auth none settings { path: "people.jsonl", format: "xml", delimiter: ";;" } }
-connection c { integration files auth none settings { path: "people.jsonl", format: "jsonl", delimiter: ";" } }"#,
+connection c { integration files auth none settings { path: "people.jsonl", format: "jsonl", delimiter: ";" } }
+connection d { integration files auth none settings { path: "people.jsonl", modifiedSinceField: "updated" } }"#,
             ),
             (
                 "an integration cmap has no connector for: only secrets are checked",
@@ -197,6 +198,7 @@ connection c { integration files auth none settings { path: "people.jsonl", form
             E0110 2:85 unknown `format` value `xml` in the settings of connection `b` [not a `format` value] (`format` is one of `"jsonl"`, `"ndjson"`, `"csv"`)
             E0804 2:103 `delimiter` in the settings of connection `b` is not one ASCII character [`;;`] (write one character, e.g. `delimiter: ";"`, or `"tab"`)
             E0806 3:94 `delimiter` does nothing in the settings of connection `c` [a JSON-lines file has no delimiter] (remove it, or write `format: "csv"`)
+            E0801 4:77 `modifiedSinceField` is not a setting of the `files` connector [a task's config key] (a connection's settings call it `updatedField`)
             ## an integration cmap has no connector for: only secrets are checked
             W0705 1:28 unknown integration `acme` [cmap has no connector for it] (use one of `salesforce`, `hubspot`, `google-news`, `rss`, `rest`, `files`; `rest` reads any JSON API)
             E0701 1:77 `password` looks like a secret and is written in plain text in `settings` [a secret value is written here] (move it into the `auth` block as `password: env("X_PASSWORD")` or `password: stored` (set with `cmap connections set`), and keep the value out of the file)
