@@ -39,7 +39,7 @@ schema bench-contacts {
   phone = Phone | replace(" ", "")
   source = "salesforce"
 }
-task bench-hook { schema bench-contacts  schedule realtime token "bench" }
+task bench-hook { schema bench-contacts  schedule realtime token env("CMAP_BENCH_WEBHOOK_TOKEN") }
 "#;
 
 fn env(name: &str, default: usize) -> usize {
@@ -77,15 +77,15 @@ async fn throughput() -> Res<()> {
         .program
         .ok_or("the bench pipeline does not check")?;
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("data"))?);
+    // The bench task reads its token from here; set before any thread reads the
+    // environment.
+    std::env::set_var("CMAP_BENCH_WEBHOOK_TOKEN", "bench");
+    let engine = Arc::new(Engine::new(store.clone(), None, Options::default()));
     let (events, _rx) = tokio::sync::mpsc::channel(4);
     let shared = Arc::new(Shared {
-        current: RwLock::new(Arc::new(Loaded {
-            program: Arc::new(program),
-            generation: 1,
-            loaded_at: chrono::Utc::now(),
-        })),
+        current: RwLock::new(Arc::new(Loaded::new(Arc::new(program), 1, &engine))),
         files: RwLock::new(BTreeMap::new()),
-        engine: Arc::new(Engine::new(store.clone(), None, Options::default())),
+        engine,
         pipelines_dir: pipelines,
         events,
     });

@@ -36,6 +36,8 @@ fn client(auth: Arc<dyn Auth>, origin: Option<&str>) -> Arc<http::Client> {
 
 /// A read through a client as the engine builds it: `auth` goes to the origins the
 /// settings name (`instanceUrl`, `baseUrl`) and to the instance a token response names.
+/// The connector is told by the entity: Salesforce objects are capitalised (`Contact`),
+/// HubSpot's are not (`contacts`).
 fn request(entity: &str, task_config: Value, settings: Value, auth: Arc<dyn Auth>) -> ReadRequest {
     let origins = ["instanceUrl", "baseUrl"]
         .iter()
@@ -43,10 +45,16 @@ fn request(entity: &str, task_config: Value, settings: Value, auth: Arc<dyn Auth
         .map(|url| url::Url::parse(url).expect("a URL setting"))
         .collect();
     let http = Arc::new(http::Client::new(auth, origins, Duration::from_secs(30)).expect("client"));
+    let integration = if entity.starts_with(|c: char| c.is_ascii_uppercase()) {
+        "salesforce"
+    } else {
+        "hubspot"
+    };
+    let (settings, source) = crate::support::typed(integration, &settings, &task_config);
     ReadRequest {
         entity: entity.to_string(),
-        task_config: task_config.as_object().cloned().unwrap_or_default(),
-        settings: settings.as_object().cloned().unwrap_or_default(),
+        source,
+        settings,
         full: false,
         page_size: 100,
         http: Some(http),
@@ -781,18 +789,17 @@ async fn salesforce_failures_are_classified() {
         "#]],
     )
     .await;
-    check(
-        None,
-        json!({"fields": ["Name FROM User --"]}),
-        expect_test::expect![[r#"
-            Err(
-                Permanent {
-                    message: "fields: `Name FROM User --` is not a Salesforce field or object name",
-                },
-            )
-        "#]],
-    )
-    .await;
+    // A field list that would inject SOQL never reaches a read: `check` refuses it.
+    let injected = cmap::compile::config::source_from_json(
+        "salesforce",
+        &json!({"fields": ["Name FROM User --"]}),
+    );
+    expect_test::expect![[r#"
+        Err(
+            "a name in `fields` of the task's config is not a Salesforce field or object name",
+        )
+    "#]]
+    .assert_debug_eq(&injected);
 }
 
 // ---- HubSpot ----
@@ -1288,34 +1295,32 @@ async fn oauth_token_lifetimes_of_any_shape_never_panic() {
     }
 }
 
-#[tokio::test]
-async fn lookbacks_past_the_representable_dates_are_errors() {
-    let (_, handle) = sf::start(sf::Config::default()).await;
-    let auth = sf_start(sf::Config::default()).await.1;
-    let settings = json!({"instanceUrl": handle.base_url(), "baseUrl": handle.base_url()});
-    let watermark = json!("2024-01-15T10:30:00.000Z");
-    for lookback in [json!(i64::MAX), json!(9_000_000_000_000i64)] {
-        let task = json!({"incrementalSync": true, "lookbackSeconds": lookback});
-        for connector in [&Salesforce as &dyn Connector, &HubSpot] {
-            let entity = if connector.name() == "hubspot" {
-                "contacts"
-            } else {
-                "Contact"
-            };
-            let req = request(entity, task.clone(), settings.clone(), auth.clone());
-            let error = connector
-                .start(&req, Some(&watermark))
+/// A lookback is bounded at check time (3650 days), so the window's arithmetic cannot
+/// overflow; a window that would start before the earliest date cmap represents (a
+/// watermark at its very start) is still a clean error, never a panic.
+#[test]
+fn lookbacks_are_bounded_and_windows_before_the_earliest_date_are_errors() {
+    for integration in ["salesforce", "hubspot"] {
+        for lookback in [json!(i64::MAX), json!(9_000_000_000_000i64), json!(-1)] {
+            let task = json!({"incrementalSync": true, "lookbackSeconds": lookback});
+            let refused = cmap::compile::config::source_from_json(integration, &task)
                 .expect_err("out of range");
-            let ConnectorError::Permanent { message } = &error else {
-                panic!("{error:?}");
-            };
             assert!(
-                message.contains("lookbackSeconds") && message.contains("smaller value"),
-                "{}: {message}",
-                connector.name()
+                refused.contains("`lookbackSeconds`") && refused.contains("from 0 to 315360000"),
+                "{integration}: {refused}"
             );
         }
     }
+    let earliest = chrono::DateTime::<chrono::Utc>::MIN_UTC;
+    let error = cmap::connectors::lookback_start(earliest, 300, "lookbackSeconds")
+        .expect_err("before the earliest date");
+    let ConnectorError::Permanent { message } = &error else {
+        panic!("{error:?}");
+    };
+    assert!(
+        message.contains("lookbackSeconds") && message.contains("smaller value"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -24,11 +24,19 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
+/// A read of `entity` (`article`: an RSS feed when a `url` is given, else Google News;
+/// anything else: the REST connector).
 fn request(entity: &str, settings: Value, task: Value, page_size: usize) -> ReadRequest {
+    let integration = match entity {
+        "article" if settings.get("url").is_some() || task.get("url").is_some() => "rss",
+        "article" => "google-news",
+        _ => "rest",
+    };
+    let (settings, source) = crate::support::typed(integration, &settings, &task);
     ReadRequest {
         entity: entity.to_string(),
-        task_config: object(task),
-        settings: object(settings),
+        source,
+        settings,
         full: false,
         page_size,
         http: Some(Arc::new(
@@ -119,7 +127,7 @@ async fn google_news_search_gives_articles_with_their_publisher() {
     let (pages, state) = feed(
         "google-news",
         json!({"baseUrl": "http://ADDR"}),
-        json!({"query": "banking industry", "language": "en", "country": "us", "maxResults": 50, "industry": "banking"}),
+        json!({"query": "banking industry", "language": "en", "country": "us", "maxResults": 50}),
     )
     .await;
     let pages = pages.expect("the feed reads");
@@ -467,33 +475,32 @@ async fn feed_failures_are_classified() {
     );
 }
 
+/// A feed's URL and a search's limits are checked by `check`; a read whose connection
+/// gives no feed (only known at run time, when the task names no connection) fails
+/// before fetching anything.
 #[tokio::test]
 async fn feed_settings_are_checked_before_any_fetch() {
-    let check = |integration: &str, settings: Value, task: Value, expect: Expect| {
-        let req = request("article", settings, task, 100);
-        let error = connector(integration)
-            .start(&req, None)
-            .expect_err("bad settings");
-        expect.assert_eq(&error.to_string());
+    let req = request("article", json!({}), json!({"url": null}), 100);
+    let req = ReadRequest {
+        settings: cmap::compile::config::settings_from_json("rss", &json!({})).expect("settings"),
+        ..req
     };
-    check(
-        "rss",
-        json!({}),
-        json!({}),
-        expect!["an rss read needs the feed's `url` (task config or connection settings)"],
-    );
-    check(
-        "rss",
-        json!({"url": "not a url"}),
-        json!({}),
-        expect!["`url` `not a url` is not a URL: relative URL without a base"],
-    );
-    check(
-        "google-news",
-        json!({}),
-        json!({"query": "x", "maxResults": 0}),
-        expect!["task config `maxResults` must be a positive whole number, not 0"],
-    );
+    let error = connector("rss").start(&req, None).expect_err("no feed");
+    expect!["an rss read needs the feed's `url` (task config or connection settings)"]
+        .assert_eq(&error.to_string());
+    let refused = |integration: &str, settings: Value, task: Value| {
+        let settings = cmap::compile::config::settings_from_json(integration, &settings);
+        let task = cmap::compile::config::source_from_json(integration, &task);
+        format!("{:?} {:?}", settings.err(), task.err())
+    };
+    expect![[r#"Some("`url` in the settings is not a URL cmap can call") None"#]]
+        .assert_eq(&refused("rss", json!({"url": "not a url"}), json!({})));
+    expect![[r#"None Some("`maxResults` in the task's config must be from 1 to 100000 records")"#]]
+        .assert_eq(&refused(
+            "google-news",
+            json!({}),
+            json!({"query": "x", "maxResults": 0}),
+        ));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -540,6 +547,15 @@ async fn rest_reads_every_pagination_style() {
             /api/offset/people?limit=2&offset=0
             /api/offset/people?limit=2&offset=2
             /api/offset/people?limit=2&offset=4"#]],
+    )
+    .await;
+    // The connection's own page size wins over the engine's (2 here).
+    check(
+        json!({"path": "/offset/{entity}", "pagination": {"type": "offset", "totalPath": "total", "pageSize": 3}}),
+        expect![[r#"
+            ids ["1", "2", "3", "4", "5"]
+            /api/offset/people?limit=3&offset=0
+            /api/offset/people?limit=3&offset=3"#]],
     )
     .await;
     check(
@@ -663,7 +679,7 @@ async fn rest_incremental_sends_the_watermark_and_keeps_the_newest() {
             "pagination": {"type": "offset", "totalPath": "total"},
             "incrementalParam": "updated_since", "updatedField": "updatedAt",
         }),
-        json!({"incrementalSync": true}),
+        json!({}),
         3,
     );
     let first = read_all(rest.as_ref(), &req, None)
@@ -709,6 +725,25 @@ async fn rest_incremental_sends_the_watermark_and_keeps_the_newest() {
         .await
         .expect("reads");
     assert_eq!(ids(&pages), ["5", "6"]);
+}
+
+/// A task's config gives its own read of the connection's API: its keys win over the
+/// connection's settings (the documented "overrides", which the connector used to ignore
+/// but for `modifiedSinceField`).
+#[tokio::test]
+async fn rest_task_config_overrides_the_connections_read() {
+    let (addr, state) = mock_feeds::start(State::with_records(people(3))).await;
+    let req = request(
+        "people",
+        json!({"baseUrl": format!("http://{addr}/api"), "path": "/nowhere/{entity}", "idField": "missing"}),
+        json!({"path": "/plain/{entity}", "idField": "id", "pagination": {"type": "none", "limitParam": "n", "pageSize": 7}}),
+        2,
+    );
+    let pages = read_all(connector("rest").as_ref(), &req, None)
+        .await
+        .expect("the task's path reads");
+    assert_eq!(ids(&pages), ["1", "2", "3"]);
+    assert_eq!(state.requests(), ["/api/plain/people?n=7"]);
 }
 
 #[tokio::test]
@@ -804,16 +839,14 @@ async fn rest_bad_settings_and_responses() {
         assert!(!error.is_retryable());
         expect.assert_eq(&error.to_string());
     };
-    check(
-        json!({}),
-        expect!["a rest connection needs the setting `baseUrl`"],
-    )
-    .await;
-    check(
-        json!({"baseUrl": "http://ADDR/api", "pagination": {"type": "scroll"}}),
-        expect!["unknown pagination type `scroll` (expected cursor, offset, page, link, next_url or none)"],
-    )
-    .await;
+    // Settings that cannot work are refused by `check`, before any read.
+    let refused = |settings: Value| {
+        cmap::compile::config::settings_from_json("rest", &settings).expect_err("refused")
+    };
+    expect!["`baseUrl` is missing from the settings"].assert_eq(&refused(json!({})));
+    expect!["unknown `type` value `scroll` in `pagination` of the settings"].assert_eq(&refused(
+        json!({"baseUrl": "http://127.0.0.1/api", "pagination": {"type": "scroll"}}),
+    ));
     check(
         json!({"baseUrl": "http://ADDR/api/offset", "recordsPath": "results.0"}),
         expect![[r#"`results.0` in the response is not an array: {"id":1,"name":"P1","updatedAt":"2024-06-01T00:00:00Z"}"#]],
@@ -868,10 +901,15 @@ fn write(dir: &Path, name: &str, content: &str) {
 }
 
 fn file_request(dir: &Path, settings: Value, page_size: usize) -> ReadRequest {
+    let (settings, source) = crate::support::typed("files", &settings, &json!({}));
     ReadRequest {
+        entity: "people".to_string(),
+        source,
+        settings,
+        full: false,
+        page_size,
         http: None,
         base_dir: dir.to_path_buf(),
-        ..request("people", settings, json!({}), page_size)
     }
 }
 
@@ -1024,8 +1062,14 @@ async fn csv_delimiters_and_formats() {
         .assert_eq(&error(json!({"path": "c.data"})).await);
     expect!["cannot read DIR/missing.csv: No such file or directory (os error 2)"]
         .assert_eq(&error(json!({"path": "missing.csv"})).await);
-    expect!["setting `delimiter` must be one ASCII character, not `;;`"]
-        .assert_eq(&error(json!({"path": "a.txt", "format": "csv", "delimiter": ";;"})).await);
+    expect!["Err(\"`delimiter` in the settings is not one ASCII character\")"].assert_eq(&format!(
+        "{:?}",
+        cmap::compile::config::settings_from_json(
+            "files",
+            &json!({"path": "a.txt", "format": "csv", "delimiter": ";;"})
+        )
+        .map(|_| ())
+    ));
 }
 
 #[tokio::test]
@@ -1227,11 +1271,14 @@ async fn response_bodies_are_bounded() {
 
 #[tokio::test]
 async fn rest_page_numbers_at_the_end_of_u64_stop_cleanly() {
+    // `startPage` is bounded at check time; a cursor is stored data, and one holding the
+    // last page number is read without overflowing.
     let (addr, _state) = mock_feeds::start(State::with_records(people(3))).await;
     let settings = json!({"baseUrl": format!("http://{addr}/api"), "path": "/plain/{entity}",
-                          "pagination": {"type": "page", "startPage": u64::MAX}});
+                          "pagination": {"type": "page"}});
     let req = request("people", settings, json!({}), 10);
-    let error = read_all(connector("rest").as_ref(), &req, None)
+    let error = connector("rest")
+        .next_page(&req, &json!({"page": u64::MAX}))
         .await
         .expect_err("no page after u64::MAX");
     assert_eq!(

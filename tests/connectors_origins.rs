@@ -28,11 +28,11 @@ fn request(
     task: Value,
     auth: Arc<dyn Auth>,
 ) -> ReadRequest {
-    let settings = settings.as_object().cloned().unwrap_or_default();
+    let (settings, source) = crate::support::typed(connector.name(), &settings, &task);
     let origins = connector.origins(&settings);
     ReadRequest {
         entity: entity.to_string(),
-        task_config: task.as_object().cloned().unwrap_or_default(),
+        source,
         settings,
         full: false,
         page_size: 2,
@@ -257,18 +257,20 @@ async fn rest_next_pages_and_redirects_elsewhere_carry_no_credentials() {
         })
     };
     let settings = |pagination: &str, path: &str| {
-        json!({"baseUrl": format!("http://{addr}/api"), "path": path,
-               "recordsPath": if pagination == "next_url" { "data.items" } else { "" },
-               "pagination": {"type": pagination, "nextUrlPath": "links.next"}})
+        if pagination == "next_url" {
+            json!({"baseUrl": format!("http://{addr}/api"), "path": path,
+                   "recordsPath": "data.items",
+                   "pagination": {"type": pagination, "nextUrlPath": "links.next"}})
+        } else {
+            json!({"baseUrl": format!("http://{addr}/api"), "path": path,
+                   "pagination": {"type": pagination}})
+        }
     };
 
     // A next URL in the body, and a `Link` header, pointing at another host.
     state.set_next_elsewhere(&format!("{base}/api/next/people?page=2"));
     for (pagination, path) in [("next_url", "/next/{entity}"), ("link", "/link/{entity}")] {
-        let mut s = settings(pagination, path);
-        if pagination == "link" {
-            s.as_object_mut().map(|m| m.remove("recordsPath"));
-        }
+        let s = settings(pagination, path);
         let req = request(rest.as_ref(), "people", s, json!({}), bearer());
         let ((pages, error), logged) = warnings(read(rest.as_ref(), &req)).await;
         assert_eq!(pages.len(), 1, "{pagination}: the first page is read");

@@ -536,11 +536,11 @@ fn request(
     task: Value,
     auth: Arc<dyn Auth>,
 ) -> ReadRequest {
-    let settings = settings.as_object().cloned().unwrap_or_default();
+    let (settings, source) = crate::support::typed(connector.name(), &settings, &task);
     let origins = connector.origins(&settings);
     ReadRequest {
         entity: entity.to_string(),
-        task_config: task.as_object().cloned().unwrap_or_default(),
+        source,
         settings,
         full: false,
         page_size: 2,
@@ -852,9 +852,13 @@ fn feeds_of_any_shape_end_in_a_defined_status() {
                 } else {
                     json!({"url": format!("{base}/feed")})
                 };
-                let max_results = [1, 2, u64::MAX][max];
-                let task =
-                    json!({"incrementalSync": true, "query": "banks", "maxResults": max_results});
+                // The largest page `check` lets a task ask for, and small ones.
+                let max_results = [1, 2, cmap::compile::config::rss::MAX_RESULTS][max];
+                let task = if google {
+                    json!({"incrementalSync": true, "query": "banks", "maxResults": max_results})
+                } else {
+                    json!({"incrementalSync": true, "maxResults": max_results})
+                };
                 let req = request(
                     connector.as_ref(),
                     "article",

@@ -155,11 +155,7 @@ impl Env {
     fn runner_of(&self, max_concurrent: usize) -> Arc<Runner> {
         let (events, _inbox) = tokio::sync::mpsc::channel(16);
         let shared = Arc::new(Shared {
-            current: RwLock::new(Arc::new(Loaded {
-                program: self.program.clone(),
-                generation: 1,
-                loaded_at: Utc::now(),
-            })),
+            current: RwLock::new(Arc::new(Loaded::new(self.program.clone(), 1, &self.engine))),
             files: RwLock::new(BTreeMap::new()),
             engine: self.engine.clone(),
             pipelines_dir: self.dir.path().join("pipelines"),
@@ -1174,7 +1170,7 @@ schema contacts {
   name = LastName
 }
 
-task contact-events { schema contacts  schedule realtime token "t0k3n" }
+task contact-events { schema contacts  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN") }
 "#;
     let env = panicking_env(pipeline, 10, 1);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -1187,6 +1183,8 @@ task contact-events { schema contacts  schedule realtime token "t0k3n" }
         watch: false,
         ..cmap::serve::server::Options::default()
     };
+    // The realtime task's token, read by the server when the pipelines load.
+    crate::support::webhook_token_env();
     let server = tokio::spawn(cmap::serve::server::run(
         options,
         env.engine.clone(),
@@ -1200,7 +1198,7 @@ task contact-events { schema contacts  schedule realtime token "t0k3n" }
     let deliver = || async {
         client
             .post(format!("{base}/webhooks/contact-events"))
-            .header("X-Cmap-Token", "t0k3n")
+            .header("X-Cmap-Token", crate::support::webhook_token_env())
             .header("X-Cmap-Event-Id", "evt-1")
             .json(&json!({"Id": "003A", "LastName": "Lovelace"}))
             .send()

@@ -55,6 +55,7 @@ fn cmap_to_json_to_cmap_keeps_the_meaning() {
     for name in [
         "pipelines/salesforce.cmap",
         "pipelines/google-news.cmap",
+        "pipelines/demo/demo.cmap",
         "tests/data/connections.cmap",
     ] {
         let exported = cmap(&["export", name], None);

@@ -23,7 +23,7 @@ schema contacts {
   source = "VERSION"
 }
 
-task contact-events { schema contacts  schedule realtime token "t0k3n" }
+task contact-events { schema contacts  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN") }
 "#;
 
 struct Server {
@@ -47,6 +47,8 @@ async fn start(version: &str) -> Server {
 
 /// A server over an existing workspace (pipelines and data).
 async fn start_in(dir: tempfile::TempDir) -> Server {
+    // The realtime task's token, read by the server when the pipelines load.
+    crate::support::webhook_token_env();
     // Reopening in the same process: sled's flusher thread releases the directory lock
     // a moment after the last handle is dropped (a restarted process never sees this).
     let mut opened = SledStore::open(&dir.path().join("data"));
@@ -89,7 +91,7 @@ async fn start_in(dir: tempfile::TempDir) -> Server {
 async fn deliver(client: &reqwest::Client, base: &str, id: &str) -> reqwest::StatusCode {
     client
         .post(format!("{base}/webhooks/contact-events"))
-        .header("X-Cmap-Token", "t0k3n")
+        .header("X-Cmap-Token", crate::support::webhook_token_env())
         .header("X-Cmap-Event-Id", format!("evt-{id}"))
         .json(&json!({"Id": id, "LastName": format!("Name {id}")}))
         .send()

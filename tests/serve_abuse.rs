@@ -20,7 +20,7 @@ schema contacts {
   name = LastName
 }
 
-task contact-events { schema contacts  schedule realtime token "t0k3n" }
+task contact-events { schema contacts  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN") }
 "#;
 
 /// A running `cmap serve`; killed when dropped (a failing test must not leave it).
@@ -57,6 +57,10 @@ fn serve(dir: &Path, args: &[&str]) -> Served {
             .args(["--color", "never", "serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("CMAP_LOG")
+            .env(
+                crate::support::WEBHOOK_TOKEN_ENV,
+                crate::support::WEBHOOK_TOKEN,
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -298,6 +302,7 @@ async fn serve_in_process(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), cmap::serve::server::ServeError>>,
 ) {
+    crate::support::webhook_token_env();
     let dir = workspace();
     let store: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(SledStore::open(&dir.path().join("data")).expect("store"));

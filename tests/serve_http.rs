@@ -29,11 +29,11 @@ schema hook-contacts {
   name = Name
 }
 
-task hook { schema hook-contacts  schedule realtime token "s3cret" }
+task hook { schema hook-contacts  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN") }
 
 task signed {
   schema hook-contacts
-  schedule realtime token "s3cret"
+  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN")
   config { signatureSecretEnv: "CMAP_TEST_HOOK_SECRET" }
 }
 
@@ -47,7 +47,7 @@ schema live-contacts {
   name = Name
 }
 
-task filtered { schema live-contacts  schedule realtime token "s3cret" }
+task filtered { schema live-contacts  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN") }
 
 connection slow-file { integration files  auth none  settings { path: "slow.jsonl" } }
 task slow { schema hook-contacts  connection slow-file }
@@ -66,6 +66,7 @@ struct Server {
 async fn start() -> Server {
     // Only this module reads the variable, and always with the same value.
     std::env::set_var("CMAP_TEST_HOOK_SECRET", SECRET);
+    crate::support::webhook_token_env();
     let dir = tempfile::tempdir().expect("temp dir");
     let pipelines = dir.path().join("pipelines");
     std::fs::create_dir_all(&pipelines).expect("mkdir");
@@ -100,11 +101,7 @@ async fn start() -> Server {
     ));
     let (tx, rx) = mpsc::channel(4);
     let shared = Arc::new(Shared {
-        current: RwLock::new(Arc::new(Loaded {
-            program: Arc::new(program),
-            generation: 1,
-            loaded_at: chrono::Utc::now(),
-        })),
+        current: RwLock::new(Arc::new(Loaded::new(Arc::new(program), 1, &engine))),
         files: RwLock::new(BTreeMap::new()),
         engine,
         pipelines_dir: PathBuf::from(&pipelines),
@@ -156,7 +153,7 @@ impl Server {
     }
 
     async fn hook(&self, body: &Value, event: Option<&str>) -> (u16, Value) {
-        let mut headers = vec![("x-cmap-token", "s3cret")];
+        let mut headers = vec![("x-cmap-token", crate::support::WEBHOOK_TOKEN)];
         if let Some(e) = event {
             headers.push(("x-cmap-event-id", e));
         }
@@ -239,7 +236,7 @@ async fn wrong_or_missing_token_is_401_and_stores_nothing() {
     for headers in [
         vec![],
         vec![("x-cmap-token", "wrong")],
-        vec![("x-cmap-token", "s3cre")],
+        vec![("x-cmap-token", &crate::support::WEBHOOK_TOKEN[1..])],
         vec![("authorization", "Bearer nope")],
     ] {
         let (status, resp) = s.post("/webhooks/hook", &headers, body.clone()).await;
@@ -249,11 +246,7 @@ async fn wrong_or_missing_token_is_401_and_stores_nothing() {
     assert!(s.emails().is_empty());
     // Bearer works as well as the header.
     let (status, _) = s
-        .post(
-            "/webhooks/hook",
-            &[("authorization", "Bearer s3cret")],
-            body,
-        )
+        .post("/webhooks/hook", &[("authorization", "Bearer t0k3n")], body)
         .await;
     assert_eq!(status, 200);
     let (_, metrics) = s.get("/metrics").await;
@@ -341,7 +334,7 @@ async fn a_signed_task_needs_a_fresh_signature_over_time_event_id_and_body() {
         ("garbage", Some("garbage".to_string()), Some("e1"), &body),
     ];
     for (case, sig, event, body) in refused {
-        let mut headers = vec![("x-cmap-token", "s3cret")];
+        let mut headers = vec![("x-cmap-token", crate::support::WEBHOOK_TOKEN)];
         if let Some(sig) = &sig {
             headers.push(("x-cmap-signature", sig));
         }
@@ -361,7 +354,7 @@ async fn a_signed_task_needs_a_fresh_signature_over_time_event_id_and_body() {
         .post(
             "/webhooks/signed",
             &[
-                ("x-cmap-token", "s3cret"),
+                ("x-cmap-token", crate::support::WEBHOOK_TOKEN),
                 ("x-cmap-signature", &stale),
                 ("x-cmap-event-id", "e1"),
             ],
@@ -378,7 +371,7 @@ async fn a_signed_task_needs_a_fresh_signature_over_time_event_id_and_body() {
         .post(
             "/webhooks/signed",
             &[
-                ("x-cmap-token", "s3cret"),
+                ("x-cmap-token", crate::support::WEBHOOK_TOKEN),
                 ("x-cmap-signature", &good),
                 ("x-cmap-event-id", "e1"),
             ],
@@ -399,7 +392,7 @@ async fn a_signed_task_needs_a_fresh_signature_over_time_event_id_and_body() {
         .post(
             "/webhooks/signed",
             &[
-                ("x-cmap-token", "s3cret"),
+                ("x-cmap-token", crate::support::WEBHOOK_TOKEN),
                 ("x-cmap-signature", &rotated),
                 ("x-cmap-event-id", "e2"),
             ],
@@ -414,7 +407,7 @@ async fn a_signed_task_needs_a_fresh_signature_over_time_event_id_and_body() {
         .post(
             "/webhooks/signed",
             &[
-                ("x-cmap-token", "s3cret"),
+                ("x-cmap-token", crate::support::WEBHOOK_TOKEN),
                 ("x-cmap-signature", &good),
                 ("x-cmap-event-id", "e3"),
             ],
@@ -427,7 +420,7 @@ async fn a_signed_task_needs_a_fresh_signature_over_time_event_id_and_body() {
         .post(
             "/webhooks/signed",
             &[
-                ("x-cmap-token", "s3cret"),
+                ("x-cmap-token", crate::support::WEBHOOK_TOKEN),
                 ("x-cmap-signature", &good),
                 ("x-cmap-event-id", "e1"),
             ],
@@ -448,7 +441,11 @@ async fn an_oversized_body_is_413() {
     let bytes = serde_json::to_vec(&big).expect("json");
     assert!(bytes.len() > 1024 * 1024);
     let (status, resp) = s
-        .post("/webhooks/hook", &[("x-cmap-token", "s3cret")], bytes)
+        .post(
+            "/webhooks/hook",
+            &[("x-cmap-token", crate::support::WEBHOOK_TOKEN)],
+            bytes,
+        )
         .await;
     assert_eq!(status, 413, "{resp}");
     assert!(s.emails().is_empty());
@@ -528,7 +525,7 @@ async fn records_failing_the_schema_make_a_partial_execution_with_dead_letters()
 #[tokio::test]
 async fn bad_bodies_and_non_realtime_tasks_are_refused() {
     let s = start().await;
-    let token = [("x-cmap-token", "s3cret")];
+    let token = [("x-cmap-token", crate::support::WEBHOOK_TOKEN)];
     let (status, resp) = s
         .post("/webhooks/hook", &token, b"{not json".to_vec())
         .await;
@@ -668,7 +665,7 @@ async fn non_object_records_fail_as_invalid_records() {
         let (status, resp) = s
             .post(
                 &format!("/webhooks/{task}"),
-                &[("x-cmap-token", "s3cret")],
+                &[("x-cmap-token", crate::support::WEBHOOK_TOKEN)],
                 body.to_string().into_bytes(),
             )
             .await;

@@ -24,7 +24,7 @@ schema contacts {
   source = "VERSION"
 }
 
-task contact-events { schema contacts  schedule realtime token "t0k3n" }
+task contact-events { schema contacts  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN") }
 "#;
 
 /// A second file the edits never touch.
@@ -103,6 +103,8 @@ async fn a_save_is_seen_by_the_watcher_and_serves_while_unchanged_files_keep_the
         ..Options::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // The realtime task's token, read by the server when the pipelines load.
+    crate::support::webhook_token_env();
     let done = tokio::spawn(server::run(options, engine, listener, None, async {
         let _ = stopped.await;
     }));
@@ -133,7 +135,7 @@ async fn a_save_is_seen_by_the_watcher_and_serves_while_unchanged_files_keep_the
     // The new mapping serves.
     let status = client
         .post(format!("{base}/webhooks/contact-events"))
-        .header("X-Cmap-Token", "t0k3n")
+        .header("X-Cmap-Token", crate::support::webhook_token_env())
         .json(&json!({"Id": "w1", "LastName": "Lovelace"}))
         .send()
         .await
@@ -250,6 +252,8 @@ async fn a_folder_moved_away_unloads_its_pipelines() {
         ..Options::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // The realtime task's token, read by the server when the pipelines load.
+    crate::support::webhook_token_env();
     let done = tokio::spawn(server::run(options, engine, listener, None, async {
         let _ = stopped.await;
     }));

@@ -52,6 +52,7 @@ mod schedule;
 mod serve;
 mod state;
 mod test;
+mod tokens;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -121,6 +122,8 @@ enum Command {
     Connections(connections::Args),
     /// Manage the master key that encrypts credentials.
     Keys(connections::KeysArgs),
+    /// Store or generate the webhook token of a realtime task (`token stored`).
+    Tokens(tokens::Args),
     /// Run the server: schedules, webhooks, hot reload, control API, health and metrics.
     Serve(serve::Args),
     /// Print a task's schedule in words and its next run times.
@@ -167,6 +170,7 @@ pub fn main() -> ExitCode {
         Command::Prune(args) => prune::run(&global, args),
         Command::Connections(args) => connections::run(&global, args),
         Command::Keys(args) => connections::keys(&global, args),
+        Command::Tokens(args) => tokens::run(&global, args),
         Command::Serve(args) => serve::run(&global, args),
         Command::Schedule(args) => schedule::run(&global, args),
     };

@@ -8,23 +8,15 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::config::INTEGRATIONS;
 use super::ir::{self, AuthType, ConnectionScope, CredentialValue};
 use super::types::Ty;
 use super::Cx;
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
 use crate::syntax::ast::{self, Credential, Name, Span};
 
-/// The integrations cmap has a connector for.
-pub(super) const INTEGRATIONS: &[&str] = &[
-    "salesforce",
-    "hubspot",
-    "google-news",
-    "rss",
-    "rest",
-    "files",
-];
 const AUTH_TYPES: &[&str] = &["none", "api_key", "basic", "oauth2", "custom"];
 const SCOPES: &[&str] = &["system", "tenant"];
 
@@ -40,12 +32,17 @@ fn key_specs(auth: AuthType) -> &'static [KeySpec] {
         AuthType::None | AuthType::Custom => &[],
         AuthType::ApiKey => &[("apiKey", SECRET), ("header", PLAIN), ("prefix", PLAIN)],
         AuthType::Basic => &[("username", PLAIN), ("password", SECRET)],
+        // `clientAuth` and `expiresAt` are read by the OAuth2 client
+        // (`connectors::oauth::OAuth2Config::from_credentials`); the URLs, `scopes` and
+        // `redirectUri` by the connect flow.
         AuthType::OAuth2 => &[
             ("clientId", PLAIN),
             ("clientSecret", SECRET),
             ("refreshToken", SECRET),
             ("accessToken", SECRET),
+            ("expiresAt", PLAIN),
             ("tokenUrl", PLAIN),
+            ("clientAuth", PLAIN),
             ("authorizationUrl", PLAIN),
             ("revokeUrl", PLAIN),
             ("scopes", PLAIN),
@@ -93,7 +90,7 @@ pub(super) fn looks_secret(key: &str) -> bool {
 }
 
 /// `sf-prod` + `clientSecret` -> `SF_PROD_CLIENT_SECRET`: the variable a help suggests.
-fn env_name(connection: &str, key: &str) -> String {
+pub(super) fn env_name(connection: &str, key: &str) -> String {
     let mut out = String::new();
     let mut prev_lower = false;
     for c in connection.chars().chain(['_']).chain(key.chars()) {
@@ -111,7 +108,7 @@ fn env_name(connection: &str, key: &str) -> String {
 }
 
 /// E0701, pointing at the value; the value itself is never part of the message.
-fn plain_secret(connection: &str, key: &str, at: Span, in_settings: bool) -> Diagnostic {
+pub(super) fn plain_secret(connection: &str, key: &str, at: Span, in_settings: bool) -> Diagnostic {
     let var = env_name(connection, key);
     let (message, help) = if in_settings {
         (
@@ -176,6 +173,26 @@ fn auth_type(cx: &mut Cx<'_>, kind: &Name) -> Option<AuthType> {
 pub(super) fn lower(cx: &mut Cx<'_>, c: &ast::Connection) -> Option<ir::Connection> {
     let id = &c.id.node;
     let mut ok = true;
+
+    if id.starts_with(ir::TASK_TOKEN_PREFIX) {
+        // The store keeps realtime tasks' stored tokens as connection records named so.
+        cx.push(
+            Diagnostic::new(
+                Code::DuplicateId,
+                c.id.span,
+                format!(
+                    "connection ids starting with `{}` are reserved",
+                    ir::TASK_TOKEN_PREFIX
+                ),
+            )
+            .with_label("the data directory keeps realtime tasks' tokens under these ids")
+            .with_help(format!(
+                "rename the connection, e.g. `{}`",
+                id.trim_start_matches(ir::TASK_TOKEN_PREFIX)
+            )),
+        );
+        ok = false;
+    }
 
     let integration = match &c.integration {
         None => {
@@ -265,32 +282,13 @@ pub(super) fn lower(cx: &mut Cx<'_>, c: &ast::Connection) -> Option<ir::Connecti
         Some(a) => auth(cx, id, a),
     };
 
-    let settings = match &c.settings {
-        None => Some(Map::new()),
-        Some(ast::Literal {
-            node: Value::Object(m),
-            span,
-        }) => {
-            let mut clean = true;
-            for (k, v) in m {
-                // Spans of settings entries are not kept (a literal is one value), so
-                // the whole `settings` value is pointed at.
-                if looks_secret(k) && !v.is_null() {
-                    cx.push(plain_secret(id, k, *span, true));
-                    clean = false;
-                }
-            }
-            clean.then(|| m.clone())
-        }
-        Some(l) => {
-            cx.push(
-                Diagnostic::new(Code::ConfigType, l.span, "a connection's settings must be an object")
-                    .with_label(format!("this is {}", Ty::of_value(&l.node).describe()))
-                    .with_help("write `settings { key: value }`, e.g. `settings { instanceUrl: \"https://acme.my.salesforce.com\" }`"),
-            );
-            None
-        }
-    };
+    let settings = super::config::settings(
+        cx,
+        id,
+        integration.as_deref(),
+        c.settings.as_ref(),
+        c.id.span,
+    );
 
     ok &= scope.is_some() && settings.is_some();
     let auth = auth?;
@@ -335,6 +333,21 @@ fn auth(cx: &mut Cx<'_>, id: &str, a: &ast::Auth) -> Option<ir::AuthConfig> {
         seen.insert(&key.node, key.span);
 
         let spec = specs.iter().find(|(k, _)| *k == key.node);
+        if auth_type == AuthType::Custom {
+            // Each key of `custom` is sent as a header name.
+            if let Some(why) = header_name_problem(&key.node) {
+                cx.push(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        key.span,
+                        format!("`{}` cannot be a header name (connection `{id}`)", key.node),
+                    )
+                    .with_label(why)
+                    .with_help("`auth custom` sends each key as a header: name it as HTTP allows, e.g. `\"X-Api-Token\": env(\"TOKEN\")`"),
+                );
+                ok = false;
+            }
+        }
         let secret = match (auth_type, spec) {
             (AuthType::Custom, _) => true,
             (_, Some((_, secret))) => *secret,
@@ -393,23 +406,8 @@ fn credential(
     match value {
         Credential::Stored(_) => Some(CredentialValue::Stored),
         Credential::Env { var, .. } => {
-            // A name the environment can hold: non-empty, no `=`, no NUL.
-            if var.node.is_empty() || var.node.contains(['=', '\0']) {
-                cx.push(
-                    Diagnostic::new(
-                        Code::ConfigType,
-                        var.span,
-                        format!("`env` needs the name of an environment variable for `{key}`"),
-                    )
-                    .with_label(if var.node.is_empty() {
-                        "empty".to_string()
-                    } else {
-                        "not a variable name".to_string()
-                    })
-                    .with_help(format!("write `{key}: env(\"{}\")`", env_name(id, key))),
-                );
-                return None;
-            }
+            let rewrite = format!("{key}: env(\"{}\")", env_name(id, key));
+            env_var(cx, var, &format!("`{key}`"), &rewrite)?;
             Some(CredentialValue::Env(var.node.clone()))
         }
         Credential::Plain(l) if secret => {
@@ -422,8 +420,11 @@ fn credential(
         }
         Credential::Plain(ast::Literal {
             node: Value::String(s),
-            ..
-        }) => Some(CredentialValue::Plain(s.clone())),
+            span,
+        }) => {
+            plain_value(cx, id, key, s, *span)?;
+            Some(CredentialValue::Plain(s.clone()))
+        }
         Credential::Plain(l) => {
             cx.push(
                 Diagnostic::new(
@@ -452,6 +453,138 @@ fn credential(
     }
 }
 
+/// A realtime task's verification token: `env("VAR")` or `stored`. A literal is E0701,
+/// and its message, like every E0701, never repeats the value.
+pub(super) fn webhook_token(
+    cx: &mut Cx<'_>,
+    task: &str,
+    token: &Credential,
+) -> Option<ir::SecretSource> {
+    let var = env_name(task, "webhookToken");
+    match token {
+        Credential::Stored(_) => Some(ir::SecretSource::Stored),
+        Credential::Env { var: name, .. } => {
+            env_var(
+                cx,
+                name,
+                &format!("the token of task `{task}`"),
+                &format!("token env(\"{var}\")"),
+            )?;
+            Some(ir::SecretSource::Env(name.node.clone()))
+        }
+        Credential::Plain(l) => {
+            cx.push(
+                Diagnostic::new(
+                    Code::PlainSecret,
+                    l.span,
+                    format!("the webhook token of task `{task}` is written in plain text"),
+                )
+                .with_label("a secret value is written here")
+                .with_help(format!(
+                    "write `token env(\"{var}\")` and set the variable for `cmap serve`, or \
+                     `token stored` and set it with `cmap tokens set {task}` (or `generate`); \
+                     then remove the value from the file's history"
+                )),
+            );
+            None
+        }
+    }
+}
+
+/// `Some` when the name in `env("NAME")` (the source of `what`) is a variable name
+/// (letters, digits and `_`, not starting with a digit); else the diagnostic, whose help
+/// suggests `rewrite`.
+fn env_var(cx: &mut Cx<'_>, var: &Name, what: &str, rewrite: &str) -> Option<()> {
+    let Some(why) = super::config::env_name_problem(&var.node) else {
+        return Some(());
+    };
+    cx.push(
+        Diagnostic::new(
+            Code::InvalidValue,
+            var.span,
+            format!("`env` needs the name of an environment variable for {what}"),
+        )
+        .with_label(if var.node.is_empty() {
+            "empty".to_string()
+        } else {
+            format!("`{}` {why}", var.node)
+        })
+        .with_help(format!("write `{rewrite}`")),
+    );
+    None
+}
+
+/// Checks a plain (non-secret) credential's value where the client that reads it would
+/// refuse it: URLs, `clientAuth`, `expiresAt`, a header name or prefix, a user name.
+/// Values from `env(..)` or `stored` are only known when the connection is used.
+fn plain_value(cx: &mut Cx<'_>, id: &str, key: &str, value: &str, span: Span) -> Option<()> {
+    let (why, help) = match key {
+        "tokenUrl" | "authorizationUrl" | "revokeUrl" | "redirectUri" => {
+            match super::config::parse_url(value) {
+                Ok(_) => return Some(()),
+                Err(why) => (
+                    why,
+                    format!("write an absolute http(s) URL, e.g. `{key}: \"https://login.example.com/oauth2/token\"`"),
+                ),
+            }
+        }
+        "clientAuth" => {
+            if matches!(value, "body" | "basic") {
+                return Some(());
+            }
+            let d = Diagnostic::new(
+                Code::UnknownKeyword,
+                span,
+                format!("unknown `clientAuth` value `{value}` (connection `{id}`)"),
+            )
+            .with_label("not `body` or `basic`")
+            .with_help("`body` sends the client id and secret in the token request's form (the default), `basic` in its Authorization header");
+            cx.push(d);
+            return None;
+        }
+        "expiresAt" => match crate::date::parse(value) {
+            Ok(_) => return Some(()),
+            Err(e) => (
+                e.to_string(),
+                "write when the access token expires, e.g. `expiresAt: \"2026-01-01T00:00:00Z\"`".to_string(),
+            ),
+        },
+        "header" => match header_name_problem(value) {
+            None => return Some(()),
+            Some(why) => (why, "name the header as HTTP allows, e.g. `header: \"X-Api-Key\"`".to_string()),
+        },
+        "prefix" if value.chars().any(char::is_control) => (
+            "holds a control character".to_string(),
+            "write the text sent before the key, e.g. `prefix: \"Bearer \"`".to_string(),
+        ),
+        "username" if value.contains(':') || value.chars().any(char::is_control) => (
+            "holds `:` or a control character, which basic auth cannot send (RFC 7617)".to_string(),
+            "write the user name alone".to_string(),
+        ),
+        _ => return Some(()),
+    };
+    cx.push(
+        Diagnostic::new(
+            Code::InvalidValue,
+            span,
+            format!("`{key}` of connection `{id}` cannot be used"),
+        )
+        .with_label(why)
+        .with_help(help),
+    );
+    None
+}
+
+/// Why `name` cannot be an HTTP header name (RFC 9110 token characters), if it cannot.
+fn header_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("is empty".into());
+    }
+    name.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c)))
+        .map(|c| format!("holds `{}`, which a header name cannot", c.escape_debug()))
+}
+
 fn unknown_key(cx: &mut Cx<'_>, id: &str, auth_type: AuthType, key: &Name, specs: &[KeySpec]) {
     let kind = auth_type.as_str();
     let d = Diagnostic::new(
@@ -463,6 +596,14 @@ fn unknown_key(cx: &mut Cx<'_>, id: &str, auth_type: AuthType, key: &Name, specs
         ),
     );
     let names = specs.iter().map(|(k, _)| *k);
+    if key.node == "instanceUrl" {
+        // The OAuth2 token response names it, and a Salesforce connection may fix it.
+        cx.push(
+            d.with_label("ignored")
+                .with_help("the token response names the instance; to fix it, write `settings { instanceUrl: \"https://...\" }`"),
+        );
+        return;
+    }
     cx.push(match did_you_mean(&key.node, names) {
         Some(s) => d
             .with_label(format!("did you mean `{s}`?"))

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+pub use super::config::{Settings, Source, TaskConfig};
 pub use super::path::{Path, Segment};
 use crate::functions::Transform;
 
@@ -334,10 +335,30 @@ pub enum Schedule {
         cron: CronExpr,
         timezone: chrono_tz::Tz,
     },
+    /// Runs on each delivery to `POST /webhooks/TASK`, which must carry the token.
     Realtime {
-        webhook_url: Option<String>,
-        verification_token: Option<String>,
+        /// The spec's `webhookUrl`: where senders post (informational; deliveries go to
+        /// `POST /webhooks/TASK` of the server).
+        webhook_url: Option<url::Url>,
+        /// Where the verification token comes from (never written in the file).
+        token: SecretSource,
     },
+}
+
+/// The id prefix of the store records that hold realtime tasks' stored tokens (`task:`
+/// + the task id). A connection's id may not start with it (`check` refuses one).
+pub const TASK_TOKEN_PREFIX: &str = "task:";
+
+/// Where a secret a pipeline names comes from: never its value, which is not written in
+/// pipeline files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `env("NAME")`: the environment variable, read by the server when a version of
+    /// the pipelines loads.
+    Env(String),
+    /// `stored`: set with `cmap tokens set` (or `generate`), kept encrypted in the data
+    /// directory.
+    Stored,
 }
 
 /// A standard 5-field cron expression (minute hour day-of-month month day-of-week),
@@ -419,7 +440,8 @@ pub struct Notifications {
     pub on_success: bool,
     pub on_failure: bool,
     pub on_partial: bool,
-    pub recipients: Vec<String>,
+    /// Email addresses and user ids, checked at check time.
+    pub recipients: Vec<Recipient>,
 }
 
 #[derive(Debug)]
@@ -431,7 +453,9 @@ pub struct Task {
     pub schema: Arc<Schema>,
     pub direction: Direction,
     pub schedule: Schedule,
-    pub config: Map<String, Value>,
+    /// The config, typed at check time: the engine's keys, the connector's, and every
+    /// key as written for `{{task.KEY}}`.
+    pub config: TaskConfig,
     pub status: TaskStatus,
     /// Absent: no retry (`maxRetries` 0).
     pub retry: RetryConfig,
@@ -454,8 +478,18 @@ pub struct Connection {
     /// For tenant scope (default `default`).
     pub tenant: Option<String>,
     pub auth: AuthConfig,
-    /// Connector settings (`instanceUrl`, `baseUrl`, `path`, ...).
-    pub settings: Map<String, Value>,
+    /// Connector settings (`instanceUrl`, `baseUrl`, `path`, ...), typed by its
+    /// connector at check time.
+    pub settings: Settings,
+}
+
+/// A notification recipient (spec: "User IDs or email addresses"), as written, with its
+/// mailbox when it is an email address (parsed once, at check time, by the mail library
+/// that sends).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipient {
+    pub written: String,
+    pub email: Option<lettre::message::Mailbox>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

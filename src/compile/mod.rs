@@ -9,6 +9,7 @@
 //! Every check runs on every item even after an error, so one `check` reports
 //! everything; the [`ir::Program`] is built only when no error was found.
 
+pub mod config;
 mod connection;
 pub mod ir;
 pub mod path;
@@ -154,11 +155,39 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
     }
     let known_connections = task::Connections {
         known: connection_asts.iter().map(|c| c.id.node.as_str()).collect(),
+        integrations: connection_asts
+            .iter()
+            .map(|c| {
+                (
+                    c.id.node.as_str(),
+                    c.integration.as_ref().map(|i| i.node.as_str()),
+                )
+            })
+            .collect(),
         lowered: connections
             .iter()
             .map(|c| (c.id.as_str(), c.clone()))
             .collect(),
     };
+
+    let schema_facts: HashMap<&str, task::SchemaFacts<'_>> = schemas
+        .iter()
+        .map(|(s, out)| {
+            (
+                s.id.node.as_str(),
+                task::SchemaFacts {
+                    integration: s
+                        .source
+                        .as_ref()
+                        .and_then(|src| src.integration.as_ref())
+                        .map(|i| i.node.as_str()),
+                    task_keys: out.task_keys.iter().map(|k| k.key.clone()).collect(),
+                    whole_task: out.whole_task,
+                    deletes: out.schema.as_ref().map(|s| s.target.delete_if_removed),
+                },
+            )
+        })
+        .collect();
 
     let mut first_task: HashMap<&str, Span> = HashMap::new();
     let mut tasks = Vec::new();
@@ -171,7 +200,14 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
             first_task.insert(&t.id.node, t.id.span);
         }
         task_asts.push(t);
-        if let Some(task) = task::lower(&mut cx, t, &known, &lowered, &known_connections) {
+        if let Some(task) = task::lower(
+            &mut cx,
+            t,
+            &known,
+            &lowered,
+            &schema_facts,
+            &known_connections,
+        ) {
             tasks.push(Arc::new(task));
         }
     }

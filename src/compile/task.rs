@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::ir::{self, Direction, IntervalUnit, TaskStatus};
 use super::schema::TaskKey;
@@ -54,10 +54,23 @@ pub(super) fn keyword<T: Copy>(
 }
 
 /// The declared connections: every id (to tell an unknown one from one that failed to
-/// lower), and the lowered ones.
+/// lower) with its integration as written, and the lowered ones.
 pub(super) struct Connections<'a> {
     pub known: Vec<&'a str>,
+    pub integrations: HashMap<&'a str, Option<&'a str>>,
     pub lowered: HashMap<&'a str, Arc<ir::Connection>>,
+}
+
+/// What a task's config check needs of a schema, whether or not it lowered.
+pub(super) struct SchemaFacts<'a> {
+    /// The source's integration (`salesforce` in `salesforce.Contact`).
+    pub integration: Option<&'a str>,
+    /// The task keys it reads (`{{task.KEY}}`, `task.KEY` in a script).
+    pub task_keys: Vec<String>,
+    /// A script reads `task` other than by a literal key: any key may be read.
+    pub whole_task: bool,
+    /// Whether it deletes removed records (`None`: its target did not check).
+    pub deletes: Option<bool>,
 }
 
 pub(super) fn lower(
@@ -65,6 +78,7 @@ pub(super) fn lower(
     t: &ast::Task,
     known: &[&str],
     schemas: &HashMap<&str, Arc<ir::Schema>>,
+    facts: &HashMap<&str, SchemaFacts<'_>>,
     connections: &Connections<'_>,
 ) -> Option<ir::Task> {
     let schema = match &t.schema {
@@ -163,26 +177,61 @@ pub(super) fn lower(
     };
     let schedule = match &t.schedule {
         None => Some(ir::Schedule::Manual),
-        Some(s) => schedule(cx, s),
+        Some(s) => schedule(cx, &t.id.node, s),
     };
-    let config = match &t.config {
-        None => Some(Map::new()),
-        Some(ast::Literal {
-            node: Value::Object(m),
-            ..
-        }) => Some(m.clone()),
-        Some(l) => {
-            cx.push(
-                Diagnostic::new(
-                    Code::ConfigType,
-                    l.span,
-                    "a task's config must be an object",
-                )
-                .with_label(format!("this is {}", Ty::of_value(&l.node).describe()))
-                .with_help("write `config { key: value }`"),
+    let config = {
+        let schema_facts = t.schema.as_ref().and_then(|n| facts.get(n.node.as_str()));
+        // The connector: the named connection's, else the one of the schema's source
+        // integration (the connection the engine then picks serves it), else the one
+        // the task names (`integration`, the spec's `tenantIntegrationId`).
+        let integration = match &t.connection {
+            Some(name) => connections
+                .integrations
+                .get(name.node.as_str())
+                .copied()
+                .flatten(),
+            None => schema_facts
+                .and_then(|f| f.integration)
+                .or(t.integration.as_ref().map(|i| i.node.as_str())),
+        };
+        let reads = match schema_facts {
+            Some(f) if !f.whole_task => super::config::Reads::Keys(&f.task_keys),
+            _ => super::config::Reads::Any,
+        };
+        let task_facts = super::config::TaskFacts {
+            integration,
+            schedule: schedule.as_ref(),
+            direction,
+            deletes: schema_facts.and_then(|f| f.deletes),
+            reads,
+        };
+        let config = super::config::task(cx, t, &task_facts);
+        if let Some(c) = &config {
+            // The connection the task reads through, when it can be told now.
+            let through = match &t.connection {
+                Some(name) => connections
+                    .lowered
+                    .get_key_value(name.node.as_str())
+                    .map(|(id, c)| (*id, c.clone())),
+                None => integration.and_then(|i| {
+                    let mut serving = connections
+                        .lowered
+                        .iter()
+                        .filter(|(_, c)| c.integration == i);
+                    match (serving.next(), serving.next()) {
+                        (Some((id, c)), None) => Some((*id, c.clone())),
+                        _ => None,
+                    }
+                }),
+            };
+            super::config::check_read(
+                cx,
+                t,
+                &c.source,
+                through.as_ref().map(|(id, c)| (*id, &c.settings)),
             );
-            None
         }
+        config
     };
     let retry = match &t.retry {
         None => Some(ir::RetryConfig {
@@ -194,7 +243,7 @@ pub(super) fn lower(
     };
     let notifications = match &t.notify {
         None => Some(ir::Notifications::default()),
-        Some(n) => notify(cx, n),
+        Some(n) => notify(cx, &t.id.node, n),
     };
 
     let schema = schema?;
@@ -218,7 +267,7 @@ pub(super) fn lower(
     })
 }
 
-fn schedule(cx: &mut Cx<'_>, s: &ast::Schedule) -> Option<ir::Schedule> {
+fn schedule(cx: &mut Cx<'_>, task: &str, s: &ast::Schedule) -> Option<ir::Schedule> {
     match s {
         ast::Schedule::Manual { .. } => Some(ir::Schedule::Manual),
         ast::Schedule::Interval { interval, unit, .. } => {
@@ -335,18 +384,64 @@ fn schedule(cx: &mut Cx<'_>, s: &ast::Schedule) -> Option<ir::Schedule> {
             })
         }
         ast::Schedule::Realtime {
+            span,
             webhook_url,
-            verification_token,
-            ..
-        } => Some(ir::Schedule::Realtime {
-            webhook_url: webhook_url.as_ref().map(|n| n.node.clone()),
-            verification_token: verification_token.as_ref().map(|n| n.node.clone()),
-        }),
+            token,
+        } => {
+            let token = match token {
+                Some(t) => super::connection::webhook_token(cx, task, t),
+                None => {
+                    cx.push(no_token(task, *span));
+                    None
+                }
+            };
+            // The spec's `webhookUrl`: where senders post, for the record. Checked like
+            // every URL a pipeline names.
+            let url = match webhook_url {
+                None => Some(None),
+                Some(u) => match super::config::parse_url(&u.node) {
+                    Ok(url) => Some(Some(url)),
+                    Err(why) => {
+                        cx.push(
+                            Diagnostic::new(
+                                Code::InvalidValue,
+                                u.span,
+                                format!("the webhook URL of task `{task}` is not a URL"),
+                            )
+                            .with_label(why)
+                            .with_help(format!(
+                                "write where senders post, e.g. `schedule realtime \"https://cmap.example.com/webhooks/{task}\" token ...`"
+                            )),
+                        );
+                        None
+                    }
+                },
+            };
+            Some(ir::Schedule::Realtime {
+                webhook_url: url?,
+                token: token?,
+            })
+        }
         ast::Schedule::Unknown { kind, .. } => {
             keyword::<()>(cx, kind, "schedule type", SCHEDULES, &[]);
             None
         }
     }
+}
+
+/// E0408: a realtime task that would accept deliveries from anyone.
+fn no_token(task: &str, span: Span) -> Diagnostic {
+    let var = super::connection::env_name(task, "webhookToken");
+    Diagnostic::new(
+        Code::RealtimeWithoutToken,
+        span,
+        format!("realtime task `{task}` has no token: anyone could post records to it"),
+    )
+    .with_label("deliveries to this task are not authenticated")
+    .with_help(format!(
+        "add `token env(\"{var}\")` and set the variable for `cmap serve`, or `token stored` \
+         and set it with `cmap tokens generate {task}`"
+    ))
 }
 
 const MONTHS: [&str; 12] = [
@@ -527,11 +622,8 @@ fn retry(cx: &mut Cx<'_>, r: &ast::Retry) -> Option<ir::RetryConfig> {
     })
 }
 
-fn notify(cx: &mut Cx<'_>, n: &ast::Notify) -> Option<ir::Notifications> {
-    let mut out = ir::Notifications {
-        recipients: n.recipients.iter().map(|r| r.node.clone()).collect(),
-        ..ir::Notifications::default()
-    };
+fn notify(cx: &mut Cx<'_>, task: &str, n: &ast::Notify) -> Option<ir::Notifications> {
+    let mut out = ir::Notifications::default();
     let mut ok = true;
     for event in &n.events {
         match keyword(cx, event, "notify event", EVENTS, &[0u8, 1, 2]) {
@@ -541,7 +633,60 @@ fn notify(cx: &mut Cx<'_>, n: &ast::Notify) -> Option<ir::Notifications> {
             None => ok = false,
         }
     }
+    for r in &n.recipients {
+        match recipient(&r.node) {
+            Ok(email) => out.recipients.push(ir::Recipient {
+                written: r.node.clone(),
+                email,
+            }),
+            Err((label, help)) => {
+                ok = false;
+                cx.push(
+                    Diagnostic::new(
+                        Code::InvalidRecipient,
+                        r.span,
+                        if r.node.is_empty() {
+                            format!("an empty recipient of the notifications of task `{task}`")
+                        } else {
+                            format!(
+                                "`{}` cannot receive the notifications of task `{task}`",
+                                r.node.escape_debug()
+                            )
+                        },
+                    )
+                    .with_label(label)
+                    .with_help(help),
+                );
+            }
+        }
+    }
     ok.then_some(out)
+}
+
+/// A recipient: an email address (with `@`; a display name is allowed, `Ada
+/// <ada@example.com>`) parsed as the mailer parses it, or a user id (no `@`, no space).
+fn recipient(text: &str) -> Result<Option<lettre::message::Mailbox>, (String, String)> {
+    if text.contains('@') {
+        return text.parse::<lettre::message::Mailbox>().map(Some).map_err(|e| {
+            (
+                format!("not an email address: {e}"),
+                "write an address such as `\"admin@tenant.com\"` (or `\"Ada <ada@tenant.com>\"`)".to_string(),
+            )
+        });
+    }
+    if text.trim().is_empty() {
+        return Err((
+            "empty".into(),
+            "write an email address or a user id, or remove the entry".into(),
+        ));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err((
+            "a user id has no spaces or control characters".into(),
+            "write the user's id (`\"user-42\"`) or an email address".into(),
+        ));
+    }
+    Ok(None)
 }
 
 /// W0404: a schema reads `{{task.KEY}}` but no task running it sets `KEY`.
@@ -559,7 +704,12 @@ pub(super) fn check_task_keys(
         .copied()
         .filter(|t| t.schema.as_ref().is_some_and(|s| s.node == schema.id.node))
         .collect();
-    let sets = |t: &ast::Task, key: &str| matches!(&t.config, Some(ast::Literal { node: Value::Object(m), .. }) if m.contains_key(key));
+    let sets = |t: &ast::Task, key: &str| {
+        t.config
+            .as_ref()
+            .and_then(ast::Tree::entries)
+            .is_some_and(|entries| entries.iter().any(|(k, _)| k.node == key))
+    };
     // One warning per placeholder: each is a place that reads a missing key.
     for key in keys {
         let Some(first) = users.first() else { return };

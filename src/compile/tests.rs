@@ -13,7 +13,7 @@ use crate::syntax::ast::{self, Document, Item, MappingExpr, MappingItem, Name, S
 use crate::syntax::{self, SourceMap};
 
 /// A small stdlib: one shard type, one entity, rates and a lookup table.
-const STDLIB: &str = r#"
+pub(super) const STDLIB: &str = r#"
 shardtype c_contact "Contact" {
   email: string
   name?: string
@@ -63,13 +63,13 @@ fn parse(src: &str, edit: impl FnOnce(&mut Document)) -> (SourceMap, Vec<Documen
     (map, docs)
 }
 
-fn compile_src(src: &str, edit: impl FnOnce(&mut Document)) -> (SourceMap, Compilation) {
+pub(super) fn compile_src(src: &str, edit: impl FnOnce(&mut Document)) -> (SourceMap, Compilation) {
     let (map, docs) = parse(src, edit);
     (map, compile(&docs, &Options { stdlib_docs: 1 }))
 }
 
 /// `CODE line:col message [label] (help) {line:col related}` per diagnostic.
-fn render(map: &SourceMap, c: &Compilation) -> String {
+pub(super) fn render(map: &SourceMap, c: &Compilation) -> String {
     let mut out = String::new();
     let at = |span: ast::Span| {
         let (l, c) = map.line_col(span);
@@ -222,12 +222,14 @@ task t { schema s }
 task t { schema s }
 lookup countries { "DE" => "Germany" }
 lookup l { "a" => 1 "a" => 2 }
+connection `task:t` { integration rest auth none settings { baseUrl: "https://x" } }
 "#,
         expect![[r#"
             E0106 2:8 schema `s` is defined twice [defined again here] (rename one of the two schemas or remove the duplicate) {1:8 first defined here}
             E0106 4:6 task `t` is defined twice [defined again here] (rename one of the two tasks or remove the duplicate) {3:6 first defined here}
             E0106 5:8 lookup table `countries` is defined twice [defined again here] (rename one of the two lookup tables or remove the duplicate) {stdlib:31:8 first defined here}
             E0106 6:21 key `a` appears twice in lookup `l` [listed again here] (remove one of the two entries: the first one wins) {6:12 first listed here}
+            E0106 7:12 connection ids starting with `task:` are reserved [the data directory keeps realtime tasks' tokens under these ids] (rename the connection, e.g. `t`)
             program: no
         "#]],
     );
@@ -536,7 +538,64 @@ task h { schema s config ["x"] }
             E0403 13:34 the interval must be a whole number greater than 0 [this is `1.5`] (write e.g. `schedule every 2 hours`)
             E0405 14:25 the number of retries must be a whole number of at least 0 [this is `-1`] (write e.g. `retry 3 times every 300s`)
             E0405 14:40 the retry delay must be a whole number of at least 0 [this is `-5`] (write e.g. `retry 3 times every 300s`)
-            E0202 15:26 a task's config must be an object [this is an array of string] (write `config { key: value }`)
+            E0202 15:26 the config of task `h` must be an object [this is an array of string] (write `config { key: value }`)
+            program: no
+        "#]],
+    );
+}
+
+/// A realtime task names where its token comes from: `env("VAR")` or `stored`. Without
+/// one it would accept anyone (E0408); a literal token is a secret in the file (E0701,
+/// never repeating the value).
+#[test]
+fn realtime_tokens() {
+    let (_, c) = compile_src(
+        &(contact("") + r#"task literal { schema s schedule realtime token "hunter2-webhook" }"#),
+        |_| {},
+    );
+    assert!(
+        c.diagnostics
+            .iter()
+            .all(|d| !format!("{d:?}").contains("hunter2")),
+        "a diagnostic repeats the token"
+    );
+    check(
+        &(contact("")
+            + r#"task ok-env { schema s schedule realtime token env("OK_TOKEN") }
+task ok-stored { schema s schedule realtime "https://hooks.example.com/x" token stored }
+task none { schema s schedule realtime }
+task none-with-url { schema s schedule realtime "https://hooks.example.com/x" }
+task literal { schema s schedule realtime token "hunter2-webhook" }
+task not-a-string { schema s schedule realtime token 42 }
+task empty-var { schema s schedule realtime token env("") }
+"#),
+        expect![[r#"
+            E0408 10:22 realtime task `none` has no token: anyone could post records to it [deliveries to this task are not authenticated] (add `token env("NONE_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens generate none`)
+            E0408 11:31 realtime task `none-with-url` has no token: anyone could post records to it [deliveries to this task are not authenticated] (add `token env("NONE_WITH_URL_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens generate none-with-url`)
+            E0701 12:49 the webhook token of task `literal` is written in plain text [a secret value is written here] (write `token env("LITERAL_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens set literal` (or `generate`); then remove the value from the file's history)
+            E0701 13:54 the webhook token of task `not-a-string` is written in plain text [a secret value is written here] (write `token env("NOT_A_STRING_WEBHOOK_TOKEN")` and set the variable for `cmap serve`, or `token stored` and set it with `cmap tokens set not-a-string` (or `generate`); then remove the value from the file's history)
+            E0804 14:55 `env` needs the name of an environment variable for the token of task `empty-var` [empty] (write `token env("EMPTY_VAR_WEBHOOK_TOKEN")`)
+            program: no
+        "#]],
+    );
+}
+
+/// Recipients are email addresses (parsed by the mailer's own parser) or user ids; a
+/// realtime task's webhook URL is a URL.
+#[test]
+fn e0409_notification_recipients_and_webhook_urls() {
+    check(
+        &(contact("")
+            + r#"task ok { schema s notify on failure -> "admin@tenant.com", "Ada <ada@tenant.com>", "user-42" }
+task bad { schema s notify on failure -> "admin@", "two words", "", "a@b@c" }
+task hook { schema s schedule realtime "hooks.example.com/x" token env("HOOK_TOKEN") }
+"#),
+        expect![[r#"
+            E0409 9:42 `admin@` cannot receive the notifications of task `bad` [not an email address: Invalid input] (write an address such as `"admin@tenant.com"` (or `"Ada <ada@tenant.com>"`))
+            E0409 9:52 `two words` cannot receive the notifications of task `bad` [a user id has no spaces or control characters] (write the user's id (`"user-42"`) or an email address)
+            E0409 9:65 an empty recipient of the notifications of task `bad` [empty] (write an email address or a user id, or remove the entry)
+            E0409 9:69 `a@b@c` cannot receive the notifications of task `bad` [not an email address: Invalid input] (write an address such as `"admin@tenant.com"` (or `"Ada <ada@tenant.com>"`))
+            E0804 10:40 the webhook URL of task `hook` is not a URL [not a URL: relative URL without a base] (write where senders post, e.g. `schedule realtime "https://cmap.example.com/webhooks/hook" token ...`)
             program: no
         "#]],
     );
@@ -960,7 +1019,7 @@ task t { schema s config { industry: "banking", tier: "gold" } }
             x-flat <- flatten Meta at $['a.b'][0] :: Flatten(Meta, [Key("a.b"), Index(0)])
             companyRef -> belongs_to c_company by id AccountId
             test "t" input {"Id":"1"} task {"industry": String("x"), "tier": String("y")} expect [Data(Object {"email": String("e")}), ExternalId(String("1")), Failed { field: Some("email") }]
-            task t schema s Pull Manual Active config {"industry": String("banking"), "tier": String("gold")} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
+            task t schema s Pull Manual Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {"industry": String("banking"), "tier": String("gold")} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
         "#]],
     );
 }
@@ -980,7 +1039,7 @@ fn lowers_tasks() {
   notify on success, partial -> "a@b.c", "u1"
 }
 task b { schema s schedule every 15 minutes }
-task c { schema s schedule realtime "https://x" token "tok" }
+task c { schema s schedule realtime "https://x" token env("C_TOKEN") }
 task d { schema s }
 "#),
         expect![[r#"
@@ -988,10 +1047,10 @@ task d { schema s }
             dedupe external_id ["Id"]
             reads Some(["Email", "Id"])
             email <- direct Email :: Direct(Email)
-            task a schema s Bidirectional Cron { cron: CronExpr("0 2 * * 1-5"), timezone: America/New_York } Paused config {} RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: ["a@b.c", "u1"] } integration Some("sf-prod")
-            task b schema s Pull Interval { interval: 15, unit: Minutes } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
-            task c schema s Pull Realtime { webhook_url: Some("https://x"), verification_token: Some("tok") } Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
-            task d schema s Pull Manual Active config {} RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
+            task a schema s Bidirectional Cron { cron: CronExpr("0 2 * * 1-5"), timezone: America/New_York } Paused config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 3, retry_delay_seconds: 300, exponential_backoff: true } Notifications { on_success: true, on_failure: false, on_partial: true, recipients: [Recipient { written: "a@b.c", email: Some(Mailbox { name: None, email: Address { serialized: "a@b.c", at_start: 1 } }) }, Recipient { written: "u1", email: None }] } integration Some("sf-prod")
+            task b schema s Pull Interval { interval: 15, unit: Minutes } Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
+            task c schema s Pull Realtime { webhook_url: Some(Url { scheme: "https", cannot_be_a_base: false, username: "", password: None, host: Some(Domain("x")), port: None, path: "/", query: None, fragment: None }), token: Env("C_TOKEN") } Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
+            task d schema s Pull Manual Active config TaskConfig { engine: EngineConfig { delete_guard: None, missed_runs: RunOnce, signature_secret_env: None, conflict_resolution: None, push_changes_from: None, pull_changes_from: None }, source: Salesforce(Query { incremental: false, modified_since_field: "SystemModstamp", fields: None, lookback_seconds: 300, include_deleted: false }), values: {} } RetryConfig { max_retries: 0, retry_delay_seconds: 0, exponential_backoff: false } Notifications { on_success: false, on_failure: false, on_partial: false, recipients: [] } integration Some("salesforce")
         "#]],
     );
 }
@@ -1261,8 +1320,8 @@ connection sf-prod "Salesforce (production)" {
 }
 connection hs { integration hubspot auth api_key { apiKey: stored, header: "Authorization", prefix: "Bearer " } }
 connection files { integration files scope system auth none settings { path: "contacts.jsonl" } }
-connection intranet { integration rest auth basic { username: "svc", password: env("PW") } }
-connection custom { integration rest auth custom { "X-Api-Token": env("T"), "X-Tenant": stored } }
+connection intranet { integration rest auth basic { username: "svc", password: env("PW") } settings { baseUrl: "https://api.example.com" } }
+connection custom { integration rest auth custom { "X-Api-Token": env("T"), "X-Tenant": stored } settings { baseUrl: "https://api.example.com" } }
 task t { schema s connection sf-prod }
 task u { schema s }
 "#,
@@ -1288,10 +1347,10 @@ fn e0701_a_secret_in_plain_text_is_never_echoed() {
 connection a {{ integration salesforce auth oauth2 {{
   clientId: "id" clientSecret: "{}" refreshToken: stored tokenUrl: "https://x" }} }}
 connection b {{ integration hubspot auth api_key {{ apiKey: "{}" }} }}
-connection c {{ integration rest auth basic {{ username: "u", password: "{}" }} }}
-connection d {{ integration rest auth none {{ token: "{}" }} }}
-connection e {{ integration rest auth custom {{ "X-Key": "{}" }} }}
-connection f {{ integration rest auth none settings {{ apiToken: "{}", token: null }} }}
+connection c {{ integration rest auth basic {{ username: "u", password: "{}" }} settings {{ baseUrl: "https://api.example.com" }} }}
+connection d {{ integration rest auth none {{ token: "{}" }} settings {{ baseUrl: "https://api.example.com" }} }}
+connection e {{ integration rest auth custom {{ "X-Key": "{}" }} settings {{ baseUrl: "https://api.example.com" }} }}
+connection f {{ integration rest auth none settings {{ baseUrl: "https://api.example.com", apiToken: "{}", token: null }} }}
 "#,
         secrets[0], secrets[1], secrets[2], secrets[3], secrets[4], secrets[5]
     ));
@@ -1307,7 +1366,8 @@ connection f {{ integration rest auth none settings {{ apiToken: "{}", token: nu
         W0704 13:45 `token` is not a credential of `auth none` (connection `d`) [ignored] (`auth none` takes no credentials: remove the block, or choose an auth type that uses them)
         E0701 13:52 `token` is a secret and is written in plain text [a secret value is written here] (write `token: env("D_TOKEN")` and set the variable, or `token: stored` and set it with `cmap connections set`; then remove the value from the file's history)
         E0701 14:56 `X-Key` is a secret and is written in plain text [every `custom` value is a secret: it is written here] (write `X-Key: env("E_X_KEY")` and set the variable, or `X-Key: stored` and set it with `cmap connections set`; then remove the value from the file's history)
-        E0701 15:52 `apiToken` looks like a secret and is written in plain text in `settings` [a secret value is written here] (move it into the `auth` block as `apiToken: env("F_API_TOKEN")` or `apiToken: stored` (set with `cmap connections set`), and keep the value out of the file)
+        E0701 15:100 `apiToken` looks like a secret and is written in plain text in `settings` [a secret value is written here] (move it into the `auth` block as `apiToken: env("F_API_TOKEN")` or `apiToken: stored` (set with `cmap connections set`), and keep the value out of the file)
+        E0801 15:112 `token` is not a setting of the `rest` connector (the settings of connection `f`) [nothing reads it] (the `rest` connector's settings are `baseUrl`, `path`, `recordsPath`, `pagination`, `idField`, `updatedField`, `incrementalParam`)
         program: no
     "#]]
     .assert_eq(&text);
@@ -1318,9 +1378,9 @@ fn e0702_unknown_auth_type() {
     check(
         &with_contact(
             r#"
-connection a { integration rest auth oath2 }
-connection b { integration rest auth apikey }
-connection c { integration rest auth kerberos }
+connection a { integration rest auth oath2 settings { baseUrl: "https://api.example.com" } }
+connection b { integration rest auth apikey settings { baseUrl: "https://api.example.com" } }
+connection c { integration rest auth kerberos settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1339,9 +1399,9 @@ fn e0703_missing_credentials() {
             r#"
 connection a { integration salesforce auth oauth2 { clientId: "x" } }
 connection b { integration hubspot auth api_key { header: "X-Key" } }
-connection c { integration rest auth basic {} }
-connection d { integration rest auth custom }
-connection e { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "u" accessToken: stored } }
+connection c { integration rest auth basic {} settings { baseUrl: "https://api.example.com" } }
+connection d { integration rest auth custom settings { baseUrl: "https://api.example.com" } }
+connection e { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "https://login.example.com/token" accessToken: stored } settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1362,8 +1422,8 @@ fn w0704_unknown_credential_keys() {
     check(
         &with_contact(
             r#"
-connection a { integration rest auth api_key { apiKey: stored, apikey: stored, region: "eu" } }
-connection b { integration rest auth none { path: "x" } }
+connection a { integration rest auth api_key { apiKey: stored, apikey: stored, region: "eu" } settings { baseUrl: "https://api.example.com" } }
+connection b { integration rest auth none { path: "x" } settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1375,6 +1435,57 @@ connection b { integration rest auth none { path: "x" } }
     );
 }
 
+/// Credentials are checked as the client that reads them does: the OAuth2 client reads
+/// `clientAuth` and `expiresAt` (check called them unknown and dropped them, so `auth
+/// oauth2 { clientAuth: "basic" }` silently sent the secret in the body); URLs, header
+/// names, a basic user name and variable names are refused here rather than at the first
+/// request.
+#[test]
+fn credentials_are_checked_as_their_client_reads_them() {
+    let base = r#"settings { baseUrl: "https://api.example.com" }"#;
+    check(
+        &with_contact(&format!(
+            r#"
+connection ok {{ integration rest auth oauth2 {{ clientId: "c", clientSecret: env("S"), refreshToken: stored, tokenUrl: "https://login.example.com/token", clientAuth: "basic", accessToken: stored, expiresAt: "2026-01-01T00:00:00Z" }} {base} }}
+connection a {{ integration rest auth oauth2 {{ clientId: "c", clientSecret: env("S"), refreshToken: stored, tokenUrl: "login.example.com/token", clientAuth: "header", expiresAt: "soon", instanceUrl: "https://x.example" }} {base} }}
+connection b {{ integration rest auth api_key {{ apiKey: env("K"), header: "X Api Key", prefix: "Bearer\n" }} {base} }}
+connection c {{ integration rest auth basic {{ username: "svc:admin", password: env("P-W") }} {base} }}
+connection d {{ integration rest auth custom {{ "X-Token:": env("T"), "X-Ok": stored }} {base} }}
+"#
+        )),
+        expect![[r#"
+            E0804 10:118 `tokenUrl` of connection `a` cannot be used [not a URL: relative URL without a base] (write an absolute http(s) URL, e.g. `tokenUrl: "https://login.example.com/oauth2/token"`)
+            E0110 10:157 unknown `clientAuth` value `header` (connection `a`) [not `body` or `basic`] (`body` sends the client id and secret in the token request's form (the default), `basic` in its Authorization header)
+            E0804 10:178 `expiresAt` of connection `a` cannot be used [not a date form cmap reads (RFC 3339 / ISO 8601, RFC 2822 or epoch milliseconds)] (write when the access token expires, e.g. `expiresAt: "2026-01-01T00:00:00Z"`)
+            W0704 10:186 `instanceUrl` is not a credential of `auth oauth2` (connection `a`) [ignored] (the token response names the instance; to fix it, write `settings { instanceUrl: "https://..." }`)
+            E0804 11:74 `header` of connection `b` cannot be used [holds ` `, which a header name cannot] (name the header as HTTP allows, e.g. `header: "X-Api-Key"`)
+            E0804 11:95 `prefix` of connection `b` cannot be used [holds a control character] (write the text sent before the key, e.g. `prefix: "Bearer "`)
+            E0804 12:56 `username` of connection `c` cannot be used [holds `:` or a control character, which basic auth cannot send (RFC 7617)] (write the user name alone)
+            E0804 12:83 `env` needs the name of an environment variable for `password` [`P-W` holds `-`, which is not a letter, a digit or `_`] (write `password: env("C_PASSWORD")`)
+            E0804 13:47 `X-Token:` cannot be a header name (connection `d`) [holds `:`, which a header name cannot] (`auth custom` sends each key as a header: name it as HTTP allows, e.g. `"X-Api-Token": env("TOKEN")`)
+            program: no
+        "#]],
+    );
+    let (_, c) = compile_src(
+        &with_contact(&format!(
+            r#"connection ok {{ integration rest auth oauth2 {{ clientId: "c", clientSecret: env("S"), refreshToken: stored, tokenUrl: "https://login.example.com/token", clientAuth: "basic" }} {base} }}"#
+        )),
+        |_| {},
+    );
+    let program = c.program.unwrap_or_else(|| panic!("{:#?}", c.diagnostics));
+    let fields = program
+        .connection("ok")
+        .map(|c| c.auth.fields.clone())
+        .unwrap_or_default();
+    assert!(
+        fields.contains(&(
+            "clientAuth".into(),
+            ir::CredentialValue::Plain("basic".into())
+        )),
+        "the OAuth2 client gets `clientAuth`: {fields:?}"
+    );
+}
+
 #[test]
 fn w0705_unknown_integration_and_e0303_missing_clauses() {
     check(
@@ -1383,7 +1494,7 @@ fn w0705_unknown_integration_and_e0303_missing_clauses() {
 connection a { integration salesforc auth none }
 connection b { integration jira auth none }
 connection c { auth none }
-connection d { integration rest }
+connection d { integration rest settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1443,7 +1554,7 @@ connection a { integration rss scope system tenant "acme" auth none }
 connection b { integration rss scope global auth none }
 connection a { integration rss auth none }
 connection c { integration rest auth basic { username: 1, password: env(""), password: stored } settings "x" }
-connection d { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "u" refreshToken: stored scopes: ["api", "id"] } }
+connection d { integration rest auth oauth2 { clientId: "x" clientSecret: stored tokenUrl: "https://login.example.com/token" refreshToken: stored scopes: ["api", "id"] } settings { baseUrl: "https://api.example.com" } }
 "#,
         ),
         expect![[r#"
@@ -1451,10 +1562,10 @@ connection d { integration rest auth oauth2 { clientId: "x" clientSecret: stored
             E0110 10:38 unknown connection scope `global` [not a connection scope] (use one of `system`, `tenant`)
             E0106 11:12 connection `a` is defined twice [defined again here] (rename one of the two connections or remove the duplicate) {9:12 first defined here}
             E0202 12:56 credential `username` must be a string [this is an integer] (write it as a string: `username: "1"`)
-            E0202 12:73 `env` needs the name of an environment variable for `password` [empty] (write `password: env("C_PASSWORD")`)
+            E0804 12:73 `env` needs the name of an environment variable for `password` [empty] (write `password: env("C_PASSWORD")`)
             E0106 12:78 credential `password` is given twice in connection `c` [given again here] (remove one of the two; a credential has one source) {12:59 first given here}
-            E0202 12:106 a connection's settings must be an object [this is a string] (write `settings { key: value }`, e.g. `settings { instanceUrl: "https://acme.my.salesforce.com" }`)
-            E0202 13:125 credential `scopes` must be a string [this is an array of string] (write the values in one string, separated by spaces: `scopes: "api id"`)
+            E0202 12:106 the settings of connection `c` must be an object [this is a string] (write `settings { key: value }`)
+            E0202 13:155 credential `scopes` must be a string [this is an array of string] (write the values in one string, separated by spaces: `scopes: "api id"`)
             program: no
         "#]],
     );
@@ -1499,9 +1610,9 @@ task u { schema s }
 "#,
         ),
         expect![[r#"
-            Connection { id: "sf-prod", name: Some("Salesforce"), integration: "salesforce", scope: Tenant, tenant: Some("acme"), auth: AuthConfig { auth_type: OAuth2, fields: [("clientId", Plain("id")), ("clientSecret", Env("S")), ("refreshToken", Stored), ("tokenUrl", Plain("https://t"))] }, settings: {"instanceUrl": String("https://acme.my.salesforce.com")} }
-            Connection { id: "news", name: None, integration: "google-news", scope: System, tenant: None, auth: AuthConfig { auth_type: None, fields: [] }, settings: {} }
-            Connection { id: "files", name: None, integration: "files", scope: Tenant, tenant: Some("default"), auth: AuthConfig { auth_type: None, fields: [] }, settings: {} }
+            Connection { id: "sf-prod", name: Some("Salesforce"), integration: "salesforce", scope: Tenant, tenant: Some("acme"), auth: AuthConfig { auth_type: OAuth2, fields: [("clientId", Plain("id")), ("clientSecret", Env("S")), ("refreshToken", Stored), ("tokenUrl", Plain("https://t"))] }, settings: Salesforce(Settings { instance_url: Some(Url { scheme: "https", cannot_be_a_base: false, username: "", password: None, host: Some(Domain("acme.my.salesforce.com")), port: None, path: "/", query: None, fragment: None }), api_version: "59.0" }) }
+            Connection { id: "news", name: None, integration: "google-news", scope: System, tenant: None, auth: AuthConfig { auth_type: None, fields: [] }, settings: GoogleNews(NewsSettings { base_url: None }) }
+            Connection { id: "files", name: None, integration: "files", scope: Tenant, tenant: Some("default"), auth: AuthConfig { auth_type: None, fields: [] }, settings: Files(Read { path: None, format: None, delimiter: None, updated_field: None }) }
             task t -> Some("sf-prod")
             task u -> None
         "#]],

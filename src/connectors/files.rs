@@ -2,14 +2,15 @@
 //! read continues exactly where the last committed page ended and a file of any size is
 //! read in memory bounded by one page.
 //!
-//! Connection settings (the task config may override each):
+//! Connection settings (a task's config may give its own of each; all checked by `cmap
+//! check`, `crate::compile::config::files`):
 //!
 //! - `path`: the file, relative to the pipelines directory (`--pipelines`); `{entity}` is replaced
 //!   by the source entity (`data/{entity}.jsonl`).
 //! - `format`: `jsonl` or `csv`; by default from the extension (`.jsonl`, `.ndjson`;
 //!   `.csv`; `.tsv` is CSV with tabs).
 //! - `delimiter` (CSV): one character, default `,` (`\t` or `tab` for tabs).
-//! - `updatedField` (or the task config's `modifiedSinceField`): the record's
+//! - `updatedField` (in a task's config also `modifiedSinceField`): the record's
 //!   modification time. With it the read keeps a watermark (the newest value seen) and
 //!   the next run leaves out records strictly older than it. The whole file is still
 //!   read: a file has no index.
@@ -32,6 +33,7 @@ use serde_json::{Map, Value};
 
 use super::rest::{compare, newest, path as value_at};
 use super::{Capability, Connector, ConnectorError, InvalidRecord, Page, ReadRequest};
+use crate::compile::config::{files, Settings, Source};
 
 /// The files connector.
 pub struct Files;
@@ -77,63 +79,36 @@ fn permanent(message: String) -> ConnectorError {
     ConnectorError::Permanent { message }
 }
 
-fn setting<'a>(req: &'a ReadRequest, key: &str) -> Result<Option<&'a str>, ConnectorError> {
-    match req.task_config.get(key).or_else(|| req.settings.get(key)) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
-        Some(other) => Err(permanent(format!(
-            "setting `{key}` must be a non-empty string, not {other}"
-        ))),
-    }
-}
-
 impl Config {
+    /// The read's settings, from what `check` typed: the connection's `settings` and the
+    /// task's config over them. `check` has made sure a path and a format are given
+    /// when it can tell the task's connection (always, but for a task whose connection
+    /// is only found at run time); otherwise this says what is missing.
     pub fn from_request(req: &ReadRequest) -> Result<Config, ConnectorError> {
-        let file = setting(req, "path")?
+        let Settings::Files(shared) = &req.settings else {
+            return Err(super::mismatch("files", "settings"));
+        };
+        let read = match &req.source {
+            Source::Files(own) => shared.or(own),
+            Source::None => shared.clone(),
+            _ => return Err(super::mismatch("files", "task config")),
+        };
+        let file = read
+            .path
+            .as_deref()
             .ok_or_else(|| permanent("a files read needs the setting `path`".into()))?
             .replace("{entity}", &req.entity);
-        let path = req.base_dir.join(&file);
-        let delimiter = match setting(req, "delimiter")? {
-            None => None,
-            Some("\\t" | "\t" | "tab") => Some(b'\t'),
-            Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
-            Some(d) => {
-                return Err(permanent(format!(
-                    "setting `delimiter` must be one ASCII character, not `{d}`"
-                )))
-            }
-        };
-        let extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        let format = match (setting(req, "format")?, extension.as_deref()) {
-            (Some("jsonl" | "ndjson"), _) | (None, Some("jsonl" | "ndjson")) => Format::JsonLines,
-            (Some("csv"), _) | (None, Some("csv")) => Format::Csv {
-                delimiter: delimiter.unwrap_or(b','),
-            },
-            (None, Some("tsv")) => Format::Csv {
-                delimiter: delimiter.unwrap_or(b'\t'),
-            },
-            (Some(other), _) => {
-                return Err(permanent(format!(
-                    "unknown file format `{other}` (expected jsonl or csv)"
-                )))
-            }
-            (None, _) => {
-                return Err(permanent(format!(
-                    "cannot tell the format of `{file}` from its name: set `format` to jsonl or csv"
-                )))
-            }
-        };
-        let updated_field = match setting(req, "updatedField")? {
-            Some(field) => Some(field.to_string()),
-            None => setting(req, "modifiedSinceField")?.map(str::to_string),
+        let (format, delimiter) = read
+            .resolved_format()
+            .map_err(|why| permanent(format!("{why}: set `format` to jsonl or csv")))?;
+        let format = match format {
+            files::Format::JsonLines => Format::JsonLines,
+            files::Format::Csv => Format::Csv { delimiter },
         };
         Ok(Config {
-            path,
+            path: req.base_dir.join(&file),
             format,
-            updated_field,
+            updated_field: read.updated_field,
         })
     }
 }
@@ -160,7 +135,7 @@ impl Connector for Files {
     }
 
     /// None: a file has no origin, and the files connector sends nothing anywhere.
-    fn origins(&self, _settings: &Map<String, Value>) -> Vec<url::Url> {
+    fn origins(&self, _settings: &Settings) -> Vec<url::Url> {
         Vec::new()
     }
 

@@ -3,7 +3,8 @@
 //! handled by splitting the time window.
 //!
 //! Settings: `baseUrl` (default `https://api.hubapi.com`). The entity is the object type
-//! (`contacts`, `companies`, `deals`, ...). Task config:
+//! (`contacts`, `companies`, `deals`, ...). Task config (both checked by `cmap check`,
+//! `crate::compile::config::hubspot`):
 //!
 //! | key | default | meaning |
 //! |---|---|---|
@@ -28,13 +29,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::http::{self, Client, Response};
 use super::{Capability, Connector, ConnectorError, InvalidRecord, Page, ReadRequest};
+use crate::compile::config::{hubspot, Settings, Source};
 
 const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
-const DEFAULT_LOOKBACK_SECONDS: i64 = 300;
 /// The list endpoint's maximum `limit`; the search endpoint allows 200, 100 keeps both
 /// pages the same size.
 const MAX_LIMIT: usize = 100;
@@ -82,38 +83,26 @@ impl Connector for HubSpot {
     }
 
     fn start(&self, req: &ReadRequest, watermark: Option<&Value>) -> Result<Value, ConnectorError> {
-        let config = &req.task_config;
+        let defaults = hubspot::Query::default();
+        let q = match &req.source {
+            Source::HubSpot(q) => q,
+            Source::None => &defaults,
+            _ => return Err(super::mismatch("hubspot", "task config")),
+        };
         let object = object_type(&req.entity)?;
-        let incremental = config
-            .get("incrementalSync")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let field = match config.get("modifiedSinceField") {
-            None | Some(Value::Null) => default_modified_property(&object).to_string(),
-            Some(Value::String(f)) => property_name(f)?,
-            Some(other) => return Err(bad_config("modifiedSinceField", other)),
-        };
-        let lookback = match config.get("lookbackSeconds") {
-            None | Some(Value::Null) => DEFAULT_LOOKBACK_SECONDS,
-            Some(v) => v
-                .as_i64()
-                .filter(|s| *s >= 0)
-                .ok_or_else(|| bad_config("lookbackSeconds", v))?,
-        };
-        let mut properties = match config.get("properties").or_else(|| config.get("fields")) {
-            None | Some(Value::Null) => default_properties(&object)
+        let incremental = q.incremental;
+        // The property names were checked at check time.
+        let field = q
+            .modified_since_field
+            .clone()
+            .unwrap_or_else(|| default_modified_property(&object).to_string());
+        let lookback = q.lookback_seconds;
+        let mut properties: Vec<String> = match &q.properties {
+            None => default_properties(&object)
                 .iter()
                 .map(|p| p.to_string())
                 .collect(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| {
-                    item.as_str()
-                        .ok_or_else(|| bad_config("properties", item))
-                        .and_then(property_name)
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            Some(other) => return Err(bad_config("properties", other)),
+            Some(listed) => listed.clone(),
         };
         if incremental && !properties.is_empty() && !properties.contains(&field) {
             properties.push(field.clone());
@@ -150,10 +139,13 @@ impl Connector for HubSpot {
     }
 
     /// The `baseUrl` setting, else `https://api.hubapi.com`.
-    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url> {
-        match settings.get("baseUrl") {
-            None | Some(Value::Null) => url::Url::parse(DEFAULT_BASE_URL).ok(),
-            Some(_) => super::setting_url(settings, "baseUrl"),
+    fn origins(&self, settings: &Settings) -> Vec<url::Url> {
+        match settings {
+            Settings::HubSpot(s) => match &s.base_url {
+                Some(url) => Some(url.clone()),
+                None => url::Url::parse(DEFAULT_BASE_URL).ok(),
+            },
+            _ => None,
         }
         .into_iter()
         .collect()
@@ -170,10 +162,12 @@ impl Connector for HubSpot {
             .ok_or_else(|| ConnectorError::Permanent {
                 message: "the HubSpot connector needs a connection".to_string(),
             })?;
-        let base = match req.settings.get("baseUrl") {
-            None | Some(Value::Null) => DEFAULT_BASE_URL.to_string(),
-            Some(Value::String(url)) => url.trim_end_matches('/').to_string(),
-            Some(other) => return Err(bad_config("baseUrl", other)),
+        let Settings::HubSpot(settings) = &req.settings else {
+            return Err(super::mismatch("hubspot", "settings"));
+        };
+        let base = match &settings.base_url {
+            None => DEFAULT_BASE_URL.to_string(),
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
         };
         let limit = req.page_size.clamp(1, MAX_LIMIT);
         match cursor {
@@ -621,22 +615,6 @@ fn object_type(name: &str) -> Result<String, ConnectorError> {
         Err(ConnectorError::Permanent {
             message: format!("`{name}` is not a HubSpot object type"),
         })
-    }
-}
-
-fn property_name(name: &str) -> Result<String, ConnectorError> {
-    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        Ok(name.to_string())
-    } else {
-        Err(ConnectorError::Permanent {
-            message: format!("`{name}` is not a HubSpot property name"),
-        })
-    }
-}
-
-fn bad_config(key: &str, value: &Value) -> ConnectorError {
-    ConnectorError::Permanent {
-        message: format!("`{key}`: unexpected value {value}"),
     }
 }
 

@@ -31,7 +31,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::compile::config::{Settings, Source};
 
 /// The spec's IntegrationCapability.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,10 +66,12 @@ impl Capability {
 pub struct ReadRequest {
     /// The source entity (`Contact`, `contacts`, `article`).
     pub entity: String,
-    /// The task's `config` (`query`, `maxResults`, `incrementalSync`, `modifiedSinceField`, ...).
-    pub task_config: Map<String, Value>,
-    /// The connection's `settings` (`instanceUrl`, `baseUrl`, `path`, `apiVersion`, ...).
-    pub settings: Map<String, Value>,
+    /// What the task's `config` says to the connector (`query`, `maxResults`,
+    /// `incrementalSync`, `modifiedSinceField`, ...), typed by `check`.
+    pub source: Source,
+    /// The connection's `settings` (`instanceUrl`, `baseUrl`, `path`, `apiVersion`, ...),
+    /// typed by `check`.
+    pub settings: Settings,
     /// Ignore the watermark and read everything (a full sync: deletes are swept after it).
     pub full: bool,
     /// Records per page the connector should ask for, where the API lets it choose.
@@ -174,9 +178,8 @@ pub trait Connector: Send + Sync {
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError>;
     /// The origins the connection's credentials may be sent to, from its settings (the
     /// API base URL it is configured with, or the API's default one). The OAuth2
-    /// instance URL is added by [`http::Client`] as it becomes known. Settings that are
-    /// not URLs are left out here: [`Connector::next_page`] reports them.
-    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url>;
+    /// instance URL is added by [`http::Client`] as it becomes known.
+    fn origins(&self, settings: &Settings) -> Vec<url::Url>;
 }
 
 /// Reads the page at `cursor` through `connector`, with every secret the request's auth
@@ -246,10 +249,10 @@ fn redact_page(redactor: &crate::redact::Redactor, page: &mut Page) {
 /// dates cmap can represent.
 pub fn lookback_start(
     watermark: chrono::DateTime<chrono::Utc>,
-    seconds: i64,
+    seconds: u32,
     key: &str,
 ) -> Result<chrono::DateTime<chrono::Utc>, ConnectorError> {
-    chrono::TimeDelta::try_seconds(seconds)
+    chrono::TimeDelta::try_seconds(i64::from(seconds))
         .and_then(|lookback| watermark.checked_sub_signed(lookback))
         .ok_or_else(|| ConnectorError::Permanent {
             message: format!(
@@ -259,12 +262,14 @@ pub fn lookback_start(
         })
 }
 
-/// The URL a setting names, when it is one (for [`Connector::origins`]).
-fn setting_url(settings: &Map<String, Value>, key: &str) -> Option<url::Url> {
-    settings
-        .get(key)
-        .and_then(Value::as_str)
-        .and_then(|s| url::Url::parse(s.trim()).ok())
+/// The error of a request whose settings or task config are another connector's: a bug
+/// (`check` types them by the integration that picks the connector), never a user's.
+fn mismatch(connector: &str, what: &str) -> ConnectorError {
+    ConnectorError::Permanent {
+        message: format!(
+            "the {what} given to the `{connector}` connector are another connector's (a bug: please report it)"
+        ),
+    }
 }
 
 /// The connector for an integration id.

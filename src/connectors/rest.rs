@@ -21,18 +21,24 @@
 //!   - `next_url`: the URL at `nextUrlPath` (default `next`); done when null or empty.
 //!   - `none` (the default): one page.
 //!
-//!   Every type also takes `limitParam` (sent with the page size) and `totalPath` (the
-//!   total record count, for progress). Next URLs from the API are followed as given
+//!   Every type also takes `limitParam` (the query parameter the page size is sent in),
+//!   `pageSize` (1 to 10,000; default the engine's `--page-size`; it needs a
+//!   `limitParam`, or offset pagination's `limit`) and `totalPath` (the total record
+//!   count, for progress). Next URLs from the API are followed as given
 //!   (relative ones resolve against the page's URL), but with credentials only on the
 //!   connection's origin: one elsewhere is refused ([`http`]); a next page that is the
 //!   page just read is an error rather than an endless loop.
 //! - `idField` (default `id`, a dot path): the record's external id; a record without
 //!   one, or an array element that is no object, comes back in [`Page::invalid`].
-//! - `updatedField` (or the task config's `modifiedSinceField`): the record's
+//! - `updatedField` (in a task's config also `modifiedSinceField`): the record's
 //!   modification time (an RFC 3339/2822 string or a number). With it the read keeps a
 //!   watermark, the newest value seen; the next run sends it as the query parameter
 //!   `incrementalParam` when set, and leaves out records strictly older than it in any
 //!   case (records at the watermark are kept: the schema's dedupe drops repeats).
+//!
+//! A task's config may give any of these but `baseUrl` (the connection's origin, where
+//! its credentials go): the task's own value wins. Every setting is checked by `cmap
+//! check` (`crate::compile::config::rest`) and reaches the connector typed.
 //!
 //! Auth is the connection's, through [`http::Client`]; statuses map through
 //! [`http::classify`].
@@ -50,33 +56,16 @@ use serde_json::{Map, Value};
 use super::auth::NoAuth;
 use super::http::{self, Client};
 use super::{Capability, Connector, ConnectorError, InvalidRecord, Page, ReadRequest};
+use crate::compile::config::rest::Paging;
+use crate::compile::config::{self, Settings, Source};
 
 /// The generic REST connector.
 pub struct Rest;
 
-/// How pages follow each other.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Pagination {
-    None,
-    Cursor {
-        path: String,
-        param: String,
-    },
-    Offset {
-        param: String,
-    },
-    Page {
-        param: String,
-        start: u64,
-        total_pages_path: Option<String>,
-    },
-    Link,
-    NextUrl {
-        path: String,
-    },
-}
+/// How pages follow each other (typed by `check`).
+pub use crate::compile::config::rest::Pagination;
 
-/// A REST read's settings, checked.
+/// A REST read's settings: the connection's, with the task's own over them.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The first page's URL.
@@ -85,6 +74,9 @@ pub struct Config {
     pub pagination: Pagination,
     /// The page-size parameter (`limit` for offset pagination).
     pub limit_param: Option<String>,
+    /// The page size sent in `limit_param`: the pagination's `pageSize`, else the
+    /// engine's.
+    pub page_size: usize,
     pub total_path: Option<String>,
     pub incremental_param: Option<String>,
     pub updated_field: Option<String>,
@@ -95,96 +87,40 @@ fn permanent(message: String) -> ConnectorError {
     ConnectorError::Permanent { message }
 }
 
-fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, ConnectorError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim())),
-        Some(other) => Err(permanent(format!(
-            "setting `{key}` must be a non-empty string, not {other}"
-        ))),
-    }
-}
-
 impl Config {
+    /// The read's settings, from what `check` typed: the connection's `settings` and
+    /// the task's config over them. Only the entity can still make the URL fail (a
+    /// schema's entity may be any name).
     pub fn from_request(req: &ReadRequest) -> Result<Config, ConnectorError> {
-        let s = &req.settings;
-        let base = text(s, "baseUrl")?
-            .ok_or_else(|| permanent("a rest connection needs the setting `baseUrl`".into()))?;
-        let path = text(s, "path")?
-            .unwrap_or("/{entity}")
-            .replace("{entity}", &req.entity);
-        let joined = format!(
-            "{}/{}",
-            base.trim_end_matches('/'),
-            path.trim_start_matches('/')
-        );
-        let url = url::Url::parse(&joined)
-            .map_err(|e| permanent(format!("`{joined}` (baseUrl + path) is not a URL: {e}")))?;
-
-        let empty = Map::new();
-        let (kind, options) = match s.get("pagination") {
-            None | Some(Value::Null) => ("none", &empty),
-            Some(Value::String(kind)) => (kind.as_str(), &empty),
-            Some(Value::Object(options)) => (
-                text(options, "type")?
-                    .ok_or_else(|| permanent("setting `pagination` needs a `type`".into()))?,
-                options,
-            ),
-            Some(other) => {
-                return Err(permanent(format!(
-                    "setting `pagination` must be a type name or an object, not {other}"
-                )))
-            }
+        let Settings::Rest(settings) = &req.settings else {
+            return Err(super::mismatch("rest", "settings"));
         };
-        let option = |key: &str, default: &str| -> Result<String, ConnectorError> {
-            Ok(text(options, key)?.unwrap_or(default).to_string())
+        let read = match &req.source {
+            Source::Rest(own) => settings.read.or(own),
+            Source::None => settings.read.clone(),
+            _ => return Err(super::mismatch("rest", "task config")),
         };
-        let mut limit_param = text(options, "limitParam")?.map(str::to_string);
-        let pagination = match kind {
-            "none" => Pagination::None,
-            "cursor" => Pagination::Cursor {
-                path: option("cursorPath", "next_cursor")?,
-                param: option("cursorParam", "cursor")?,
-            },
-            "offset" => {
-                limit_param.get_or_insert_with(|| "limit".to_string());
-                Pagination::Offset {
-                    param: option("offsetParam", "offset")?,
-                }
-            }
-            "page" => Pagination::Page {
-                param: option("pageParam", "page")?,
-                start: match options.get("startPage") {
-                    None | Some(Value::Null) => 1,
-                    Some(v) => v.as_u64().ok_or_else(|| {
-                        permanent(format!("`pagination.startPage` must be a whole number, not {v}"))
-                    })?,
-                },
-                total_pages_path: text(options, "totalPagesPath")?.map(str::to_string),
-            },
-            "link" => Pagination::Link,
-            "next_url" => Pagination::NextUrl {
-                path: option("nextUrlPath", "next")?,
-            },
-            other => {
-                return Err(permanent(format!(
-                    "unknown pagination type `{other}` (expected cursor, offset, page, link, next_url or none)"
-                )))
-            }
-        };
-        let updated_field = match text(s, "updatedField")? {
-            Some(field) => Some(field.to_string()),
-            None => text(&req.task_config, "modifiedSinceField")?.map(str::to_string),
-        };
+        let path = read.path.as_deref().unwrap_or("/{entity}");
+        let url = config::rest::join(&settings.base_url, path, &req.entity)
+            .map_err(|why| permanent(format!("the first page's URL (baseUrl + path): {why}")))?;
+        let paging = read.paging.unwrap_or(Paging {
+            kind: Pagination::None,
+            limit_param: None,
+            page_size: None,
+            total_path: None,
+        });
         Ok(Config {
             url,
-            records_path: text(s, "recordsPath")?.map(str::to_string),
-            pagination,
-            limit_param,
-            total_path: text(options, "totalPath")?.map(str::to_string),
-            incremental_param: text(s, "incrementalParam")?.map(str::to_string),
-            updated_field,
-            id_field: text(s, "idField")?.unwrap_or("id").to_string(),
+            records_path: read.records_path,
+            pagination: paging.kind,
+            limit_param: paging.limit_param,
+            page_size: paging.page_size.map_or(req.page_size, |n| {
+                usize::try_from(n).unwrap_or(req.page_size)
+            }),
+            total_path: paging.total_path,
+            incremental_param: read.incremental_param,
+            updated_field: read.updated_field,
+            id_field: read.id_field.unwrap_or_else(|| "id".to_string()),
         })
     }
 }
@@ -218,10 +154,11 @@ impl Connector for Rest {
     }
 
     /// The `baseUrl` setting.
-    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url> {
-        super::setting_url(settings, "baseUrl")
-            .into_iter()
-            .collect()
+    fn origins(&self, settings: &Settings) -> Vec<url::Url> {
+        match settings {
+            Settings::Rest(s) => vec![s.base_url.clone()],
+            _ => Vec::new(),
+        }
     }
 
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
@@ -230,7 +167,7 @@ impl Connector for Rest {
         let cursor = cursor.as_object().unwrap_or(&empty);
         let since = cursor.get("since").filter(|v| !v.is_null());
 
-        let url = page_url(&config, cursor, since, req.page_size)?;
+        let url = page_url(&config, cursor, since)?;
         let client = match &req.http {
             Some(client) => client.clone(),
             None => Arc::new(Client::new(
@@ -367,7 +304,6 @@ fn page_url(
     config: &Config,
     cursor: &Map<String, Value>,
     since: Option<&Value>,
-    page_size: usize,
 ) -> Result<url::Url, ConnectorError> {
     if let Some(next) = cursor.get("url").and_then(Value::as_str) {
         // A URL the API gave: it carries its own parameters.
@@ -378,7 +314,7 @@ fn page_url(
     {
         let mut pairs = url.query_pairs_mut();
         if let Some(param) = &config.limit_param {
-            pairs.append_pair(param, &page_size.to_string());
+            pairs.append_pair(param, &config.page_size.to_string());
         }
         match &config.pagination {
             Pagination::Cursor { param, .. } => {

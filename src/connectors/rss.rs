@@ -31,7 +31,9 @@
 //! (`language` default `en`, `country` default `US`; without `query`, the top stories
 //! at `/rss`); the connection setting `baseUrl` replaces `https://news.google.com`. A
 //! plain feed (`rss`) reads the `url` of the task config, else of the settings.
-//! `maxResults` caps the records taken, in feed order.
+//! `maxResults` (1 to 100,000) caps the records taken, in feed order. Every key is
+//! checked by `cmap check` (`crate::compile::config::rss`) and reaches the connector
+//! typed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +47,7 @@ use serde_json::{json, Map, Value};
 use super::auth::NoAuth;
 use super::http::{self, Client};
 use super::{Capability, Connector, ConnectorError, InvalidRecord, Page, ReadRequest};
+use crate::compile::config::{rss, Settings, Source};
 
 const ATOM: &str = "http://www.w3.org/2005/Atom";
 const MEDIA: &str = "http://search.yahoo.com/mrss/";
@@ -83,11 +86,10 @@ impl Connector for Rss {
 
     /// `{}` or `{"since": RFC3339}` on an incremental read with a watermark.
     fn start(&self, req: &ReadRequest, watermark: Option<&Value>) -> Result<Value, ConnectorError> {
-        // Check the settings now, so that a bad URL fails before the run fetches anything.
+        // Build the URL now, so that a read without a feed fails before fetching anything.
         feed_url(self.flavor, req)?;
-        max_results(req)?;
         let mut cursor = Map::new();
-        if incremental(req) && !req.full {
+        if query(self.flavor, req)?.incremental && !req.full {
             if let Some(since) = watermark.and_then(Value::as_str) {
                 cursor.insert("since".into(), Value::String(since.to_string()));
             }
@@ -97,13 +99,14 @@ impl Connector for Rss {
 
     /// Google News: the `baseUrl` setting, else `https://news.google.com`. A feed: the
     /// `url` setting (a task's own `url` is not the connection's origin).
-    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url> {
-        match self.flavor {
-            Flavor::GoogleNews => match string(settings, "baseUrl") {
+    fn origins(&self, settings: &Settings) -> Vec<url::Url> {
+        match settings {
+            Settings::GoogleNews(s) => match &s.base_url {
+                Some(url) => Some(url.clone()),
                 None => url::Url::parse(GOOGLE_NEWS).ok(),
-                Some(_) => super::setting_url(settings, "baseUrl"),
             },
-            Flavor::Feed => super::setting_url(settings, "url"),
+            Settings::Rss(s) => s.url.clone(),
+            _ => None,
         }
         .into_iter()
         .collect()
@@ -133,8 +136,9 @@ impl Connector for Rss {
             .and_then(Value::as_str)
             .and_then(parse_date);
         let feed = parse_feed(&response.body)?;
-        let mut page = select(feed, since, max_results(req)?);
-        if incremental(req) {
+        let query = query(self.flavor, req)?;
+        let mut page = select(feed, since, query.max_results);
+        if query.incremental {
             let newest = page
                 .records
                 .iter()
@@ -180,76 +184,81 @@ fn select(feed: Feed, since: Option<DateTime<Utc>>, max: Option<usize>) -> Page 
     page
 }
 
-fn incremental(req: &ReadRequest) -> bool {
-    req.task_config
-        .get("incrementalSync")
-        .and_then(Value::as_bool)
-        == Some(true)
+/// What a read takes from the task's config, whatever the flavour.
+struct Query {
+    max_results: Option<usize>,
+    incremental: bool,
 }
 
-fn max_results(req: &ReadRequest) -> Result<Option<usize>, ConnectorError> {
-    match req.task_config.get("maxResults") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .filter(|n| *n > 0)
-            .map(|n| Some(usize::try_from(n).unwrap_or(usize::MAX)))
-            .ok_or_else(|| ConnectorError::Permanent {
-                message: format!(
-                    "task config `maxResults` must be a positive whole number, not {v}"
-                ),
-            }),
+fn query(flavor: Flavor, req: &ReadRequest) -> Result<Query, ConnectorError> {
+    let (max, incremental) = match (flavor, &req.source) {
+        (Flavor::GoogleNews, Source::GoogleNews(q)) => (q.max_results, q.incremental),
+        (Flavor::Feed, Source::Rss(q)) => (q.max_results, q.incremental),
+        (_, Source::None) => (None, false),
+        _ => return Err(super::mismatch(flavor_name(flavor), "task config")),
+    };
+    Ok(Query {
+        max_results: max.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        incremental,
+    })
+}
+
+fn flavor_name(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::GoogleNews => "google-news",
+        Flavor::Feed => "rss",
     }
-}
-
-fn string<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    map.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
 }
 
 /// The URL of the feed a request reads.
 pub fn feed_url(flavor: Flavor, req: &ReadRequest) -> Result<url::Url, ConnectorError> {
-    let bad = |what: &str, value: &str, e: url::ParseError| ConnectorError::Permanent {
-        message: format!("{what} `{value}` is not a URL: {e}"),
-    };
-    match flavor {
-        Flavor::GoogleNews => {
-            let base = string(&req.settings, "baseUrl").unwrap_or(GOOGLE_NEWS);
-            let mut url = url::Url::parse(base).map_err(|e| bad("settings `baseUrl`", base, e))?;
-            let language = string(&req.task_config, "language").unwrap_or("en");
-            let country = string(&req.task_config, "country")
-                .unwrap_or("US")
-                .to_uppercase();
-            let query = string(&req.task_config, "query");
+    match (flavor, &req.settings) {
+        (Flavor::GoogleNews, Settings::GoogleNews(settings)) => {
+            let defaults = rss::NewsQuery::default();
+            let q = match &req.source {
+                Source::GoogleNews(q) => q,
+                Source::None => &defaults,
+                _ => return Err(super::mismatch("google-news", "task config")),
+            };
+            let mut url = match &settings.base_url {
+                Some(url) => url.clone(),
+                None => url::Url::parse(GOOGLE_NEWS).map_err(|e| ConnectorError::Permanent {
+                    message: format!("{GOOGLE_NEWS} is not a URL: {e}"),
+                })?,
+            };
+            let (language, country) = (&q.language, &q.country);
             let prefix = url.path().trim_end_matches('/').to_string();
             url.set_path(&format!(
                 "{prefix}/rss{}",
-                if query.is_some() { "/search" } else { "" }
+                if q.query.is_some() { "/search" } else { "" }
             ));
             {
                 let mut pairs = url.query_pairs_mut();
-                if let Some(query) = query {
+                if let Some(query) = &q.query {
                     pairs.append_pair("q", query);
                 }
                 pairs
                     .append_pair("hl", &format!("{language}-{country}"))
-                    .append_pair("gl", &country)
+                    .append_pair("gl", country)
                     .append_pair("ceid", &format!("{country}:{language}"));
             }
             Ok(url)
         }
-        Flavor::Feed => {
-            let value = string(&req.task_config, "url")
-                .or_else(|| string(&req.settings, "url"))
+        (Flavor::Feed, Settings::Rss(settings)) => {
+            let own = match &req.source {
+                Source::Rss(q) => q.url.as_ref(),
+                Source::None => None,
+                _ => return Err(super::mismatch("rss", "task config")),
+            };
+            own.or(settings.url.as_ref())
+                .cloned()
                 .ok_or_else(|| ConnectorError::Permanent {
                     message:
                         "an rss read needs the feed's `url` (task config or connection settings)"
                             .into(),
-                })?;
-            url::Url::parse(value).map_err(|e| bad("`url`", value, e))
+                })
         }
+        _ => Err(super::mismatch(flavor_name(flavor), "settings")),
     }
 }
 

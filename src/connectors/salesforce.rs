@@ -2,14 +2,15 @@
 //! `SystemModstamp` (or any datetime field) with a lookback window.
 //!
 //! Settings: `instanceUrl` (else the instance the OAuth2 token response named),
-//! `apiVersion` (default `59.0`). Task config:
+//! `apiVersion` (default `59.0`). Task config (both checked by `cmap check`,
+//! `crate::compile::config::salesforce`):
 //!
 //! | key | default | meaning |
 //! |---|---|---|
 //! | `incrementalSync` | `false` | read only what changed since the last run's watermark |
 //! | `modifiedSinceField` | `SystemModstamp` | the datetime field of the watermark |
 //! | `fields` | `FIELDS(STANDARD)` | the fields to select; `Id`, the watermark field and (with `includeDeleted`) `IsDeleted` are added |
-//! | `lookbackSeconds` | `300` | an incremental read starts this long before the watermark |
+//! | `lookbackSeconds` | `300` | an incremental read starts this long before the watermark (0 to 315,360,000) |
 //! | `includeDeleted` | `false` | query through `queryAll`, so deleted records arrive |
 //!
 //! Without `fields` the query selects `FIELDS(STANDARD)`: every standard field of the
@@ -37,14 +38,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::http::{self, Client, Response};
 use super::{Capability, Connector, ConnectorError, InvalidRecord, Page, ReadRequest};
+use crate::compile::config::{salesforce, Settings, Source};
 
-const DEFAULT_API_VERSION: &str = "59.0";
-const DEFAULT_MODSTAMP: &str = "SystemModstamp";
-const DEFAULT_LOOKBACK_SECONDS: i64 = 300;
 /// Salesforce accepts batch sizes from 200 to 2,000 (a hint: it may send fewer).
 const MIN_BATCH: usize = 200;
 const MAX_BATCH: usize = 2000;
@@ -111,29 +110,17 @@ impl Connector for Salesforce {
     }
 
     fn start(&self, req: &ReadRequest, watermark: Option<&Value>) -> Result<Value, ConnectorError> {
-        let config = &req.task_config;
+        let defaults = salesforce::Query::default();
+        let q = match &req.source {
+            Source::Salesforce(q) => q,
+            Source::None => &defaults,
+            _ => return Err(super::mismatch("salesforce", "task config")),
+        };
         let object = identifier("entity", &req.entity)?;
-        let incremental = config
-            .get("incrementalSync")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let field = match config.get("modifiedSinceField") {
-            None | Some(Value::Null) => DEFAULT_MODSTAMP.to_string(),
-            Some(Value::String(f)) => identifier("modifiedSinceField", f)?,
-            Some(other) => return Err(bad_config("modifiedSinceField", other)),
-        };
-        let all = config
-            .get("includeDeleted")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let lookback = match config.get("lookbackSeconds") {
-            None | Some(Value::Null) => DEFAULT_LOOKBACK_SECONDS,
-            Some(v) => v
-                .as_i64()
-                .filter(|s| *s >= 0)
-                .ok_or_else(|| bad_config("lookbackSeconds", v))?,
-        };
-        let select = select_list(config.get("fields"), incremental.then_some(&*field), all)?;
+        let incremental = q.incremental;
+        let field = q.modified_since_field.clone();
+        let all = q.include_deleted;
+        let select = select_list(q.fields.as_deref(), incremental.then_some(&*field), all);
 
         let watermark = if incremental && !req.full {
             match watermark {
@@ -155,7 +142,7 @@ impl Connector for Salesforce {
         let since = match watermark {
             Some(w) => Some(soql_datetime(super::lookback_start(
                 w,
-                lookback,
+                q.lookback_seconds,
                 "lookbackSeconds",
             )?)),
             None => None,
@@ -177,10 +164,11 @@ impl Connector for Salesforce {
 
     /// The `instanceUrl` setting; without it, the instance the token response names
     /// (added by the client).
-    fn origins(&self, settings: &Map<String, Value>) -> Vec<url::Url> {
-        super::setting_url(settings, "instanceUrl")
-            .into_iter()
-            .collect()
+    fn origins(&self, settings: &Settings) -> Vec<url::Url> {
+        match settings {
+            Settings::Salesforce(s) => s.instance_url.iter().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 
     async fn next_page(&self, req: &ReadRequest, cursor: &Value) -> Result<Page, ConnectorError> {
@@ -194,19 +182,22 @@ impl Connector for Salesforce {
             .ok_or_else(|| ConnectorError::Permanent {
                 message: "the Salesforce connector needs a connection".to_string(),
             })?;
-        let base = instance_url(req, http).await?;
-        let version = api_version(&req.settings)?;
+        let Settings::Salesforce(settings) = &req.settings else {
+            return Err(super::mismatch("salesforce", "settings"));
+        };
+        let base = instance_url(settings, http).await?;
+        let version = &settings.api_version;
         let batch = req.page_size.clamp(MIN_BATCH, MAX_BATCH);
 
         let mut response = match &cursor.next {
             Some(next) => get(http, &next_url(&base, next)?, batch).await?,
-            None => query(http, &base, &version, &cursor, batch).await?,
+            None => query(http, &base, version, &cursor, batch).await?,
         };
         if cursor.next.is_some()
             && error_code(&response).as_deref() == Some("INVALID_QUERY_LOCATOR")
         {
             tracing::info!(object = %cursor.object, "query locator expired; querying again from the last key");
-            response = query(http, &base, &version, &cursor, batch).await?;
+            response = query(http, &base, version, &cursor, batch).await?;
         }
         check(&response)?;
         let body: QueryResponse =
@@ -352,12 +343,12 @@ fn next_url(base: &str, next: &str) -> Result<String, ConnectorError> {
 
 /// The instance to call: the `instanceUrl` setting, else the one the token response
 /// named (which needs a token: `apply` fetches the first one).
-async fn instance_url(req: &ReadRequest, http: &Client) -> Result<String, ConnectorError> {
-    if let Some(url) = req.settings.get("instanceUrl") {
-        return match url.as_str() {
-            Some(url) => Ok(url.trim_end_matches('/').to_string()),
-            None => Err(bad_config("instanceUrl", url)),
-        };
+async fn instance_url(
+    settings: &salesforce::Settings,
+    http: &Client,
+) -> Result<String, ConnectorError> {
+    if let Some(url) = &settings.instance_url {
+        return Ok(url.as_str().trim_end_matches('/').to_string());
     }
     if http.auth.instance_url().is_none() {
         // The request is only built to let the auth fetch a token; it is never sent.
@@ -372,43 +363,14 @@ async fn instance_url(req: &ReadRequest, http: &Client) -> Result<String, Connec
         })
 }
 
-fn api_version(settings: &Map<String, Value>) -> Result<String, ConnectorError> {
-    let version = match settings.get("apiVersion") {
-        None | Some(Value::Null) => return Ok(DEFAULT_API_VERSION.to_string()),
-        Some(Value::String(v)) => v.trim_start_matches('v').to_string(),
-        Some(Value::Number(n)) => format!("{n:.1}"),
-        Some(other) => return Err(bad_config("apiVersion", other)),
-    };
-    let valid = version.split('.').count() == 2
-        && version
-            .split('.')
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-    if valid {
-        Ok(version)
-    } else {
-        Err(ConnectorError::Permanent {
-            message: format!("apiVersion `{version}` is not a version like 59.0"),
-        })
-    }
-}
-
 /// The SELECT list: the task's `fields` (with Id, the watermark field and IsDeleted
 /// added when missing), or `FIELDS(STANDARD)`, which already holds them.
-fn select_list(
-    fields: Option<&Value>,
-    watermark_field: Option<&str>,
-    deleted: bool,
-) -> Result<String, ConnectorError> {
-    let listed = match fields {
-        None | Some(Value::Null) => return Ok("FIELDS(STANDARD)".to_string()),
-        Some(Value::Array(items)) if !items.is_empty() => items,
-        Some(other) => return Err(bad_config("fields", other)),
+fn select_list(fields: Option<&[String]>, watermark_field: Option<&str>, deleted: bool) -> String {
+    // The names were checked (SOQL identifiers, a non-empty list) at check time.
+    let Some(listed) = fields else {
+        return "FIELDS(STANDARD)".to_string();
     };
-    let mut names = Vec::new();
-    for item in listed {
-        let name = item.as_str().ok_or_else(|| bad_config("fields", item))?;
-        names.push(identifier("fields", name)?);
-    }
+    let mut names: Vec<String> = listed.to_vec();
     let required = ["Id"]
         .into_iter()
         .chain(watermark_field)
@@ -419,32 +381,21 @@ fn select_list(
             names.push(field.to_string());
         }
     }
-    Ok(names.join(", "))
+    names.join(", ")
 }
 
-/// A name safe to put in SOQL (letters, digits, `_`, `.` for relationships).
+/// A name safe to put in SOQL (the rule `check` holds field names to): the object of
+/// a read is the schema's entity, which may be any name.
 fn identifier(what: &str, name: &str) -> Result<String, ConnectorError> {
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    if valid {
-        Ok(name.to_string())
-    } else {
-        Err(ConnectorError::Permanent {
-            message: format!("{what}: `{name}` is not a Salesforce field or object name"),
+    salesforce::identifier(name)
+        .map(|()| name.to_string())
+        .map_err(|why| ConnectorError::Permanent {
+            message: format!("{what}: `{name}` {why}"),
         })
-    }
 }
 
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-fn bad_config(key: &str, value: &Value) -> ConnectorError {
-    ConnectorError::Permanent {
-        message: format!("`{key}`: unexpected value {value}"),
-    }
 }
 
 /// Salesforce writes `2024-01-15T10:30:00.000+0000`; the watermark is RFC 3339. Both
@@ -573,34 +524,20 @@ mod tests {
 
     #[test]
     fn select_lists() {
-        let check = |fields: Value, wm: Option<&str>, deleted: bool, expect: &str| {
-            let got = select_list(Some(&fields), wm, deleted).unwrap_or_else(|e| e.to_string());
-            assert_eq!(got, expect, "fields {fields}");
+        let check = |fields: Option<&[&str]>, wm: Option<&str>, deleted: bool, expect: &str| {
+            let fields: Option<Vec<String>> =
+                fields.map(|f| f.iter().map(|s| s.to_string()).collect());
+            let got = select_list(fields.as_deref(), wm, deleted);
+            assert_eq!(got, expect, "fields {fields:?}");
         };
+        check(None, Some("SystemModstamp"), true, "FIELDS(STANDARD)");
         check(
-            Value::Null,
-            Some("SystemModstamp"),
-            true,
-            "FIELDS(STANDARD)",
-        );
-        check(
-            serde_json::json!(["Name", "id"]),
+            Some(&["Name", "id"]),
             Some("LastModifiedDate"),
             true,
             "Name, id, LastModifiedDate, IsDeleted",
         );
-        check(
-            serde_json::json!(["Name; DELETE"]),
-            None,
-            false,
-            "fields: `Name; DELETE` is not a Salesforce field or object name",
-        );
-        check(
-            serde_json::json!("Name"),
-            None,
-            false,
-            "`fields`: unexpected value \"Name\"",
-        );
+        check(Some(&["Name"]), None, false, "Name, Id");
     }
 
     #[test]

@@ -111,10 +111,11 @@ mod tests {
                 auth_type: AuthType::None,
                 fields: Vec::new(),
             },
-            settings: json!({ "baseUrl": base })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            settings: crate::compile::config::settings_from_json(
+                "rest",
+                &json!({ "baseUrl": base }),
+            )
+            .expect("rest settings"),
         }
     }
 

@@ -111,7 +111,7 @@ impl Engine {
             schema: &task.schema,
             integration: &integration,
             task_id: &task.id,
-            task_config: &task.config,
+            task_config: &task.config.values,
             execution_id: &page_execution,
             sweep_mark: None,
             now: Utc::now(),

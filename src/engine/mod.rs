@@ -24,6 +24,7 @@ mod oauth;
 mod page;
 mod replay;
 mod retry;
+mod tokens;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use execute::log_end;
 pub use ingest::{Delivery, Ingested, WEBHOOK_INTEGRATION};
 pub use lookup::StoreLookup;
 pub use page::{apply_page, commit_page, PageContext, PageInput, PageOutcome, MAX_ATTEMPTS};
+pub use tokens::record_id as webhook_token_record;
 /// Cancels an execution: it stops at its next page boundary, or at once while it waits
 /// to retry a fetch. Cheap to clone; a child token is cancelled with its parent.
 pub use tokio_util::sync::CancellationToken;
@@ -254,7 +256,7 @@ impl Engine {
         };
         let read = ReadRequest {
             entity: task.schema.entity.clone(),
-            task_config: task.config.clone(),
+            source: task.config.source.clone(),
             settings: connection.settings.clone(),
             full,
             page_size: self.options.page_size,
@@ -410,7 +412,7 @@ impl Engine {
             schema: task.schema.clone(),
             integration: integration.clone(),
             task_id: task.id.clone(),
-            task_config: Arc::new(task.config.clone()),
+            task_config: Arc::new(task.config.values.clone()),
             execution_id: execution.id.clone(),
             sweep_mark: sweep.as_ref().map(|s| s.mark.clone()),
         };
@@ -519,12 +521,12 @@ impl Engine {
             entity: schema.entity.clone(),
             strategy: schema.dedupe.strategy,
             sweep,
-            // The task may set its own guard (`config { deleteGuard: 0.8 }`).
+            // The task may set its own guard (`config { deleteGuard: 0.8 }`, a share
+            // from 0 to 1 checked at check time); else the engine's.
             delete_guard: task
                 .config
-                .get("deleteGuard")
-                .and_then(Value::as_f64)
-                .filter(|g| (0.0..=1.0).contains(g))
+                .engine
+                .delete_guard
                 .unwrap_or(self.options.delete_guard),
             watermark: last_watermark,
             task_id: task.id.clone(),

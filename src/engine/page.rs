@@ -42,6 +42,8 @@ pub struct PageContext<'a> {
     /// The integration the records come from (the connection's).
     pub integration: &'a str,
     pub task_id: &'a str,
+    /// The task's config as written (`TaskConfig::values`): what `{{task.KEY}}` and a
+    /// `custom` script's `task` read.
     pub task_config: &'a Map<String, Value>,
     pub execution_id: &'a str,
     /// Set during a full sync of a schema that deletes removed records: every shard

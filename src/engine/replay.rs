@@ -58,7 +58,7 @@ impl Engine {
             schema: &task.schema,
             integration,
             task_id: &task.id,
-            task_config: &task.config,
+            task_config: &task.config.values,
             execution_id: &execution.id,
             sweep_mark: None,
             now: execution.started_at,

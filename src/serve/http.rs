@@ -25,6 +25,7 @@ use super::deliveries::Deliveries;
 use super::metrics::Metrics;
 use super::runner::{Runner, TriggerError};
 use super::state::{Event, Shared};
+use super::webhook_secrets::{Unavailable, WebhookSecrets};
 use crate::compile::ir::{Schedule, Task};
 use crate::engine::{Ingested, DEFAULT_TENANT};
 use crate::store::TriggeredBy;
@@ -52,8 +53,6 @@ pub const DEFAULT_SIGNATURE_TOLERANCE_SECS: u64 = 300;
 /// The sender's id for a delivery; a redelivery with the same id is acknowledged and
 /// ignored.
 pub const EVENT_ID_HEADER: &str = "x-cmap-event-id";
-/// The task config key naming the environment variable that holds the HMAC key.
-pub const SIGNATURE_SECRET_ENV_KEY: &str = "signatureSecretEnv";
 /// Event ids longer than this are refused (they become store keys).
 const MAX_EVENT_ID_LEN: usize = 256;
 
@@ -161,6 +160,9 @@ pub struct ApiError {
     pub help: Option<String>,
     /// Seconds for a `Retry-After` header (a 503 the sender should retry).
     pub retry_after: Option<u64>,
+    /// Already logged where it arose (a webhook token missing when the version loaded):
+    /// a delivery refused for it is not logged again.
+    pub logged: bool,
 }
 
 impl ApiError {
@@ -170,6 +172,7 @@ impl ApiError {
             error: error.into(),
             help: Some(help.into()),
             retry_after: None,
+            logged: false,
         }
     }
 }
@@ -227,7 +230,10 @@ async fn webhook(
                 .get(EVENT_ID_HEADER)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             let event = event.as_deref();
-            if e.retry_after.is_some() {
+            if e.logged {
+                // Logged once, when the version loaded; a burst of refused deliveries
+                // must not flood the log with it.
+            } else if e.retry_after.is_some() {
                 // Busy, not broken: the sender retries after Retry-After.
                 tracing::warn!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery deferred");
             } else if e.status.is_server_error() {
@@ -264,7 +270,7 @@ async fn receive(
         })?;
     // Everything the headers alone can refuse, before any of the body is read or a
     // place in the queue is taken: an unauthenticated sender cannot fill the queue.
-    verify_token(&task, headers)?;
+    verify_token(&task, &loaded.webhooks, headers)?;
     if api.runner.is_paused(task_id) {
         // 503, not 4xx: senders retry server errors, so deliveries made while the task
         // is paused arrive once it is resumed.
@@ -310,6 +316,7 @@ async fn receive(
     })?;
     verify_signature(
         &task,
+        &loaded.webhooks,
         headers,
         &body,
         event_id.as_deref(),
@@ -331,71 +338,92 @@ async fn receive(
     }
 }
 
-/// Checks the task's verification token.
-fn verify_token(task: &Task, headers: &HeaderMap) -> Result<(), ApiError> {
-    if let Schedule::Realtime {
-        verification_token: Some(expected),
-        ..
-    } = &task.schedule
-    {
-        let presented = header_str(headers, TOKEN_HEADER).or_else(|| {
-            header_str(headers, header::AUTHORIZATION.as_str())
-                .and_then(|v| v.strip_prefix("Bearer "))
-        });
-        // Constant time: the comparison must not tell an attacker how many leading
-        // bytes were right. (Lengths may differ; that leaks only the length.)
-        let ok = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())));
-        if !ok {
-            return Err(unauthorized(
-                "missing or wrong verification token",
-                "send the task's token in the X-Cmap-Token header (or Authorization: Bearer)",
-            ));
+/// Checks the task's verification token, as read when the version loaded. Fail closed:
+/// a token that could not be read refuses every delivery (503: senders retry, and
+/// succeed once it is set and loaded).
+fn verify_token(
+    task: &Task,
+    secrets: &WebhookSecrets,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let expected = match secrets.token(&task.id) {
+        Some(Ok(token)) => token,
+        Some(Err(why)) => return Err(unavailable(why)),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("task `{}` has no token loaded", task.id),
+                "reload the pipelines: POST /api/reload",
+            ))
         }
+    };
+    let presented = header_str(headers, TOKEN_HEADER).or_else(|| {
+        header_str(headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
+    });
+    // Constant time: the comparison must not tell an attacker how many leading bytes
+    // were right. (Lengths may differ; that leaks only the length.)
+    let ok =
+        presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.expose().as_bytes())));
+    if !ok {
+        return Err(unauthorized(
+            "missing or wrong verification token",
+            "send the task's token in the X-Cmap-Token header (or Authorization: Bearer)",
+        ));
     }
     Ok(())
 }
 
 /// When the task asks for signatures, checks the delivery's (the scheme is
-/// [`check_signature`]'s). `now`: the server's clock, UNIX seconds.
+/// [`check_signature`]'s) with the secret read when the version loaded. `now`: the
+/// server's clock, UNIX seconds.
 fn verify_signature(
     task: &Task,
+    secrets: &WebhookSecrets,
     headers: &HeaderMap,
     body: &[u8],
     event_id: Option<&str>,
     tolerance_secs: u64,
     now: i64,
 ) -> Result<(), ApiError> {
-    if let Some(var) = task
-        .config
-        .get(SIGNATURE_SECRET_ENV_KEY)
-        .and_then(Value::as_str)
-    {
-        // Fail closed: a task that asks for signatures never accepts unsigned bodies,
-        // even when its secret is missing from the environment.
-        let secret = std::env::var(var).map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the signing secret `{var}` is not set in the server's environment"),
-                format!("set {var} for the server and restart it"),
-            )
-        })?;
-        if secret.is_empty() {
+    let Some(var) = task.config.engine.signature_secret_env.as_deref() else {
+        return Ok(());
+    };
+    // Fail closed: a task that asks for signatures never accepts unsigned bodies, even
+    // when its secret is missing.
+    let secret = match secrets.signing_key(&task.id) {
+        Some(Ok(secret)) => secret,
+        Some(Err(why)) => return Err(unavailable(why)),
+        None => {
             return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the signing secret `{var}` is empty"),
-                format!("set {var} to a non-empty secret"),
-            ));
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the signing secret `{var}` of task `{}` is not loaded",
+                    task.id
+                ),
+                "reload the pipelines: POST /api/reload",
+            ))
         }
-        check_signature(
-            secret.as_bytes(),
-            header_str(headers, SIGNATURE_HEADER),
-            event_id,
-            body,
-            tolerance_secs,
-            now,
-        )?;
+    };
+    check_signature(
+        secret.expose().as_bytes(),
+        header_str(headers, SIGNATURE_HEADER),
+        event_id,
+        body,
+        tolerance_secs,
+        now,
+    )
+}
+
+/// 503 for a secret that could not be read when the version loaded (logged then).
+fn unavailable(why: &Unavailable) -> ApiError {
+    ApiError {
+        logged: true,
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            why.error.clone(),
+            why.help.clone(),
+        )
     }
-    Ok(())
 }
 
 fn unauthorized(error: &str, help: &str) -> ApiError {

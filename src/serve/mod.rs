@@ -14,3 +14,4 @@ pub mod schedule;
 pub mod scheduler;
 pub mod server;
 pub mod state;
+pub mod webhook_secrets;

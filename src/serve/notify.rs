@@ -104,7 +104,7 @@ impl Notifier {
                 "taskId": task.id,
                 "taskName": task.name,
                 "status": execution.status.as_str(),
-                "recipients": n.recipients,
+                "recipients": n.recipients.iter().map(|r| &r.written).collect::<Vec<_>>(),
                 "execution": execution,
             });
             let ok = self
@@ -126,8 +126,18 @@ impl Notifier {
             delivered += usize::from(ok);
         }
         if let Some(smtp) = &self.smtp {
-            let (emails, others): (Vec<&String>, Vec<&String>) =
-                n.recipients.iter().partition(|r| r.contains('@'));
+            // Addresses were parsed at check time; user ids get no email.
+            let emails: Vec<&lettre::message::Mailbox> = n
+                .recipients
+                .iter()
+                .filter_map(|r| r.email.as_ref())
+                .collect();
+            let others: Vec<&String> = n
+                .recipients
+                .iter()
+                .filter(|r| r.email.is_none())
+                .map(|r| &r.written)
+                .collect();
             if !others.is_empty() {
                 tracing::info!(task = %task.id, skipped = ?others, "recipients without an email address get no email");
             }
@@ -148,7 +158,7 @@ impl Notifier {
         smtp: &AsyncSmtpTransport<Tokio1Executor>,
         task: &Task,
         e: &SyncExecution,
-        to: &[&String],
+        to: &[&lettre::message::Mailbox],
     ) -> Result<(), String> {
         let r = &e.results;
         let mut builder = Message::builder()
@@ -163,10 +173,8 @@ impl Notifier {
                 e.status.as_str()
             ))
             .header(ContentType::TEXT_PLAIN);
-        for address in to {
-            builder = builder.to(address
-                .parse()
-                .map_err(|err| format!("recipient `{address}`: {err}"))?);
+        for mailbox in to {
+            builder = builder.to((*mailbox).clone());
         }
         let body = format!(
             "Task {} finished: {}.\n\nfetched {}, created {}, updated {}, skipped {}, failed {}, deleted {}\nexecution {}\n{}",
@@ -220,7 +228,7 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compile::ir::{Notifications, Task};
+    use crate::compile::ir::{Notifications, Recipient, Task};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -348,7 +356,16 @@ mod tests {
             on_success: false,
             on_failure: true,
             on_partial: true,
-            recipients: vec!["admin@tenant.com".into(), "user-42".into()],
+            recipients: vec![
+                Recipient {
+                    written: "admin@tenant.com".into(),
+                    email: Some("admin@tenant.com".parse().expect("an address")),
+                },
+                Recipient {
+                    written: "user-42".into(),
+                    email: None,
+                },
+            ],
         }
     }
 

@@ -18,6 +18,7 @@ use super::metrics::Metrics;
 use super::runner::{Finished, Runner};
 use super::scheduler::{self, Entry, Missed, Plan};
 use super::state::{Event, Loaded, Shared};
+use crate::compile::config::MissedRuns;
 use crate::compile::ir::{Schedule, TaskStatus};
 use crate::engine::Engine;
 use crate::store::TriggeredBy;
@@ -86,11 +87,7 @@ pub async fn run(
     // reload requests is worth dropping rather than queueing (see `request`).
     let (events, mut inbox) = mpsc::channel::<Event>(16);
     let shared = Arc::new(Shared {
-        current: RwLock::new(Arc::new(Loaded {
-            program: Arc::new(first.program),
-            generation: 1,
-            loaded_at: Utc::now(),
-        })),
+        current: RwLock::new(Arc::new(Loaded::new(Arc::new(first.program), 1, &engine))),
         files: RwLock::new(first.files),
         engine,
         pipelines_dir: options.pipelines.clone(),
@@ -193,11 +190,11 @@ pub async fn run(
                 match result {
                     Ok(Ok(version)) => {
                         let generation = shared.snapshot().generation + 1;
-                        shared.swap(Arc::new(Loaded {
-                            program: Arc::new(version.program),
+                        shared.swap(Arc::new(Loaded::new(
+                            Arc::new(version.program),
                             generation,
-                            loaded_at: Utc::now(),
-                        }));
+                            &shared.engine,
+                        )));
                         {
                             let mut files = shared.files.write().unwrap_or_else(|e| e.into_inner());
                             *files = loader::loaded(&files, version.files);
@@ -384,10 +381,10 @@ fn plan(shared: &Shared) -> Plan {
                 .ok()
                 .flatten()
                 .and_then(|s| s.last_run_at);
-            let missed = if t.config.get("missedRuns").and_then(|v| v.as_str()) == Some("skip") {
-                Missed::Skip
-            } else {
-                Missed::RunOnce
+            // Typed at check time: `run_once` (the default) or `skip`.
+            let missed = match t.config.engine.missed_runs {
+                MissedRuns::Skip => Missed::Skip,
+                MissedRuns::RunOnce => Missed::RunOnce,
             };
             Entry {
                 task: t.id.clone(),

@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use super::webhook_secrets::WebhookSecrets;
 use crate::compile::ir::Program;
 use crate::engine::Engine;
 
@@ -23,6 +24,22 @@ pub struct Loaded {
     /// Increases with every successful reload (1 for the first load).
     pub generation: u64,
     pub loaded_at: DateTime<Utc>,
+    /// The realtime tasks' tokens, read when this version loaded.
+    pub webhooks: WebhookSecrets,
+}
+
+impl Loaded {
+    /// Version `generation` of `program`, loaded now: its webhook tokens are read from
+    /// the environment and `engine`'s store (see [`WebhookSecrets`]).
+    pub fn new(program: Arc<Program>, generation: u64, engine: &Engine) -> Loaded {
+        let webhooks = WebhookSecrets::resolve(&program, engine);
+        Loaded {
+            program,
+            generation,
+            loaded_at: Utc::now(),
+            webhooks,
+        }
+    }
 }
 
 /// A pipeline file as the server last saw it (`GET /api/pipelines`).

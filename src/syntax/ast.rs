@@ -32,6 +32,67 @@ pub type Name = Spanned<String>;
 /// A JSON literal (`"a"`, `1.5`, `true`, `null`, `[..]`, `{..}`) with its span.
 pub type Literal = Spanned<Value>;
 
+/// A JSON literal that keeps the span of every key and of every nested value: a
+/// connection's `settings` and a task's `config`, which `compile` checks key by key, so
+/// that a diagnostic points at the offending key or value (in `.cmap` and in seed JSON
+/// alike) rather than at the whole object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tree {
+    pub span: Span,
+    pub node: TreeNode,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TreeNode {
+    /// `null`, a boolean, a number or a string.
+    Scalar(Value),
+    Array(Vec<Tree>),
+    /// Entries in source order. A key written twice in `.cmap` is kept twice (`compile`
+    /// reports it); seed JSON has already kept the last of the two (and said so).
+    Object(Vec<(Name, Tree)>),
+}
+
+impl Tree {
+    /// The plain value (a key given twice keeps its last value, as JSON readers do).
+    pub fn to_value(&self) -> Value {
+        match &self.node {
+            TreeNode::Scalar(v) => v.clone(),
+            TreeNode::Array(items) => Value::Array(items.iter().map(Tree::to_value).collect()),
+            TreeNode::Object(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.node.clone(), v.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// A tree of `value` whose every part has the span `span` (for values built rather
+    /// than read: tests, tools).
+    pub fn from_value(value: &Value, span: Span) -> Tree {
+        let node = match value {
+            Value::Array(items) => {
+                TreeNode::Array(items.iter().map(|v| Tree::from_value(v, span)).collect())
+            }
+            Value::Object(map) => TreeNode::Object(
+                map.iter()
+                    .map(|(k, v)| (Name::new(k.clone(), span), Tree::from_value(v, span)))
+                    .collect(),
+            ),
+            scalar => TreeNode::Scalar(scalar.clone()),
+        };
+        Tree { span, node }
+    }
+
+    /// The entries, when this is an object.
+    pub fn entries(&self) -> Option<&[(Name, Tree)]> {
+        match &self.node {
+            TreeNode::Object(entries) => Some(entries),
+            _ => None,
+        }
+    }
+}
+
 /// One parsed file: its items in source order, and its comments (kept by `fmt`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Document {
@@ -383,8 +444,8 @@ pub struct Task {
     /// `pull`, `push` or `bidirectional`.
     pub direction: Option<Name>,
     pub schedule: Option<Schedule>,
-    /// `config` (an object).
-    pub config: Option<Literal>,
+    /// `config` (an object; a tree, so each key keeps its span).
+    pub config: Option<Tree>,
     /// `active`, `paused`, `error`, `disabled` (absent: active).
     pub status: Option<Name>,
     pub retry: Option<Retry>,
@@ -410,11 +471,13 @@ pub enum Schedule {
         expression: Name,
         timezone: Option<Name>,
     },
-    /// `schedule realtime "https://.." token "..."`.
+    /// `schedule realtime "https://.." token env("VAR")` (`verificationToken`). The
+    /// token is a secret, named like a connection's credentials: `env("VAR")` or
+    /// `stored`; a literal is kept so that `compile` can refuse it (E0701).
     Realtime {
         span: Span,
         webhook_url: Option<Name>,
-        verification_token: Option<Name>,
+        token: Option<Credential>,
     },
     /// A schedule type this model does not know (seed JSON), kept for diagnostics.
     Unknown { span: Span, kind: Name },
@@ -458,9 +521,9 @@ pub struct Connection {
     pub tenant: Option<Name>,
     /// `authType` and `credentials`.
     pub auth: Option<Auth>,
-    /// Connector settings (seed JSON: the extension key `settings`); a literal so a
-    /// wrongly typed value can be reported.
-    pub settings: Option<Literal>,
+    /// Connector settings (seed JSON: the extension key `settings`); a tree, so a
+    /// wrongly typed value is reported and each key keeps its span.
+    pub settings: Option<Tree>,
     /// Kept, uninterpreted keys (`status`, `createdBy`, `createdAt`, ...).
     pub meta: Vec<(Name, Literal)>,
 }

@@ -96,3 +96,45 @@ pub mod mock_feeds;
 pub mod mock_hubspot;
 pub mod mock_pages;
 pub mod mock_salesforce;
+
+/// The variable the in-process servers' realtime test tasks read their token from
+/// (`token env("CMAP_TEST_WEBHOOK_TOKEN")`).
+pub const WEBHOOK_TOKEN_ENV: &str = "CMAP_TEST_WEBHOOK_TOKEN";
+/// Its value.
+pub const WEBHOOK_TOKEN: &str = "t0k3n";
+
+/// Sets [`WEBHOOK_TOKEN_ENV`] in this process, once (always to [`WEBHOOK_TOKEN`]), for
+/// tests that serve in-process: the server reads tokens from its own environment.
+pub fn webhook_token_env() -> &'static str {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::env::set_var(WEBHOOK_TOKEN_ENV, WEBHOOK_TOKEN));
+    WEBHOOK_TOKEN
+}
+
+/// The settings and task config of a read through `integration`, typed as `check` types
+/// them (only the keys the connector reads are taken from `settings`, so one JSON object
+/// can serve connectors that share a mock). A test's request that does not check is a
+/// bug of the test: it panics with the diagnostics.
+pub fn typed(
+    integration: &str,
+    settings: &serde_json::Value,
+    task: &serde_json::Value,
+) -> (
+    cmap::compile::config::Settings,
+    cmap::compile::config::Source,
+) {
+    use cmap::compile::config::{declared_settings, settings_from_json, source_from_json};
+    let declared = declared_settings(integration);
+    let settings: serde_json::Map<String, serde_json::Value> = settings
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| declared.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let settings = settings_from_json(integration, &serde_json::Value::Object(settings))
+        .unwrap_or_else(|e| panic!("the test's {integration} settings do not check: {e}"));
+    let source = source_from_json(integration, task)
+        .unwrap_or_else(|e| panic!("the test's {integration} task config does not check: {e}"));
+    (settings, source)
+}

@@ -43,6 +43,9 @@ pub(super) struct TaskKey {
 pub(super) struct Out {
     pub schema: Option<Arc<ir::Schema>>,
     pub task_keys: Vec<TaskKey>,
+    /// A `custom` script reads `task` other than as `task.KEY` / `task["KEY"]` (passes it
+    /// on, indexes it with a variable): which keys it reads cannot be told.
+    pub whole_task: bool,
 }
 
 /// The state of one schema's checks.
@@ -59,6 +62,8 @@ struct Sx<'c, 'a> {
     /// A custom script reads `record`: the whole record is needed.
     whole_record: bool,
     task_keys: Vec<TaskKey>,
+    /// A script reads `task` whole (see [`Out::whole_task`]).
+    whole_task: bool,
 }
 
 /// What a mapping expression lowers to.
@@ -77,11 +82,13 @@ pub(super) fn lower(cx: &mut Cx<'_>, s: &ast::Schema) -> Out {
         reads: BTreeSet::new(),
         whole_record: false,
         task_keys: Vec::new(),
+        whole_task: false,
     };
     let schema = sx.schema(s);
     Out {
         schema: schema.map(Arc::new),
         task_keys: sx.task_keys,
+        whole_task: sx.whole_task,
     }
 }
 

@@ -188,15 +188,26 @@ impl Sx<'_, '_> {
         let Some(Value::String(expr)) = config.get("expression") else {
             return;
         };
+        static TASK: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\btask\b").ok());
+        let mut keyed = 0;
         if let Some(re) = TASK_KEY.as_ref() {
             for c in re.captures_iter(expr) {
                 if let Some(k) = c.get(1).or_else(|| c.get(2)) {
+                    keyed += 1;
                     self.task_keys.push(TaskKey {
                         key: k.as_str().to_string(),
                         span,
                     });
                 }
             }
+        }
+        // Any other mention of `task` (passed on whole, indexed by a variable) may read
+        // any key: a task's config is then not held to the keys seen here.
+        if TASK
+            .as_ref()
+            .is_some_and(|re| re.find_iter(expr).count() > keyed)
+        {
+            self.whole_task = true;
         }
         if self
             .cx

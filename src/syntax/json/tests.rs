@@ -156,7 +156,7 @@ const EXTENSIONS: &str = r#"[
     "conversionSchemaId": "hs-deal",
     "connectionId": "hs",
     "direction": "push",
-    "schedule": { "type": "realtime", "config": { "type": "realtime", "webhookUrl": "https://hooks.example.com/x", "verificationToken": "s3cret" } },
+    "schedule": { "type": "realtime", "config": { "type": "realtime", "webhookUrl": "https://hooks.example.com/x", "verificationToken": { "env": "HS_DEAL_TOKEN" } } },
     "config": { "industry": "banking" },
     "status": "paused",
     "retryConfig": { "maxRetries": 5, "retryDelaySeconds": 60, "exponentialBackoff": false },
@@ -366,7 +366,7 @@ fn spec_examples_decode_to_their_items() {
     expect![[r#"
         sf-contact-to-contact.json: schema sf-contact-to-contact (5 mappings)
         sf-opportunity.json: schema sf-opportunity (5 mappings)
-        google-news-to-news.json: schema google-news-to-news (6 mappings)
+        google-news-to-news.json: schema google-news-to-news (7 mappings)
         sf-opp-hourly.json: task sf-opp-hourly -> sf-opportunity
         sf-contact-daily.json: task sf-contact-daily -> sf-contact-to-contact
         news-banking-daily.json: task news-banking-daily -> google-news-to-news
@@ -404,6 +404,30 @@ impl Spans {
         for (k, v) in entries {
             self.name(k);
             self.lit(v);
+        }
+    }
+    /// A tree, its keys and every nested value.
+    fn tree(&mut self, t: &Tree) {
+        self.0.push((t.span, t.to_value()));
+        match &t.node {
+            TreeNode::Scalar(_) => {}
+            TreeNode::Array(items) => items.iter().for_each(|i| self.tree(i)),
+            TreeNode::Object(entries) => {
+                for (k, v) in entries {
+                    self.name(k);
+                    self.tree(v);
+                }
+            }
+        }
+    }
+    fn credential(&mut self, c: &Credential) {
+        match c {
+            Credential::Plain(l) => self.lit(l),
+            Credential::Env { span, var } => {
+                self.name(var);
+                self.0.push((*span, serde_json::json!({ "env": var.node })));
+            }
+            Credential::Stored(span) => self.0.push((*span, serde_json::json!({ "stored": true }))),
         }
     }
     fn condition(&mut self, c: &Condition) {
@@ -577,18 +601,18 @@ impl Spans {
                 self.opt(timezone);
             }
             Some(Schedule::Realtime {
-                webhook_url,
-                verification_token,
-                ..
+                webhook_url, token, ..
             }) => {
                 self.opt(webhook_url);
-                self.opt(verification_token);
+                if let Some(t) = token {
+                    self.credential(t);
+                }
             }
             Some(Schedule::Unknown { kind, .. }) => self.name(kind),
             Some(Schedule::Manual { .. }) | None => {}
         }
         if let Some(c) = &t.config {
-            self.lit(c);
+            self.tree(c);
         }
         if let Some(r) = &t.retry {
             self.lit(&r.max_retries);
@@ -609,17 +633,11 @@ impl Spans {
             self.name(&a.kind);
             for (k, v) in &a.fields {
                 self.name(k);
-                match v {
-                    Credential::Plain(l) => self.lit(l),
-                    Credential::Env { var, .. } => self.name(var),
-                    Credential::Stored(span) => {
-                        self.0.push((*span, serde_json::json!({ "stored": true })))
-                    }
-                }
+                self.credential(v);
             }
         }
         if let Some(l) = &c.settings {
-            self.lit(l);
+            self.tree(l);
         }
         self.entries(&c.meta);
     }
@@ -802,7 +820,7 @@ fn summary(text: &str) -> String {
                     }
                 }
                 if let Some(l) = &c.settings {
-                    out.push_str(&format!("  settings {}\n", l.node));
+                    out.push_str(&format!("  settings {}\n", l.to_value()));
                 }
                 for (k, v) in &c.meta {
                     out.push_str(&format!("  meta {} = {}\n", k.node, v.node));
@@ -1550,9 +1568,9 @@ fn connection_shapes_are_reported() {
             E0003 3:60 [0].credentials.k2.stored must be true
               help: write { "stored": true }, or give the value another way
             E0003 3:75 [0].credentials.k3 must be a string, { "env": "VAR" } or { "stored": true }
-              help: name where the secret comes from: { "env": "VAR" } reads an environment variable, { "stored": true } a value set with `cmap connections set`
+              help: name where the secret comes from: { "env": "VAR" } reads an environment variable, { "stored": true } a value set with `cmap connections set` (a task's token: `cmap tokens set`)
             E0003 3:99 [0].credentials.k4 must be a string, { "env": "VAR" } or { "stored": true }
-              help: name where the secret comes from: { "env": "VAR" } reads an environment variable, { "stored": true } a value set with `cmap connections set`
+              help: name where the secret comes from: { "env": "VAR" } reads an environment variable, { "stored": true } a value set with `cmap connections set` (a task's token: `cmap tokens set`)
             E0003 4:17 [0].settings must be an object, found array
               help: replace it with an object
             W0005 4:21 unknown key `oauth` in [0]

@@ -144,23 +144,35 @@ pub(super) fn trim_trivia_end(text: &str) -> usize {
     let mut len = text.trim_end().len();
     loop {
         let line_start = text[..len].rfind('\n').map_or(0, |i| i + 1);
-        let mut comment = None;
-        let mut last_code = None;
-        scan(text, line_start, len, |i, _| {
-            last_code = Some(i);
-            true
-        });
-        // `scan` skips comments: a comment starts after the last code character.
-        if let Some(rest) = text.get(last_code.map_or(line_start, |i| i + 1)..len) {
-            if let Some(at) = rest.find("//") {
-                comment = Some(last_code.map_or(line_start, |i| i + 1) + at);
-            }
-        }
-        match comment {
+        match comment_start(text, line_start, len) {
             Some(at) => len = text[..at].trim_end().len(),
             None => return len,
         }
     }
+}
+
+/// Where a `//` comment starts in `text[from..to]` (one line), outside strings and
+/// backticked names: `"https://x"` holds no comment.
+fn comment_start(text: &str, from: usize, to: usize) -> Option<usize> {
+    let slice = text.get(from..to)?;
+    let mut it = slice.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        match c {
+            '"' | '`' => {
+                // Strings and backticked names end at their closing quote or the line end.
+                while let Some((_, d)) = it.next() {
+                    if d == '\\' && c == '"' {
+                        it.next();
+                    } else if d == c {
+                        break;
+                    }
+                }
+            }
+            '/' if it.peek().is_some_and(|&(_, d)| d == '/') => return Some(from + i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// True when the code at `pos` continues the statement before it rather than starting

@@ -182,6 +182,8 @@ task sf-opportunity-hourly "Opportunities - Hourly" {
 task t-manual { schedule manual }
 task t-realtime { schedule realtime "https://hook" token "secret" }
 task t-realtime2 { schedule realtime }
+task t-realtime3 { schedule realtime token env("HOOK_TOKEN") }
+task t-realtime4 { schedule realtime "https://hook" token stored }
 task t-cron { schedule cron "0 2 * * *" }
 task t-connection { schema sf-opportunity connection sf-prod }
 
@@ -219,7 +221,7 @@ entity salesforce.Contact {
 fn every_construct_parses_cleanly() {
     let (doc, diags) = parse(0, ALL_CONSTRUCTS);
     assert_eq!(diags, vec![]);
-    assert_eq!(doc.items.len(), 14);
+    assert_eq!(doc.items.len(), 16);
 }
 
 #[test]
@@ -388,7 +390,7 @@ rates EUR { USD: 1.08 }
 entity hubspot.Deal "Deal" { amount?: number, stage: "a" | "b", owner: { id: string } }"#,
         expect![[r#"
             Schema(Schema { id: "s", name: None, description: None, source: None, target: None, dedupe: None, active: None, body: [], lookups: [], tests: [TestCase { name: "t", input: Some(Object {"Id": String("1")}), task: Some(Object {"industry": String("banking")}), expect: [Data(Object {"name": Null}), ExternalId(String("006A")), Relationships(Array []), Skipped(_), Failed { field: None }, Failed { field: Some("email") }] }], meta: [] })
-            Task(Task { id: "t", name: Some("T"), description: None, integration: Some("salesforce"), schema: Some("s"), connection: None, direction: Some("push"), schedule: Some(Realtime { webhook_url: Some("https://x"), verification_token: Some("tok") }), config: Some(Object {"a": Number(1)}), status: Some("error"), retry: Some(Retry { max_retries: Number(3), delay_seconds: Number(300), exponential: None }), notify: Some(Notify { events: ["failure"], recipients: [] }), meta: [] })
+            Task(Task { id: "t", name: Some("T"), description: None, integration: Some("salesforce"), schema: Some("s"), connection: None, direction: Some("push"), schedule: Some(Realtime { webhook_url: Some("https://x"), token: Some(Plain(String("tok"))) }), config: Some(Tree { node: Object([("a", Tree { node: Scalar(Number(1)) })]) }), status: Some("error"), retry: Some(Retry { max_retries: Number(3), delay_seconds: Number(300), exponential: None }), notify: Some(Notify { events: ["failure"], recipients: [] }), meta: [] })
             Lookup(LookupTable { id: "l", entries: [("US", String("United States")), ("1", Number(2))] })
             Rates(RateTable { base: "EUR", rates: [("USD", Number(1.08))] })
             Type(TypeDef { kind: Entity, id: "hubspot.Deal", name: Some("Deal"), fields: [FieldDef { name: "amount", optional: true, ty: Named("number") }, FieldDef { name: "stage", optional: false, ty: Enum(["a", "b"]) }, FieldDef { name: "owner", optional: false, ty: Object([FieldDef { name: "id", optional: false, ty: Named("string") }]) }] })
@@ -655,9 +657,9 @@ connection `odd id` { auth custom { "X-Api-Token": env("TOKEN") } settings "not 
 task daily { schema s  connection sf-prod  schedule manual }
 "#,
         expect![[r#"
-            Connection(Connection { id: "sf-prod", name: Some("Salesforce (production)"), integration: Some("salesforce"), scope: Some("tenant"), tenant: Some("acme"), auth: Some(Auth { kind: "oauth2", fields: [("clientId", Plain(String("3MVG9..."))), ("clientSecret", Env { var: "SF_CLIENT_SECRET" }), ("refreshToken", Stored(_)), ("scopes", Plain(Array [String("api"), Number(1)]))] }), settings: Some(Object {"instanceUrl": String("https://acme.my.salesforce.com"), "apiVersion": String("59.0")}), meta: [] })
+            Connection(Connection { id: "sf-prod", name: Some("Salesforce (production)"), integration: Some("salesforce"), scope: Some("tenant"), tenant: Some("acme"), auth: Some(Auth { kind: "oauth2", fields: [("clientId", Plain(String("3MVG9..."))), ("clientSecret", Env { var: "SF_CLIENT_SECRET" }), ("refreshToken", Stored(_)), ("scopes", Plain(Array [String("api"), Number(1)]))] }), settings: Some(Tree { node: Object([("instanceUrl", Tree { node: Scalar(String("https://acme.my.salesforce.com")) }), ("apiVersion", Tree { node: Scalar(String("59.0")) })]) }), meta: [] })
             Connection(Connection { id: "news", name: Some("Google News"), integration: Some("google-news"), scope: Some("system"), tenant: None, auth: Some(Auth { kind: "none", fields: [] }), settings: None, meta: [] })
-            Connection(Connection { id: "odd id", name: None, integration: None, scope: None, tenant: None, auth: Some(Auth { kind: "custom", fields: [("X-Api-Token", Env { var: "TOKEN" })] }), settings: Some(String("not an object")), meta: [] })
+            Connection(Connection { id: "odd id", name: None, integration: None, scope: None, tenant: None, auth: Some(Auth { kind: "custom", fields: [("X-Api-Token", Env { var: "TOKEN" })] }), settings: Some(Tree { node: Scalar(String("not an object")) }), meta: [] })
             Task(Task { id: "daily", name: None, description: None, integration: None, schema: Some("s"), connection: Some("sf-prod"), direction: None, schedule: Some(Manual { span: _ }), config: None, status: None, retry: None, notify: None, meta: [] })
         "#]],
     );
@@ -716,4 +718,57 @@ task t { schema s  connection }
             E0001 9:20 expected a line break, found `connection`
         "#]],
     );
+}
+
+/// Every key and every nested value of `settings` and `config` has its own span, so a
+/// check diagnostic can point at it: the text under a key's span is the key, under a
+/// value's span the value (a `key: value` pair per line below).
+#[test]
+fn settings_and_config_keep_a_span_per_key_and_value() {
+    use crate::syntax::ast::{Tree, TreeNode};
+    let text = r#"connection c {
+  settings { baseUrl: "https://x", pagination: { type: "offset", `page size`: 100 }, ids: [1, "a"] }
+}
+task t { config { deleteGuard: 0.5, "missed runs": "skip", nested: { a: [true, null] } } }
+"#;
+    let (doc, diags) = parse(0, text);
+    assert_eq!(diags, vec![]);
+    fn walk(text: &str, t: &Tree, out: &mut Vec<String>) {
+        let slice = |s: Span| text.get(s.range()).unwrap_or("?").to_string();
+        if let TreeNode::Object(entries) = &t.node {
+            for (k, v) in entries {
+                out.push(format!("{} = {}", slice(k.span), slice(v.span)));
+                walk(text, v, out);
+            }
+        }
+        if let TreeNode::Array(items) = &t.node {
+            for item in items {
+                out.push(format!("[] {}", slice(item.span)));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for item in &doc.items {
+        let tree = match item {
+            Item::Connection(c) => c.settings.as_ref(),
+            Item::Task(t) => t.config.as_ref(),
+            _ => None,
+        };
+        walk(text, tree.expect("a tree"), &mut out);
+    }
+    expect![[r#"
+        baseUrl = "https://x"
+        pagination = { type: "offset", `page size`: 100 }
+        type = "offset"
+        `page size` = 100
+        ids = [1, "a"]
+        [] 1
+        [] "a"
+        deleteGuard = 0.5
+        "missed runs" = "skip"
+        nested = { a: [true, null] }
+        a = [true, null]
+        [] true
+        [] null"#]]
+    .assert_eq(&out.join("\n"));
 }

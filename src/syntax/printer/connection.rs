@@ -1,7 +1,7 @@
 //! `connection ID "Name" { .. }`: integration, scope, tenant, auth (one credential per
 //! line), settings.
 
-use super::{ident, inline, key, object_key, pad, string, value_at, Layout, Place, Printer};
+use super::{ident, inline, key, object_key, pad, string, tree_at, Layout, Place, Printer};
 use crate::syntax::ast::*;
 
 impl Layout {
@@ -57,11 +57,7 @@ impl Printer<'_> {
             }
         }
         if let Some(l) = &k.settings {
-            self.line(
-                1,
-                &format!("settings {}", value_at(&l.node, 1, 11)),
-                Some(l.span),
-            );
+            self.line(1, &format!("settings {}", tree_at(l, 1, 11)), Some(l.span));
         }
         if !k.meta.is_empty() {
             self.meta(1, &k.meta);

@@ -363,6 +363,60 @@ fn value_at(v: &Value, indent: usize, col: usize) -> String {
     }
 }
 
+/// A [`Tree`] on one line; every entry is kept, a key written twice included (`check`
+/// reports it; `fmt` does not silently drop one of the two).
+fn inline_tree(t: &Tree) -> String {
+    match &t.node {
+        TreeNode::Scalar(v) => inline(v),
+        TreeNode::Array(items) => format!(
+            "[{}]",
+            items.iter().map(inline_tree).collect::<Vec<_>>().join(", ")
+        ),
+        TreeNode::Object(entries) if entries.is_empty() => "{}".to_string(),
+        TreeNode::Object(entries) => {
+            let entries: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", object_key(&k.node), inline_tree(v)))
+                .collect();
+            format!("{{ {} }}", entries.join(", "))
+        }
+    }
+}
+
+/// [`value_at`] for a [`Tree`] (`settings`, `config`): the same layout, every entry kept.
+fn tree_at(t: &Tree, indent: usize, col: usize) -> String {
+    let flat = inline_tree(t);
+    if col + flat.chars().count() <= WIDTH {
+        return flat;
+    }
+    let inner = indent + 1;
+    match &t.node {
+        TreeNode::Object(entries) if !entries.is_empty() => {
+            let mut out = "{\n".to_string();
+            for (k, v) in entries {
+                let key = format!("{}: ", object_key(&k.node));
+                let col = inner * 2 + key.chars().count();
+                out.push_str(&format!("{}{key}{}\n", pad(inner), tree_at(v, inner, col)));
+            }
+            out.push_str(&format!("{}}}", pad(indent)));
+            out
+        }
+        TreeNode::Array(items) if !items.is_empty() => {
+            let mut out = "[\n".to_string();
+            for item in items {
+                out.push_str(&format!(
+                    "{}{},\n",
+                    pad(inner),
+                    tree_at(item, inner, inner * 2)
+                ));
+            }
+            out.push_str(&format!("{}]", pad(indent)));
+            out
+        }
+        _ => flat,
+    }
+}
+
 /// An object from its entries, at column `col` of a line indented `indent` levels.
 fn object<'v>(
     entries: impl Iterator<Item = (&'v str, &'v Value)>,

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{ident, inline, string, value_at, Layout, Printer};
+use super::{ident, inline, string, tree_at, Layout, Printer};
 use crate::syntax::ast::*;
 
 impl Layout {
@@ -65,16 +65,14 @@ impl Printer<'_> {
                     format!("cron {}{zone}", string(&expression.node))
                 }
                 Schedule::Realtime {
-                    webhook_url,
-                    verification_token,
-                    ..
+                    webhook_url, token, ..
                 } => {
                     let mut text = "realtime".to_string();
                     if let Some(u) = webhook_url {
                         text.push_str(&format!(" {}", string(&u.node)));
                     }
-                    if let Some(v) = verification_token {
-                        text.push_str(&format!(" token {}", string(&v.node)));
+                    if let Some(t) = token {
+                        text.push_str(&format!(" token {}", super::connection::credential(t)));
                     }
                     text
                 }
@@ -83,11 +81,7 @@ impl Printer<'_> {
             self.line(1, &format!("schedule {text}"), Some(schedule_span(s)));
         }
         if let Some(c) = &t.config {
-            self.line(
-                1,
-                &format!("config {}", value_at(&c.node, 1, 9)),
-                Some(c.span),
-            );
+            self.line(1, &format!("config {}", tree_at(c, 1, 9)), Some(c.span));
         }
         if let Some(n) = &t.status {
             self.line(1, &format!("status {}", ident(&n.node, &[])), Some(n.span));

@@ -217,6 +217,14 @@ fn every_construct() {
               schedule realtime
             }
 
+            task t-realtime3 {
+              schedule realtime token env("HOOK_TOKEN")
+            }
+
+            task t-realtime4 {
+              schedule realtime "https://hook" token stored
+            }
+
             task t-cron {
               schedule cron "0 2 * * *"
             }

@@ -54,19 +54,7 @@ impl Decoder {
                 None
             }
         };
-        let settings = match o.get("settings") {
-            Some(
-                v @ JVal {
-                    kind: JKind::Object(_),
-                    ..
-                },
-            ) => Some(literal(v)),
-            Some(v) => {
-                self.wrong_type(v, &o.path_of("settings"), "an object");
-                None
-            }
-            None => None,
-        };
+        let settings = self.tree_opt(o, "settings");
         let meta = self.meta(o, CONNECTION_KEYS, CONNECTION_META);
         Connection {
             span: o.span,
@@ -86,46 +74,50 @@ impl Decoder {
         let mut out = Vec::new();
         for e in o.entries {
             let key = Name::new(e.key.clone(), e.key_span);
-            let path = o.path_of(&e.key);
-            let JKind::Object(entries) = &e.value.kind else {
-                // A string is the valid plain value; other literals are kept so that
-                // `compile` reports them the way it does for `.cmap`.
-                out.push((key, Credential::Plain(literal(&e.value))));
-                continue;
-            };
-            let span = e.value.span;
-            let source = Obj {
-                span,
-                entries,
-                what: path.clone(),
-                path: path.clone(),
-            };
-            let cred = match entries.as_slice() {
-                [only] if only.key == "env" => self
-                    .name(&only.value, &source.path_of("env"))
-                    .map(|var| Credential::Env { span, var }),
-                [only] if only.key == "stored" => match only.value.kind {
-                    JKind::Bool(true) => Some(Credential::Stored(span)),
-                    _ => {
-                        self.shape(
-                            only.value.span,
-                            format!("{}.stored must be true", path),
-                            "write { \"stored\": true }, or give the value another way",
-                        );
-                        None
-                    }
-                },
-                _ => {
-                    self.shape(
-                        span,
-                        format!("{path} must be a string, {{ \"env\": \"VAR\" }} or {{ \"stored\": true }}"),
-                        "name where the secret comes from: { \"env\": \"VAR\" } reads an environment variable, { \"stored\": true } a value set with `cmap connections set`",
-                    );
-                    None
-                }
-            };
+            let cred = self.credential_value(&e.value, &o.path_of(&e.key));
             out.extend(cred.map(|c| (key, c)));
         }
         out
+    }
+
+    /// Where a secret comes from: `"plain"`, `{ "env": "VAR" }` or `{ "stored": true }`
+    /// (a credential's value, a realtime task's `verificationToken`). `path` names it.
+    pub(super) fn credential_value(&mut self, v: &JVal, path: &str) -> Option<Credential> {
+        let JKind::Object(entries) = &v.kind else {
+            // A string is the valid plain value; other literals are kept so that
+            // `compile` reports them the way it does for `.cmap`.
+            return Some(Credential::Plain(literal(v)));
+        };
+        let span = v.span;
+        let source = Obj {
+            span,
+            entries,
+            what: path.to_string(),
+            path: path.to_string(),
+        };
+        match entries.as_slice() {
+            [only] if only.key == "env" => self
+                .name(&only.value, &source.path_of("env"))
+                .map(|var| Credential::Env { span, var }),
+            [only] if only.key == "stored" => match only.value.kind {
+                JKind::Bool(true) => Some(Credential::Stored(span)),
+                _ => {
+                    self.shape(
+                        only.value.span,
+                        format!("{path}.stored must be true"),
+                        "write { \"stored\": true }, or give the value another way",
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.shape(
+                    span,
+                    format!("{path} must be a string, {{ \"env\": \"VAR\" }} or {{ \"stored\": true }}"),
+                    "name where the secret comes from: { \"env\": \"VAR\" } reads an environment variable, { \"stored\": true } a value set with `cmap connections set` (a task's token: `cmap tokens set`)",
+                );
+                None
+            }
+        }
     }
 }

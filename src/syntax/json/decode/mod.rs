@@ -97,6 +97,40 @@ fn literal(v: &JVal) -> Literal {
     Literal::new(v.to_value(), v.span)
 }
 
+/// A JSON value as a [`Tree`], keeping every key's and value's span.
+fn tree(v: &JVal) -> Tree {
+    let node = match &v.kind {
+        JKind::Array(items) => TreeNode::Array(items.iter().map(tree).collect()),
+        JKind::Object(entries) => TreeNode::Object(
+            entries
+                .iter()
+                .map(|e| (Name::new(e.key.clone(), e.key_span), tree(&e.value)))
+                .collect(),
+        ),
+        _ => TreeNode::Scalar(v.to_value()),
+    };
+    Tree { span: v.span, node }
+}
+
+/// An object-valued key as a [`Tree`] (`config`, `settings`); another type is reported.
+impl Decoder {
+    fn tree_opt(&mut self, o: &Obj<'_>, key: &str) -> Option<Tree> {
+        match o.get(key) {
+            Some(
+                v @ JVal {
+                    kind: JKind::Object(_),
+                    ..
+                },
+            ) => Some(tree(v)),
+            Some(v) => {
+                self.wrong_type(v, &o.path_of(key), "an object");
+                None
+            }
+            None => None,
+        }
+    }
+}
+
 /// A JSON rendering of a value for help texts, shortened when long.
 fn show(v: &JVal) -> String {
     let text = v.to_value().to_string();

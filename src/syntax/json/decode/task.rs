@@ -1,7 +1,6 @@
 //! A SyncTask object: its keys, schedule, retry and notification configs.
 
-use super::super::reader::{JKind, JVal};
-use super::{literal, Decoder, Obj};
+use super::{Decoder, Obj};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::syntax::ast::*;
 
@@ -44,19 +43,7 @@ impl Decoder {
         let connection = self.str_opt(o, "connectionId");
         let direction = self.str_opt(o, "direction");
         let schedule = self.obj_opt(o, "schedule").and_then(|s| self.schedule(&s));
-        let config = match o.get("config") {
-            Some(
-                v @ JVal {
-                    kind: JKind::Object(_),
-                    ..
-                },
-            ) => Some(literal(v)),
-            Some(v) => {
-                self.wrong_type(v, &o.path_of("config"), "an object");
-                None
-            }
-            None => None,
-        };
+        let config = self.tree_opt(o, "config");
         let status = self.str_opt(o, "status");
         let retry = self.obj_opt(o, "retryConfig").and_then(|r| {
             self.keys(
@@ -172,11 +159,15 @@ impl Decoder {
             _ => {
                 self.keys(&c, &["type", "webhookUrl", "verificationToken"]);
                 let webhook_url = self.str_opt(&c, "webhookUrl");
-                let verification_token = self.str_opt(&c, "verificationToken");
+                // The token is a secret, in the shapes credentials take: `{ "env": "VAR" }`,
+                // `{ "stored": true }` (a plain string is kept for `compile` to refuse).
+                let token = c
+                    .get("verificationToken")
+                    .and_then(|v| self.credential_value(v, &c.path_of("verificationToken")));
                 Some(Schedule::Realtime {
                     span,
                     webhook_url,
-                    verification_token,
+                    token,
                 })
             }
         }

@@ -34,27 +34,30 @@ pub(super) fn connection(k: &Connection) -> Value {
         .auth
         .iter()
         .flat_map(|a| &a.fields)
-        .map(|(key, value)| {
-            let v = match value {
-                Credential::Plain(l) => l.node.clone(),
-                Credential::Env { var, .. } => {
-                    let mut o = Map::new();
-                    o.insert("env".into(), s(var));
-                    Value::Object(o)
-                }
-                Credential::Stored(_) => {
-                    let mut o = Map::new();
-                    o.insert("stored".into(), true.into());
-                    Value::Object(o)
-                }
-            };
-            (key.node.clone(), v)
-        })
+        .map(|(key, value)| (key.node.clone(), credential(value)))
         .collect();
     m.insert("credentials".into(), Value::Object(credentials));
     if let Some(l) = &k.settings {
-        m.insert("settings".into(), l.node.clone());
+        m.insert("settings".into(), l.to_value());
     }
     insert_meta(&mut m, &k.meta);
     Value::Object(m)
+}
+
+/// Where a secret comes from, in seed JSON: the plain value, `{ "env": "VAR" }` or
+/// `{ "stored": true }` (a credential, a realtime task's `verificationToken`).
+pub(super) fn credential(value: &Credential) -> Value {
+    match value {
+        Credential::Plain(l) => l.node.clone(),
+        Credential::Env { var, .. } => {
+            let mut o = Map::new();
+            o.insert("env".into(), s(var));
+            Value::Object(o)
+        }
+        Credential::Stored(_) => {
+            let mut o = Map::new();
+            o.insert("stored".into(), true.into());
+            Value::Object(o)
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::super::decode::{CONNECTION_MARKERS, SCHEMA_MARKERS};
+use super::connection::credential;
 use super::{insert_meta, kind_if_ambiguous, s};
 use crate::syntax::ast::*;
 
@@ -33,7 +34,7 @@ pub(super) fn task(t: &Task) -> Value {
         "config".into(),
         t.config
             .as_ref()
-            .map_or_else(|| Value::Object(Map::new()), |c| c.node.clone()),
+            .map_or_else(|| Value::Object(Map::new()), Tree::to_value),
     );
     m.insert(
         "status".into(),
@@ -90,15 +91,13 @@ pub(super) fn schedule(sched: Option<&Schedule>) -> Value {
             );
         }
         Some(Schedule::Realtime {
-            webhook_url,
-            verification_token,
-            ..
+            webhook_url, token, ..
         }) => {
             if let Some(u) = webhook_url {
                 c.insert("webhookUrl".into(), s(u));
             }
-            if let Some(t) = verification_token {
-                c.insert("verificationToken".into(), s(t));
+            if let Some(t) = token {
+                c.insert("verificationToken".into(), credential(t));
             }
         }
         _ => {}

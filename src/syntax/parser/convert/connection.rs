@@ -83,7 +83,7 @@ pub(super) fn stmt(
         }
         Rule::settings => {
             if let Some(l) = first(&inner, Rule::literal) {
-                let l = c.literal(&l);
+                let l = c.tree(&l);
                 set_once(c, &mut k.settings, l, |l| l.span, "settings", &owner, at);
             }
         }
@@ -109,16 +109,21 @@ impl Conv<'_> {
         let key = first(pair, Rule::key)?.into_inner().next()?;
         let key = self.name(&key);
         let value = first(pair, Rule::cred_value)?;
-        let span = self.span(&value);
-        let inner = value.into_inner().next()?;
-        let cred = match inner.as_rule() {
+        Some((key, self.cred_value(&value)?))
+    }
+
+    /// A `cred_value` pair: `"plain"`, `env("VAR")` or `stored` (a credential's value, a
+    /// realtime task's token).
+    pub(super) fn cred_value(&mut self, value: &Pair<'_, Rule>) -> Option<Credential> {
+        let span = self.span(value);
+        let inner = value.clone().into_inner().next()?;
+        Some(match inner.as_rule() {
             Rule::env_ref => {
                 let var = first(&inner, Rule::string).map(|s| self.string(&s))?;
                 Credential::Env { span, var }
             }
             Rule::kw_stored => Credential::Stored(span),
             _ => Credential::Plain(self.literal(&inner)),
-        };
-        Some((key, cred))
+        })
     }
 }

@@ -259,6 +259,44 @@ impl Conv<'_> {
         }
     }
 
+    /// A `literal` pair as a [`Tree`]: every key and nested value with its own span.
+    pub fn tree(&mut self, pair: &Pair<'_, Rule>) -> Tree {
+        let span = self.span(pair);
+        let inner = match pair.as_rule() {
+            Rule::literal => match pair.clone().into_inner().next() {
+                Some(inner) => inner,
+                None => {
+                    return Tree {
+                        span,
+                        node: TreeNode::Scalar(Value::Null),
+                    }
+                }
+            },
+            _ => pair.clone(),
+        };
+        let node = match inner.as_rule() {
+            Rule::array => TreeNode::Array(
+                all(&inner, Rule::literal)
+                    .iter()
+                    .map(|p| self.tree(p))
+                    .collect(),
+            ),
+            Rule::object => {
+                let mut entries = Vec::new();
+                for entry in all(&inner, Rule::entry) {
+                    let key = first(&entry, Rule::key).and_then(|k| k.into_inner().next());
+                    let value = first(&entry, Rule::literal);
+                    if let (Some(key), Some(value)) = (key, value) {
+                        entries.push((self.name(&key), self.tree(&value)));
+                    }
+                }
+                TreeNode::Object(entries)
+            }
+            _ => TreeNode::Scalar(self.value(&inner)),
+        };
+        Tree { span, node }
+    }
+
     fn number(&mut self, pair: &Pair<'_, Rule>) -> Value {
         let text = pair.as_str();
         // Integers stay integers; anything else is an f64 (JSON numbers are f64 too).

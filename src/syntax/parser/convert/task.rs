@@ -117,24 +117,11 @@ pub(super) fn stmt(
                         timezone: strings.next(),
                     }
                 }
-                Rule::schedule_realtime => {
-                    let mut webhook_url = None;
-                    let mut verification_token = None;
-                    let mut after_token = false;
-                    for p in parts(&kind) {
-                        match p.as_rule() {
-                            Rule::kw_token => after_token = true,
-                            Rule::string if after_token => verification_token = Some(c.string(&p)),
-                            Rule::string => webhook_url = Some(c.string(&p)),
-                            _ => {}
-                        }
-                    }
-                    Schedule::Realtime {
-                        span: at,
-                        webhook_url,
-                        verification_token,
-                    }
-                }
+                Rule::schedule_realtime => Schedule::Realtime {
+                    span: at,
+                    webhook_url: first(&kind, Rule::string).map(|p| c.string(&p)),
+                    token: first(&kind, Rule::cred_value).and_then(|p| c.cred_value(&p)),
+                },
                 _ => {
                     let kind = first(&kind, Rule::ident)
                         .map(|n| c.name(&n))
@@ -154,7 +141,7 @@ pub(super) fn stmt(
         }
         Rule::config => {
             if let Some(l) = first(&inner, Rule::literal) {
-                let l = c.literal(&l);
+                let l = c.tree(&l);
                 set_once(c, &mut t.config, l, |l| l.span, "config", &owner, at);
             }
         }
