@@ -19,7 +19,11 @@
 //! - XML/HTML-escaped (`&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`, `&#39;`);
 //! - each form containing `/` also with `\/` (as PHP's `json_encode` writes it);
 //! - for HTTP basic credentials, base64 of `user:password` in the four alphabets
-//!   (RFC 7617).
+//!   (RFC 7617);
+//! - inside a longer text that was base64-encoded whole (`base64("Bearer KEY")`, a
+//!   request line echoed in base64): the secret's bytes then start at any of three
+//!   alignments, and the characters that encode only the secret's bits are looked for
+//!   at each, in both alphabets, when they are at least [`MIN_BASE64_CORE`] long.
 //!
 //! A secret cut short by a truncated message (`Bearer sk-live-12...`) is caught too: a
 //! prefix of a form, at least [`MIN_LEN`] bytes long, right before `...` or `…`.
@@ -40,6 +44,11 @@ pub const MASK: &str = "***";
 
 /// The shortest form (in bytes) looked for, and the shortest truncated prefix.
 pub const MIN_LEN: usize = 4;
+
+/// The shortest run of base64 characters (a secret's bits alone, at some alignment
+/// inside a longer encoded text) looked for: 8 characters are 48 bits, which data does
+/// not hit by chance, where a 4-byte secret's 4 or 5 characters would be.
+pub const MIN_BASE64_CORE: usize = 8;
 
 /// A secret to redact, as it was sent.
 #[derive(Clone, Copy, Debug)]
@@ -69,6 +78,7 @@ impl Redactor {
                 Known::Basic { user, password } => {
                     if !password.is_empty() {
                         basic_forms(user, password, &mut patterns);
+                        base64_cores(password.as_bytes(), &mut patterns);
                     }
                 }
             }
@@ -262,8 +272,47 @@ fn forms(secret: &str, out: &mut Vec<String>) {
     found.push(json_escaped(secret, true));
     found.push(xml_escaped(secret, "&apos;"));
     found.push(xml_escaped(secret, "&#39;"));
+    base64_cores(secret.as_bytes(), &mut found);
     with_escaped_slashes(&mut found);
     out.extend(found);
+}
+
+/// The base64 characters that encode `secret`'s bits alone, when it starts at each of
+/// the three byte alignments of a longer encoded text, in both alphabets.
+///
+/// Character `i` of an encoding covers bits `6i..6i+6`; the secret at byte offset `k`
+/// covers bits `8k..8k+8n`, so the characters from `ceil(8k/6)` up to `(8k+8n)/6` hold
+/// nothing else, whatever surrounds it. Cores shorter than [`MIN_BASE64_CORE`] are
+/// left out.
+///
+/// ```
+/// use base64::Engine as _;
+/// use cmap::redact::{Known, Redactor};
+/// let encoded = base64::engine::general_purpose::STANDARD.encode("Bearer at-Acc3ss-tok");
+/// let masked = Redactor::new([Known::Value("at-Acc3ss-tok")]).text(&encoded).into_owned();
+/// assert!(masked.contains("***") && masked.len() < encoded.len());
+/// ```
+fn base64_cores(secret: &[u8], out: &mut Vec<String>) {
+    let engines = [
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    let bits = secret.len().saturating_mul(8);
+    for offset in 0..3usize {
+        let start = (8 * offset).div_ceil(6);
+        let end = (8 * offset + bits) / 6;
+        if end < start || end - start < MIN_BASE64_CORE {
+            continue;
+        }
+        let mut padded = vec![0u8; offset];
+        padded.extend_from_slice(secret);
+        for engine in &engines {
+            let encoded = engine.encode(&padded);
+            if let Some(core) = encoded.get(start..end) {
+                out.push(core.to_string());
+            }
+        }
+    }
 }
 
 /// The forms of HTTP basic credentials: base64 of `user:password`, and of the
@@ -388,6 +437,39 @@ mod tests {
         for form in encoded {
             check(&known, &format!("echo: <{form}>!"), "echo: <***>!");
         }
+    }
+
+    /// A secret inside a longer text that was base64-encoded whole (an echo of the
+    /// `Authorization` header's value `Bearer KEY`, or of a line ending after the key)
+    /// sits at any of three byte alignments; each is found, in both alphabets.
+    #[test]
+    fn a_secret_inside_longer_base64_is_masked() {
+        let secret = "at-Acc3ss+/tok?";
+        let known = [Known::Value(secret)];
+        let redactor = Redactor::new(known);
+        for engine in &BASE64 {
+            for before in ["", "B", "Be", "Bearer ", "Bearer  "] {
+                for after in ["", "\n", "!", "ab", " trailing"] {
+                    let encoded = engine.encode(format!("{before}{secret}{after}"));
+                    let masked = redactor.text(&encoded);
+                    assert!(
+                        masked.contains(MASK),
+                        "{before:?}+{after:?}: {encoded} -> {masked}"
+                    );
+                    // What is left are the characters mixing the secret's bits with its
+                    // neighbours': at most 2 before and 3 after (with padding).
+                    assert!(
+                        masked.len()
+                            <= MASK.len() + 2 + 3 + engine.encode(format!("{before}{after}")).len(),
+                        "{encoded} -> {masked}"
+                    );
+                }
+            }
+        }
+        // Too short a secret to look for inside base64: data is not masked by chance.
+        let short = Redactor::new([Known::Value("k3y!")]);
+        let text = base64::engine::general_purpose::STANDARD.encode("Bearer k3y!");
+        assert_eq!(short.text(&text), text.as_str());
     }
 
     #[test]

@@ -116,7 +116,7 @@ fn commands(execution: &str) -> Vec<(Vec<String>, i32)> {
 }
 
 /// A pipe whose read end is already closed: every write to it fails with EPIPE.
-fn closed_pipe() -> Stdio {
+pub(crate) fn closed_pipe() -> Stdio {
     use std::os::fd::{FromRawFd, OwnedFd};
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills `fds` with two new descriptors (close-on-exec, so no other
@@ -269,4 +269,49 @@ fn head_takes_one_line(dir: &Path) {
         assert_eq!(status.code(), Some(0), "{args:?}: {status:?}\n{stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// Nothing in the crate prints with `println!`/`eprintln!`/`print!`/`eprint!`: they panic
+/// when the reader of stdout or stderr has gone away (`cmap tokens generate` did). Output
+/// goes through `cli::out` (`outln!`, `errln!`), logs through `tracing`.
+#[test]
+fn no_code_prints_with_the_panicking_macros() {
+    let mut files = Vec::new();
+    let mut dirs = vec![root().join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        // Unit tests may print; they sit after `#[cfg(test)]`.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let line = line.trim_start();
+            if line.starts_with("//") {
+                continue;
+            }
+            for mac in ["println!(", "eprintln!(", "print!(", "eprint!("] {
+                let hit = line.match_indices(mac).any(|(at, _)| {
+                    // `errprint!(` and `outprint!(` are ours; `print!` must stand alone.
+                    !line[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                if hit {
+                    found.push(format!("{}:{}: {line}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "panicking print macros:\n{}",
+        found.join("\n")
+    );
 }

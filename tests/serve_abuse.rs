@@ -555,3 +555,68 @@ fn a_burst_larger_than_the_queue_gets_503_and_loses_nothing() {
     assert_eq!(list["executions"].as_array().map(Vec::len), Some(44));
     served.stop();
 }
+
+/// A log reader that goes away (`cmap serve 2>&1 | head -1`, a log shipper that dies)
+/// must not take the server with it: writes to the closed stderr fail with EPIPE and are
+/// dropped. tracing-subscriber reports a failed write with `eprintln!` by default, which
+/// panics on the same closed stderr: the server died with exit 101 at its next log line.
+#[test]
+fn a_closed_log_never_kills_the_server() {
+    let dir = workspace();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cmap"))
+        .current_dir(dir.path())
+        .args(["--color", "never", "serve", "--listen", "127.0.0.1:0"])
+        .env_remove("CMAP_LOG")
+        .env(
+            crate::support::WEBHOOK_TOKEN_ENV,
+            crate::support::WEBHOOK_TOKEN,
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cmap serve runs");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve logs until it listens")
+            .expect("a log line");
+        if let Some(addr) = listening_addr(&line).filter(|_| line.contains("listening")) {
+            break addr;
+        }
+    };
+    // The reader hangs up, as `head -1` does.
+    drop(lines);
+    let mut served = Served {
+        child,
+        addr,
+        log: mpsc::channel().1,
+    };
+    // Each delivery logs its execution; each refusal logs a warning.
+    for i in 0..3 {
+        let event = format!("after-close-{i}");
+        let (status, body) = served.request(
+            "POST",
+            "/webhooks/contact-events",
+            &[
+                ("X-Cmap-Token", crate::support::WEBHOOK_TOKEN),
+                ("X-Cmap-Event-Id", &event),
+            ],
+            &format!("{{\"Id\":\"{i}\",\"LastName\":\"Name {i}\"}}"),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = served.request(
+            "POST",
+            "/webhooks/contact-events",
+            &[("X-Cmap-Token", "wrong")],
+            "{}",
+        );
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, body) = served.request("GET", "/healthz", &[], "");
+    assert_eq!(status, 200, "{body}");
+    assert!(served.alive(), "the server still runs");
+    // Shutdown logs too, and still exits 0.
+    served.stop();
+}

@@ -233,6 +233,32 @@ fn a_stored_token_is_generated_or_set_with_cmap_tokens_and_kept_encrypted() {
     }
 }
 
+/// `cmap tokens generate` whose stdout is closed (`| head -c0`, a reader that died) shows
+/// the token to no one: it must store nothing, say so, and exit 2, never panic (it
+/// printed with `println!`, which panics on a closed pipe, after storing the token).
+#[test]
+fn a_generated_token_nobody_saw_is_not_stored() {
+    let dir = workspace("stored");
+    let out = Command::new(env!("CARGO_BIN_EXE_cmap"))
+        .current_dir(dir.path())
+        .args(["--color", "never", "tokens", "generate", "hook"])
+        .env_remove("CMAP_STDLIB")
+        .stdin(Stdio::null())
+        .stdout(crate::cli_pipes::closed_pipe())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("cmap tokens runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("nothing was stored"), "{stderr}");
+    // Still none stored: the server refuses deliveries, saying how to store one.
+    let s = serve(dir.path(), None);
+    let (status, body) = s.deliver(Some("guess"));
+    assert_eq!(status, 503, "{body}");
+    s.stop();
+}
+
 #[test]
 fn cmap_tokens_refuses_tasks_whose_token_is_not_stored() {
     let dir = workspace(&format!("env(\"{VAR}\")"));

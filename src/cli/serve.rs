@@ -96,7 +96,12 @@ pub fn run(global: &Global, args: Args) -> u8 {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        // A log line that cannot be written (stderr closed: `cmap serve 2>&1 | head`, a
+        // log shipper that died) is dropped. By default tracing-subscriber reports the
+        // failed write with `eprintln!`, which panics on that same closed stderr and
+        // killed the server at its next log line.
+        .log_internal_errors(false);
     let _ = match args.log_format {
         // Every field and message of the human log goes through `Escaped`; JSON escapes
         // control characters itself (each event is one JSON line).

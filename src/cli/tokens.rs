@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chacha20poly1305::aead::Generate;
 
+use super::out::Out;
 use super::state::{self, StateArgs};
 use super::{Global, EXIT_OK, EXIT_USAGE};
 use crate::compile::ir::{Program, Schedule, SecretSource, Task};
@@ -66,25 +67,46 @@ pub fn run(global: &Global, args: Args) -> u8 {
         Ok(e) => e,
         Err(f) => return f.print(),
     };
-    let record = match engine.save_webhook_token(task, &program.connections, &token) {
-        Ok(r) => r,
-        Err(e) => return state::Failure::usage(e.to_string(), None).print(),
-    };
     if generate {
         // The only time the token is shown: on stdout, so it can be piped to where the
-        // sender keeps it; the note goes to stderr.
-        println!("{}", token.expose());
-        eprintln!(
+        // sender keeps it. Shown before it is stored: a token nobody saw (stdout closed
+        // or failing) would lock the task's senders out, so then nothing is stored.
+        let mut out = Out::stdout();
+        let shown = outln!(out, "{}", token.expose());
+        if !shown || out.finish(EXIT_OK) != EXIT_OK {
+            errln!(
+                "error: the generated token of task `{}` could not be written to stdout; nothing was stored",
+                task.id
+            );
+            errln!(
+                "  help: run `cmap tokens generate {}` again with stdout open",
+                task.id
+            );
+            return EXIT_USAGE;
+        }
+    }
+    let record = match engine.save_webhook_token(task, &program.connections, &token) {
+        Ok(r) => r,
+        Err(e) => {
+            if generate {
+                errln!("the token printed above was not stored: it is not valid");
+            }
+            return state::Failure::usage(e.to_string(), None).print();
+        }
+    };
+    if generate {
+        errln!(
             "generated and stored the token of task `{}` (encrypted with key {}); it is not shown again",
             task.id, record.credentials.key_id
         );
     } else {
-        eprintln!(
+        errln!(
             "stored the token of task `{}` (encrypted with key {})",
-            task.id, record.credentials.key_id
+            task.id,
+            record.credentials.key_id
         );
     }
-    eprintln!("`cmap serve` reads it when the pipelines load (restart, or POST /api/reload)");
+    errln!("`cmap serve` reads it when the pipelines load (restart, or POST /api/reload)");
     EXIT_OK
 }
 
