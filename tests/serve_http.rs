@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
+use crate::support::mock_feeds;
+
 const PIPELINE: &str = r#"
 schema hook-contacts {
   source salesforce.Contact
@@ -49,8 +51,25 @@ schema live-contacts {
 
 task filtered { schema live-contacts  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN") }
 
-connection slow-file { integration files  auth none  settings { path: "slow.jsonl" } }
-task slow { schema hook-contacts  connection slow-file }
+connection slow-api {
+  integration rest
+  auth none
+  settings {
+    baseUrl: "BASE"
+    path: "/api/offset/{entity}"
+    recordsPath: "results"
+    pagination: { type: "offset", totalPath: "total", pageSize: 2 }
+  }
+}
+
+schema slow-people {
+  source rest.people
+  target c_contact
+  dedupe external_id(id)
+  name = name
+}
+
+task slow { schema slow-people  connection slow-api }
 "#;
 
 const SECRET: &str = "hmac-key-for-tests";
@@ -60,6 +79,8 @@ struct Server {
     store: Arc<dyn Store>,
     events: mpsc::Receiver<Event>,
     client: reqwest::Client,
+    /// The API task `slow` reads (pages of 2, 6 records).
+    api: Arc<mock_feeds::State>,
     _dir: tempfile::TempDir,
 }
 
@@ -71,16 +92,14 @@ async fn start() -> Server {
     let pipelines = dir.path().join("pipelines");
     std::fs::create_dir_all(&pipelines).expect("mkdir");
     let file = pipelines.join("hook.cmap");
-    std::fs::write(&file, PIPELINE).expect("write");
-    // A file source large enough that a manual run of `slow` is still going when the
-    // test asks for a second one.
-    let mut lines = String::new();
-    for i in 0..20_000 {
-        lines.push_str(&format!(
-            "{{\"Id\":\"s{i}\",\"Email\":\"s{i}@example.com\",\"Name\":\"S {i}\"}}\n"
-        ));
-    }
-    std::fs::write(pipelines.join("slow.jsonl"), lines).expect("write");
+    // `slow` reads an API whose second page the test holds back ([`Server::api`]): a
+    // manual run is still going for as long as the test wants.
+    let people = (0..6)
+        .map(|i| json!({"id": format!("s{i}"), "name": format!("S {i}")}))
+        .collect();
+    let (api_addr, api) = mock_feeds::start(mock_feeds::State::with_records(people)).await;
+    let pipeline = PIPELINE.replace("BASE", &format!("http://{api_addr}"));
+    std::fs::write(&file, pipeline).expect("write");
     let global = Global {
         stdlib: None,
         style: Style::Plain,
@@ -123,6 +142,7 @@ async fn start() -> Server {
         store,
         events: rx,
         client: reqwest::Client::new(),
+        api,
         _dir: dir,
     }
 }
@@ -550,33 +570,44 @@ async fn control_run_pause_resume_and_cancel() {
     let (status, resp) = s.post("/api/tasks/nope/run", &[], vec![]).await;
     assert_eq!(status, 404, "{resp}");
 
+    // The API holds its second page: the run is caught between its pages.
+    s.api.hold_after(1);
     let (status, resp) = s.post("/api/tasks/slow/run", &[], vec![]).await;
     assert_eq!(status, 202, "{resp}");
-    // Still running (20k records in pages of 50): a second run conflicts.
+    // A bound rather than a hang if the run never gets there (it then ended early).
+    let held = tokio::time::timeout(std::time::Duration::from_secs(60), s.api.held.notified());
+    if held.await.is_err() {
+        let list = s
+            .store
+            .executions(DEFAULT_TENANT, Some("slow"), &Default::default());
+        panic!(
+            "the run never asked for its second page: {:?}; {list:?}",
+            s.api.requests()
+        );
+    }
+    // Still running: a second run conflicts.
     let (status, resp) = s.post("/api/tasks/slow/run", &[], vec![]).await;
     assert_eq!(status, 409, "{resp}");
 
-    // Wait for the execution to be visible, then cancel it.
-    let mut execution = None;
-    for _ in 0..500 {
-        let list = s
-            .store
-            .executions(DEFAULT_TENANT, Some("slow"), &Default::default())
-            .expect("list")
-            .items;
-        if let Some(e) = list.first() {
-            execution = Some(e.id.clone());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let id = execution.expect("the run started");
+    // The execution is visible from its first page on; cancel it, then let the page
+    // through: the run stops at that page's boundary.
+    let list = s
+        .store
+        .executions(DEFAULT_TENANT, Some("slow"), &Default::default())
+        .expect("list")
+        .items;
+    let id = list
+        .first()
+        .map(|e| e.id.clone())
+        .expect("the run is listed");
     let (status, resp) = s
         .post(&format!("/api/executions/{id}/cancel"), &[], vec![])
         .await;
     assert_eq!(status, 202, "{resp}");
+    s.api.release_all();
     let mut last = String::new();
-    for _ in 0..1000 {
+    // Polls the API as a client would; the bound (60 s) is only a safety net.
+    for _ in 0..6000 {
         let (_, e) = s.get(&format!("/api/executions/{id}")).await;
         let v: Value = serde_json::from_str(&e).expect("json");
         if v["status"] != "running" {
@@ -709,7 +740,8 @@ async fn one_batch_keeps_every_delivery_guarantee() {
     let dir = tempfile::tempdir().expect("temp dir");
     let pipelines = dir.path().join("pipelines");
     std::fs::create_dir_all(&pipelines).expect("mkdir");
-    std::fs::write(pipelines.join("hook.cmap"), PIPELINE).expect("write");
+    let pipeline = PIPELINE.replace("BASE", "http://127.0.0.1:9");
+    std::fs::write(pipelines.join("hook.cmap"), pipeline).expect("write");
     let global = Global {
         stdlib: None,
         style: Style::Plain,

@@ -37,6 +37,22 @@ pub struct State {
     /// Replaces the REST pages' `next` link (`/api/next/...`) and adds a `Link: <URL>;
     /// rel="next"` to them, when set: a next page elsewhere.
     pub next_elsewhere: Mutex<Option<String>>,
+    /// When set to N, every request after the first N waits for [`State::release`]
+    /// (a run the test must catch in the middle), signalling [`State::held`] first.
+    pub hold_after: Mutex<Option<usize>>,
+    /// Notified once for each request held.
+    pub held: tokio::sync::Notify,
+    /// A permit lets one held request through.
+    pub release: Release,
+}
+
+/// Permits for held requests (none at first).
+pub struct Release(tokio::sync::Semaphore);
+
+impl Default for Release {
+    fn default() -> Release {
+        Release(tokio::sync::Semaphore::new(0))
+    }
 }
 
 impl State {
@@ -60,6 +76,17 @@ impl State {
     }
     pub fn set_next_elsewhere(&self, url: &str) {
         *lock(&self.next_elsewhere) = Some(url.to_string());
+    }
+    /// Holds every request after the first `n` until released.
+    pub fn hold_after(&self, n: usize) {
+        *lock(&self.hold_after) = Some(n);
+    }
+    /// Lets every held request, and every later one, through.
+    pub fn release_all(&self) {
+        *lock(&self.hold_after) = None;
+        self.release
+            .0
+            .add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
     }
 }
 
@@ -102,7 +129,18 @@ async fn gate(Shared(state): Shared<Arc<State>>, request: Request, next: Next) -
         Some(q) => format!("{}?{q}", uri.path()),
         None => uri.path().to_string(),
     };
-    lock(&state.requests).push(line);
+    let seen = {
+        let mut requests = lock(&state.requests);
+        requests.push(line);
+        requests.len()
+    };
+    let hold = matches!(*lock(&state.hold_after), Some(n) if seen > n);
+    if hold {
+        state.held.notify_one();
+        if let Ok(permit) = state.release.0.acquire().await {
+            permit.forget();
+        }
+    }
     let redirect = lock(&state.redirects).pop_front();
     if let Some(location) = redirect {
         return (
