@@ -1159,7 +1159,8 @@ task hs-contacts {{ schema contacts  connection hs  retry 3 times every 0s }}
 }
 
 /// The webhook path: a panic while storing a delivery answers 500 with nothing stored
-/// or marked seen, the server keeps serving, and the redelivery is stored.
+/// or marked seen but a failed execution carrying the panic's message; the server
+/// keeps serving, and the redelivery is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_a_webhook_delivery_answers_500_and_the_redelivery_is_stored() {
     let pipeline = r#"
@@ -1219,7 +1220,23 @@ task contact-events { schema contacts  schedule realtime token env("CMAP_TEST_WE
         .shard_by_source("default", "salesforce", "Contact", "003A")
         .expect("store")
         .is_none());
+    // The delivery's execution says what happened, as a run's would.
+    let failed = newest(&*env.store, "contact-events").expect("a failed execution");
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert_eq!(failed.triggered_by, TriggeredBy::Webhook);
+    assert!(
+        failed
+            .errors
+            .iter()
+            .any(|e| e.phase == "panic" && e.error.contains("injected panic on commit 1")),
+        "{:?}",
+        failed.errors
+    );
+    assert_eq!(env.task_state("contact-events").stats.failed_runs, 1);
     assert_eq!(deliver().await.ok(), Some(200), "the redelivery is stored");
+    let stored = newest(&*env.store, "contact-events").expect("an execution");
+    assert_ne!(stored.id, failed.id);
+    assert_eq!(stored.status, ExecutionStatus::Success);
     assert!(env
         .store
         .shard_by_source("default", "salesforce", "Contact", "003A")

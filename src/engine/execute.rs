@@ -146,7 +146,7 @@ pub fn log_end(e: &SyncExecution) {
 }
 
 /// The text of a panic's payload (`panic!("...")` gives a `&str` or a `String`).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

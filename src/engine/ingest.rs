@@ -3,6 +3,7 @@
 //! in one atomic, flushed batch (the fsync is the cost of a delivery).
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -15,7 +16,9 @@ use super::{
     PageContext, PageInput, DEFAULT_TENANT,
 };
 use crate::compile::ir::{Connection, Task};
-use crate::store::{ExecutionStatus, LogLevel, Op, Phase, SyncExecution, TaskUpdate, TriggeredBy};
+use crate::store::{
+    Batch, ExecutionStatus, LogLevel, Op, Phase, SyncError, SyncExecution, TaskUpdate, TriggeredBy,
+};
 
 /// The integration of records that name none: no schema integration, no connection.
 pub const WEBHOOK_INTEGRATION: &str = "webhook";
@@ -60,7 +63,91 @@ impl Engine {
     /// applied again against the fresh store ([`super::commit_page`]). Two batches for
     /// the same task must not run at once, so that an event id is checked before the
     /// other batch marks it; the caller (serve's per-task queue) serialises them.
+    ///
+    /// A panic inside (a bug) is contained: nothing of the batch is stored but one
+    /// failed execution per delivery, carrying the panic's message, with its event id
+    /// left unmarked so that the sender's redelivery is taken; the result is then
+    /// [`EngineError::Panicked`].
     pub fn ingest_batch(
+        &self,
+        task: &Task,
+        connections: &[Arc<Connection>],
+        deliveries: Vec<Delivery>,
+    ) -> Result<Vec<Ingested>, EngineError> {
+        let sizes: Vec<usize> = deliveries.iter().map(|d| d.records.len()).collect();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.ingest_batch_inner(task, connections, deliveries)
+        })) {
+            Ok(result) => result,
+            Err(payload) => {
+                let message = super::execute::panic_message(payload.as_ref());
+                // The store (or whatever panicked) may panic again: contained too.
+                let recorded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.record_panicked(task, connections, &sizes, &message)
+                }));
+                if !matches!(recorded, Ok(Ok(()))) {
+                    tracing::error!(task = %task.id, "the failed executions of a panicked webhook batch could not be stored");
+                }
+                Err(EngineError::Panicked(message))
+            }
+        }
+    }
+
+    /// One failed execution per delivery of a batch that panicked, in one commit.
+    fn record_panicked(
+        &self,
+        task: &Task,
+        connections: &[Arc<Connection>],
+        sizes: &[usize],
+        message: &str,
+    ) -> Result<(), EngineError> {
+        let tenant = self.ingest_tenant(task, connections);
+        let integration = task
+            .schema
+            .integration
+            .clone()
+            .unwrap_or_else(|| WEBHOOK_INTEGRATION.to_string());
+        let error = format!(
+            "cmap panicked while storing this delivery: {message} (a bug: please report it); nothing of it was stored and its event id was not marked, so a redelivery is taken"
+        );
+        let mut batch = Batch::new(&tenant);
+        let mut executions = Vec::with_capacity(sizes.len());
+        for &size in sizes {
+            let mut execution = new_execution(NewExecution {
+                tenant: &tenant,
+                task_id: &task.id,
+                integration: &integration,
+                triggered_by: TriggeredBy::Webhook,
+                retry_of: None,
+                phase: Phase::Transforming,
+                total_records: Some(size as u64),
+            });
+            execution.errors.push(SyncError {
+                timestamp: Utc::now(),
+                phase: "panic".into(),
+                record_id: None,
+                external_id: None,
+                error: error.clone(),
+                details: None,
+                recoverable: true,
+            });
+            close_execution(
+                &mut batch,
+                &mut execution,
+                TaskUpdate::default(),
+                ExecutionStatus::Failed,
+                Some(error.clone()),
+            );
+            executions.push(execution);
+        }
+        self.store.commit(batch)?;
+        for execution in &executions {
+            super::log_end(execution);
+        }
+        Ok(())
+    }
+
+    fn ingest_batch_inner(
         &self,
         task: &Task,
         connections: &[Arc<Connection>],

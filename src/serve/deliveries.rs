@@ -28,7 +28,7 @@ use super::http::ApiError;
 use super::metrics::Metrics;
 use super::state::{Loaded, Shared};
 use crate::compile::ir::Task;
-use crate::engine::{Delivery, Ingested};
+use crate::engine::{Delivery, EngineError, Ingested};
 
 /// Batches (of any tasks) mapped and committed at once, each on a blocking thread.
 pub const COMMITS_AT_ONCE: usize = 2;
@@ -300,6 +300,17 @@ fn commit(shared: &Shared, metrics: &Metrics, batch: Vec<Queued>) {
         Ok(ingested) => {
             for (queued, outcome) in replies.into_iter().zip(ingested) {
                 let _ = queued.reply.send(Ok(outcome));
+            }
+        }
+        // A bug: each delivery got a failed execution saying so; the sender retries.
+        Err(e @ EngineError::Panicked(_)) => {
+            tracing::error!(task = %task.id, error = %e, "a webhook batch panicked");
+            for queued in replies {
+                let _ = queued.reply.send(Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cmap failed while storing this delivery (a bug); nothing of it was stored",
+                    "retry later; the task's failed execution and the server log have the details",
+                )));
             }
         }
         Err(e) => {
