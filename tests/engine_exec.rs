@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use cmap::compile::ir::{Connection, Program};
-use cmap::engine::{self, CancellationToken, Engine, Observer, Options, Quiet, RunRequest};
+use cmap::engine::{self, CancellationToken, Engine, Options, Quiet, RunRequest};
 use cmap::serve::metrics::Metrics;
 use cmap::serve::runner::{Runner, TriggerError};
 use cmap::serve::state::{Loaded, Shared};
@@ -335,17 +335,6 @@ async fn concurrent_runs_on_one_oauth_connection_refresh_once_and_store_the_newe
 
 // ---- 2. cancel and shutdown reach a run waiting to retry ----
 
-/// Makes every request after the first page fail with 503, so the run waits to retry.
-struct FailAfterFirstPage(Arc<mock_feeds::State>);
-
-impl Observer for FailAfterFirstPage {
-    fn page_committed(&self, _execution: &SyncExecution, page: u64) {
-        if page == 1 {
-            self.0.fail_next(&[503; 20]);
-        }
-    }
-}
-
 /// On tokio's paused clock: a run whose second page fails waits an hour to retry; a
 /// cancel ends it at once, `cancelled`, with the checkpoint after page 1 kept, and the
 /// next run resumes there.
@@ -355,10 +344,12 @@ async fn a_run_waiting_an_hour_to_retry_is_cancelled_at_once_and_keeps_its_check
     let env = env(&REST_PIPELINE.replace("BASE", &format!("http://{addr}")), 1);
     let cancel = CancellationToken::new();
     let started = tokio::time::Instant::now();
-    let observer = FailAfterFirstPage(mock.clone());
+    // Every request after the first page fails, so the run waits to retry (however far
+    // it fetched ahead of its commits).
+    mock.fail_after(1, 503);
     let run = env
         .engine
-        .execute(env.request("people-sync"), &observer, &cancel);
+        .execute(env.request("people-sync"), &Quiet, &cancel);
     let watch = async {
         let store = env.store.clone();
         until("the run waits to retry", || {
@@ -390,7 +381,7 @@ async fn a_run_waiting_an_hour_to_retry_is_cancelled_at_once_and_keeps_its_check
     assert_eq!(checkpoint.execution_id, execution.id);
 
     // The next run resumes after page 1.
-    *mock.failures.lock().expect("mock") = Default::default();
+    *mock.fail_after.lock().expect("mock") = None;
     let next = env.execute("people-sync").await;
     assert_eq!(next.status, ExecutionStatus::Success);
     assert_eq!(next.retry_of.as_deref(), Some(execution.id.as_str()));
@@ -542,18 +533,17 @@ async fn runner_shutdown_reaches_runs_waiting_to_retry_or_for_a_slot() {
 
 // ---- 3. a panic inside an execution is contained ----
 
-/// A store whose `n`-th commit panics (once).
-struct PanicOnCommit {
+/// A store that calls `before` with each commit's number (from 1) before committing:
+/// to panic on one, or to hold one back.
+struct OnCommit {
     inner: Arc<dyn Store>,
-    n: u64,
+    before: Box<dyn Fn(u64) + Send + Sync>,
     commits: AtomicU64,
 }
 
-impl Store for PanicOnCommit {
+impl Store for OnCommit {
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        if self.commits.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
-            panic!("injected panic on commit {}", self.n);
-        }
+        (self.before)(self.commits.fetch_add(1, Ordering::SeqCst) + 1);
         self.inner.commit(batch)
     }
     fn shard(&self, tenant: &str, id: &str) -> Result<Option<Shard>, StoreError> {
@@ -679,14 +669,60 @@ impl Store for PanicOnCommit {
     }
 }
 
+/// A store whose `n`-th commit panics.
 fn panicking_env(pipeline: &str, page_size: usize, n: u64) -> Env {
     env_with(pipeline, page_size, |inner| {
-        Arc::new(PanicOnCommit {
+        Arc::new(OnCommit {
             inner,
-            n,
+            before: Box::new(move |i| {
+                if i == n {
+                    panic!("injected panic on commit {n}");
+                }
+            }),
             commits: AtomicU64::new(0),
         })
     })
+}
+
+/// The next page is fetched while the current one commits: page 1's commit (the run's
+/// second) is held until the API has been asked for page 2, which a run that fetched
+/// only after committing would never do (the hold would run out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_page_is_fetched_while_the_current_one_commits() {
+    let (addr, mock) = mock_feeds::start(mock_feeds::State::with_records(people(3))).await;
+    let overlapped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (seen, watched) = (overlapped.clone(), mock.clone());
+    let env = env_with(
+        &REST_PIPELINE.replace("BASE", &format!("http://{addr}")),
+        1,
+        move |inner| {
+            Arc::new(OnCommit {
+                inner,
+                before: Box::new(move |i| {
+                    if i != 2 {
+                        return;
+                    }
+                    // A blocking thread (the engine's commit): a bounded poll of the mock.
+                    for _ in 0..2000 {
+                        if watched.requests().len() >= 2 {
+                            seen.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }),
+                commits: AtomicU64::new(0),
+            })
+        },
+    );
+    let execution = env.execute("people-sync").await;
+    assert_eq!(execution.status, ExecutionStatus::Success);
+    assert_eq!(execution.results.created, 3);
+    assert!(
+        overlapped.load(Ordering::SeqCst),
+        "page 2 was not asked for while page 1 committed: {:?}",
+        mock.requests()
+    );
 }
 
 /// `cmap run`'s path: the second commit (page 1) panics. The execution ends failed with

@@ -252,7 +252,7 @@ enum KeysCommand {
 
 pub fn keys(_global: &Global, args: KeysArgs) -> u8 {
     let KeysCommand::Rotate = args.command;
-    let store = match state::open_store(&args.state.data) {
+    let store = match state::open_store(&args.state) {
         Ok(s) => s,
         Err(f) => return f.print(),
     };

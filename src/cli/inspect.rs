@@ -20,7 +20,7 @@ pub struct ShardsArgs {
 
 /// `cmap shards`: stored shards as JSON lines.
 pub fn shards(_global: &Global, args: ShardsArgs) -> u8 {
-    let store = match state::open_store(&args.state.data) {
+    let store = match state::open_store(&args.state) {
         Ok(s) => s,
         Err(f) => return f.print(),
     };
@@ -75,7 +75,7 @@ pub fn executions(_global: &Global, args: ExecutionsArgs) -> u8 {
 
 fn list_executions(args: &ExecutionsArgs) -> Result<u8, state::Failure> {
     let mut after = args.page.after("cmap executions", "the newest")?;
-    let store = state::open_store(&args.state.data)?;
+    let store = state::open_store(&args.state)?;
     let tenants = tenants(&*store, args.tenant.as_deref());
     let json = args.format == super::check::Format::Json;
     let mut out = Out::stdout();
@@ -204,7 +204,7 @@ fn print_logs(args: &LogsArgs) -> Result<u8, state::Failure> {
     let mut after = args
         .page
         .after::<LogCursor>("cmap logs", "the first line")?;
-    let store = state::open_store(&args.state.data)?;
+    let store = state::open_store(&args.state)?;
     let Some(execution) = find_execution(&*store, &args.execution, args.tenant.as_deref()) else {
         return Err(state::Failure::usage(
             format!(

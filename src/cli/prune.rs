@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 pub fn run(_global: &Global, args: Args) -> u8 {
-    let store = match state::open_store(&args.state.data) {
+    let store = match state::open_store(&args.state) {
         Ok(s) => s,
         Err(f) => return f.print(),
     };

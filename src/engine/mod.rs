@@ -419,6 +419,9 @@ impl Engine {
         let mut seq = 0;
         let mut page_no = 0u64;
         let last_watermark;
+        // The next page, fetched while the previous one was being committed (at most
+        // one page ahead, so memory stays at two pages), with the retries it took.
+        let mut prefetched: Option<Prefetched> = None;
         loop {
             if cancel.is_cancelled() {
                 // The checkpoint stays: the next run resumes where this one stopped.
@@ -435,10 +438,17 @@ impl Engine {
             }
             execution.progress.phase = Phase::Fetching;
             observer.progress(&execution);
-            let page = match self
-                .fetch(&*connector, &read, &cursor, task, &mut execution, cancel)
-                .await
-            {
+            let fetched = match prefetched.take() {
+                Some(ahead) if ahead.cursor == cursor => {
+                    execution.retry_count = execution.retry_count.saturating_add(ahead.retries);
+                    ahead.result
+                }
+                _ => {
+                    self.fetch(&*connector, &read, &cursor, task, &mut execution, cancel)
+                        .await
+                }
+            };
+            let page = match fetched {
                 Ok(Some(p)) => p,
                 // Cancelled while waiting to retry: the top of the loop closes the run.
                 Ok(None) => continue,
@@ -459,20 +469,39 @@ impl Engine {
             // The last page keeps its own cursor as the checkpoint: a crash before the
             // run is finalised re-reads it (harmlessly) and then finalises.
             let resume_at = page.next.clone().unwrap_or_else(|| cursor.clone());
-            let committed = self
-                .commit_run_page(
-                    &page_base,
-                    page,
-                    seq,
-                    PageRecord {
-                        execution: execution.clone(),
-                        page_no,
-                        resume_at,
-                        sweep: sweep.clone(),
-                        watermark: watermark.clone(),
-                    },
-                )
-                .await;
+            let ahead = page.next.clone();
+            let commit = self.commit_run_page(
+                &page_base,
+                page,
+                seq,
+                PageRecord {
+                    execution: execution.clone(),
+                    page_no,
+                    resume_at,
+                    sweep: sweep.clone(),
+                    watermark: watermark.clone(),
+                },
+            );
+            // The next page is fetched while this one is mapped and committed (on a
+            // blocking thread): the two overlap, and a crash still loses at most the page
+            // in flight, since only committed pages move the checkpoint. A page fetched
+            // ahead of a commit that fails is dropped and read again by the next run.
+            let committed = match ahead {
+                Some(next) if !cancel.is_cancelled() => {
+                    // Retries of the fetch ahead count in the execution once it is used.
+                    let mut scratch = execution.clone();
+                    scratch.retry_count = 0;
+                    let fetch = self.fetch(&*connector, &read, &next, task, &mut scratch, cancel);
+                    let (committed, result) = tokio::join!(commit, fetch);
+                    prefetched = Some(Prefetched {
+                        cursor: next,
+                        result,
+                        retries: scratch.retry_count,
+                    });
+                    committed
+                }
+                _ => commit.await,
+            };
             let (next_seq, next, after) = match committed {
                 Ok(c) => c,
                 Err(e @ EngineError::Contended { .. }) => {
@@ -751,6 +780,14 @@ impl PageJob {
 
 /// What a run commits with each page besides its shards: the execution's counts, the
 /// page's log line and the checkpoint after it.
+/// A page fetched ahead (see [`Engine::run`]): the cursor it was read at, what the
+/// fetch gave, and the retries it took.
+struct Prefetched {
+    cursor: Value,
+    result: Result<Option<connectors::Page>, ConnectorError>,
+    retries: u32,
+}
+
 struct PageRecord {
     /// The execution before the page.
     execution: SyncExecution,

@@ -235,6 +235,26 @@ pub fn apply_page(
                 Some((target.shard_type.clone(), mapped.external_id.clone()))
             }
         };
+        if let Some(shard_id) = unchanged(ctx, &overlay, &source, dedupe_key.as_ref(), &mapped)? {
+            out.results.skipped += 1;
+            if let Some(mark) = ctx.sweep_mark {
+                out.batch.push(Op::Mark {
+                    integration: source.integration.clone(),
+                    external_type: source.external_type.clone(),
+                    shard_id: shard_id.clone(),
+                    mark: mark.to_string(),
+                });
+            }
+            out.pending_resolved += resolve_waiting(
+                ctx,
+                &mut overlay,
+                &mut out.batch,
+                &source.shard_type,
+                &source.external_id,
+                &shard_id,
+            )?;
+            continue;
+        }
         let (existing, expect) = find_existing(ctx, &overlay, &source, dedupe_key.as_ref())?;
 
         // The new content: the mapped fields over whatever the shard already holds (other
@@ -450,6 +470,46 @@ fn relationship(source: &SourceKey, now: DateTime<Utc>) -> ExternalRelationship 
         sync_status: ExternalSyncStatus::Synced,
         metadata: None,
     }
+}
+
+/// The id of the stored shard `mapped` would leave as it is, told from its content
+/// fingerprint without reading the shard ([`Store::shard_fingerprint`]); `None` sends
+/// the record down the full path (find, merge, compare).
+///
+/// Taken only where the full path could not do better: the record is matched by
+/// external id alone (no dedupe key), has no relationships to resolve, and this page
+/// has not written its shard. Equal fingerprints then mean the stored content is
+/// exactly the mapped fields, so merging them over it changes nothing, and the shard
+/// already knows this source (its external id leads to it).
+fn unchanged(
+    ctx: &PageContext<'_>,
+    overlay: &Overlay,
+    source: &SourceKey,
+    dedupe_key: Option<&(String, String)>,
+    mapped: &runtime::Mapped,
+) -> Result<Option<String>, StoreError> {
+    if dedupe_key.is_some() || !mapped.relationships.is_empty() {
+        return Ok(None);
+    }
+    let key = (source.external_type.clone(), source.external_id.clone());
+    if overlay.by_source.contains_key(&key) {
+        return Ok(None);
+    }
+    let Some(found) = ctx.store.shard_fingerprint(
+        ctx.tenant,
+        &source.integration,
+        &source.external_type,
+        &source.external_id,
+    )?
+    else {
+        return Ok(None);
+    };
+    if overlay.written.contains_key(&found.shard_id)
+        || found.content != crate::store::content_hash(&mapped.structured_data)
+    {
+        return Ok(None);
+    }
+    Ok(Some(found.shard_id))
 }
 
 /// The shard a record belongs to (this page's version first, then the store's), by
@@ -725,6 +785,132 @@ mod tests {
             .commit(std::mem::take(&mut outcome.batch))
             .expect("committed");
         outcome
+    }
+
+    /// The fingerprint shortcut ([`unchanged`]) answers "unchanged" only when the stored
+    /// content is exactly the mapped fields; every other case goes the full way.
+    #[test]
+    fn unchanged_records_are_told_by_fingerprint_and_nothing_else_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let schema = schema();
+        let first = apply(
+            &store,
+            &schema,
+            &[json!({"Id": "p1", "LastName": "A"})],
+            &[],
+        );
+        assert_eq!(first.results.created, 1);
+        let stored = store
+            .shard_by_source("default", "salesforce", "Contact", "p1")
+            .unwrap()
+            .expect("stored");
+
+        let config = Map::new();
+        let ctx = PageContext {
+            store: &store,
+            tenant: "default",
+            schema: &schema,
+            integration: "salesforce",
+            task_id: "t",
+            task_config: &config,
+            execution_id: "e",
+            sweep_mark: None,
+            now: Utc::now(),
+        };
+        let source = |id: &str| SourceKey {
+            integration: "salesforce".into(),
+            external_type: "Contact".into(),
+            shard_type: "c_contact".into(),
+            external_id: id.into(),
+        };
+        let mapped = |id: &str, data: Value| runtime::Mapped {
+            shard_type_id: "c_contact".into(),
+            external_id: id.into(),
+            structured_data: data.as_object().cloned().unwrap_or_default(),
+            relationships: Vec::new(),
+            explain: None,
+        };
+        let same = mapped("p1", json!({"name": "A"}));
+        let none = Overlay::default();
+        assert_eq!(
+            unchanged(&ctx, &none, &source("p1"), None, &same).unwrap(),
+            Some(stored.id.clone())
+        );
+        // A changed, added or missing field; another external id; a dedupe key; a shard
+        // this page already wrote: each takes the full path.
+        for other in [
+            json!({"name": "B"}),
+            json!({"name": "A", "x": 1}),
+            json!({}),
+        ] {
+            let m = mapped("p1", other);
+            assert_eq!(
+                unchanged(&ctx, &none, &source("p1"), None, &m).unwrap(),
+                None
+            );
+        }
+        assert_eq!(
+            unchanged(
+                &ctx,
+                &none,
+                &source("p2"),
+                None,
+                &mapped("p2", json!({"name": "A"}))
+            )
+            .unwrap(),
+            None
+        );
+        let key = ("c_contact".to_string(), "p1".to_string());
+        assert_eq!(
+            unchanged(&ctx, &none, &source("p1"), Some(&key), &same).unwrap(),
+            None
+        );
+        let mut written = Overlay::default();
+        written.write(Written {
+            shard: stored.clone(),
+            source: source("p1"),
+            indexed: true,
+            dedupe_key: None,
+            expect: Expect::default(),
+        });
+        assert_eq!(
+            unchanged(&ctx, &written, &source("p1"), None, &same).unwrap(),
+            None
+        );
+
+        // After another writer changes the shard, the fingerprint follows it.
+        let mut changed = stored.clone();
+        changed.structured_data.insert("name".into(), json!("Z"));
+        let mut batch = Batch::new("default");
+        batch.push(Op::PutShard {
+            shard: Shard {
+                version: stored.version + 1,
+                ..changed
+            },
+            source: None,
+            dedupe_key: None,
+            expect: Expect {
+                version: Some(stored.version),
+                ..Expect::default()
+            },
+        });
+        store.commit(batch).unwrap();
+        assert_eq!(
+            unchanged(&ctx, &none, &source("p1"), None, &same).unwrap(),
+            None
+        );
+        let again = apply(
+            &store,
+            &schema,
+            &[json!({"Id": "p1", "LastName": "A"})],
+            &[],
+        );
+        assert_eq!(again.results.updated, 1, "the full path writes it back");
+        assert_eq!(
+            unchanged(&ctx, &none, &source("p1"), None, &same).unwrap(),
+            Some(stored.id)
+        );
     }
 
     #[test]

@@ -43,18 +43,20 @@
 //! event ids are pruned by [`Store::prune`] ([`retention`]), a bounded number per call.
 
 pub mod crypto;
+pub mod fingerprint;
 pub mod page;
 mod private;
 pub mod records;
 pub mod retention;
 mod sled_store;
 
+pub use fingerprint::{content_hash, Fingerprint};
 pub use page::{
     Cursor, DeadLetterCursor, ExecutionCursor, Limit, LogCursor, Page, PageError, PageRequest,
 };
 pub use records::*;
 pub use retention::{PruneCursor, PruneRequest, Pruned, Retention};
-pub use sled_store::SledStore;
+pub use sled_store::{SledOptions, SledStore, DEFAULT_CACHE_BYTES};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -217,6 +219,28 @@ pub trait Store: Send + Sync {
         external_type: &str,
         external_id: &str,
     ) -> Result<Option<Shard>>;
+    /// The id, version and content fingerprint of the shard [`Store::shard_by_source`]
+    /// finds, when the store can tell them without reading the shard; `None` when no
+    /// shard is there, or when the store does not know the fingerprint (then the caller
+    /// reads the shard). What makes an unchanged re-run cheap.
+    ///
+    /// The default reads the shard; a store that keeps fingerprints beside its index
+    /// entries answers from those.
+    fn shard_fingerprint(
+        &self,
+        tenant: &str,
+        integration: &str,
+        external_type: &str,
+        external_id: &str,
+    ) -> Result<Option<Fingerprint>> {
+        Ok(self
+            .shard_by_source(tenant, integration, external_type, external_id)?
+            .map(|s| Fingerprint {
+                content: content_hash(&s.structured_data),
+                version: s.version,
+                shard_id: s.id,
+            }))
+    }
     /// The shard of `shard_type` that `integration` synced under `external_id` (any
     /// entity): what relationships and shard lookups resolve to.
     fn shard_by_type(

@@ -40,6 +40,9 @@ pub struct State {
     /// When set to N, every request after the first N waits for [`State::release`]
     /// (a run the test must catch in the middle), signalling [`State::held`] first.
     pub hold_after: Mutex<Option<usize>>,
+    /// When set to (N, status), every request after the first N is answered `status`
+    /// (until cleared): a run whose later pages fail, however far it fetched ahead.
+    pub fail_after: Mutex<Option<(usize, u16)>>,
     /// Notified once for each request held.
     pub held: tokio::sync::Notify,
     /// A permit lets one held request through.
@@ -80,6 +83,10 @@ impl State {
     /// Holds every request after the first `n` until released.
     pub fn hold_after(&self, n: usize) {
         *lock(&self.hold_after) = Some(n);
+    }
+    /// Answers every request after the first `n` with `status`.
+    pub fn fail_after(&self, n: usize, status: u16) {
+        *lock(&self.fail_after) = Some((n, status));
     }
     /// Lets every held request, and every later one, through.
     pub fn release_all(&self) {
@@ -149,7 +156,11 @@ async fn gate(Shared(state): Shared<Arc<State>>, request: Request, next: Next) -
         )
             .into_response();
     }
-    let failure = lock(&state.failures).pop_front();
+    let failing = match *lock(&state.fail_after) {
+        Some((n, status)) if seen > n => Some(status),
+        _ => None,
+    };
+    let failure = failing.or_else(|| lock(&state.failures).pop_front());
     if let Some(status) = failure {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, format!("mock failure {}", status.as_u16())).into_response();

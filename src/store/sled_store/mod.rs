@@ -121,9 +121,26 @@ const TENANT: &[u8] = b"tenant";
 /// The tenant segment of system-scope keys; no batch may name it.
 const SYSTEM: &[u8] = b"";
 
-/// sled's page cache. Its default (1 GiB) would let memory grow with the data synced;
-/// a fixed, modest cache keeps a long sync's memory flat.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled's page cache by default, in bytes ([`SledOptions::cache_bytes`]). sled's own
+/// default (1 GiB) lets memory grow with the data synced; a fixed, modest cache keeps
+/// a long sync's memory flat.
+pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How the sled store is opened.
+#[derive(Clone, Copy, Debug)]
+pub struct SledOptions {
+    /// The page cache's budget in bytes (sled's `cache_capacity`): what stays in memory
+    /// of the data between reads. Peak memory is about this plus the page being written.
+    pub cache_bytes: u64,
+}
+
+impl Default for SledOptions {
+    fn default() -> SledOptions {
+        SledOptions {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
+}
 
 /// The embedded store in one data directory.
 pub struct SledStore {
@@ -154,6 +171,11 @@ impl SledStore {
     /// files owner-only (umask 077), so whatever sled creates in it, now or later, is
     /// 0600.
     pub fn open(dir: &Path) -> Result<SledStore> {
+        SledStore::open_with(dir, SledOptions::default())
+    }
+
+    /// [`SledStore::open`] with `options` (the cache size).
+    pub fn open_with(dir: &Path, options: SledOptions) -> Result<SledStore> {
         private::restrict_umask();
         private::create_dir(dir).map_err(|e| {
             StoreError::Backend(format!(
@@ -176,7 +198,7 @@ impl SledStore {
         }
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(CACHE_BYTES)
+            .cache_capacity(options.cache_bytes)
             .open()
             .map_err(|e| open_error(dir, e))?;
         let reads = Arc::new(AtomicU64::new(0));
@@ -639,6 +661,47 @@ impl Store for SledStore {
         self.shard_at(tenant, &k)
     }
 
+    fn shard_fingerprint(
+        &self,
+        tenant: &str,
+        integration: &str,
+        external_type: &str,
+        external_id: &str,
+    ) -> Result<Option<crate::store::Fingerprint>> {
+        let k = key(&[
+            tenant.as_bytes(),
+            EXT,
+            integration.as_bytes(),
+            external_type.as_bytes(),
+            external_id.as_bytes(),
+        ]);
+        let Some(id) = self.get_json::<String>(&k)? else {
+            return Ok(None);
+        };
+        let meta_key = key(&[tenant.as_bytes(), META, id.as_bytes()]);
+        let meta: Option<ShardMeta> = self.get_json(&meta_key)?;
+        let known = meta.and_then(|m| {
+            let content = hex::decode(m.content?).ok()?.try_into().ok()?;
+            Some((m.version?, content))
+        });
+        match known {
+            Some((version, content)) => Ok(Some(crate::store::Fingerprint {
+                shard_id: id,
+                version,
+                content,
+            })),
+            // Written before fingerprints: from the shard itself.
+            None => Ok(self
+                .shard_by_id_from(tenant, &id, &k)
+                .map(|s| crate::store::Fingerprint {
+                    content: crate::store::content_hash(&s.structured_data),
+                    version: s.version,
+                    shard_id: s.id,
+                })
+                .map(Some)?),
+        }
+    }
+
     fn shard_by_type(
         &self,
         tenant: &str,
@@ -947,7 +1010,10 @@ impl Store for SledStore {
 }
 
 /// What a shard owns in the indexes, so that replacing or deleting it can remove
-/// exactly its own entries.
+/// exactly its own entries; and its version and content fingerprint, so that an
+/// unchanged record is recognised without reading the shard
+/// ([`Store::shard_fingerprint`]). Metas written before fingerprints have neither: the
+/// shard is then read.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ShardMeta {
@@ -955,6 +1021,11 @@ struct ShardMeta {
     sources: Vec<StoredSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dedupe_key: Option<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<u64>,
+    /// Hex of [`crate::store::content_hash`] of the shard's `structuredData`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -1119,6 +1190,10 @@ impl<'a> Writes<'a> {
             ]));
         }
         meta.shard_type.clone_from(&shard.shard_type_id);
+        meta.version = Some(shard.version);
+        meta.content = Some(hex::encode(crate::store::content_hash(
+            &shard.structured_data,
+        )));
         self.put_json(key(&[t, SHARD, id.as_bytes()]), shard)?;
         self.put_json(
             key(&[t, BY_TYPE, shard.shard_type_id.as_bytes(), id.as_bytes()]),
