@@ -13,6 +13,13 @@
 //! thread CPU time and prints records/s, the CPU ratio cmap/baseline (target <= 1.0,
 //! aim 0.5) and the peak RSS after streaming N and 2N records (it must not grow with N).
 //!
+//! Then the same as whole processes (start-up, standard library, compile, read, write
+//! included): `cmap map` (the release binary) against this bench's own binary re-run as
+//! the hand-written program (`BENCH_PROCESS=baseline`), `BENCH_ROUNDS` alternating
+//! rounds, CPU time (user + system) from `wait4`; the ratio's target is <= 0.5. And the
+//! start-up of `cmap map` on a one-record input (median wall time of 15 runs; target
+//! under 20 ms).
+//!
 //! `BENCH_ONLY=cmap` (or `baseline`) runs one path alone, for a profiler.
 //!
 //! Exits non-zero when a correctness check fails; the ratio is reported, not enforced,
@@ -58,6 +65,18 @@ const SPEC_EXAMPLE: &str = r#"{
 }"#;
 
 fn main() -> ExitCode {
+    // The hand-written program as a process of its own: INPUT in, mapped lines out.
+    if std::env::var("BENCH_PROCESS").as_deref() == Ok("baseline") {
+        let input = std::env::args().nth(1).unwrap_or_default();
+        let stdout = io::stdout();
+        return match baseline_pass(FsPath::new(&input), &mut stdout.lock()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("baseline process: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run() {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -195,7 +214,88 @@ fn run() -> Res<bool> {
         ok = false;
         println!("peak RSS GREW with the input size");
     }
+    ok &= whole_process(&input, n, rounds, dir.path())?;
     Ok(ok)
+}
+
+/// `cmap map` against the hand-written program, each a whole process; then the start-up
+/// of `cmap map` on one record. Returns whether both wrote the same bytes.
+fn whole_process(input: &FsPath, n: usize, rounds: usize, dir: &FsPath) -> Res<bool> {
+    let pipeline = dir.join("contact.cmap");
+    std::fs::write(&pipeline, CMAP_TEXT)?;
+    let cmap = |input: &FsPath, out: &FsPath| -> Res<(u64, u64)> {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cmap"));
+        cmd.current_dir(dir)
+            .arg("map")
+            .arg(&pipeline)
+            .arg("--input")
+            .arg(input);
+        process_cpu(cmd, out)
+    };
+    let baseline = |input: &FsPath, out: &FsPath| -> Res<(u64, u64)> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.env("BENCH_PROCESS", "baseline").arg(input);
+        process_cpu(cmd, out)
+    };
+    let (ours, theirs) = (dir.join("cmap.out"), dir.join("baseline.out"));
+    let (mut cmap_ns, mut base_ns) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        cmap_ns.push(cmap(input, &ours)?.0);
+        base_ns.push(baseline(input, &theirs)?.0);
+    }
+    let same = std::fs::read(&ours)? == std::fs::read(&theirs)?;
+    let (c, b) = (median(&mut cmap_ns), median(&mut base_ns));
+    let rate = |ns: u64| n as f64 / (ns as f64 / 1e9);
+    println!(
+        "whole process, cmap map: {:>10.0} records/s (median CPU {:.1} ms)",
+        rate(c),
+        c as f64 / 1e6
+    );
+    println!(
+        "whole process, baseline: {:>10.0} records/s (median CPU {:.1} ms)",
+        rate(b),
+        b as f64 / 1e6
+    );
+    println!(
+        "ratio cmap map/baseline whole-process CPU: {:.2} (target <= 0.50); outputs identical: {same}",
+        c as f64 / b as f64
+    );
+
+    let one = dir.join("one.jsonl");
+    let first = BufReader::new(File::open(input)?)
+        .lines()
+        .next()
+        .transpose()?
+        .unwrap_or_default();
+    std::fs::write(&one, format!("{first}\n"))?;
+    let mut walls = Vec::new();
+    for _ in 0..15 {
+        walls.push(cmap(&one, &dir.join("one.out"))?.1);
+    }
+    println!(
+        "start-up, cmap map on one record: {:.1} ms median wall (target < 20 ms)",
+        median(&mut walls) as f64 / 1e6
+    );
+    Ok(same)
+}
+
+/// Runs `cmd` with its stdout into `out`; its CPU time (user + system) and wall time,
+/// in nanoseconds, from `wait4`.
+fn process_cpu(mut cmd: Command, out: &FsPath) -> Res<(u64, u64)> {
+    cmd.stdout(File::create(out)?).stderr(Stdio::null());
+    let started = Instant::now();
+    let child = cmd.spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for this child only.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed().as_nanos() as u64;
+    if rc < 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("{cmd:?} failed").into());
+    }
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    Ok((ns(usage.ru_utime) + ns(usage.ru_stime), wall))
 }
 
 // ---- the schema ---------------------------------------------------------------------

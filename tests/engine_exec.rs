@@ -534,16 +534,16 @@ async fn runner_shutdown_reaches_runs_waiting_to_retry_or_for_a_slot() {
 // ---- 3. a panic inside an execution is contained ----
 
 /// A store that calls `before` with each commit's number (from 1) before committing:
-/// to panic on one, or to hold one back.
+/// to panic on one, fail it, or hold it back.
 struct OnCommit {
     inner: Arc<dyn Store>,
-    before: Box<dyn Fn(u64) + Send + Sync>,
+    before: Box<dyn Fn(u64) -> Result<(), StoreError> + Send + Sync>,
     commits: AtomicU64,
 }
 
 impl Store for OnCommit {
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        (self.before)(self.commits.fetch_add(1, Ordering::SeqCst) + 1);
+        (self.before)(self.commits.fetch_add(1, Ordering::SeqCst) + 1)?;
         self.inner.commit(batch)
     }
     fn shard(&self, tenant: &str, id: &str) -> Result<Option<Shard>, StoreError> {
@@ -669,6 +669,50 @@ impl Store for OnCommit {
     }
 }
 
+/// A page whose commit fails ends the run at once, even while the fetch of the next
+/// page (ahead of the commit) waits an hour to retry: that wait is cut short.
+#[tokio::test(start_paused = true)]
+async fn a_failed_commit_does_not_wait_for_the_fetch_ahead_to_retry() {
+    let (addr, mock) = mock_feeds::start(mock_feeds::State::with_records(people(3))).await;
+    mock.fail_after(1, 503);
+    let env = env_with(
+        &REST_PIPELINE.replace("BASE", &format!("http://{addr}")),
+        1,
+        |inner| {
+            Arc::new(OnCommit {
+                inner,
+                before: Box::new(|i| match i {
+                    2 => Err(StoreError::Backend("injected: the disk is full".into())),
+                    _ => Ok(()),
+                }),
+                commits: AtomicU64::new(0),
+            })
+        },
+    );
+    let started = tokio::time::Instant::now();
+    let result = env
+        .engine
+        .execute(
+            env.request("people-sync"),
+            &Quiet,
+            &CancellationToken::new(),
+        )
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "waited {:?} for the fetch ahead",
+        started.elapsed()
+    );
+    let failed = match result {
+        Ok(execution) => execution
+            .errors
+            .iter()
+            .any(|e| e.error.contains("disk is full")),
+        Err(e) => e.to_string().contains("disk is full"),
+    };
+    assert!(failed, "the commit's error is reported");
+}
+
 /// A store whose `n`-th commit panics.
 fn panicking_env(pipeline: &str, page_size: usize, n: u64) -> Env {
     env_with(pipeline, page_size, |inner| {
@@ -678,6 +722,7 @@ fn panicking_env(pipeline: &str, page_size: usize, n: u64) -> Env {
                 if i == n {
                     panic!("injected panic on commit {n}");
                 }
+                Ok(())
             }),
             commits: AtomicU64::new(0),
         })
@@ -700,16 +745,17 @@ async fn the_next_page_is_fetched_while_the_current_one_commits() {
                 inner,
                 before: Box::new(move |i| {
                     if i != 2 {
-                        return;
+                        return Ok(());
                     }
                     // A blocking thread (the engine's commit): a bounded poll of the mock.
                     for _ in 0..2000 {
                         if watched.requests().len() >= 2 {
                             seen.store(true, Ordering::SeqCst);
-                            return;
+                            return Ok(());
                         }
                         std::thread::sleep(Duration::from_millis(5));
                     }
+                    Ok(())
                 }),
                 commits: AtomicU64::new(0),
             })

@@ -491,8 +491,37 @@ impl Engine {
                     // Retries of the fetch ahead count in the execution once it is used.
                     let mut scratch = execution.clone();
                     scratch.retry_count = 0;
-                    let fetch = self.fetch(&*connector, &read, &next, task, &mut scratch, cancel);
-                    let (committed, result) = tokio::join!(commit, fetch);
+                    // A failed commit ends the run: the fetch ahead then stops waiting to
+                    // retry (its own token), but a request in flight is let finish, as
+                    // always (a token refresh must not be cut off).
+                    let ahead_cancel = cancel.child_token();
+                    let (committed, result) = {
+                        let fetch = self.fetch(
+                            &*connector,
+                            &read,
+                            &next,
+                            task,
+                            &mut scratch,
+                            &ahead_cancel,
+                        );
+                        tokio::pin!(commit, fetch);
+                        let mut fetched = None;
+                        let committed = tokio::select! {
+                            committed = &mut commit => committed,
+                            result = &mut fetch => {
+                                fetched = Some(result);
+                                (&mut commit).await
+                            }
+                        };
+                        if committed.is_err() {
+                            ahead_cancel.cancel();
+                        }
+                        let result = match fetched {
+                            Some(result) => result,
+                            None => fetch.await,
+                        };
+                        (committed, result)
+                    };
                     prefetched = Some(Prefetched {
                         cursor: next,
                         result,
