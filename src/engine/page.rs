@@ -181,6 +181,13 @@ pub fn apply_page(
         explain: false,
     };
     let target = &ctx.schema.target;
+    // Whether references already wait for shards of this type (one read per page, not
+    // one per record). One that another writer stores later is caught at commit: the
+    // store refuses a batch that stores a shard while references still wait for it, and
+    // the page is applied again.
+    let stored_waiting = ctx
+        .store
+        .pending_any(ctx.tenant, ctx.integration, &target.shard_type)?;
 
     let mut before = out.results;
     for record in records {
@@ -247,6 +254,7 @@ pub fn apply_page(
             }
             out.pending_resolved += resolve_waiting(
                 ctx,
+                stored_waiting,
                 &mut overlay,
                 &mut out.batch,
                 &source.shard_type,
@@ -372,6 +380,7 @@ pub fn apply_page(
         // References waiting for this shard can now point at it.
         out.pending_resolved += resolve_waiting(
             ctx,
+            stored_waiting,
             &mut overlay,
             &mut out.batch,
             &shard_type,
@@ -594,15 +603,21 @@ fn resolve_reference(
 /// Points every reference waiting for `(shard_type, external_id)` at `shard_id`.
 fn resolve_waiting(
     ctx: &PageContext<'_>,
+    stored_waiting: bool,
     overlay: &mut Overlay,
     batch: &mut Batch,
     shard_type: &str,
     external_id: &str,
     shard_id: &str,
 ) -> Result<u64, StoreError> {
-    let mut waiting =
+    // The store is asked only when the page began with references waiting for this
+    // shard type; references this page added wait in the overlay.
+    let mut waiting = if stored_waiting {
         ctx.store
-            .pending_for(ctx.tenant, ctx.integration, shard_type, external_id)?;
+            .pending_for(ctx.tenant, ctx.integration, shard_type, external_id)?
+    } else {
+        Vec::new()
+    };
     let (here, rest): (Vec<_>, Vec<_>) = overlay
         .pending
         .drain(..)

@@ -857,6 +857,19 @@ impl Store for SledStore {
         self.scan(&self.state, &prefix)
     }
 
+    fn pending_any(&self, tenant: &str, integration: &str, shard_type: &str) -> Result<bool> {
+        let prefix = key(&[
+            tenant.as_bytes(),
+            PENDING,
+            integration.as_bytes(),
+            shard_type.as_bytes(),
+        ]);
+        match self.state.scan_prefix(prefix).next() {
+            Some(item) => item.map(|_| true).map_err(backend),
+            None => Ok(false),
+        }
+    }
+
     fn task_state(&self, tenant: &str, task_id: &str) -> Result<Option<TaskState>> {
         self.get_json(&key(&[tenant.as_bytes(), TASK, task_id.as_bytes()]))
     }

@@ -1732,3 +1732,27 @@ fn paused_until_is_kept_by_run_state_updates() {
         "lifted, and the rest of the state stays"
     );
 }
+
+/// `pending_any` answers per (tenant, integration, shard type), and never for another.
+#[test]
+fn pending_any_tells_whether_references_wait_for_a_shard_type() {
+    let (_dir, store) = open();
+    assert!(!store.pending_any("t1", "salesforce", "c_account").unwrap());
+    commit(
+        &store,
+        "t1",
+        vec![Op::PutPending(pending("t1", "s1", "001A"))],
+    );
+    assert!(store.pending_any("t1", "salesforce", "c_account").unwrap());
+    // Another shard type, integration or tenant: none waits there.
+    assert!(!store.pending_any("t1", "salesforce", "c_accoun").unwrap());
+    assert!(!store.pending_any("t1", "salesforce", "c_contact").unwrap());
+    assert!(!store.pending_any("t1", "hubspot", "c_account").unwrap());
+    assert!(!store.pending_any("t2", "salesforce", "c_account").unwrap());
+    commit(
+        &store,
+        "t1",
+        vec![Op::RemovePending(pending("t1", "s1", "001A"))],
+    );
+    assert!(!store.pending_any("t1", "salesforce", "c_account").unwrap());
+}
