@@ -661,3 +661,35 @@ async fn the_api_pages_and_refuses_bad_pages_and_serve_prunes_at_start() {
         assert!(text.contains(says), "{path}: {body}");
     }
 }
+
+/// The store's cache is set by option or environment; a size it cannot use is refused
+/// (exit 2, naming the option) before the data directory is opened.
+#[test]
+fn the_store_cache_size_is_set_by_option_or_environment_and_checked() {
+    let dir = workspace();
+    // Refused first: the data directory is not even created.
+    for (args, env, ok) in [
+        (vec!["--cache-mb", "0"], None, false),
+        (vec!["--cache-mb", "lots"], None, false),
+        (vec![], Some(("CMAP_CACHE_MB", "0")), false),
+        (vec!["--cache-mb", "1"], None, true),
+        (vec![], Some(("CMAP_CACHE_MB", "256")), true),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cmap"));
+        cmd.current_dir(dir.path())
+            .args(["executions", "--data", "data"])
+            .args(&args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("cmap runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if ok {
+            assert_eq!(out.status.code(), Some(0), "{args:?} {env:?}: {stderr}");
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+            assert!(stderr.contains("--cache-mb"), "{args:?} {env:?}: {stderr}");
+            assert!(!dir.path().join("data").exists(), "{args:?} {env:?}");
+        }
+    }
+}
