@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::json;
 use tempfile::TempDir;
 
+use super::tests::reopen;
 use super::*;
 use crate::store::{
     Checkpoint, ConnectionStatus, Cursor, EncryptedCredentials, ExecutionResults, Limit, LogLevel,
@@ -20,18 +21,6 @@ fn open() -> (TempDir, SledStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     (dir, store)
-}
-
-/// The store in `dir` once more: sled lets go of the directory a moment after the last
-/// handle is dropped (a bounded wait).
-fn reopen(dir: &std::path::Path) -> SledStore {
-    for _ in 0..250 {
-        if let Ok(store) = SledStore::open(dir) {
-            return store;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    SledStore::open(dir).unwrap()
 }
 
 /// What ages are measured from.

@@ -18,6 +18,18 @@ fn open() -> (TempDir, SledStore) {
     (dir, store)
 }
 
+/// The store in `dir` once more: sled lets go of the directory a moment after the last
+/// handle is dropped (a bounded wait).
+pub(super) fn reopen(dir: &std::path::Path) -> SledStore {
+    for _ in 0..250 {
+        if let Ok(store) = SledStore::open(dir) {
+            return store;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    SledStore::open(dir).unwrap()
+}
+
 fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 1, 12, minute, 0).unwrap()
 }
@@ -442,7 +454,7 @@ fn a_batch_is_all_or_nothing_and_survives_a_reopen() {
 
     // Durable: a fresh handle on the directory sees exactly the same.
     drop(store);
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     assert_eq!(state_keys(&store), keys_before);
     assert_eq!(store.shards("acme", None).count(), 200);
     assert_eq!(
