@@ -101,7 +101,7 @@ impl Path {
         let mut v = value;
         for seg in &self.segments {
             v = match (seg, v) {
-                (Segment::Key(k), Value::Object(m)) => m.get(k)?,
+                (Segment::Key(k), Value::Object(m)) => key_in(m, k)?,
                 (Segment::Index(i), Value::Array(a)) => a.get(*i)?,
                 _ => return None,
             };
@@ -120,10 +120,44 @@ impl Path {
     }
 }
 
+/// Objects up to this many keys are searched in order rather than by hash: the records
+/// a schema reads hold a few keys each (the selective reader keeps only those), and
+/// comparing a few short keys costs less than hashing one (docs/performance.md).
+const SCAN_UP_TO: usize = 8;
+
+/// `m[k]`, by a scan of small objects and a hash lookup of larger ones.
+fn key_in<'v>(m: &'v serde_json::Map<String, Value>, k: &str) -> Option<&'v Value> {
+    if m.len() <= SCAN_UP_TO {
+        m.iter().find(|(key, _)| key.as_str() == k).map(|(_, v)| v)
+    } else {
+        m.get(k)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The scan of small objects and the hash lookup of large ones answer alike, for
+    /// every key present and for absent ones, on both sides of the threshold.
+    #[test]
+    fn small_and_large_objects_are_read_alike() {
+        for n in [0, 1, SCAN_UP_TO - 1, SCAN_UP_TO, SCAN_UP_TO + 1, 40] {
+            let mut m = serde_json::Map::new();
+            for i in 0..n {
+                m.insert(format!("k{i}"), json!(i));
+            }
+            // A repeated key keeps one entry (the last value), as JSON parsing does.
+            m.insert("k0".into(), json!("again"));
+            for i in 0..=n {
+                let k = format!("k{i}");
+                assert_eq!(key_in(&m, &k), m.get(&k), "{n} keys, {k}");
+            }
+            assert_eq!(key_in(&m, "k0"), Some(&json!("again")));
+            assert_eq!(key_in(&m, ""), None);
+        }
+    }
 
     fn check(path: &str, expect: Result<Vec<Segment>, &str>) {
         match (Path::parse(path), expect) {
