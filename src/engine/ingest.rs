@@ -48,6 +48,22 @@ impl Engine {
             .unwrap_or_else(|| DEFAULT_TENANT.to_string())
     }
 
+    /// The integration a delivery's records belong to. A webhook task may have no
+    /// connection at all: records then belong to the schema's integration, else to
+    /// "webhook". The same rule as `Engine::run`: external ids belong to the system that
+    /// issued them.
+    fn ingest_integration(&self, task: &Task, connections: &[Arc<Connection>]) -> String {
+        task.schema
+            .integration
+            .clone()
+            .or_else(|| {
+                self.connection_for(task, connections)
+                    .ok()
+                    .map(|c| c.integration.clone())
+            })
+            .unwrap_or_else(|| WEBHOOK_INTEGRATION.to_string())
+    }
+
     /// Stores `deliveries` for `task` in one atomic, flushed commit; what became of each,
     /// in order. Each delivery is its own execution (triggered by webhook) with its own
     /// counts, errors, dead letters and log, as if delivered alone, except that its
@@ -102,11 +118,7 @@ impl Engine {
         message: &str,
     ) -> Result<(), EngineError> {
         let tenant = self.ingest_tenant(task, connections);
-        let integration = task
-            .schema
-            .integration
-            .clone()
-            .unwrap_or_else(|| WEBHOOK_INTEGRATION.to_string());
+        let integration = self.ingest_integration(task, connections);
         let error = format!(
             "cmap panicked while storing this delivery: {message} (a bug: please report it); nothing of it was stored and its event id was not marked, so a redelivery is taken"
         );
@@ -153,18 +165,8 @@ impl Engine {
         connections: &[Arc<Connection>],
         deliveries: Vec<Delivery>,
     ) -> Result<Vec<Ingested>, EngineError> {
-        // A webhook task may have no connection at all: records then belong to the
-        // schema's integration, else to "webhook", in the default tenant.
-        let connection = self.connection_for(task, connections).ok();
         let tenant = self.ingest_tenant(task, connections);
-        // The same rule as `Engine::run`: external ids belong to the system that
-        // issued them.
-        let integration = task
-            .schema
-            .integration
-            .clone()
-            .or_else(|| connection.as_ref().map(|c| c.integration.clone()))
-            .unwrap_or_else(|| WEBHOOK_INTEGRATION.to_string());
+        let integration = self.ingest_integration(task, connections);
 
         // Which deliveries are stored: a redelivery (seen before, or twice in this batch)
         // is not.

@@ -488,45 +488,18 @@ impl Engine {
             // ahead of a commit that fails is dropped and read again by the next run.
             let committed = match ahead {
                 Some(next) if !cancel.is_cancelled() => {
-                    // Retries of the fetch ahead count in the execution once it is used.
-                    let mut scratch = execution.clone();
-                    scratch.retry_count = 0;
-                    // A failed commit ends the run: the fetch ahead then stops waiting to
-                    // retry (its own token), but a request in flight is let finish, as
-                    // always (a token refresh must not be cut off).
-                    let ahead_cancel = cancel.child_token();
-                    let (committed, result) = {
-                        let fetch = self.fetch(
+                    let (committed, ahead) = self
+                        .commit_fetching_ahead(
+                            commit,
                             &*connector,
                             &read,
-                            &next,
+                            next,
                             task,
-                            &mut scratch,
-                            &ahead_cancel,
-                        );
-                        tokio::pin!(commit, fetch);
-                        let mut fetched = None;
-                        let committed = tokio::select! {
-                            committed = &mut commit => committed,
-                            result = &mut fetch => {
-                                fetched = Some(result);
-                                (&mut commit).await
-                            }
-                        };
-                        if committed.is_err() {
-                            ahead_cancel.cancel();
-                        }
-                        let result = match fetched {
-                            Some(result) => result,
-                            None => fetch.await,
-                        };
-                        (committed, result)
-                    };
-                    prefetched = Some(Prefetched {
-                        cursor: next,
-                        result,
-                        retries: scratch.retry_count,
-                    });
+                            &execution,
+                            cancel,
+                        )
+                        .await;
+                    prefetched = Some(ahead);
                     committed
                 }
                 _ => commit.await,
@@ -592,6 +565,56 @@ impl Engine {
         let execution = blocking(move || complete(completion)).await??;
         observer.progress(&execution);
         Ok(execution)
+    }
+
+    /// Awaits `commit` (a page's) while fetching the page at `next`, and returns both.
+    /// The fetch counts its retries apart ([`Prefetched::retries`]); they join the
+    /// execution when its page is used. A failed commit ends the run, so the fetch then
+    /// stops waiting to retry (its own child token), while a request in flight is let
+    /// finish as always (a token refresh must not be cut off).
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_fetching_ahead<C, T>(
+        &self,
+        commit: C,
+        connector: &dyn connectors::Connector,
+        read: &ReadRequest,
+        next: Value,
+        task: &Task,
+        execution: &SyncExecution,
+        cancel: &CancellationToken,
+    ) -> (Result<T, EngineError>, Prefetched)
+    where
+        C: std::future::Future<Output = Result<T, EngineError>>,
+    {
+        let mut scratch = execution.clone();
+        scratch.retry_count = 0;
+        let ahead_cancel = cancel.child_token();
+        let (committed, result) = {
+            let fetch = self.fetch(connector, read, &next, task, &mut scratch, &ahead_cancel);
+            tokio::pin!(commit, fetch);
+            let mut fetched = None;
+            let committed = tokio::select! {
+                committed = &mut commit => committed,
+                result = &mut fetch => {
+                    fetched = Some(result);
+                    (&mut commit).await
+                }
+            };
+            if committed.is_err() {
+                ahead_cancel.cancel();
+            }
+            let result = match fetched {
+                Some(result) => result,
+                None => fetch.await,
+            };
+            (committed, result)
+        };
+        let ahead = Prefetched {
+            cursor: next,
+            result,
+            retries: scratch.retry_count,
+        };
+        (committed, ahead)
     }
 
     /// Fetches one page, retrying per the task's retry config. `Ok(None)`: cancelled
@@ -807,8 +830,6 @@ impl PageJob {
     }
 }
 
-/// What a run commits with each page besides its shards: the execution's counts, the
-/// page's log line and the checkpoint after it.
 /// A page fetched ahead (see [`Engine::run`]): the cursor it was read at, what the
 /// fetch gave, and the retries it took.
 struct Prefetched {
@@ -817,6 +838,8 @@ struct Prefetched {
     retries: u32,
 }
 
+/// What a run commits with each page besides its shards: the execution's counts, the
+/// page's log line and the checkpoint after it.
 struct PageRecord {
     /// The execution before the page.
     execution: SyncExecution,
