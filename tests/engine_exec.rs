@@ -533,17 +533,20 @@ async fn runner_shutdown_reaches_runs_waiting_to_retry_or_for_a_slot() {
 
 // ---- 3. a panic inside an execution is contained ----
 
-/// A store that calls `before` with each commit's number (from 1) before committing:
-/// to panic on one, fail it, or hold it back.
+/// What [`OnCommit`] calls before each commit, with its number (from 1) and batch.
+type BeforeCommit = Box<dyn Fn(u64, &Batch) -> Result<(), StoreError> + Send + Sync>;
+
+/// A store that calls `before` before committing: to panic on a commit, fail it, or
+/// hold it back.
 struct OnCommit {
     inner: Arc<dyn Store>,
-    before: Box<dyn Fn(u64) -> Result<(), StoreError> + Send + Sync>,
+    before: BeforeCommit,
     commits: AtomicU64,
 }
 
 impl Store for OnCommit {
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        (self.before)(self.commits.fetch_add(1, Ordering::SeqCst) + 1)?;
+        (self.before)(self.commits.fetch_add(1, Ordering::SeqCst) + 1, &batch)?;
         self.inner.commit(batch)
     }
     fn shard(&self, tenant: &str, id: &str) -> Result<Option<Shard>, StoreError> {
@@ -685,9 +688,14 @@ async fn a_failed_commit_does_not_wait_for_the_fetch_ahead_to_retry() {
         |inner| {
             Arc::new(OnCommit {
                 inner,
-                before: Box::new(|i| match i {
-                    2 => Err(StoreError::Backend("injected: the disk is full".into())),
-                    _ => Ok(()),
+                // Page 1's commit (the first that stores a shard; the fetch ahead's
+                // retry log lines are commits too, in any order with it).
+                before: Box::new(|_, batch| {
+                    if has_shard(batch) {
+                        Err(StoreError::Backend("injected: the disk is full".into()))
+                    } else {
+                        Ok(())
+                    }
                 }),
                 commits: AtomicU64::new(0),
             })
@@ -710,12 +718,20 @@ async fn a_failed_commit_does_not_wait_for_the_fetch_ahead_to_retry() {
     assert!(failed, "the commit's error is reported");
 }
 
+/// Whether a batch stores a shard (a page's commit, not a log line or the execution).
+fn has_shard(batch: &Batch) -> bool {
+    batch
+        .ops
+        .iter()
+        .any(|op| matches!(op, cmap::store::Op::PutShard { .. }))
+}
+
 /// A store whose `n`-th commit panics.
 fn panicking_env(pipeline: &str, page_size: usize, n: u64) -> Env {
     env_with(pipeline, page_size, |inner| {
         Arc::new(OnCommit {
             inner,
-            before: Box::new(move |i| {
+            before: Box::new(move |i, _| {
                 if i == n {
                     panic!("injected panic on commit {n}");
                 }
@@ -740,8 +756,9 @@ async fn the_next_page_is_fetched_while_the_current_one_commits() {
         move |inner| {
             Arc::new(OnCommit {
                 inner,
-                before: Box::new(move |i| {
-                    if i != 2 {
+                // Page 1's commit: the first that stores a shard.
+                before: Box::new(move |_, batch| {
+                    if !has_shard(batch) || seen.load(Ordering::SeqCst) {
                         return Ok(());
                     }
                     // A blocking thread (the engine's commit): a bounded poll of the mock.
