@@ -11,7 +11,7 @@ use cmap::connectors::auth::{ApiKey, Auth, Basic, NoAuth, Secret};
 use cmap::connectors::hubspot::HubSpot;
 use cmap::connectors::oauth::{OAuth2, OAuth2Config};
 use cmap::connectors::salesforce::Salesforce;
-use cmap::connectors::{for_integration, http, Connector, ConnectorError, Page, ReadRequest};
+use cmap::connectors::{for_integration, Connector, ConnectorError, Page, ReadRequest};
 use serde_json::{json, Value};
 
 use crate::support::mock_elsewhere::{self, Elsewhere};
@@ -19,8 +19,6 @@ use crate::support::mock_feeds::{self, State};
 use crate::support::mock_hubspot as hs;
 use crate::support::mock_salesforce as sf;
 
-/// A read as the engine sets it up: the client's origins are the connector's, from the
-/// settings.
 fn request(
     connector: &dyn Connector,
     entity: &str,
@@ -28,19 +26,14 @@ fn request(
     task: Value,
     auth: Arc<dyn Auth>,
 ) -> ReadRequest {
-    let (settings, source) = crate::support::typed(connector.name(), &settings, &task);
-    let origins = connector.origins(&settings);
-    ReadRequest {
-        entity: entity.to_string(),
-        source,
+    crate::support::read_request(
+        connector,
+        entity,
         settings,
-        full: false,
-        page_size: 2,
-        http: Some(Arc::new(
-            http::Client::new(auth, origins, Duration::from_secs(10)).expect("client"),
-        )),
-        base_dir: std::env::temp_dir(),
-    }
+        task,
+        auth,
+        Duration::from_secs(10),
+    )
 }
 
 /// Reads to the end (at most 20 pages): the pages, and the error that ended the read.

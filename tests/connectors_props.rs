@@ -20,7 +20,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use cmap::connectors::auth::{ApiKey, Auth, Secret};
 use cmap::connectors::oauth::{OAuth2, OAuth2Config};
-use cmap::connectors::{self, for_integration, http, Connector, ConnectorError, Page, ReadRequest};
+use cmap::connectors::{self, for_integration, Connector, ConnectorError, Page, ReadRequest};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestRunner};
 use serde_json::{json, Value};
@@ -536,19 +536,14 @@ fn request(
     task: Value,
     auth: Arc<dyn Auth>,
 ) -> ReadRequest {
-    let (settings, source) = crate::support::typed(connector.name(), &settings, &task);
-    let origins = connector.origins(&settings);
-    ReadRequest {
-        entity: entity.to_string(),
-        source,
+    crate::support::read_request(
+        connector,
+        entity,
         settings,
-        full: false,
-        page_size: 2,
-        http: Some(Arc::new(
-            http::Client::new(auth, origins, Duration::from_secs(5)).expect("client"),
-        )),
-        base_dir: std::env::temp_dir(),
-    }
+        task,
+        auth,
+        Duration::from_secs(5),
+    )
 }
 
 /// The secret as a bearer token, or in a custom header (which, unlike `Authorization`,

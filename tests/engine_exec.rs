@@ -117,6 +117,39 @@ impl Env {
         }
     }
 
+    /// `cmap serve` over this environment's pipelines and engine, on 127.0.0.1:0 (no
+    /// watcher): its base URL, the sender that shuts it down, and its task.
+    async fn serve(
+        &self,
+        shutdown_deadline: Duration,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), cmap::serve::server::ServeError>>,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let options = cmap::serve::server::Options {
+            pipelines: self.dir.path().join("pipelines"),
+            watch: false,
+            shutdown_deadline,
+            ..cmap::serve::server::Options::default()
+        };
+        let server = tokio::spawn(cmap::serve::server::run(
+            options,
+            self.engine.clone(),
+            listener,
+            None,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        (base, stop, server)
+    }
+
     async fn execute(&self, task: &str) -> SyncExecution {
         self.engine
             .execute(self.request(task), &Quiet, &CancellationToken::new())
@@ -397,27 +430,8 @@ async fn serve_shutdown_reaches_a_run_waiting_to_retry() {
     let env = env(&REST_PIPELINE.replace("BASE", &format!("http://{addr}")), 1);
     // Every request fails: the run waits an hour after the first attempt.
     mock.fail_next(&[503; 20]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let deadline = Duration::from_secs(20);
-    let options = cmap::serve::server::Options {
-        pipelines: env.dir.path().join("pipelines"),
-        watch: false,
-        shutdown_deadline: deadline,
-        ..cmap::serve::server::Options::default()
-    };
-    let server = tokio::spawn(cmap::serve::server::run(
-        options,
-        env.engine.clone(),
-        listener,
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (base, stop, server) = env.serve(deadline).await;
     let client = reqwest::Client::new();
     let mut accepted = false;
     for _ in 0..500 {
@@ -857,26 +871,7 @@ async fn a_panicking_run_leaves_the_runner_ready_and_the_server_serving() {
         1,
         2,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = cmap::serve::server::Options {
-        pipelines: env.dir.path().join("pipelines"),
-        watch: false,
-        shutdown_deadline: Duration::from_secs(20),
-        ..cmap::serve::server::Options::default()
-    };
-    let server = tokio::spawn(cmap::serve::server::run(
-        options,
-        env.engine.clone(),
-        listener,
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (base, stop, server) = env.serve(Duration::from_secs(20)).await;
     let client = reqwest::Client::new();
     let mut status = None;
     for _ in 0..500 {
@@ -1270,27 +1265,11 @@ schema contacts {
 task contact-events { schema contacts  schedule realtime token env("CMAP_TEST_WEBHOOK_TOKEN") }
 "#;
     let env = panicking_env(pipeline, 10, 1);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = cmap::serve::server::Options {
-        pipelines: env.dir.path().join("pipelines"),
-        watch: false,
-        ..cmap::serve::server::Options::default()
-    };
     // The realtime task's token, read by the server when the pipelines load.
     crate::support::webhook_token_env();
-    let server = tokio::spawn(cmap::serve::server::run(
-        options,
-        env.engine.clone(),
-        listener,
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (base, stop, server) = env
+        .serve(cmap::serve::server::Options::default().shutdown_deadline)
+        .await;
     let client = reqwest::Client::new();
     let deliver = || async {
         client

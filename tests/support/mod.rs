@@ -138,3 +138,28 @@ pub fn typed(
         .unwrap_or_else(|e| panic!("the test's {integration} task config does not check: {e}"));
     (settings, source)
 }
+
+/// A read as the engine sets it up: the settings typed as `check` types them, the
+/// client's origins the connector's, pages of 2, an HTTP timeout of `timeout`.
+pub fn read_request(
+    connector: &dyn cmap::connectors::Connector,
+    entity: &str,
+    settings: serde_json::Value,
+    task: serde_json::Value,
+    auth: std::sync::Arc<dyn cmap::connectors::auth::Auth>,
+    timeout: std::time::Duration,
+) -> cmap::connectors::ReadRequest {
+    let (settings, source) = typed(connector.name(), &settings, &task);
+    let origins = connector.origins(&settings);
+    cmap::connectors::ReadRequest {
+        entity: entity.to_string(),
+        source,
+        settings,
+        full: false,
+        page_size: 2,
+        http: Some(std::sync::Arc::new(
+            cmap::connectors::http::Client::new(auth, origins, timeout).expect("client"),
+        )),
+        base_dir: std::env::temp_dir(),
+    }
+}
