@@ -16,13 +16,14 @@
 //! so ids may hold any byte and a scan over a prefix of whole segments sees exactly the
 //! keys below it. The first segment is always the tenant; the empty tenant (which no
 //! batch may use) is the system namespace. Values are JSON, readable with any sled
-//! tool; index values are the JSON string of a shard id.
+//! tool; index values are the JSON string of a shard id, except `ext` entries, which
+//! carry the shard's version and content fingerprint too (`values.rs` gives the shard
+//! and index encodings, and how stores written before them are read).
 //!
 //! ```text
-//! T/shard/SHARD_ID                                   -> Shard
-//! T/meta/SHARD_ID                                    -> ShardMeta (its index entries)
+//! T/shard/SHARD_ID                                   -> Shard, with `_index`: ShardMeta
 //! T/type/SHARD_TYPE/SHARD_ID                         -> shard id (listing by type)
-//! T/ext/INTEGRATION/EXTERNAL_TYPE/EXTERNAL_ID        -> shard id
+//! T/ext/INTEGRATION/EXTERNAL_TYPE/EXTERNAL_ID        -> {id, version, content}
 //! T/ref/INTEGRATION/SHARD_TYPE/EXTERNAL_ID           -> shard id
 //! T/dedupe/SHARD_TYPE/KEY                            -> shard id
 //! T/mark/INTEGRATION/EXTERNAL_TYPE/SHARD_ID          -> sweep mark (string)
@@ -43,8 +44,11 @@
 //! ```
 //!
 //! STARTED and STORED are times in microseconds, 8 bytes that sort as the time; SEQ and
-//! N are big-endian u64. The `meta` record lists every index entry of a shard, so that
-//! replacing or deleting it can remove entries it no longer owns.
+//! N are big-endian u64. A shard's `_index` lists every index entry it owns, so that
+//! replacing or deleting it can remove entries it no longer owns. A new shard with a
+//! source costs four keys (`shard`, `type`, `ext`, `ref`); an unchanged record, the one
+//! read of its `ext` entry. (Stores written before this layout also have
+//! `T/meta/SHARD_ID` records; a shard's next write removes its own.)
 //!
 //! # Lists and pruning
 //!
@@ -81,6 +85,7 @@ mod prune;
 #[cfg(test)]
 mod tests;
 mod tree;
+mod values;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -98,6 +103,7 @@ use super::{
 };
 use keys::key;
 use tree::Tree;
+use values::{ExtEntry, IndexEntry, IndexOf, StoredShard, StoredVersion};
 
 const SHARD: &[u8] = b"shard";
 const META: &[u8] = b"meta";
@@ -283,10 +289,11 @@ impl SledStore {
 
     /// The shard an index entry at `index_key` points to.
     fn shard_at(&self, tenant: &str, index_key: &[u8]) -> Result<Option<Shard>> {
-        let Some(id) = self.get_json::<String>(index_key)? else {
+        let Some(entry) = self.get_json::<IndexEntry>(index_key)? else {
             return Ok(None);
         };
-        self.shard_by_id_from(tenant, &id, index_key).map(Some)
+        self.shard_by_id_from(tenant, &entry.id, index_key)
+            .map(Some)
     }
 
     /// The shard `id` that `from` names; its absence means the store is inconsistent.
@@ -387,12 +394,6 @@ impl SledStore {
     }
 }
 
-/// A shard's version, read without building its data.
-#[derive(Deserialize)]
-struct StoredVersion {
-    version: u64,
-}
-
 // Preconditions, checked against the committed state under the write lock.
 impl SledStore {
     fn committed_version(&self, tenant: &str, id: &str) -> Result<Option<u64>> {
@@ -454,7 +455,7 @@ impl SledStore {
 
     /// The index entry at `k` must still name `expected` (`None`: no shard).
     fn check_owner(&self, k: &[u8], expected: Option<&str>) -> Result<()> {
-        let found: Option<String> = self.get_json(k)?;
+        let found = self.get_json::<IndexEntry>(k)?.map(|e| e.id);
         if found.as_deref() == expected {
             return Ok(());
         }
@@ -481,7 +482,7 @@ impl SledStore {
             p.shard_type_id.as_bytes(),
             p.external_id.as_bytes(),
         ]);
-        match self.get_json::<String>(&k)? {
+        match self.get_json::<IndexEntry>(&k)?.map(|e| e.id) {
             None => Ok(()),
             Some(id) => Err(StoreError::Conflict(Conflict {
                 key: keys::display(&k),
@@ -503,7 +504,9 @@ impl SledStore {
         source: &SourceKey,
     ) -> Result<Option<Vec<u8>>> {
         let stored = StoredSource::from(source);
-        let owner: Option<String> = self.get_json(&stored.ref_key(tenant))?;
+        let owner = self
+            .get_json::<IndexEntry>(&stored.ref_key(tenant))?
+            .map(|e| e.id);
         if owner.as_deref() == Some(shard.id.as_str()) {
             return Ok(None);
         }
@@ -675,9 +678,19 @@ impl Store for SledStore {
             external_type.as_bytes(),
             external_id.as_bytes(),
         ]);
-        let Some(id) = self.get_json::<String>(&k)? else {
+        let Some(entry) = self.get_json::<IndexEntry>(&k)? else {
             return Ok(None);
         };
+        if let Some((version, content)) = entry.fingerprint {
+            return Ok(Some(crate::store::Fingerprint {
+                shard_id: entry.id,
+                version,
+                content,
+            }));
+        }
+        // Written before the fingerprint moved into the entry: from the old meta key,
+        // or from the shard itself.
+        let id = entry.id;
         let meta_key = key(&[tenant.as_bytes(), META, id.as_bytes()]);
         let meta: Option<ShardMeta> = self.get_json(&meta_key)?;
         let known = meta.and_then(|m| {
@@ -690,7 +703,6 @@ impl Store for SledStore {
                 version,
                 content,
             })),
-            // Written before fingerprints: from the shard itself.
             None => Ok(self
                 .shard_by_id_from(tenant, &id, &k)
                 .map(|s| crate::store::Fingerprint {
@@ -756,8 +768,8 @@ impl Store for SledStore {
                         .scan_prefix(key(&[tenant.as_bytes(), BY_TYPE, shard_type.as_bytes()]))
                         .map(move |item| {
                             let (k, v) = item.map_err(backend)?;
-                            let id: String = decode(&k, &v)?;
-                            self.shard_by_id_from(&tenant, &id, &k)
+                            let entry: IndexEntry = decode(&k, &v)?;
+                            self.shard_by_id_from(&tenant, &entry.id, &k)
                         }),
                 )
             }
@@ -797,7 +809,7 @@ impl Store for SledStore {
         let mut out = Vec::new();
         for item in self.state.scan_prefix(prefix) {
             let (k, v) = item.map_err(backend)?;
-            let shard_id: String = decode(&k, &v)?;
+            let shard_id = decode::<IndexEntry>(&k, &v)?.id;
             let external_id = keys::last_text(&k).ok_or_else(|| StoreError::Corrupt {
                 key: keys::display(&k),
                 message: "not an external id index key".into(),
@@ -1023,10 +1035,9 @@ impl Store for SledStore {
 }
 
 /// What a shard owns in the indexes, so that replacing or deleting it can remove
-/// exactly its own entries; and its version and content fingerprint, so that an
-/// unchanged record is recognised without reading the shard
-/// ([`Store::shard_fingerprint`]). Metas written before fingerprints have neither: the
-/// shard is then read.
+/// exactly its own entries: the `_index` member of its stored value (`values.rs`).
+/// Shards written before it moved there have it under `T/meta/SHARD_ID`, where it also
+/// kept the shard's version and content fingerprint (now in the `ext` entry).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ShardMeta {
@@ -1156,7 +1167,7 @@ impl<'a> Writes<'a> {
     /// Removes the index entry at `k` if it still points to `shard_id` (another shard
     /// may have taken it over since).
     fn remove_if_points_to(&mut self, k: Vec<u8>, shard_id: &str) -> Result<()> {
-        if self.get_json::<String>(&k)?.as_deref() == Some(shard_id) {
+        if self.owner(&k)?.as_deref() == Some(shard_id) {
             self.remove(k);
         }
         Ok(())
@@ -1182,6 +1193,72 @@ impl<'a> Writes<'a> {
         Ok(())
     }
 
+    /// The id the index entry at `k` names, as this batch leaves it.
+    fn owner(&self, k: &[u8]) -> Result<Option<String>> {
+        Ok(self.get_json::<IndexEntry>(k)?.map(|e| e.id))
+    }
+
+    /// Shard `id`'s meta as this batch leaves it (`values.rs`): from the shard's
+    /// `_index`, or from the meta key of a shard written before it moved there (then
+    /// `true`); `None` when the shard is not stored.
+    fn meta_of(&self, tenant: &str, id: &str) -> Result<Option<(ShardMeta, bool)>> {
+        let shard_key = key(&[tenant.as_bytes(), SHARD, id.as_bytes()]);
+        let Some(stored) = self.get_json::<IndexOf>(&shard_key)? else {
+            return Ok(None);
+        };
+        if let Some(meta) = stored.index {
+            return Ok(Some((meta, false)));
+        }
+        let meta_key = key(&[tenant.as_bytes(), META, id.as_bytes()]);
+        let meta = self.get_json::<ShardMeta>(&meta_key)?.unwrap_or(ShardMeta {
+            shard_type: stored.shard_type,
+            ..ShardMeta::default()
+        });
+        Ok(Some((meta, true)))
+    }
+
+    /// Writes `shard` with `meta` as its `_index`, dropping the old meta key of a shard
+    /// written before the meta moved into it.
+    fn put_stored_shard(
+        &mut self,
+        tenant: &str,
+        shard: &Shard,
+        meta: &ShardMeta,
+        legacy: bool,
+    ) -> Result<()> {
+        let id = shard.id.as_bytes();
+        if legacy {
+            self.remove(key(&[tenant.as_bytes(), META, id]));
+        }
+        let stored = StoredShard { shard, index: meta };
+        self.put_json(key(&[tenant.as_bytes(), SHARD, id]), &stored)
+    }
+
+    /// Changes another shard's meta (it lost an index entry to the shard being put):
+    /// rewrites that shard with the new `_index`.
+    fn update_meta(
+        &mut self,
+        tenant: &str,
+        shard_id: &str,
+        change: impl FnOnce(&mut ShardMeta) -> bool,
+    ) -> Result<()> {
+        let Some((mut meta, legacy)) = self.meta_of(tenant, shard_id)? else {
+            return Ok(());
+        };
+        if !change(&mut meta) {
+            return Ok(());
+        }
+        let shard_key = key(&[tenant.as_bytes(), SHARD, shard_id.as_bytes()]);
+        let Some(shard) = self.get_json::<Shard>(&shard_key)? else {
+            return Ok(());
+        };
+        self.put_stored_shard(tenant, &shard, &meta, legacy)
+    }
+
+    /// Writes a shard with its index entries: `shard` (with its meta), `type`, and for a
+    /// source `ext` (with the fingerprint) and `ref`, and a `dedupe` entry when it has a
+    /// key; the entries it owned before and no longer does are removed, and a shard
+    /// that owned an entry it takes over loses it.
     fn put_shard(
         &mut self,
         tenant: &str,
@@ -1192,8 +1269,7 @@ impl<'a> Writes<'a> {
         check_tenant(tenant, &shard.tenant_id, "shard")?;
         let id = shard.id.as_str();
         let t = tenant.as_bytes();
-        let meta_key = key(&[t, META, id.as_bytes()]);
-        let mut meta: ShardMeta = self.get_json(&meta_key)?.unwrap_or_default();
+        let (mut meta, legacy) = self.meta_of(tenant, id)?.unwrap_or_default();
         if !meta.shard_type.is_empty() && meta.shard_type != shard.shard_type_id {
             self.remove(key(&[
                 t,
@@ -1203,11 +1279,9 @@ impl<'a> Writes<'a> {
             ]));
         }
         meta.shard_type.clone_from(&shard.shard_type_id);
-        meta.version = Some(shard.version);
-        meta.content = Some(hex::encode(crate::store::content_hash(
-            &shard.structured_data,
-        )));
-        self.put_json(key(&[t, SHARD, id.as_bytes()]), shard)?;
+        // The fingerprint lives in the `ext` entry now.
+        meta.version = None;
+        meta.content = None;
         self.put_json(
             key(&[t, BY_TYPE, shard.shard_type_id.as_bytes(), id.as_bytes()]),
             id,
@@ -1215,17 +1289,37 @@ impl<'a> Writes<'a> {
 
         if let Some(source) = source {
             let source = StoredSource::from(source);
-            for index_key in [source.ext_key(tenant), source.ref_key(tenant)] {
+            let ref_key = source.ref_key(tenant);
+            for index_key in [&source.ext_key(tenant), &ref_key] {
                 // The external id moves here from another shard: that one loses it.
-                if let Some(previous) = self.get_json::<String>(&index_key)? {
+                if let Some(previous) = self.owner(index_key)? {
                     if previous != id {
                         self.detach_source(tenant, &previous, &source)?;
                     }
                 }
-                self.put_json(index_key, id)?;
             }
+            self.put_json(ref_key, id)?;
             if !meta.sources.contains(&source) {
                 meta.sources.push(source);
+            }
+        }
+        // Every external id of the shard leads to its fingerprint, which changes with
+        // any write (one by another source, or by none, included).
+        if !meta.sources.is_empty() {
+            let content = hex::encode(crate::store::content_hash(&shard.structured_data));
+            let entry = ExtEntry {
+                id,
+                version: shard.version,
+                content,
+            };
+            for stored in &meta.sources {
+                let ext_key = stored.ext_key(tenant);
+                // The source written now takes its entry; the shard's other entries are
+                // its own by the meta, checked all the same.
+                let given = source.is_some_and(|s| StoredSource::from(s) == *stored);
+                if given || self.owner(&ext_key)?.as_deref() == Some(id) {
+                    self.put_json(ext_key, &entry)?;
+                }
             }
         }
 
@@ -1237,7 +1331,7 @@ impl<'a> Writes<'a> {
                     self.remove_if_points_to(old, id)?;
                 }
                 let k = key(&[t, DEDUPE, new.0.as_bytes(), new.1.as_bytes()]);
-                if let Some(previous) = self.get_json::<String>(&k)? {
+                if let Some(previous) = self.owner(&k)? {
                     if previous != id {
                         self.detach_dedupe(tenant, &previous)?;
                     }
@@ -1246,38 +1340,30 @@ impl<'a> Writes<'a> {
                 meta.dedupe_key = Some(new.clone());
             }
         }
-        self.put_json(meta_key, &meta)
+        self.put_stored_shard(tenant, shard, &meta, legacy)
     }
 
     /// Shard `shard_id` no longer owns `source` (another shard took its external id).
     fn detach_source(&mut self, tenant: &str, shard_id: &str, source: &StoredSource) -> Result<()> {
-        let meta_key = key(&[tenant.as_bytes(), META, shard_id.as_bytes()]);
-        let Some(mut meta) = self.get_json::<ShardMeta>(&meta_key)? else {
-            return Ok(());
-        };
-        let before = meta.sources.len();
-        meta.sources.retain(|s| s != source);
-        if meta.sources.len() == before {
-            return Ok(());
-        }
+        let mut lost_slot = false;
+        self.update_meta(tenant, shard_id, |meta| {
+            let before = meta.sources.len();
+            meta.sources.retain(|s| s != source);
+            let changed = meta.sources.len() != before;
+            lost_slot = changed && !meta.sources.iter().any(|s| s.same_slot(source));
+            changed
+        })?;
         // Its sweep mark for that source goes too, unless another id of the same source
         // still leads to it.
-        if !meta.sources.iter().any(|s| s.same_slot(source)) {
+        if lost_slot {
             self.remove(source.mark_key(tenant, shard_id));
         }
-        self.put_json(meta_key, &meta)
+        Ok(())
     }
 
     /// Shard `shard_id` no longer owns its dedupe key (another shard took it).
     fn detach_dedupe(&mut self, tenant: &str, shard_id: &str) -> Result<()> {
-        let meta_key = key(&[tenant.as_bytes(), META, shard_id.as_bytes()]);
-        let Some(mut meta) = self.get_json::<ShardMeta>(&meta_key)? else {
-            return Ok(());
-        };
-        if meta.dedupe_key.take().is_some() {
-            self.put_json(meta_key, &meta)?;
-        }
-        Ok(())
+        self.update_meta(tenant, shard_id, |meta| meta.dedupe_key.take().is_some())
     }
 
     fn delete_shard(
@@ -1290,8 +1376,7 @@ impl<'a> Writes<'a> {
         check_tenant(tenant, &shard.tenant_id, "shard")?;
         let id = shard.id.as_str();
         let t = tenant.as_bytes();
-        let meta_key = key(&[t, META, id.as_bytes()]);
-        let meta: ShardMeta = self.get_json(&meta_key)?.unwrap_or_default();
+        let (meta, legacy) = self.meta_of(tenant, id)?.unwrap_or_default();
 
         let mut sources = meta.sources;
         if let Some(source) = source.map(StoredSource::from) {
@@ -1312,7 +1397,9 @@ impl<'a> Writes<'a> {
             self.remove(key(&[t, BY_TYPE, shard_type.as_bytes(), id.as_bytes()]));
         }
         self.remove(key(&[t, SHARD, id.as_bytes()]));
-        self.remove(meta_key);
+        if legacy {
+            self.remove(key(&[t, META, id.as_bytes()]));
+        }
         Ok(())
     }
 

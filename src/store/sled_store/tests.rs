@@ -661,7 +661,6 @@ fn delete_removes_every_index_entry_and_mark() {
             "/tenant/acme",
             "acme/dedupe/c_contact/b@x.io",
             "acme/ext/salesforce/Contact/003B",
-            "acme/meta/s-2",
             "acme/ref/salesforce/c_contact/003B",
             "acme/shard/s-2",
             "acme/type/c_contact/s-2",
@@ -1767,4 +1766,152 @@ fn pending_any_tells_whether_references_wait_for_a_shard_type() {
         vec![Op::RemovePending(pending("t1", "s1", "001A"))],
     );
     assert!(!store.pending_any("t1", "salesforce", "c_account").unwrap());
+}
+
+/// Writes shard `id` (external id `ext`, dedupe key `email`) as stores did before the
+/// meta moved into the shard's value and the fingerprint into its `ext` entry.
+fn put_legacy_contact(store: &SledStore, id: &str, ext: &str, email: &str) {
+    let s = shard("acme", id, "c_contact", json!({ "email": email }));
+    let source = StoredSource::from(&source("salesforce", "Contact", "c_contact", ext));
+    let meta = json!({
+        "shardType": "c_contact",
+        "sources": [source],
+        "dedupeKey": ["c_contact", email],
+        "version": 1,
+        "content": hex::encode(crate::store::content_hash(&s.structured_data)),
+    });
+    let raw = store.state.raw();
+    let t = b"acme".as_slice();
+    let entries = [
+        (
+            key(&[t, SHARD, id.as_bytes()]),
+            serde_json::to_vec(&s).unwrap(),
+        ),
+        (
+            key(&[t, META, id.as_bytes()]),
+            meta.to_string().into_bytes(),
+        ),
+        (
+            key(&[t, BY_TYPE, b"c_contact", id.as_bytes()]),
+            json!(id).to_string().into_bytes(),
+        ),
+        (source.ext_key("acme"), json!(id).to_string().into_bytes()),
+        (source.ref_key("acme"), json!(id).to_string().into_bytes()),
+        (
+            key(&[t, DEDUPE, b"c_contact", email.as_bytes()]),
+            json!(id).to_string().into_bytes(),
+        ),
+        (key(&[SYSTEM, TENANT, t]), b"true".to_vec()),
+    ];
+    for (k, v) in entries {
+        raw.insert(k, v).unwrap();
+    }
+}
+
+#[test]
+fn a_store_written_in_the_old_layout_is_read_and_moves_to_the_new_one_shard_by_shard() {
+    let (_dir, store) = open();
+    put_legacy_contact(&store, "s-1", "003A", "a@x.io");
+    put_legacy_contact(&store, "s-2", "003B", "b@x.io");
+    put_legacy_contact(&store, "s-3", "003C", "c@x.io");
+    put_legacy_contact(&store, "s-4", "003D", "d@x.io");
+
+    // Read as before: by id, source, type, dedupe key; the fingerprint from the old meta.
+    let s1 = store.shard("acme", "s-1").unwrap().unwrap();
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003A")),
+        Some("s-1".into())
+    );
+    assert_eq!(
+        id_of(store.shard_by_type("acme", "salesforce", "c_contact", "003A")),
+        Some("s-1".into())
+    );
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", "a@x.io")),
+        Some("s-1".into())
+    );
+    let fp = |ext: &str| {
+        store
+            .shard_fingerprint("acme", "salesforce", "Contact", ext)
+            .unwrap()
+            .unwrap()
+    };
+    let old = fp("003A");
+    assert_eq!((old.shard_id.as_str(), old.version), ("s-1", 1));
+    assert_eq!(old.content, crate::store::content_hash(&s1.structured_data));
+    assert_eq!(store.shards("acme", Some("c_contact")).count(), 4);
+
+    // s-1 rewritten: its meta key goes, the fingerprint is in its ext entry.
+    let mut changed = s1.clone();
+    changed.structured_data.insert("name".into(), json!("Ada"));
+    changed.version = 2;
+    commit(
+        &store,
+        "acme",
+        vec![Op::PutShard {
+            shard: changed.clone(),
+            source: Some(source("salesforce", "Contact", "c_contact", "003A")),
+            dedupe_key: Some(("c_contact".into(), "a@x.io".into())),
+            expect: Expect::default(),
+        }],
+    );
+    let new = fp("003A");
+    assert_eq!((new.shard_id.as_str(), new.version), ("s-1", 2));
+    assert_eq!(
+        new.content,
+        crate::store::content_hash(&changed.structured_data)
+    );
+    assert_eq!(store.shard("acme", "s-1").unwrap(), Some(changed));
+
+    // s-3 takes s-2's external id and dedupe key: s-2 (old layout) loses both and is
+    // rewritten in the new one; s-4 (old layout) is deleted with every entry.
+    commit(
+        &store,
+        "acme",
+        vec![
+            put_contact("acme", "s-3", "003B", "b@x.io"),
+            delete_contact("acme", "s-4"),
+        ],
+    );
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003B")),
+        Some("s-3".into())
+    );
+    assert_eq!(
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", "b@x.io")),
+        Some("s-3".into())
+    );
+    // s-3 keeps 003C too (its entry still in the old form, its meta key gone: the
+    // fingerprint comes from the shard itself); s-2 owns nothing now, so deleting it
+    // leaves s-3's entries.
+    let s3 = store.shard("acme", "s-3").unwrap().unwrap();
+    let kept = fp("003C");
+    assert_eq!((kept.shard_id.as_str(), kept.version), ("s-3", s3.version));
+    assert_eq!(
+        kept.content,
+        crate::store::content_hash(&s3.structured_data)
+    );
+    commit(&store, "acme", vec![delete_contact("acme", "s-2")]);
+    assert_eq!(
+        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003B")),
+        Some("s-3".into())
+    );
+    expect![[r#"
+        [
+            "/tenant/acme",
+            "acme/dedupe/c_contact/a@x.io",
+            "acme/dedupe/c_contact/b@x.io",
+            "acme/ext/salesforce/Contact/003A",
+            "acme/ext/salesforce/Contact/003B",
+            "acme/ext/salesforce/Contact/003C",
+            "acme/ref/salesforce/c_contact/003A",
+            "acme/ref/salesforce/c_contact/003B",
+            "acme/ref/salesforce/c_contact/003C",
+            "acme/shard/s-1",
+            "acme/shard/s-3",
+            "acme/type/c_contact/s-1",
+            "acme/type/c_contact/s-3",
+        ]
+    "#]]
+    .assert_debug_eq(&state_keys(&store));
 }
