@@ -27,6 +27,12 @@ use cmap::serve::runner::Runner;
 use cmap::serve::state::{Loaded, Shared};
 use cmap::store::{SledStore, Store};
 
+/// The allocator `cmap serve` runs with (`src/main.rs`): the throughput part runs the
+/// router in this process, so it measures what users get only with the same allocator
+/// (with glibc's, a third of this benchmark's time was spent in malloc and free).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Res<T> = Result<T, Box<dyn Error>>;
 
 const PIPELINE: &str = r#"
