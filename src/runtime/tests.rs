@@ -10,8 +10,8 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 use crate::compile::ir::{
-    Condition, Dedupe, DedupeStrategy, Expr, FieldPlan, Op, Path, Relationship, Rule, Schema, Step,
-    Target, TemplatePart, Then, Validation, ValidationRule,
+    Condition, Dedupe, DedupeStrategy, Expr, FieldPlan, Fields, Op, Path, Relationship, Rule,
+    Schema, Step, Target, TemplatePart, Then, Validation, ValidationRule,
 };
 use crate::functions::{Env, Transform, TransformError};
 
@@ -169,7 +169,7 @@ fn schema(fields: Vec<FieldPlan>) -> Schema {
             strategy: DedupeStrategy::ExternalId,
             fields: vec![Path::key("Id")],
         },
-        fields,
+        fields: Fields::new(fields),
         relationships: Vec::new(),
         active: true,
         tests: Vec::new(),
@@ -1716,7 +1716,8 @@ mod properties {
             prop_assert_eq!(reader.next(), None);
         }
 
-        /// Any record maps to some outcome, and a mapped one writes a line that reads back.
+        /// Any record maps to some outcome, and a mapped one writes a line that reads back,
+        /// its fields in mapping order.
         #[test]
         fn any_record_maps_without_panic(record in arb_record()) {
             let s = everything();
@@ -1724,6 +1725,7 @@ mod properties {
             let record = Value::Object(record);
             let outcome = map_record(&s, &record, &ctx);
             if let Outcome::Mapped(m) = outcome {
+                prop_assert!(m.structured_data.keys().eq(s.fields.iter().map(|f| &f.target)));
                 let mut out = Vec::new();
                 write_mapped(&mut out, &m, true, true).unwrap();
                 let back: Value = serde_json::from_slice(&out).unwrap();
