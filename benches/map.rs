@@ -518,9 +518,11 @@ fn cmap_pass(input: &FsPath, schema: &Schema, out: &mut impl Write) -> Res<Count
     let mut reader =
         RecordReader::with_plan(BufReader::with_capacity(1 << 16, File::open(input)?), plan);
     let mut counts = Counts::default();
-    while let Some(item) = reader.next() {
+    // As `cmap map`: one record read into again and again, reusing its allocations.
+    let mut record = Value::Null;
+    while let Some(item) = reader.read_into(&mut record) {
         match item {
-            Ok(record) => match map_record(schema, &record, &ctx) {
+            Ok(()) => match map_record(schema, &record, &ctx) {
                 Outcome::Mapped(m) => {
                     counts.mapped += 1;
                     write_mapped(&mut out, &m, false, has_relationships)?;

@@ -11,6 +11,7 @@ pub mod diagnostics;
 pub mod engine;
 pub mod files;
 pub mod functions;
+pub mod object_shape;
 pub mod redact;
 pub mod runtime;
 pub mod sandbox;

@@ -5,6 +5,7 @@
 //! lookup tables attached. The interpreter (`runtime`) runs it without re-checking.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 pub use super::config::{Settings, Source, TaskConfig};
 pub use super::path::{Path, Segment};
 use crate::functions::Transform;
+use crate::object_shape::ObjectShape;
 
 /// Everything a set of pipeline files declares, checked.
 #[derive(Debug, Default)]
@@ -46,7 +48,7 @@ pub struct Schema {
     pub filters: Vec<Condition>,
     pub target: Target,
     pub dedupe: Dedupe,
-    pub fields: Vec<FieldPlan>,
+    pub fields: Fields,
     pub relationships: Vec<Relationship>,
     pub active: bool,
     pub tests: Vec<Test>,
@@ -89,6 +91,45 @@ pub struct Dedupe {
     pub strategy: DedupeStrategy,
     /// Source paths (never empty).
     pub fields: Vec<Path>,
+}
+
+/// A schema's field mappings, in order, with the shape of the `structuredData` they map
+/// a record to: one key per mapping's target, in mapping order. Built together, so they
+/// always agree; the runtime builds each record's output from the shape without hashing
+/// a key (docs/performance.md).
+#[derive(Debug, Default)]
+pub struct Fields {
+    plans: Vec<FieldPlan>,
+    output: ObjectShape,
+}
+
+impl Fields {
+    pub fn new(plans: Vec<FieldPlan>) -> Fields {
+        let output = ObjectShape::new(plans.iter().map(|p| p.target.as_str()));
+        Fields { plans, output }
+    }
+
+    /// The shape of `structuredData`: its n-th key is the n-th mapping's target.
+    pub fn output(&self) -> &ObjectShape {
+        &self.output
+    }
+}
+
+impl Deref for Fields {
+    type Target = [FieldPlan];
+
+    fn deref(&self) -> &[FieldPlan] {
+        &self.plans
+    }
+}
+
+impl<'a> IntoIterator for &'a Fields {
+    type Item = &'a FieldPlan;
+    type IntoIter = std::slice::Iter<'a, FieldPlan>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.plans.iter()
+    }
 }
 
 /// One output field.

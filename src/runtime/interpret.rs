@@ -25,7 +25,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{
     condition, validate, Context, ErrorCode, Explanation, Mapped, Outcome, RecordError, Reference,
@@ -72,9 +72,11 @@ fn map_kept(schema: &Schema, record: &Value, ctx: &Context<'_>) -> Result<Mapped
         record,
         task: ctx.task,
     };
-    let mut data = Map::with_capacity(schema.fields.len());
+    // Every target is set when the record maps (a failure drops `data`), so the output
+    // is the shape's whole template: no key hashed, in mapping order.
+    let mut data = schema.fields.output().builder();
     let mut explain = ctx.explain.then(|| Vec::with_capacity(schema.fields.len()));
-    for plan in &schema.fields {
+    for (nth, plan) in schema.fields.iter().enumerate() {
         let (value, how) = match eval(plan, schema, &env, ctx) {
             Ok(done) => done,
             Err(e) => {
@@ -92,7 +94,7 @@ fn map_kept(schema: &Schema, record: &Value, ctx: &Context<'_>) -> Result<Mapped
                 text: how.text(plan),
             });
         }
-        data.insert(plan.target.clone(), value);
+        data.set(nth, value);
     }
     let mut relationships = Vec::new();
     for rel in &schema.relationships {
@@ -129,7 +131,7 @@ fn map_kept(schema: &Schema, record: &Value, ctx: &Context<'_>) -> Result<Mapped
     Ok(Mapped {
         shard_type_id: schema.target.shard_type.clone(),
         external_id,
-        structured_data: data,
+        structured_data: data.finish(),
         relationships,
         explain,
     })

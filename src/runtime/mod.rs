@@ -3,7 +3,12 @@
 //! [`RecordReader`] turns JSON lines into records (parsing only the keys the schema
 //! reads), [`map_record`] maps one record through a [`Schema`](crate::compile::ir::Schema)
 //! into an [`Outcome`], and [`write_mapped`] / [`write_error`] write the result as one JSON
-//! line. Nothing is held between records, so memory stays flat whatever the input size.
+//! line. Nothing is held between records but reusable buffers, so memory stays flat
+//! whatever the input size.
+//!
+//! Records and outputs are made of keys known in advance (the read plan's, the schema's
+//! targets): both are built from an [`ObjectShape`](crate::object_shape::ObjectShape),
+//! which hashes no key per record.
 //!
 //! The IR is valid by construction: the interpreter never re-checks names, operators or
 //! configs. What can still go wrong is the data, and bad data fails the record (an

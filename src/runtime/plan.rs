@@ -6,14 +6,21 @@
 //! indexes into it (`items[0]`: the array is kept whole); otherwise only its listed
 //! sub-keys are built. Below a partly-read key, a value that is not an object is read as
 //! null: every path through it would find nothing there either way.
+//!
+//! The objects built have the plan's keys in the plan's order (not the line's): each is
+//! made from the plan's [`ObjectShape`], which hashes no key. Nothing reads a planned
+//! record's key order (paths look keys up; a script, which could, needs whole records).
 
 use crate::compile::ir::{Expr, Path, Schema, Segment, TemplatePart, Then};
+use crate::object_shape::ObjectShape;
 
 /// The parts of a record to build; see the module docs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadPlan {
     /// Few keys: a linear scan beats hashing.
     pub(crate) keys: Vec<(String, Need)>,
+    /// The objects of `keys`, in the same order.
+    pub(crate) shape: ObjectShape,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,9 +32,12 @@ pub(crate) enum Need {
 impl ReadPlan {
     /// These top-level keys, whole (the IR's [`Schema::reads`]).
     pub fn top_level(keys: &[String]) -> ReadPlan {
-        ReadPlan {
+        let mut plan = ReadPlan {
             keys: keys.iter().map(|k| (k.clone(), Need::Whole)).collect(),
-        }
+            shape: ObjectShape::default(),
+        };
+        plan.seal();
+        plan
     }
 
     /// The plan of everything `schema` reads, or `None` when it needs whole records
@@ -76,7 +86,18 @@ impl ReadPlan {
                 plan.keys.push((key.clone(), Need::Whole));
             }
         }
+        plan.seal();
         Some(plan)
+    }
+
+    /// Builds the shapes of this plan and the plans under it, once every key is added.
+    fn seal(&mut self) {
+        self.shape = ObjectShape::new(self.keys.iter().map(|(k, _)| k.as_str()));
+        for (_, need) in &mut self.keys {
+            if let Need::Part(plan) = need {
+                plan.seal();
+            }
+        }
     }
 
     fn add(&mut self, segments: &[Segment]) {
@@ -102,13 +123,15 @@ impl ReadPlan {
         }
     }
 
-    /// Called for every key of every record: the length and first byte rule out most
-    /// keys before a full comparison.
-    pub(crate) fn get(&self, key: &str) -> Option<&Need> {
+    /// The index in `keys` of `key` and what of it is needed. Called for every key of
+    /// every record: the length and first byte rule out most keys before a full
+    /// comparison.
+    pub(crate) fn get(&self, key: &str) -> Option<(usize, &Need)> {
         let (len, first) = (key.len(), key.as_bytes().first());
         self.keys
             .iter()
-            .find(|(k, _)| k.len() == len && k.as_bytes().first() == first && k == key)
-            .map(|(_, need)| need)
+            .enumerate()
+            .find(|(_, (k, _))| k.len() == len && k.as_bytes().first() == first && k == key)
+            .map(|(i, (_, need))| (i, need))
     }
 }

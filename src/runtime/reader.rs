@@ -6,8 +6,13 @@
 //! visitor that builds [`Value`]s for the wanted keys only and skips every other value
 //! with [`IgnoredAny`], which checks its syntax but allocates nothing. On wide records
 //! (Salesforce objects carry dozens of fields) that is most of the parsing cost saved.
-//! The record yielded then holds only those keys; [`RecordReader::raw_line`] still
-//! gives the whole line for error output.
+//! The record yielded then holds only those keys (in the plan's order);
+//! [`RecordReader::raw_line`] still gives the whole line for error output.
+//!
+//! [`RecordReader::read_into`] reads each record into the caller's, reusing its
+//! allocations: a planned record with the same keys as the last one keeps the last one's
+//! keys and has its values replaced, so a run of like records allocates only their
+//! values. `cmap map` reads that way; the iterator yields a fresh record each time.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -50,7 +55,8 @@ impl std::error::Error for InputError {}
 
 /// Reads JSON lines: yields each non-blank line as a record (a JSON object), or an
 /// [`InputError`] for that line alone (not JSON, not an object, not UTF-8), and goes
-/// on. An I/O error is yielded once and ends the iteration.
+/// on. An I/O error is yielded once and ends the iteration. As an iterator it yields
+/// owned records; [`RecordReader::read_into`] reads the same items into one record.
 pub struct RecordReader<R> {
     input: R,
     /// `None`: whole records.
@@ -101,35 +107,16 @@ impl<R: BufRead> RecordReader<R> {
         }
     }
 
-    fn parse(&self) -> Result<Value, String> {
-        let text =
-            std::str::from_utf8(&self.buf).map_err(|e| format!("the line is not UTF-8: {e}"))?;
-        let text = text.trim_end_matches(['\n', '\r']);
-        let mut de = serde_json::Deserializer::from_str(text);
-        let value = match &self.plan {
-            Some(plan) => Value::Object(
-                Record(plan)
-                    .deserialize(&mut de)
-                    .map_err(|e| describe(&e))?,
-            ),
-            None => {
-                let value: Value =
-                    serde::Deserialize::deserialize(&mut de).map_err(|e| describe(&e))?;
-                if !value.is_object() {
-                    return Err(not_a_record(&value));
-                }
-                value
-            }
-        };
-        de.end().map_err(|e| describe(&e))?;
-        Ok(value)
-    }
-}
-
-impl<R: BufRead> Iterator for RecordReader<R> {
-    type Item = Result<Value, InputError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Reads the next record into `record`, reusing its allocations (as
+    /// `BufRead::read_line` reuses its `String`): with a plan, a record of the same keys
+    /// as the one `record` holds keeps those keys, and only its values are replaced.
+    /// The items are those of the iterator, record for record.
+    ///
+    /// `Some(Ok(()))`: `record` holds the next record. `Some(Err(_))`: the line is not a
+    /// record, or the input cannot be read (then it is the last item). `None`: the end
+    /// of the input. After an error and at the end, `record` is null.
+    pub fn read_into(&mut self, record: &mut Value) -> Option<Result<(), InputError>> {
+        let reuse = std::mem::take(record);
         if self.done {
             return None;
         }
@@ -159,12 +146,59 @@ impl<R: BufRead> Iterator for RecordReader<R> {
                 continue;
             }
             self.line = self.lines_read;
-            return Some(self.parse().map_err(|message| InputError {
-                line: self.line,
-                message,
-                io: false,
-            }));
+            return Some(match self.parse(reuse) {
+                Ok(value) => {
+                    *record = value;
+                    Ok(())
+                }
+                Err(message) => Err(InputError {
+                    line: self.line,
+                    message,
+                    io: false,
+                }),
+            });
         }
+    }
+
+    /// The record on the line in `buf`; `reuse` is the last record, whose allocations
+    /// the new one may take.
+    fn parse(&self, reuse: Value) -> Result<Value, String> {
+        let text =
+            std::str::from_utf8(&self.buf).map_err(|e| format!("the line is not UTF-8: {e}"))?;
+        let text = text.trim_end_matches(['\n', '\r']);
+        let mut de = serde_json::Deserializer::from_str(text);
+        let value = match &self.plan {
+            Some(plan) => {
+                let reuse = match reuse {
+                    Value::Object(object) => Some(object),
+                    _ => None,
+                };
+                Value::Object(
+                    Record { plan, reuse }
+                        .deserialize(&mut de)
+                        .map_err(|e| describe(&e))?,
+                )
+            }
+            None => {
+                let value: Value =
+                    serde::Deserialize::deserialize(&mut de).map_err(|e| describe(&e))?;
+                if !value.is_object() {
+                    return Err(not_a_record(&value));
+                }
+                value
+            }
+        };
+        de.end().map_err(|e| describe(&e))?;
+        Ok(value)
+    }
+}
+
+impl<R: BufRead> Iterator for RecordReader<R> {
+    type Item = Result<Value, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut record = Value::Null;
+        Some(self.read_into(&mut record)?.map(|()| record))
     }
 }
 
@@ -205,7 +239,11 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// Deserializes a record (an object) keeping what the plan names.
-struct Record<'p>(&'p ReadPlan);
+struct Record<'p> {
+    plan: &'p ReadPlan,
+    /// An object to build the record in (the last record read).
+    reuse: Option<Map<String, Value>>,
+}
 
 impl<'de> DeserializeSeed<'de> for Record<'_> {
     type Value = Map<String, Value>;
@@ -226,23 +264,22 @@ impl<'de> Visitor<'de> for Record<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Map::with_capacity(self.0.keys.len());
+        let plan = self.plan;
+        // A key the line repeats keeps its last value, as a map insert would.
+        let mut out = match self.reuse {
+            Some(object) => plan.shape.rebuild(object),
+            None => plan.shape.builder(),
+        };
         while let Some(KeyRef(key)) = map.next_key()? {
-            match self.0.get(&key) {
-                Some(Need::Whole) => {
-                    let value: Value = map.next_value()?;
-                    out.insert(key.into_owned(), value);
-                }
-                Some(Need::Part(plan)) => {
-                    let value = map.next_value_seed(Part(plan))?;
-                    out.insert(key.into_owned(), value);
-                }
+            match plan.get(&key) {
+                Some((i, Need::Whole)) => out.set(i, map.next_value()?),
+                Some((i, Need::Part(plan))) => out.set(i, map.next_value_seed(Part(plan))?),
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(out)
+        Ok(out.finish())
     }
 }
 
@@ -269,7 +306,11 @@ impl<'de> Visitor<'de> for Part<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        Record(self.0).visit_map(map).map(Value::Object)
+        let record = Record {
+            plan: self.0,
+            reuse: None,
+        };
+        record.visit_map(map).map(Value::Object)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {

@@ -10,8 +10,8 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 use crate::compile::ir::{
-    Condition, Dedupe, DedupeStrategy, Expr, FieldPlan, Op, Path, Relationship, Rule, Schema, Step,
-    Target, TemplatePart, Then, Validation, ValidationRule,
+    Condition, Dedupe, DedupeStrategy, Expr, FieldPlan, Fields, Op, Path, Relationship, Rule,
+    Schema, Step, Target, TemplatePart, Then, Validation, ValidationRule,
 };
 use crate::functions::{Env, Transform, TransformError};
 
@@ -169,7 +169,7 @@ fn schema(fields: Vec<FieldPlan>) -> Schema {
             strategy: DedupeStrategy::ExternalId,
             fields: vec![Path::key("Id")],
         },
-        fields,
+        fields: Fields::new(fields),
         relationships: Vec::new(),
         active: true,
         tests: Vec::new(),
@@ -1210,7 +1210,8 @@ fn explain_names_the_mapping_or_rule() {
 
 // ---- reader ---------------------------------------------------------------------------
 
-/// Reads `input` and renders each item as `line N: <record>` or `line N: error ...`.
+/// Reads `input` and renders each item as `line N: <record>` or `line N: error ...`; reading
+/// into one reused record renders the same.
 fn check_reader(input: &str, reads: Option<&[&str]>, expect: Expect) {
     let keys: Option<Vec<String>> = reads.map(|r| r.iter().map(|k| k.to_string()).collect());
     let mut reader = RecordReader::new(
@@ -1226,7 +1227,89 @@ fn check_reader(input: &str, reads: Option<&[&str]>, expect: Expect) {
         assert!(line.starts_with(&format!("line {}:", reader.line())));
         out.push_str(&line);
     }
+    let mut reader = RecordReader::new(
+        BufReader::with_capacity(16, input.as_bytes()),
+        keys.as_deref(),
+    );
+    let mut reused = String::new();
+    let mut record = Value::Null;
+    while let Some(item) = reader.read_into(&mut record) {
+        reused.push_str(&match item {
+            Ok(()) => format!("line {}: {record}\n", reader.line()),
+            Err(e) => {
+                assert_eq!(record, Value::Null, "{e}");
+                format!("{e} [raw: {}]\n", reader.raw_line())
+            }
+        });
+    }
+    assert_eq!(reused, out, "read_into");
     expect.assert_eq(&out);
+}
+
+/// Reading every line into one record, whose allocations each read reuses, gives what
+/// reading each line afresh gives (the same keys in the same order, the same values), and
+/// what a full parse keeps of the planned keys: over lines with the same keys as the last
+/// (in any order), fewer, more, repeated, none, and after a line that is not a record.
+#[test]
+fn reading_into_one_record_equals_fresh_reads() {
+    let lines = [
+        r#"{"a":1,"b":"two","c":[3]}"#,
+        r#"{"c":30,"x":{"skip":[1,2]},"b":20,"a":10}"#,
+        r#"{"a":100}"#,
+        r#"{"a":1,"b":2,"c":3,"d":4}"#,
+        r#"{"b":[1],"b":{"x":1},"a":null,"c":"s"}"#,
+        "not json",
+        r#"{"a":1,"b":2,"c":3}"#,
+        r#"{}"#,
+        r#"{"a":{"deep":[1,{"k":null}]},"b":2,"c":3}"#,
+        r#"{"c":{"street":"1 Main","city":"X"},"a":1,"b":2}"#,
+        "[1,2]",
+        r#"{"a":1,"b":2,"c":{"street":null}}"#,
+    ];
+    let input = lines.join("\n");
+    let keys = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+    // A nested plan too: `c.street` keeps only `street` of `c`.
+    let mut nested = schema(vec![
+        field("a", Expr::Direct(p("a"))),
+        field("street", Expr::Direct(p("c.street"))),
+    ]);
+    nested.dedupe.fields = vec![p("b")];
+    nested.reads = Some(keys.clone());
+    let plans = [
+        Some(ReadPlan::top_level(&keys)),
+        ReadPlan::for_schema(&nested),
+        None,
+    ];
+    for plan in plans {
+        let fresh: Vec<_> = RecordReader::with_plan(input.as_bytes(), plan.clone()).collect();
+        let mut reader = RecordReader::with_plan(input.as_bytes(), plan.clone());
+        let mut record = Value::Null;
+        for (i, want) in fresh.iter().enumerate() {
+            let got = reader
+                .read_into(&mut record)
+                .map(|r| r.map(|()| record.clone()));
+            assert_eq!(got.as_ref(), Some(want), "{plan:?}, line {}", i + 1);
+            if let (Some(Ok(Value::Object(got))), Ok(Value::Object(want))) = (&got, want) {
+                assert!(got.keys().eq(want.keys()), "{plan:?}, line {}", i + 1);
+            }
+        }
+        assert_eq!(reader.read_into(&mut record), None);
+        // Against a full parse, for the top-level plan.
+        if plan.as_ref() == Some(&ReadPlan::top_level(&keys)) {
+            for (line, read) in lines.iter().zip(&fresh) {
+                let full: Result<Map<String, Value>, _> = serde_json::from_str(line);
+                match (full, read) {
+                    (Ok(full), Ok(read)) => {
+                        let kept: Map<String, Value> =
+                            full.into_iter().filter(|(k, _)| keys.contains(k)).collect();
+                        assert_eq!(read, &Value::Object(kept), "{line}");
+                    }
+                    (Err(_), Err(_)) => {}
+                    (full, read) => panic!("{line}: {full:?} / {read:?}"),
+                }
+            }
+        }
+    }
 }
 
 const INPUT: &str = r#"{"Id":"1","attributes":{"type":"Contact","url":"/x"},"Email":"a@b.co","MailingAddress":{"street":"1 Main St","geo":[1.5,{"k":null}]},"Big":[[[["deep"]]],"x\"y\u00e9"]}
@@ -1716,7 +1799,31 @@ mod properties {
             prop_assert_eq!(reader.next(), None);
         }
 
-        /// Any record maps to some outcome, and a mapped one writes a line that reads back.
+        /// Reading a run of lines into one reused record gives what reading each afresh
+        /// gives, through a nested plan.
+        #[test]
+        fn reused_reads_equal_fresh_reads(records in prop::collection::vec(arb_record(), 1..6)) {
+            let mut s = everything();
+            s.reads = Some(vec!["a".into(), "b".into(), "c".into(), "d".into(), "dd".into()]);
+            let plan = ReadPlan::for_schema(&s);
+            let lines: Vec<String> =
+                records.into_iter().map(|r| Value::Object(r).to_string()).collect();
+            let input = lines.join("\n");
+            let mut reader = RecordReader::with_plan(input.as_bytes(), plan.clone());
+            let mut record = Value::Null;
+            for line in &lines {
+                let fresh = RecordReader::with_plan(line.as_bytes(), plan.clone()).next();
+                let reused = reader.read_into(&mut record).map(|r| r.map(|()| record.clone()));
+                prop_assert_eq!(&reused, &fresh);
+                if let (Some(Ok(Value::Object(a))), Some(Ok(Value::Object(b)))) = (&reused, &fresh) {
+                    prop_assert!(a.keys().eq(b.keys()));
+                }
+            }
+            prop_assert_eq!(reader.read_into(&mut record), None);
+        }
+
+        /// Any record maps to some outcome, and a mapped one writes a line that reads back,
+        /// its fields in mapping order.
         #[test]
         fn any_record_maps_without_panic(record in arb_record()) {
             let s = everything();
@@ -1724,6 +1831,7 @@ mod properties {
             let record = Value::Object(record);
             let outcome = map_record(&s, &record, &ctx);
             if let Outcome::Mapped(m) = outcome {
+                prop_assert!(m.structured_data.keys().eq(s.fields.iter().map(|f| &f.target)));
                 let mut out = Vec::new();
                 write_mapped(&mut out, &m, true, true).unwrap();
                 let back: Value = serde_json::from_slice(&out).unwrap();

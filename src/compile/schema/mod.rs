@@ -283,7 +283,11 @@ impl<'a> Sx<'_, 'a> {
             filters: filters?,
             target: target?,
             dedupe: dedupe?,
-            fields: if body_ok { fields } else { return None },
+            fields: if body_ok {
+                ir::Fields::new(fields)
+            } else {
+                return None;
+            },
             relationships,
             active: s.active.as_ref().is_none_or(|a| a.node),
             tests: tests?,
