@@ -324,6 +324,16 @@ fn state_keys(store: &SledStore) -> Vec<String> {
         .collect()
 }
 
+/// The shard tenant `acme`'s Salesforce Contact `ext` leads to by its external id, by
+/// shard type and external id, and by dedupe key `email`.
+fn found_by_each_index(store: &SledStore, ext: &str, email: &str) -> Vec<Option<String>> {
+    vec![
+        id_of(store.shard_by_source("acme", "salesforce", "Contact", ext)),
+        id_of(store.shard_by_type("acme", "salesforce", "c_contact", ext)),
+        id_of(store.shard_by_dedupe_key("acme", "c_contact", email)),
+    ]
+}
+
 #[test]
 fn a_shard_is_found_by_id_source_type_and_dedupe_key() {
     let (_dir, store) = open();
@@ -336,16 +346,8 @@ fn a_shard_is_found_by_id_source_type_and_dedupe_key() {
     let stored = store.shard("acme", "s-1").unwrap().unwrap();
     assert_eq!(stored.structured_data["email"], json!("ada@x.io"));
     assert_eq!(
-        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003A")),
-        Some("s-1".into())
-    );
-    assert_eq!(
-        id_of(store.shard_by_type("acme", "salesforce", "c_contact", "003A")),
-        Some("s-1".into())
-    );
-    assert_eq!(
-        id_of(store.shard_by_dedupe_key("acme", "c_contact", "ada@x.io")),
-        Some("s-1".into())
+        found_by_each_index(&store, "003A", "ada@x.io"),
+        vec![Some("s-1".to_string()); 3]
     );
     assert_eq!(
         id_of(store.shard_by_source("acme", "salesforce", "Lead", "003A")),
@@ -1819,16 +1821,8 @@ fn a_store_written_in_the_old_layout_is_read_and_moves_to_the_new_one_shard_by_s
     // Read as before: by id, source, type, dedupe key; the fingerprint from the old meta.
     let s1 = store.shard("acme", "s-1").unwrap().unwrap();
     assert_eq!(
-        id_of(store.shard_by_source("acme", "salesforce", "Contact", "003A")),
-        Some("s-1".into())
-    );
-    assert_eq!(
-        id_of(store.shard_by_type("acme", "salesforce", "c_contact", "003A")),
-        Some("s-1".into())
-    );
-    assert_eq!(
-        id_of(store.shard_by_dedupe_key("acme", "c_contact", "a@x.io")),
-        Some("s-1".into())
+        found_by_each_index(&store, "003A", "a@x.io"),
+        vec![Some("s-1".to_string()); 3]
     );
     let fp = |ext: &str| {
         store
