@@ -136,11 +136,15 @@ impl Served {
         let mut s = TcpStream::connect(&self.addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
+        // `Host` is the address reached unless the test sends its own.
+        let mut head = format!("{method} {path} HTTP/1.1\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            head.push_str(&format!("Host: {}\r\n", self.addr));
+        }
+        head.push_str(&format!(
+            "Connection: close\r\nContent-Length: {}\r\n",
             body.len()
-        );
+        ));
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -354,7 +358,8 @@ async fn get_status(addr: &str, path: &str, limit: Duration) -> Option<u16> {
     let exchange = async {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
         s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
         )
         .await
         .ok()?;
@@ -393,7 +398,7 @@ async fn half_open_connections_are_bounded_and_closed() {
         let mut s = tokio::net::TcpStream::connect(&addr)
             .await
             .expect("connect");
-        s.write_all(b"POST /webhooks/contact-events HTTP/1.1\r\nHost: x\r\nX-Cmap-To")
+        s.write_all(b"POST /webhooks/contact-events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Cmap-To")
             .await
             .expect("write");
         half_open.push(s);
@@ -415,7 +420,7 @@ async fn half_open_connections_are_bounded_and_closed() {
     let mut idle = tokio::net::TcpStream::connect(&addr)
         .await
         .expect("connect");
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .expect("write");
     assert!(
@@ -428,7 +433,7 @@ async fn half_open_connections_are_bounded_and_closed() {
         .await
         .expect("connect");
     slow.write_all(
-        b"POST /webhooks/contact-events HTTP/1.1\r\nHost: x\r\nX-Cmap-Token: t0k3n\r\nContent-Length: 100\r\n\r\n{\"Id\":",
+        b"POST /webhooks/contact-events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Cmap-Token: t0k3n\r\nContent-Length: 100\r\n\r\n{\"Id\":",
     )
     .await
     .expect("write");
@@ -477,7 +482,7 @@ fn a_burst_larger_than_the_queue_gets_503_and_loses_nothing() {
             .expect("timeout");
         write!(
             s,
-            "POST /webhooks/contact-events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Cmap-Token: t0k3n\r\nX-Cmap-Event-Id: held-{i}\r\nContent-Length: {}\r\n\r\n",
+            "POST /webhooks/contact-events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Cmap-Token: t0k3n\r\nX-Cmap-Event-Id: held-{i}\r\nContent-Length: {}\r\n\r\n",
             body(i).len()
         )
         .expect("head");
@@ -508,7 +513,7 @@ fn a_burst_larger_than_the_queue_gets_503_and_loses_nothing() {
                 s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
                 write!(
                     s,
-                    "POST /webhooks/contact-events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Cmap-Token: t0k3n\r\nX-Cmap-Event-Id: burst-{i}\r\nContent-Length: {}\r\n\r\n{body}",
+                    "POST /webhooks/contact-events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Cmap-Token: t0k3n\r\nX-Cmap-Event-Id: burst-{i}\r\nContent-Length: {}\r\n\r\n{body}",
                     body.len()
                 )
                 .expect("request");
@@ -619,4 +624,84 @@ fn a_closed_log_never_kills_the_server() {
     assert!(served.alive(), "the server still runs");
     // Shutdown logs too, and still exits 0.
     served.stop();
+}
+
+/// Whether the server says task `contact-events` is paused.
+fn paused(served: &Served) -> bool {
+    let (status, body) = served.request("GET", "/api/pipelines", &[], "");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    v.to_string().contains(r#""paused":true"#)
+}
+
+/// A page on another site cannot change state (a form POST with its `Origin`, or a
+/// browser's `Sec-Fetch-Site`), a name rebound to the server (DNS rebinding) gets no
+/// answer, and the same requests from a script, from the server's own origin, or at the
+/// configured public name are served (docs/serve.md, "Origins").
+#[test]
+fn foreign_pages_cannot_change_state_and_rebound_names_get_no_answer() {
+    let dir = workspace();
+    let served = serve(dir.path(), &[]);
+    let pause = "/api/tasks/contact-events/pause";
+    let port = served.addr.rsplit(':').next().expect("port").to_string();
+    let evil_host = format!("evil.example:{port}");
+
+    for headers in [
+        vec![("Origin", "https://evil.example")],
+        vec![("Origin", "null")],
+        vec![("Sec-Fetch-Site", "cross-site")],
+    ] {
+        let (status, body) = served.request("POST", pause, &headers, "");
+        assert_eq!(status, 403, "{headers:?}: {body}");
+        assert!(body.contains("another site"), "{body}");
+        assert!(!paused(&served), "{headers:?} paused the task");
+    }
+    // DNS rebinding: the attacker's name, resolved to this server.
+    for (method, path) in [
+        ("GET", "/api/executions"),
+        ("GET", "/healthz"),
+        ("POST", pause),
+    ] {
+        let (status, body) = served.request(method, path, &[("Host", &evil_host)], "");
+        assert_eq!(status, 421, "{method} {path}: {body}");
+        assert!(body.contains("--public-url"), "{body}");
+    }
+    assert!(!paused(&served));
+    // A script (no Origin) and the server's own origin are obeyed.
+    let own = format!("http://{}", served.addr);
+    let (status, body) = served.request("POST", pause, &[("Origin", &own)], "");
+    assert_eq!(status, 200, "{body}");
+    assert!(paused(&served));
+    let (status, _) = served.request("POST", "/api/tasks/contact-events/resume", &[], "");
+    assert_eq!(status, 200);
+    assert!(!paused(&served));
+    served.stop();
+
+    // Behind a proxy: the public name is served, from its own pages too.
+    let served = serve(dir.path(), &["--public-url", "https://cmap.example.com"]);
+    let public = [
+        ("Host", "cmap.example.com"),
+        ("Origin", "https://cmap.example.com"),
+    ];
+    let (status, body) = served.request("POST", pause, &public, "");
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = served.request("GET", "/healthz", &[("Host", &evil_host)], "");
+    assert_eq!(status, 421);
+    served.stop();
+
+    // A public URL that cannot be one is a usage error naming the fix.
+    let out = Command::new(env!("CARGO_BIN_EXE_cmap"))
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "https://cmap.example.com/api",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("e.g. https://cmap.example.com"), "{err}");
 }

@@ -1,4 +1,4 @@
-//! `cmap serve [--listen ADDR] [--pipelines DIR] [--data DIR] [--log-format human|json]
+//! `cmap serve [--listen ADDR] [--public-url URL] [--pipelines DIR] [--data DIR] [--log-format human|json]
 //! [--max-concurrent N] [--webhook-tolerance S] [--max-connections N] [--header-timeout S]
 //! [--body-timeout S] [--webhook-queue N]`: the production runner on the embedded defaults (sled in
 //! `./data`, the shipped pipelines). Exit 0 after a graceful shutdown (SIGTERM, SIGINT),
@@ -25,6 +25,12 @@ pub struct Args {
         value_name = "ADDR"
     )]
     listen: String,
+    /// The URL users, browsers and providers reach the server at (e.g.
+    /// https://cmap.example.com, behind a proxy): requests naming another host are
+    /// refused, and so are state changes from pages of other origins (docs/serve.md,
+    /// "Origins"). Without it the server answers to IP addresses and localhost only.
+    #[arg(long, env = "CMAP_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    public_url: Option<crate::serve::origin::PublicUrl>,
     #[command(flatten)]
     state: StateArgs,
     #[command(flatten)]
@@ -82,6 +88,10 @@ pub struct Args {
     webhook_queue: u64,
 }
 
+fn parse_public_url(text: &str) -> Result<crate::serve::origin::PublicUrl, String> {
+    crate::serve::origin::PublicUrl::parse(text)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
     Human,
@@ -126,6 +136,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
             webhook_queue: args.webhook_queue as usize,
             header_read_timeout: std::time::Duration::from_secs(args.header_timeout),
             body_read_timeout: std::time::Duration::from_secs(args.body_timeout),
+            public_url: args.public_url.clone(),
             ..crate::serve::http::Config::default()
         },
         retention: args.retention.retention(),

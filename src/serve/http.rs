@@ -78,6 +78,9 @@ pub struct Config {
     /// The bodies of the deliveries in flight, of every task, stay within this many
     /// bytes (else 503 and `Retry-After`).
     pub webhook_memory: usize,
+    /// The URL the server is reached at (`--public-url`): its host is accepted in `Host`
+    /// and its origin as a browser's `Origin` ([`super::origin`]).
+    pub public_url: Option<super::origin::PublicUrl>,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             signature_tolerance_secs: DEFAULT_SIGNATURE_TOLERANCE_SECS,
             webhook_queue: DEFAULT_WEBHOOK_QUEUE,
             webhook_memory: DEFAULT_WEBHOOK_MEMORY,
+            public_url: None,
         }
     }
 }
@@ -119,6 +123,9 @@ pub fn router_with(
     config: Config,
 ) -> Router {
     let body_limit = config.webhook_body_limit;
+    let origins = Arc::new(super::origin::Origins {
+        public_url: config.public_url.clone(),
+    });
     let deliveries = Deliveries::new(
         shared.clone(),
         metrics.clone(),
@@ -150,6 +157,11 @@ pub fn router_with(
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .with_state(api)
+        // Before any handler and any body is read, unmatched paths included.
+        .layer(axum::middleware::from_fn_with_state(
+            origins,
+            super::origin::guard,
+        ))
 }
 
 /// An error response: `{"error", "help"}`.

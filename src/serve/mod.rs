@@ -8,6 +8,7 @@ pub mod listen;
 pub mod loader;
 pub mod metrics;
 pub mod notify;
+pub mod origin;
 pub mod retention;
 pub mod runner;
 pub mod schedule;
