@@ -27,6 +27,8 @@ task contact-events { schema contacts  schedule realtime token env("CMAP_TEST_WE
 struct Served {
     child: Child,
     addr: String,
+    /// Where `/metrics` is served apart (`--metrics-listen`), from its log line.
+    metrics_addr: Option<String>,
     /// The server's log lines, as they come (read on a thread).
     log: mpsc::Receiver<String>,
 }
@@ -79,11 +81,25 @@ fn serve(dir: &Path, args: &[&str]) -> Served {
         let mut served = Served {
             child,
             addr: String::new(),
+            metrics_addr: None,
             log,
         };
-        match served.wait_line(|l| l.contains("listening"), Duration::from_secs(20)) {
+        let metrics_line = std::cell::RefCell::new(None);
+        let listening = served.wait_line(
+            |l| {
+                if l.contains("serving metrics") {
+                    *metrics_line.borrow_mut() = Some(l.to_string());
+                }
+                l.contains("listening")
+            },
+            Duration::from_secs(20),
+        );
+        match listening {
             Some(line) => {
-                served.addr = listening_addr(&line).expect("the address is logged");
+                served.addr = listening_addr(&line, "addr").expect("the address is logged");
+                served.metrics_addr = metrics_line
+                    .into_inner()
+                    .and_then(|l| listening_addr(&l, "metrics_addr"));
                 return served;
             }
             None => {
@@ -95,12 +111,13 @@ fn serve(dir: &Path, args: &[&str]) -> Served {
     panic!("cmap serve never started");
 }
 
-/// The address in the "listening" line, JSON or human.
-fn listening_addr(line: &str) -> Option<String> {
+/// The address in field `field` of a log line, JSON or human.
+fn listening_addr(line: &str, field: &str) -> Option<String> {
     if let Ok(v) = serde_json::from_str::<Value>(line) {
-        return v["fields"]["addr"].as_str().map(str::to_string);
+        return v["fields"][field].as_str().map(str::to_string);
     }
-    let at = line.find("addr=")? + "addr=".len();
+    let key = format!(" {field}=");
+    let at = line.find(&key)? + key.len();
     Some(
         line[at..]
             .split_whitespace()
@@ -133,36 +150,7 @@ impl Served {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
-        // `Host` is the address reached unless the test sends its own.
-        let mut head = format!("{method} {path} HTTP/1.1\r\n");
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-            head.push_str(&format!("Host: {}\r\n", self.addr));
-        }
-        head.push_str(&format!(
-            "Connection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).expect("write");
-        s.write_all(body.as_bytes()).expect("write");
-        let mut text = String::new();
-        s.read_to_string(&mut text).expect("read");
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        request_at(&self.addr, method, path, headers, body)
     }
 
     fn alive(&mut self) -> bool {
@@ -177,6 +165,47 @@ impl Served {
         let status = self.child.wait().expect("exits");
         assert!(status.success(), "graceful shutdown exits 0: {status:?}");
     }
+}
+
+/// A plain HTTP/1.1 request to `addr` on a fresh connection; status and body.
+fn request_at(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    // `Host` is the address reached unless the test sends its own.
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {}\r\n", addr));
+    }
+    head.push_str(&format!(
+        "Connection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    ));
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).expect("write");
+    s.write_all(body.as_bytes()).expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// Whether SIGPIPE is ignored in process `pid` (`SigIgn` of /proc/PID/status).
@@ -587,7 +616,7 @@ fn a_closed_log_never_kills_the_server() {
             .next()
             .expect("serve logs until it listens")
             .expect("a log line");
-        if let Some(addr) = listening_addr(&line).filter(|_| line.contains("listening")) {
+        if let Some(addr) = listening_addr(&line, "addr").filter(|_| line.contains("listening")) {
             break addr;
         }
     };
@@ -596,6 +625,7 @@ fn a_closed_log_never_kills_the_server() {
     let mut served = Served {
         child,
         addr,
+        metrics_addr: None,
         log: mpsc::channel().1,
     };
     // Each delivery logs its execution; each refusal logs a warning.
@@ -704,4 +734,53 @@ fn foreign_pages_cannot_change_state_and_rebound_names_get_no_answer() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("e.g. https://cmap.example.com"), "{err}");
+}
+
+/// With `--metrics-listen`, `/metrics` is served there and only there: the public
+/// address answers 404 for it; without, it stays on the main address. An address that
+/// cannot be bound is a usage error naming the flag.
+#[test]
+fn metrics_can_be_served_on_an_address_of_their_own() {
+    let dir = workspace();
+    let served = serve(dir.path(), &["--metrics-listen", "127.0.0.1:0"]);
+    let (status, _) = served.request("GET", "/metrics", &[], "");
+    assert_eq!(status, 404, "metrics left the main address");
+    let (status, _) = served.request("GET", "/healthz", &[], "");
+    assert_eq!(status, 200);
+    let metrics_addr = served
+        .metrics_addr
+        .clone()
+        .expect("the metrics address is logged");
+    let (status, body) = request_at(&metrics_addr, "GET", "/metrics", &[], "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("cmap_executions_running"), "{body}");
+    let (status, _) = request_at(&metrics_addr, "GET", "/api/executions", &[], "");
+    assert_eq!(status, 404, "only metrics are served there");
+    served.stop();
+
+    let served = serve(dir.path(), &[]);
+    let (status, body) = served.request("GET", "/metrics", &[], "");
+    assert_eq!(status, 200, "{body}");
+    served.stop();
+
+    // The main address taken by the first, the metrics one refused.
+    let blocker = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = blocker.local_addr().expect("addr").to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_cmap"))
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            &taken,
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--metrics-listen") && err.contains(&taken),
+        "{err}"
+    );
 }

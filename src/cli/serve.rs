@@ -1,4 +1,4 @@
-//! `cmap serve [--listen ADDR] [--public-url URL] [--pipelines DIR] [--data DIR] [--log-format human|json]
+//! `cmap serve [--listen ADDR] [--public-url URL] [--metrics-listen ADDR] [--pipelines DIR] [--data DIR] [--log-format human|json]
 //! [--max-concurrent N] [--webhook-tolerance S] [--max-connections N] [--header-timeout S]
 //! [--body-timeout S] [--webhook-queue N]`: the production runner on the embedded defaults (sled in
 //! `./data`, the shipped pipelines). Exit 0 after a graceful shutdown (SIGTERM, SIGINT),
@@ -31,6 +31,10 @@ pub struct Args {
     /// "Origins"). Without it the server answers to IP addresses and localhost only.
     #[arg(long, env = "CMAP_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     public_url: Option<crate::serve::origin::PublicUrl>,
+    /// Serve `/metrics` on this address instead of the main one (a private interface
+    /// for the scraper; docs/serve.md, "Metrics").
+    #[arg(long, env = "CMAP_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<String>,
     #[command(flatten)]
     state: StateArgs,
     #[command(flatten)]
@@ -140,6 +144,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
             ..crate::serve::http::Config::default()
         },
         retention: args.retention.retention(),
+        metrics_listen: args.metrics_listen.clone(),
         ..Options::default()
     };
     runtime.block_on(async move {

@@ -81,6 +81,8 @@ pub struct Config {
     /// The URL the server is reached at (`--public-url`): its host is accepted in `Host`
     /// and its origin as a browser's `Origin` ([`super::origin`]).
     pub public_url: Option<super::origin::PublicUrl>,
+    /// `/metrics` is served on an address of its own ([`metrics_router`]), not here.
+    pub metrics_apart: bool,
 }
 
 impl Default for Config {
@@ -94,6 +96,7 @@ impl Default for Config {
             webhook_queue: DEFAULT_WEBHOOK_QUEUE,
             webhook_memory: DEFAULT_WEBHOOK_MEMORY,
             public_url: None,
+            metrics_apart: false,
         }
     }
 }
@@ -132,6 +135,7 @@ pub fn router_with(
         config.webhook_queue,
         config.webhook_memory,
     );
+    let metrics_apart = config.metrics_apart;
     let api = Arc::new(Api {
         shared,
         runner,
@@ -139,7 +143,7 @@ pub fn router_with(
         config,
         deliveries,
     });
-    Router::new()
+    let router = Router::new()
         .route(
             "/webhooks/{task}",
             post(webhook).layer(DefaultBodyLimit::max(body_limit)),
@@ -154,8 +158,13 @@ pub fn router_with(
         .route("/api/pipelines", get(pipelines))
         .route("/api/reload", post(reload))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
+        .route("/readyz", get(readyz));
+    let router = if metrics_apart {
+        router
+    } else {
+        router.route("/metrics", get(render_metrics))
+    };
+    router
         .with_state(api)
         // Before any handler and any body is read, unmatched paths included.
         .layer(axum::middleware::from_fn_with_state(
@@ -863,9 +872,26 @@ async fn readyz(State(api): State<Arc<Api>>) -> Response {
 }
 
 async fn render_metrics(State(api): State<Arc<Api>>) -> Response {
+    metrics_text(&api.metrics, &api.runner)
+}
+
+/// `/metrics` alone, for `--metrics-listen`: meant for a private interface that only
+/// the scraper reaches, so it takes no token and no origin check (it only reads).
+pub fn metrics_router(runner: Arc<Runner>, metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let (runner, metrics) = (runner.clone(), metrics.clone());
+            async move { metrics_text(&metrics, &runner) }
+        }),
+    )
+}
+
+/// The Prometheus text exposition of `metrics`.
+fn metrics_text(metrics: &Metrics, runner: &Runner) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        api.metrics.render(api.runner.running().len()),
+        metrics.render(runner.running().len()),
     )
         .into_response()
 }

@@ -40,6 +40,9 @@ pub struct Options {
     pub http: super::http::Config,
     /// What old state is pruned, at start and every 10 minutes (`retention.rs`).
     pub retention: crate::store::Retention,
+    /// Where `/metrics` is served instead of the main address (`--metrics-listen`):
+    /// Prometheus on a private interface, the API on a public one.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             watch: true,
             http: super::http::Config::default(),
             retention: crate::store::Retention::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -126,6 +130,14 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Io(e.to_string()))?;
+    let metrics_listener = match &options.metrics_listen {
+        Some(at) => Some(TcpListener::bind(at).await.map_err(|e| {
+            ServeError::Io(format!(
+                "cannot listen on `{at}` for metrics: {e} (pass another address with --metrics-listen)"
+            ))
+        })?),
+        None => None,
+    };
 
     // Every source of events is in place before the server can be seen (HTTP answers,
     // "listening" is logged): a signal sent as soon as the address is known must find
@@ -151,11 +163,15 @@ pub async fn run(
         None
     };
 
+    let http_options = super::http::Config {
+        metrics_apart: metrics_listener.is_some(),
+        ..options.http.clone()
+    };
     let app = super::http::router_with(
         shared.clone(),
         runner.clone(),
         metrics.clone(),
-        options.http.clone(),
+        http_options,
     );
     // HTTP stops when this fires, after the executions have settled, so a webhook in
     // flight during shutdown is still answered.
@@ -167,6 +183,25 @@ pub async fn run(
         })
         .await
     });
+    // `/metrics` on its own address: the same connection limits, stopped with the rest.
+    let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let metrics_addr = listener
+                .local_addr()
+                .map_err(|e| ServeError::Io(e.to_string()))?;
+            let app = super::http::metrics_router(runner.clone(), metrics.clone());
+            let config = options.http.clone();
+            tracing::info!(%metrics_addr, "serving metrics");
+            Some(tokio::spawn(async move {
+                super::listen::serve(listener, app, &config, async {
+                    let _ = metrics_stopped.await;
+                })
+                .await
+            }))
+        }
+        None => None,
+    };
     tracing::info!(%addr, "listening");
 
     // The loop. Each arm is one event; nothing else changes the loaded version.
@@ -240,6 +275,12 @@ pub async fn run(
         tracing::warn!("executions still running after the shutdown deadline; they resume from their checkpoint at the next start");
     }
     let _ = stop_http.send(());
+    let _ = stop_metrics.send(());
+    if let Some(metrics_server) = metrics_server {
+        metrics_server
+            .await
+            .map_err(|e| ServeError::Io(e.to_string()))?;
+    }
     server.await.map_err(|e| ServeError::Io(e.to_string()))
 }
 
