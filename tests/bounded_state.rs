@@ -630,7 +630,7 @@ async fn the_api_pages_and_refuses_bad_pages_and_serve_prunes_at_start() {
     assert_eq!(rest["logs"][1]["message"], "line 4");
     assert!(rest["nextCursor"].is_null());
 
-    // Bad pages: 400, `{"error", "help"}` naming the fix.
+    // Bad pages: 400, problem details (`detail`, `help`) naming the fix.
     let bad = [
         ("/api/executions?limit=0".to_string(), "from 1 to 1000"),
         ("/api/executions?limit=1001".to_string(), "from 1 to 1000"),
@@ -657,7 +657,7 @@ async fn the_api_pages_and_refuses_bad_pages_and_serve_prunes_at_start() {
     for (path, says) in bad {
         let (status, body) = get(path.clone()).await;
         assert_eq!(status, 400, "{path}: {body}");
-        let text = format!("{} {}", body["error"], body["help"]);
+        let text = format!("{} {}", body["detail"], body["help"]);
         assert!(text.contains(says), "{path}: {body}");
     }
 }

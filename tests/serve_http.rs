@@ -382,7 +382,7 @@ async fn a_signed_task_needs_a_fresh_signature_over_time_event_id_and_body() {
         )
         .await;
     assert!(
-        resp["error"].as_str().is_some_and(|e| e.contains("300")),
+        resp["detail"].as_str().is_some_and(|e| e.contains("300")),
         "the window is named: {resp}"
     );
 
@@ -557,7 +557,7 @@ async fn bad_bodies_and_non_realtime_tasks_are_refused() {
         .await;
     assert_eq!(status, 404);
     assert!(
-        resp["error"].as_str().unwrap_or("").contains("realtime"),
+        resp["detail"].as_str().unwrap_or("").contains("realtime"),
         "{resp}"
     );
     let (status, _) = s.post("/webhooks/nope", &token, b"{}".to_vec()).await;
@@ -850,4 +850,120 @@ async fn one_batch_keeps_every_delivery_guarantee() {
         .expect("stored");
     assert_eq!(again, vec![Ingested::Duplicate]);
     assert_eq!(s.emails()["bob"], "bob@example.com");
+}
+
+/// Every error, whatever refuses the request (a handler, the router, the webhook
+/// checks, the origin guard), is RFC 9457 problem details: `application/problem+json`
+/// with `type`, `title` (the reason phrase), `status` (the response's), a stable
+/// `code`, `detail` and `help`.
+#[tokio::test]
+async fn every_error_is_problem_details_with_a_stable_code() {
+    let server = start().await;
+    let client = &server.client;
+    let base = &server.base;
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            "unknown task",
+            client.post(format!("{base}/api/tasks/nope/run")),
+            404,
+            "task_not_found",
+        ),
+        (
+            "unknown execution",
+            client.get(format!("{base}/api/executions/nope")),
+            404,
+            "execution_not_found",
+        ),
+        (
+            "bad limit",
+            client.get(format!("{base}/api/executions?limit=0")),
+            400,
+            "bad_limit",
+        ),
+        (
+            "bad cursor",
+            client.get(format!("{base}/api/executions?cursor=zz")),
+            400,
+            "bad_cursor",
+        ),
+        (
+            "unknown parameter",
+            client.get(format!("{base}/api/executions?limt=3")),
+            400,
+            "bad_query",
+        ),
+        (
+            "unknown path",
+            client.get(format!("{base}/api/nothing-here")),
+            404,
+            "no_such_endpoint",
+        ),
+        (
+            "wrong method",
+            client.get(format!("{base}/api/reload")),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "no webhook token",
+            client.post(format!("{base}/webhooks/hook")).body("{}"),
+            401,
+            "unauthorized",
+        ),
+        (
+            "not JSON",
+            client
+                .post(format!("{base}/webhooks/hook"))
+                .header("x-cmap-token", crate::support::WEBHOOK_TOKEN)
+                .body("{nope"),
+            400,
+            "invalid_json",
+        ),
+        (
+            "foreign host",
+            client
+                .get(format!("{base}/healthz"))
+                .header("host", "evil.example"),
+            421,
+            "foreign_host",
+        ),
+        (
+            "cross-origin state change",
+            client
+                .post(format!("{base}/api/reload"))
+                .header("origin", "https://evil.example"),
+            403,
+            "cross_origin",
+        ),
+    ];
+    for (name, request, status, code) in cases {
+        let resp = request.send().await.expect("request");
+        assert_eq!(resp.status().as_u16(), status, "{name}");
+        if status == 405 {
+            let allow = resp.headers().get("allow").and_then(|v| v.to_str().ok());
+            assert_eq!(allow, Some("POST"), "{name}: a 405 says what is allowed");
+        }
+        let media = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(media, "application/problem+json", "{name}");
+        let body: Value = resp.json().await.expect("JSON");
+        assert_eq!(body["type"], "about:blank", "{name}: {body}");
+        assert_eq!(body["status"], status, "{name}: {body}");
+        assert_eq!(body["code"], code, "{name}: {body}");
+        let reason = reqwest::StatusCode::from_u16(status)
+            .expect("status")
+            .canonical_reason()
+            .expect("reason");
+        assert_eq!(body["title"], reason, "{name}: {body}");
+        for member in ["detail", "help"] {
+            assert!(
+                body[member].as_str().is_some_and(|t| !t.is_empty()),
+                "{name}: no {member} in {body}"
+            );
+        }
+    }
 }

@@ -136,7 +136,7 @@ fn an_env_token_refuses_deliveries_until_the_variable_is_set_and_says_so_once() 
     for token in [None, Some("anything"), Some("")] {
         let (status, body) = s.deliver(token);
         assert_eq!(status, 503, "{body}");
-        let error = body["error"].as_str().unwrap_or_default();
+        let error = body["detail"].as_str().unwrap_or_default();
         assert!(error.contains(VAR), "{body}");
         assert!(
             body["help"].as_str().unwrap_or_default().contains(VAR),
@@ -289,7 +289,10 @@ fn a_missing_signing_secret_refuses_deliveries_and_says_so_once() {
     let (status, body) = s.deliver(Some("tok"));
     assert_eq!(status, 503, "{body}");
     assert!(
-        body["error"].as_str().unwrap_or_default().contains(SIGNING),
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(SIGNING),
         "{body}"
     );
     assert_eq!(s.deliver(Some("tok")).0, 503);

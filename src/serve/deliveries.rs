@@ -115,7 +115,8 @@ impl Full {
             StatusCode::SERVICE_UNAVAILABLE,
             error,
             format!("retry after {RETRY_AFTER_SECS} s (the Retry-After header)"),
-        );
+        )
+        .code("webhook_queue_full");
         e.retry_after = Some(RETRY_AFTER_SECS);
         e
     }
@@ -199,7 +200,8 @@ impl Deliveries {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the delivery was interrupted",
                 "retry the delivery; nothing of it was acknowledged",
-            ))
+            )
+            .code("delivery_interrupted"))
         })
     }
 
@@ -320,7 +322,8 @@ fn commit(shared: &Shared, metrics: &Metrics, batch: Vec<Queued>) {
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("the store failed: {e}"),
                     "retry later; the server log has the details",
-                )));
+                )
+                .code("store_unavailable")));
             }
         }
     }
@@ -336,6 +339,7 @@ pub fn parse_records(body: &[u8]) -> Result<Vec<serde_json::Value>, ApiError> {
             format!("the body is not JSON: {e}"),
             "send one JSON record (an object) or an array of records",
         )
+        .code("invalid_json")
     })?;
     match value {
         Value::Array(records) => Ok(records),
@@ -344,6 +348,7 @@ pub fn parse_records(body: &[u8]) -> Result<Vec<serde_json::Value>, ApiError> {
             StatusCode::BAD_REQUEST,
             "the body is neither a record nor an array of records",
             "send one JSON record (an object) or an array of records",
-        )),
+        )
+        .code("invalid_body")),
     }
 }

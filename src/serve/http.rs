@@ -4,7 +4,8 @@
 //! Handlers are thin: they resolve the request's scope (the tenant; one for file-based
 //! pipelines until the multi-tenant API of the spec arrives), call the runner, the engine
 //! or the store, and turn the outcome into JSON. Errors are always
-//! `{"error": "...", "help": "..."}` with a status code that says whether a retry helps.
+//! RFC 9457 problem details ([`ApiError`]) with a status code that says whether a retry
+//! helps.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,19 +166,34 @@ pub fn router_with(
         router.route("/metrics", get(render_metrics))
     };
     router
+        // Unknown paths and methods answer in the same shape as every other error.
+        .fallback(unknown_route)
         .with_state(api)
         // Before any handler and any body is read, unmatched paths included.
         .layer(axum::middleware::from_fn_with_state(
             origins,
             super::origin::guard,
         ))
+        .layer(axum::middleware::map_response(as_problem))
 }
 
-/// An error response: `{"error", "help"}`.
+/// An error response, as RFC 9457 problem details (`application/problem+json`):
+///
+/// ```text
+/// {"type": "about:blank", "title": "Not Found", "status": 404, "code": "task_not_found",
+///  "detail": "no task `x` is loaded", "help": "GET /api/pipelines lists ..."}
+/// ```
+///
+/// `title` is the status's reason phrase (RFC 9457 §4.2.1: the type is `about:blank`);
+/// `code` is a stable, machine-readable name of what went wrong (snake_case; by default
+/// the status's, e.g. `not_found`, and a finer one where clients tell cases apart, e.g.
+/// `task_paused` and `task_running` are both 409); `detail` says what happened to this
+/// request and `help` what to do about it.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub error: String,
+    pub code: &'static str,
+    pub detail: String,
     pub help: Option<String>,
     /// Seconds for a `Retry-After` header (a 503 the sender should retry).
     pub retry_after: Option<u64>,
@@ -186,25 +202,68 @@ pub struct ApiError {
     pub logged: bool,
 }
 
+/// The media type of [`ApiError`] bodies (RFC 9457 §3).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 impl ApiError {
-    pub fn new(status: StatusCode, error: impl Into<String>, help: impl Into<String>) -> ApiError {
+    /// An error with the status's own code ([`status_code_name`]).
+    pub fn new(status: StatusCode, detail: impl Into<String>, help: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            error: error.into(),
+            code: status_code_name(status),
+            detail: detail.into(),
             help: Some(help.into()),
             retry_after: None,
             logged: false,
         }
     }
+
+    /// The same error with a finer `code`.
+    pub fn code(self, code: &'static str) -> ApiError {
+        ApiError { code, ..self }
+    }
+}
+
+/// The default `code` of a status: its reason phrase in snake_case (`not_found`,
+/// `service_unavailable`).
+pub fn status_code_name(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PRECONDITION_FAILED => "precondition_failed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::MISDIRECTED_REQUEST => "misdirected_request",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable_content",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
+        s if s.is_server_error() => "internal_error",
+        _ => "error",
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.error });
+        let mut body = json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
         if let Some(help) = self.help {
             body["help"] = Value::String(help);
         }
         let mut response = (self.status, Json(body)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(PROBLEM_JSON),
+        );
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
@@ -214,6 +273,52 @@ impl IntoResponse for ApiError {
     }
 }
 
+async fn unknown_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no endpoint at `{}`", uri.path()),
+        "docs/serve.md lists the endpoints",
+    )
+    .code("no_such_endpoint")
+}
+
+/// Error responses made by the router or an extractor rather than by a handler (a 405
+/// with its `Allow`, a body over the limit) become problem details too, keeping their
+/// headers and taking their text as `detail`: one error shape everywhere.
+async fn as_problem(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if is_problem || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Such texts are short (axum's rejections); a longer one is cut, not buffered whole.
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut problem = ApiError::new(
+        status,
+        detail,
+        "docs/serve.md lists the endpoints, their methods and what they take",
+    )
+    .into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().append(name, value.clone());
+        }
+    }
+    problem
+}
+
 /// A store failure: the request may succeed later.
 fn store_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
@@ -221,6 +326,7 @@ fn store_error(e: impl std::fmt::Display) -> ApiError {
         format!("the store failed: {e}"),
         "retry later; the server log has the details",
     )
+    .code("store_unavailable")
 }
 
 /// The tenant a request acts in. File-based pipelines live in the default tenant; the
@@ -256,11 +362,11 @@ async fn webhook(
                 // must not flood the log with it.
             } else if e.retry_after.is_some() {
                 // Busy, not broken: the sender retries after Retry-After.
-                tracing::warn!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery deferred");
+                tracing::warn!(task = %task_id, event_id = event, status = e.status.as_u16(), code = e.code, error = %e.detail, "webhook delivery deferred");
             } else if e.status.is_server_error() {
-                tracing::error!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery failed");
+                tracing::error!(task = %task_id, event_id = event, status = e.status.as_u16(), code = e.code, error = %e.detail, "webhook delivery failed");
             } else {
-                tracing::warn!(task = %task_id, event_id = event, status = e.status.as_u16(), error = %e.error, "webhook delivery refused");
+                tracing::warn!(task = %task_id, event_id = event, status = e.status.as_u16(), code = e.code, error = %e.detail, "webhook delivery refused");
             }
             e.into_response()
         }
@@ -288,6 +394,7 @@ async fn receive(
                 format!("no realtime task `{task_id}` is loaded"),
                 "webhooks go to tasks with `schedule realtime`; GET /api/pipelines lists what is loaded",
             )
+.code("task_not_found")
         })?;
     // Everything the headers alone can refuse, before any of the body is read or a
     // place in the queue is taken: an unauthenticated sender cannot fill the queue.
@@ -299,7 +406,8 @@ async fn receive(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("task `{task_id}` is paused"),
             format!("resume it: POST /api/tasks/{task_id}/resume"),
-        ));
+        )
+        .code("task_paused"));
     }
     let event_id = event_id(headers)?;
     // A place in the task's queue and the body's bytes in the budget, or 503 with
@@ -375,7 +483,8 @@ fn verify_token(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("task `{}` has no token loaded", task.id),
                 "reload the pipelines: POST /api/reload",
-            ))
+            )
+            .code("webhook_token_unavailable"))
         }
     };
     let presented = header_str(headers, TOKEN_HEADER).or_else(|| {
@@ -422,7 +531,8 @@ fn verify_signature(
                     task.id
                 ),
                 "reload the pipelines: POST /api/reload",
-            ))
+            )
+            .code("signing_secret_unavailable"))
         }
     };
     check_signature(
@@ -444,6 +554,7 @@ fn unavailable(why: &Unavailable) -> ApiError {
             why.error.clone(),
             why.help.clone(),
         )
+        .code("webhook_secret_unavailable")
     }
 }
 
@@ -564,7 +675,8 @@ fn event_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
                 StatusCode::BAD_REQUEST,
                 "the event id header is empty, too long or not text",
                 format!("send X-Cmap-Event-Id as visible text of at most {MAX_EVENT_ID_LEN} bytes"),
-            )),
+            )
+            .code("bad_event_id")),
         },
     }
 }
@@ -585,6 +697,7 @@ fn unknown_task(id: &str) -> ApiError {
         format!("no task `{id}` is loaded"),
         "GET /api/pipelines lists the loaded pipelines",
     )
+    .code("task_not_found")
 }
 
 async fn run_task(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
@@ -602,24 +715,28 @@ async fn run_task(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Respon
                     StatusCode::CONFLICT,
                     message,
                     format!("it runs again by itself then; to try the source now: POST /api/tasks/{id}/resume"),
-                ),
+                )
+.code("task_quota_paused"),
                 TriggerError::AlreadyRunning { execution_id, .. } => ApiError::new(
                     StatusCode::CONFLICT,
                     message,
                     format!(
                         "wait for it, or cancel it: POST /api/executions/{execution_id}/cancel"
                     ),
-                ),
+                )
+.code("task_running"),
                 TriggerError::Paused(_) => ApiError::new(
                     StatusCode::CONFLICT,
                     message,
                     format!("resume it first: POST /api/tasks/{id}/resume"),
-                ),
+                )
+.code("task_paused"),
                 TriggerError::ShuttingDown => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     message,
                     "run it again once the server is back",
-                ),
+                )
+.code("shutting_down"),
             }
             .into_response()
         }
@@ -669,7 +786,8 @@ async fn cancel_execution(
                 e.status.as_str()
             ),
             "only running executions can be cancelled",
-        )),
+        )
+        .code("execution_not_running")),
         None => Err(unknown_execution(&id)),
     }
 }
@@ -680,6 +798,7 @@ fn unknown_execution(id: &str) -> ApiError {
         format!("execution `{id}` not found"),
         "GET /api/executions lists them",
     )
+    .code("execution_not_found")
 }
 
 /// `GET /api/executions`: `task`, and the page (`limit`, `cursor`). Unknown parameters
@@ -728,6 +847,7 @@ fn page_request<C: crate::store::Cursor>(
                 e.to_string(),
                 "pass `limit` from 1 to 1000, or leave it out for 100",
             )
+            .code("bad_limit")
         })?,
     };
     let after = match cursor {
@@ -738,6 +858,7 @@ fn page_request<C: crate::store::Cursor>(
                 e.to_string(),
                 format!("pass the `nextCursor` of the previous page as it is, or leave `cursor` out to start from {start}"),
             )
+.code("bad_cursor")
         })?),
     };
     Ok(crate::store::PageRequest { limit, after })
@@ -749,6 +870,7 @@ fn query_error(e: &axum::extract::rejection::QueryRejection, accepted: &str) -> 
         e.body_text(),
         format!("the query takes {accepted}, each at most once"),
     )
+    .code("bad_query")
 }
 
 async fn get_execution(
@@ -839,7 +961,8 @@ async fn reload(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
             "reload once it is back",
-        )),
+        )
+        .code("shutting_down")),
     }
 }
 
@@ -867,6 +990,7 @@ async fn readyz(State(api): State<Arc<Api>>) -> Response {
             why,
             "wait, or see the server log",
         )
+        .code("not_ready")
         .into_response()
     }
 }
@@ -878,13 +1002,16 @@ async fn render_metrics(State(api): State<Arc<Api>>) -> Response {
 /// `/metrics` alone, for `--metrics-listen`: meant for a private interface that only
 /// the scraper reaches, so it takes no token and no origin check (it only reads).
 pub fn metrics_router(runner: Arc<Runner>, metrics: Arc<Metrics>) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let (runner, metrics) = (runner.clone(), metrics.clone());
-            async move { metrics_text(&metrics, &runner) }
-        }),
-    )
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let (runner, metrics) = (runner.clone(), metrics.clone());
+                async move { metrics_text(&metrics, &runner) }
+            }),
+        )
+        .fallback(unknown_route)
+        .layer(axum::middleware::map_response(as_problem))
 }
 
 /// The Prometheus text exposition of `metrics`.

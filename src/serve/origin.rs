@@ -222,7 +222,8 @@ fn refused(refusal: Refusal, public: Option<&PublicUrl>) -> ApiError {
             StatusCode::BAD_REQUEST,
             "the request has no valid Host header",
             "send `Host: HOST[:PORT]`, the address the server was reached at",
-        ),
+        )
+.code("bad_host"),
         Refusal::ForeignHost(host) => ApiError::new(
             StatusCode::MISDIRECTED_REQUEST,
             format!("this server does not answer to the name `{host}`"),
@@ -234,12 +235,14 @@ fn refused(refusal: Refusal, public: Option<&PublicUrl>) -> ApiError {
                     "reach it at an IP address or localhost; if `{host}` is its public name, start it with --public-url https://{host}"
                 ),
             },
-        ),
+        )
+.code("foreign_host"),
         Refusal::CrossOrigin(what) => ApiError::new(
             StatusCode::FORBIDDEN,
             format!("a state change from another site was refused ({what})"),
             "call the API from a script or from a page the server itself serves",
-        ),
+        )
+.code("cross_origin"),
     }
 }
 
