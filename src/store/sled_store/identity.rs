@@ -38,7 +38,7 @@ fn email_key(email: &str) -> Vec<u8> {
     key(&[SYSTEM, USER_EMAIL, email.as_bytes()])
 }
 
-fn token_key(id: &str) -> Vec<u8> {
+pub(super) fn token_key(id: &str) -> Vec<u8> {
     key(&[SYSTEM, API_TOKEN, id.as_bytes()])
 }
 

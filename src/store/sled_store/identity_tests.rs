@@ -247,3 +247,26 @@ fn last_use_is_written_only_when_older_than_the_bound() {
         .touch_api_token("nope", at(20), at(20))
         .expect("touch"));
 }
+
+#[test]
+fn a_token_whose_user_is_gone_is_refused() {
+    use crate::store::api_token::{self, AuthError, Reason};
+    let (_dir, store) = open();
+    let ghost = user("u-ghost", "g@example.com", Role::User, Some("default"));
+    let (record, issued) = api_token::mint(&ghost, at(0), None).expect("mint");
+    // The store never writes a token without its user: put one there as a damaged (or
+    // hand-edited) store would hold it.
+    let k = super::identity::token_key(&record.id);
+    let bytes = serde_json::to_vec(&record).expect("encode");
+    store.state.raw().insert(k, bytes).expect("insert");
+    match api_token::authenticate(&store, issued.expose(), at(1)) {
+        Err(AuthError::Refused(r)) => assert_eq!(
+            r.reason(),
+            &Reason::UserMissing {
+                id: record.id.clone(),
+                user: "u-ghost".into()
+            }
+        ),
+        other => panic!("not refused: {other:?}"),
+    }
+}
