@@ -108,6 +108,9 @@ fn commands(execution: &str) -> Vec<(Vec<String>, i32)> {
         (vec!["connections", "test", "demo-accounts-file"], 0),
         (vec!["run", "demo-companies", "--format", "json"], 0),
         (vec!["replay", execution, "--format", "json"], 0),
+        (vec!["tenants", "list"], 0),
+        (vec!["tenants", "list", "--format", "json"], 0),
+        (vec!["users", "list"], 0),
     ];
     cases
         .into_iter()
@@ -144,7 +147,14 @@ fn closed_stdout(dir: &Path, execution: &str) {
     let uses_store = |args: &[String]| {
         matches!(
             args[0].as_str(),
-            "shards" | "executions" | "logs" | "connections" | "run" | "replay"
+            "shards"
+                | "executions"
+                | "logs"
+                | "connections"
+                | "run"
+                | "replay"
+                | "tenants"
+                | "users"
         )
     };
     let run = |args: &[String]| {

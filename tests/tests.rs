@@ -21,6 +21,7 @@ mod engine;
 mod engine_concurrency;
 mod engine_exec;
 mod engine_secrets;
+mod identity_cli;
 mod map;
 mod pipelines;
 mod robustness;

@@ -53,6 +53,7 @@ mod serve;
 mod state;
 mod test;
 mod tokens;
+mod users;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -122,8 +123,13 @@ enum Command {
     Connections(connections::Args),
     /// Manage the master key that encrypts credentials.
     Keys(connections::KeysArgs),
-    /// Store or generate the webhook token of a realtime task (`token stored`).
+    /// Webhook tokens of realtime tasks (set, generate) and users' API tokens (create,
+    /// revoke).
     Tokens(tokens::Args),
+    /// Add and list tenants (who owns pipelines, connections and users).
+    Tenants(users::TenantsArgs),
+    /// Add and list the users of the API, with their roles; `add` prints a first token.
+    Users(users::UsersArgs),
     /// Run the server: schedules, webhooks, hot reload, control API, health and metrics.
     Serve(serve::Args),
     /// Print a task's schedule in words and its next run times.
@@ -171,6 +177,8 @@ pub fn main() -> ExitCode {
         Command::Connections(args) => connections::run(&global, args),
         Command::Keys(args) => connections::keys(&global, args),
         Command::Tokens(args) => tokens::run(&global, args),
+        Command::Tenants(args) => users::tenants(args),
+        Command::Users(args) => users::users(args),
         Command::Serve(args) => serve::run(&global, args),
         Command::Schedule(args) => schedule::run(&global, args),
     };

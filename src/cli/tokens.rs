@@ -1,6 +1,7 @@
 //! `cmap tokens set TASK` and `cmap tokens generate TASK`: the verification token of a
-//! realtime task declared `token stored`, kept encrypted in the data directory like
-//! connection secrets. `set` reads the value from stdin (hidden on a terminal), never
+//! realtime task declared `token stored` (a webhook token), kept encrypted in the data
+//! directory like connection secrets. (`cmap tokens create|revoke` are about users' API
+//! tokens: `users.rs`.) `set` reads the value from stdin (hidden on a terminal), never
 //! from the command line; `generate` draws 32 random bytes and prints the token once.
 //! `cmap serve` reads the token when the pipelines load: set it before starting the
 //! server (the store is the server's while it runs).
@@ -25,30 +26,50 @@ pub struct Args {
     state: StateArgs,
 }
 
+/// Webhook tokens (`set`, `generate`) verify deliveries to a realtime task; API tokens
+/// (`create`, `revoke`) let a user call the API.
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Stores the token of a realtime task (`token stored`), encrypted. The value is
-    /// read from stdin (hidden on a terminal), never from the command line.
+    /// Webhook token: stores the token of a realtime task (`token stored`), encrypted.
+    /// The value is read from stdin (hidden on a terminal), never from the command line.
     Set {
         /// The task id.
         task: String,
     },
-    /// Generates a random token for a realtime task (`token stored`), stores it
-    /// encrypted, and prints it once: give it to the sender now.
+    /// Webhook token: generates a random token for a realtime task (`token stored`),
+    /// stores it encrypted, and prints it once: give it to the sender now.
     Generate {
         /// The task id.
         task: String,
     },
+    /// API token: creates another token for a user and prints it alone on stdout, once.
+    Create {
+        /// The user's e-mail address.
+        email: String,
+        /// Expires after this long: `90d`, `12h` or `30m` (default: never).
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// API token: revokes a user's token, at once and for good.
+    Revoke {
+        /// The token's id: the 16 hex digits after `cmap_`.
+        #[arg(value_name = "PREFIX")]
+        id: String,
+    },
 }
 
 pub fn run(global: &Global, args: Args) -> u8 {
-    let program = match state::program(&args.state, global) {
-        Ok(p) => p,
-        Err(f) => return f.print(),
-    };
     let (id, generate) = match &args.command {
         Command::Set { task } => (task, false),
         Command::Generate { task } => (task, true),
+        Command::Create { email, expires } => {
+            return super::users::create_token(&args.state, email, expires.as_deref())
+        }
+        Command::Revoke { id } => return super::users::revoke_token(&args.state, id),
+    };
+    let program = match state::program(&args.state, global) {
+        Ok(p) => p,
+        Err(f) => return f.print(),
     };
     let task = match stored_token_task(&program, id) {
         Ok(t) => t,

@@ -1,5 +1,6 @@
 //! The store: every piece of state cmap keeps (shards and their indexes, task state,
-//! executions, logs, dead letters, pending references, connections), behind one
+//! executions, logs, dead letters, pending references, connections, tenants, users and
+//! API tokens), behind one
 //! interface. [`SledStore`] keeps it embedded in one data directory; another engine
 //! (PostgreSQL, for several replicas) can sit behind the same [`Store`] trait.
 //!
@@ -42,15 +43,20 @@
 //! costs O(limit) whatever the store holds. Executions, logs, dead letters and webhook
 //! event ids are pruned by [`Store::prune`] ([`retention`]), a bounded number per call.
 
+pub mod api_token;
 pub mod crypto;
 pub mod fingerprint;
+pub mod identity;
 pub mod page;
 mod private;
 pub mod records;
 pub mod retention;
 mod sled_store;
 
+use chrono::{DateTime, Utc};
+
 pub use fingerprint::{content_hash, Fingerprint};
+pub use identity::{ApiToken, Revocation, Role, Tenant, User, DEFAULT_TENANT};
 pub use page::{
     Cursor, DeadLetterCursor, ExecutionCursor, Limit, LogCursor, Page, PageError, PageRequest,
 };
@@ -79,6 +85,14 @@ pub enum StoreError {
     /// first). Nothing of the batch was applied: read again, decide again, commit again.
     #[error("write conflict: {0}")]
     Conflict(Conflict),
+    /// A record that must be unique exists already (a tenant id, a user's e-mail, a
+    /// token id). Nothing was written. Holds what exists: "tenant `acme`".
+    #[error("{0} exists already")]
+    Exists(String),
+    /// A write names a record that does not exist (a user's tenant, a token's user).
+    /// Nothing was written. Holds what is missing: "tenant `acme`".
+    #[error("{0} does not exist")]
+    NotFound(String),
 }
 
 /// Which precondition of a batch no longer held ([`StoreError::Conflict`]).
@@ -338,4 +352,45 @@ pub trait Store: Send + Sync {
     fn connections(&self) -> Result<Vec<ConnectionRecord>>;
     /// Inserts or replaces a connection record (durably).
     fn put_connection(&self, record: &ConnectionRecord) -> Result<()>;
+
+    // Identity (spec: "Access Control & Visibility"; [`identity`]). Each write is one
+    // atomic, durable step, a SQL transaction in a PostgreSQL store: unique keys on
+    // `tenants.id`, `users.email` and `api_tokens.id`, foreign keys from users to
+    // tenants and from tokens to users, and conditional `UPDATE`s for revocation and
+    // last use.
+
+    /// Adds a tenant ([`identity::valid_tenant_id`]); [`StoreError::Exists`] when the id
+    /// is taken (`default` always is).
+    fn add_tenant(&self, tenant: &Tenant) -> Result<()>;
+    fn tenant_record(&self, id: &str) -> Result<Option<Tenant>>;
+    /// Every tenant, in id order.
+    fn tenant_records(&self) -> Result<Vec<Tenant>>;
+    /// Adds a user with their first API token, both or neither.
+    /// [`StoreError::Exists`] when the e-mail (or the token id) is taken,
+    /// [`StoreError::NotFound`] when the user's tenant is not stored,
+    /// [`StoreError::Invalid`] when role and tenant do not go together
+    /// ([`User::check_tenant`]) or the token is not the user's.
+    fn add_user(&self, user: &User, first_token: &ApiToken) -> Result<()>;
+    /// User `id` of `tenant` (`None`: a super admin).
+    fn user(&self, tenant: Option<&str>, id: &str) -> Result<Option<User>>;
+    /// The user with this (normalised) e-mail, in any tenant.
+    fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+    /// Every user: super admins, then each tenant's in tenant order; by id within.
+    fn users(&self) -> Result<Vec<User>>;
+    /// Adds an API token. [`StoreError::NotFound`] when its user is not stored (under its
+    /// `tenantId`), [`StoreError::Exists`] when its id is taken.
+    fn add_api_token(&self, token: &ApiToken) -> Result<()>;
+    fn api_token(&self, id: &str) -> Result<Option<ApiToken>>;
+    /// Sets the token's `revokedAt` to `at` unless it is revoked already (then the first
+    /// revocation stands).
+    fn revoke_api_token(&self, id: &str, at: DateTime<Utc>) -> Result<Revocation>;
+    /// Sets the token's `lastUsedAt` to `at` when it has none or one before `if_before`,
+    /// changing no other field; whether it wrote. The condition is checked under the
+    /// write lock, so a burst of requests writes once ([`api_token::authenticate`]).
+    fn touch_api_token(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        if_before: DateTime<Utc>,
+    ) -> Result<bool>;
 }

@@ -4,9 +4,9 @@
 //! # Trees
 //!
 //! - `state`: everything that must change together (shards, their indexes and sweep
-//!   marks, pending references, task state, executions, dead letters, connections and
-//!   the tenant registry). A [`Batch`] becomes one `sled::Batch` applied with
-//!   `apply_batch`, which sled makes atomic, crash included.
+//!   marks, pending references, task state, executions, dead letters, connections,
+//!   the tenant registry, tenants, users and API tokens). A [`Batch`] becomes one
+//!   `sled::Batch` applied with `apply_batch`, which sled makes atomic, crash included.
 //! - `logs`: execution logs, written in the same commit right after the atomic part
 //!   (a crash between the two loses log lines, never state).
 //!
@@ -39,9 +39,19 @@
 //! T/conn/CONNECTION_ID                               -> ConnectionRecord (tenant scope)
 //! /conn/CONNECTION_ID                                -> ConnectionRecord (system scope)
 //! /tenant/T                                          -> true (every tenant that wrote)
+//! /tenant-record/T                                   -> Tenant (`default` from the first open)
+//! T/user/USER_ID                                     -> User (tenant's users and admins)
+//! /user/USER_ID                                      -> User (super admins: no tenant)
+//! /user-email/EMAIL                                  -> {id, tenantId} (emails are unique)
+//! /api-token/TOKEN_ID                                -> ApiToken (SHA-256 of the secret)
 //! logs tree: T/EXECUTION_ID/N                        -> SyncLog (N: sled's monotonic id)
 //! default tree: migrated/NAME                        -> true (a one-time migration done)
 //! ```
+//!
+//! API tokens are system-scope because a request names a token before any tenant is
+//! known; the record carries its user's `tenantId`, so authenticating is two point reads
+//! (token, user). Identity writes (`identity.rs`) are small batches of their own under
+//! the same lock, each one SQL transaction in a PostgreSQL store.
 //!
 //! STARTED and STORED are times in microseconds, 8 bytes that sort as the time; SEQ and
 //! N are big-endian u64. A shard's `_index` lists every index entry it owns, so that
@@ -80,6 +90,9 @@
 
 #[cfg(test)]
 mod bounded_tests;
+mod identity;
+#[cfg(test)]
+mod identity_tests;
 mod keys;
 mod prune;
 #[cfg(test)]
@@ -219,6 +232,7 @@ impl SledStore {
             tightened,
         };
         store.index_events_by_time()?;
+        store.seed_default_tenant()?;
         Ok(store)
     }
 
@@ -1031,6 +1045,63 @@ impl Store for SledStore {
             .map_err(backend)?;
         self.db.flush().map_err(backend)?;
         Ok(())
+    }
+
+    fn add_tenant(&self, tenant: &crate::store::Tenant) -> Result<()> {
+        identity::add_tenant(self, tenant)
+    }
+
+    fn tenant_record(&self, id: &str) -> Result<Option<crate::store::Tenant>> {
+        identity::tenant_record(self, id)
+    }
+
+    fn tenant_records(&self) -> Result<Vec<crate::store::Tenant>> {
+        identity::tenant_records(self)
+    }
+
+    fn add_user(
+        &self,
+        user: &crate::store::User,
+        first_token: &crate::store::ApiToken,
+    ) -> Result<()> {
+        identity::add_user(self, user, first_token)
+    }
+
+    fn user(&self, tenant: Option<&str>, id: &str) -> Result<Option<crate::store::User>> {
+        identity::user(self, tenant, id)
+    }
+
+    fn user_by_email(&self, email: &str) -> Result<Option<crate::store::User>> {
+        identity::user_by_email(self, email)
+    }
+
+    fn users(&self) -> Result<Vec<crate::store::User>> {
+        identity::users(self)
+    }
+
+    fn add_api_token(&self, token: &crate::store::ApiToken) -> Result<()> {
+        identity::add_api_token(self, token)
+    }
+
+    fn api_token(&self, id: &str) -> Result<Option<crate::store::ApiToken>> {
+        identity::api_token(self, id)
+    }
+
+    fn revoke_api_token(
+        &self,
+        id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::store::Revocation> {
+        identity::revoke_api_token(self, id, at)
+    }
+
+    fn touch_api_token(
+        &self,
+        id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        if_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        identity::touch_api_token(self, id, at, if_before)
     }
 }
 
