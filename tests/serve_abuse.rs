@@ -720,19 +720,10 @@ fn foreign_pages_cannot_change_state_and_rebound_names_get_no_answer() {
     served.stop();
 
     // A public URL that cannot be one is a usage error naming the fix.
-    let out = Command::new(env!("CARGO_BIN_EXE_cmap"))
-        .current_dir(dir.path())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--public-url",
-            "https://cmap.example.com/api",
-        ])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(
+        dir.path(),
+        &["--public-url", "https://cmap.example.com/api"],
+    );
     assert!(err.contains("e.g. https://cmap.example.com"), "{err}");
 }
 
@@ -763,24 +754,25 @@ fn metrics_can_be_served_on_an_address_of_their_own() {
     assert_eq!(status, 200, "{body}");
     served.stop();
 
-    // The main address taken by the first, the metrics one refused.
+    // An address already taken cannot serve the metrics: a usage error naming it.
     let blocker = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken = blocker.local_addr().expect("addr").to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_cmap"))
-        .current_dir(dir.path())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            &taken,
-        ])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(dir.path(), &["--metrics-listen", &taken]);
     assert!(
         err.contains("--metrics-listen") && err.contains(&taken),
         "{err}"
     );
+}
+
+/// `cmap serve` in `dir` on 127.0.0.1:0 with `args`, which it must refuse as a usage
+/// error (exit 2) before serving; its stderr.
+fn refused_start(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_cmap"))
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
