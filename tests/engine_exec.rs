@@ -684,52 +684,7 @@ impl Store for OnCommit {
     fn put_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
         self.inner.put_connection(record)
     }
-    fn add_tenant(&self, t: &cmap::store::Tenant) -> Result<(), StoreError> {
-        self.inner.add_tenant(t)
-    }
-    fn tenant_record(&self, id: &str) -> Result<Option<cmap::store::Tenant>, StoreError> {
-        self.inner.tenant_record(id)
-    }
-    fn tenant_records(&self) -> Result<Vec<cmap::store::Tenant>, StoreError> {
-        self.inner.tenant_records()
-    }
-    fn add_user(
-        &self,
-        u: &cmap::store::User,
-        token: &cmap::store::ApiToken,
-    ) -> Result<(), StoreError> {
-        self.inner.add_user(u, token)
-    }
-    fn user(&self, t: Option<&str>, id: &str) -> Result<Option<cmap::store::User>, StoreError> {
-        self.inner.user(t, id)
-    }
-    fn user_by_email(&self, email: &str) -> Result<Option<cmap::store::User>, StoreError> {
-        self.inner.user_by_email(email)
-    }
-    fn users(&self) -> Result<Vec<cmap::store::User>, StoreError> {
-        self.inner.users()
-    }
-    fn add_api_token(&self, token: &cmap::store::ApiToken) -> Result<(), StoreError> {
-        self.inner.add_api_token(token)
-    }
-    fn api_token(&self, id: &str) -> Result<Option<cmap::store::ApiToken>, StoreError> {
-        self.inner.api_token(id)
-    }
-    fn revoke_api_token(
-        &self,
-        id: &str,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<cmap::store::Revocation, StoreError> {
-        self.inner.revoke_api_token(id, at)
-    }
-    fn touch_api_token(
-        &self,
-        id: &str,
-        at: chrono::DateTime<chrono::Utc>,
-        if_before: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool, StoreError> {
-        self.inner.touch_api_token(id, at, if_before)
-    }
+    cmap::forward_identity_methods!(inner);
 }
 
 /// A page whose commit fails ends the run at once, even while the fetch of the next

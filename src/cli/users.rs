@@ -151,11 +151,8 @@ fn list_tenants(state: &StateArgs, format: Format) -> Result<u8, Failure> {
     let tenants = store.tenant_records().map_err(store_failure)?;
     let mut out = Out::stdout();
     if format == Format::Json {
-        for t in &tenants {
-            if !out.json_line(t) {
-                break;
-            }
-        }
+        // Stops at the first line that cannot be written (a closed pipe).
+        tenants.iter().all(|t| out.json_line(t));
         return Ok(out.finish(EXIT_OK));
     }
     outln!(out, "{:<24}  {:<20}  NAME", "TENANT", "CREATED");
@@ -179,11 +176,8 @@ fn list_users(state: &StateArgs, format: Format) -> Result<u8, Failure> {
     let users = store.users().map_err(store_failure)?;
     let mut out = Out::stdout();
     if format == Format::Json {
-        for u in &users {
-            if !out.json_line(u) {
-                break;
-            }
-        }
+        // Stops at the first line that cannot be written (a closed pipe).
+        users.iter().all(|u| out.json_line(u));
         return Ok(out.finish(EXIT_OK));
     }
     outln!(

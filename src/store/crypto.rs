@@ -1173,47 +1173,6 @@ mod tests {
         fn event_seen(&self, t: &str, task: &str, e: &str) -> Result<bool> {
             self.inner.event_seen(t, task, e)
         }
-        fn add_tenant(&self, t: &crate::store::Tenant) -> Result<()> {
-            self.inner.add_tenant(t)
-        }
-        fn tenant_record(&self, id: &str) -> Result<Option<crate::store::Tenant>> {
-            self.inner.tenant_record(id)
-        }
-        fn tenant_records(&self) -> Result<Vec<crate::store::Tenant>> {
-            self.inner.tenant_records()
-        }
-        fn add_user(&self, u: &crate::store::User, token: &crate::store::ApiToken) -> Result<()> {
-            self.inner.add_user(u, token)
-        }
-        fn user(&self, t: Option<&str>, id: &str) -> Result<Option<crate::store::User>> {
-            self.inner.user(t, id)
-        }
-        fn user_by_email(&self, email: &str) -> Result<Option<crate::store::User>> {
-            self.inner.user_by_email(email)
-        }
-        fn users(&self) -> Result<Vec<crate::store::User>> {
-            self.inner.users()
-        }
-        fn add_api_token(&self, token: &crate::store::ApiToken) -> Result<()> {
-            self.inner.add_api_token(token)
-        }
-        fn api_token(&self, id: &str) -> Result<Option<crate::store::ApiToken>> {
-            self.inner.api_token(id)
-        }
-        fn revoke_api_token(
-            &self,
-            id: &str,
-            at: chrono::DateTime<chrono::Utc>,
-        ) -> Result<crate::store::Revocation> {
-            self.inner.revoke_api_token(id, at)
-        }
-        fn touch_api_token(
-            &self,
-            id: &str,
-            at: chrono::DateTime<chrono::Utc>,
-            if_before: chrono::DateTime<chrono::Utc>,
-        ) -> Result<bool> {
-            self.inner.touch_api_token(id, at, if_before)
-        }
+        crate::forward_identity_methods!(inner);
     }
 }

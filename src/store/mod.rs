@@ -394,3 +394,65 @@ pub trait Store: Send + Sync {
         if_before: DateTime<Utc>,
     ) -> Result<bool>;
 }
+
+/// The identity methods of [`Store`] (tenants, users, API tokens), each forwarded to the
+/// field `$inner`: for wrappers of a store that observe or break other operations
+/// (test doubles) and have nothing to add to these.
+///
+/// Used inside an `impl Store for Wrapper` block: `cmap::forward_identity_methods!(inner);`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! forward_identity_methods {
+    ($inner:ident) => {
+        fn add_tenant(&self, t: &$crate::store::Tenant) -> $crate::store::Result<()> {
+            self.$inner.add_tenant(t)
+        }
+        fn tenant_record(&self, id: &str) -> $crate::store::Result<Option<$crate::store::Tenant>> {
+            self.$inner.tenant_record(id)
+        }
+        fn tenant_records(&self) -> $crate::store::Result<Vec<$crate::store::Tenant>> {
+            self.$inner.tenant_records()
+        }
+        fn add_user(
+            &self,
+            u: &$crate::store::User,
+            token: &$crate::store::ApiToken,
+        ) -> $crate::store::Result<()> {
+            self.$inner.add_user(u, token)
+        }
+        fn user(
+            &self,
+            t: Option<&str>,
+            id: &str,
+        ) -> $crate::store::Result<Option<$crate::store::User>> {
+            self.$inner.user(t, id)
+        }
+        fn user_by_email(&self, email: &str) -> $crate::store::Result<Option<$crate::store::User>> {
+            self.$inner.user_by_email(email)
+        }
+        fn users(&self) -> $crate::store::Result<Vec<$crate::store::User>> {
+            self.$inner.users()
+        }
+        fn add_api_token(&self, token: &$crate::store::ApiToken) -> $crate::store::Result<()> {
+            self.$inner.add_api_token(token)
+        }
+        fn api_token(&self, id: &str) -> $crate::store::Result<Option<$crate::store::ApiToken>> {
+            self.$inner.api_token(id)
+        }
+        fn revoke_api_token(
+            &self,
+            id: &str,
+            at: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::store::Result<$crate::store::Revocation> {
+            self.$inner.revoke_api_token(id, at)
+        }
+        fn touch_api_token(
+            &self,
+            id: &str,
+            at: chrono::DateTime<chrono::Utc>,
+            if_before: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::store::Result<bool> {
+            self.$inner.touch_api_token(id, at, if_before)
+        }
+    };
+}
