@@ -549,6 +549,7 @@ fn serve(dir: &Path) -> Served {
 async fn the_api_pages_and_refuses_bad_pages_and_serve_prunes_at_start() {
     let dir = workspace();
     let now = Utc::now();
+    let token;
     {
         let store = SledStore::open(&dir.path().join("data")).expect("store");
         let mut ops = many(250);
@@ -559,9 +560,10 @@ async fn the_api_pages_and_refuses_bad_pages_and_serve_prunes_at_start() {
         )));
         ops.extend((0..5).map(|n| Op::PutLog(log_line("e000007", n))));
         commit_all(&store, ops, 1000);
+        token = crate::support::admin_token(&store);
     }
     let server = serve(dir.path());
-    let client = reqwest::Client::new();
+    let client = crate::support::api_client(&token);
     let get = |path: String| {
         let client = client.clone();
         let url = format!("{}{path}", server.base);

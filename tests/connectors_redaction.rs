@@ -170,6 +170,7 @@ fn cmap(dir: &Path, variant: &Variant, args: &[&str]) -> Output {
 /// `cmap serve` over the workspace: the bodies of `GET /api/executions` and of each
 /// execution and its logs, then its own log once stopped.
 fn served(dir: &Path, variant: &Variant, ids: &[String]) -> Vec<u8> {
+    let token = crate::support::cli_admin_token(dir, Some("data"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_cmap"));
     command
         .current_dir(dir)
@@ -199,7 +200,7 @@ fn served(dir: &Path, variant: &Variant, ids: &[String]) -> Vec<u8> {
     let addr = addr.expect("the server logs the address it listens on");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut bodies = rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = crate::support::api_client(&token);
         let mut paths = vec!["/api/executions".to_string()];
         for id in ids {
             paths.push(format!("/api/executions/{id}"));

@@ -176,6 +176,7 @@ fn pull_with(
                     connections: &program.connections,
                     full,
                     triggered_by: TriggeredBy::Manual,
+                    triggered_by_user_id: None,
                     retry_of: None,
                 };
                 runtime
@@ -1085,6 +1086,7 @@ fn a_run_does_its_store_work_off_the_async_runtime_thread() {
         connections: &w.program.connections,
         full: true,
         triggered_by: TriggeredBy::Manual,
+        triggered_by_user_id: None,
         retry_of: None,
     };
     let run = runtime
@@ -1113,11 +1115,14 @@ fn a_run_does_its_store_work_off_the_async_runtime_thread() {
 /// A server over `store` serving `dir/pipelines`, until `stop` is sent.
 struct Serving {
     base: String,
+    /// Sends a super admin's API token.
+    client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<std::result::Result<(), cmap::serve::server::ServeError>>,
 }
 
 async fn serve(w: &World, store: Arc<dyn Store>) -> Serving {
+    let client = crate::support::api_client(&crate::support::admin_token(&*store));
     let mut engine = w.engine(store);
     engine.options.base_dir = w.dir.path().join("pipelines");
     let engine = Arc::new(engine);
@@ -1141,12 +1146,12 @@ async fn serve(w: &World, store: Arc<dyn Store>) -> Serving {
         },
     ));
     // Bounded wait for the first load.
-    let client = reqwest::Client::new();
     for _ in 0..500 {
         if let Ok(r) = client.get(format!("{base}/api/pipelines")).send().await {
             if r.status() == 200 {
                 return Serving {
                     base,
+                    client,
                     stop: Some(stop),
                     done,
                 };
@@ -1168,7 +1173,7 @@ impl Serving {
 
 /// POSTs to `url` from a thread of its own (callable inside a store commit, wherever
 /// that runs); the status.
-fn post_from_elsewhere(url: String) -> u16 {
+fn post_from_elsewhere(url: String, token: String) -> u16 {
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1177,6 +1182,7 @@ fn post_from_elsewhere(url: String) -> u16 {
         runtime.block_on(async {
             reqwest::Client::new()
                 .post(url)
+                .bearer_auth(token)
                 .send()
                 .await
                 .map(|r| r.status().as_u16())
@@ -1249,14 +1255,19 @@ async fn a_pause_during_an_execution_is_not_lost() {
     let url = String::new();
     let pause_url = Arc::new(Mutex::new(url));
     let target = pause_url.clone();
+    let token = crate::support::admin_token(&*w.store);
     let store = Interleaved::new(&w.store, 1, writes_shards, move || {
         let url = target.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        assert_eq!(post_from_elsewhere(url), 200, "the pause is accepted");
+        assert_eq!(
+            post_from_elsewhere(url, token.clone()),
+            200,
+            "the pause is accepted"
+        );
     });
     let server = serve(&w, store.clone()).await;
     *pause_url.lock().unwrap_or_else(|e| e.into_inner()) =
         format!("{}/api/tasks/people-sync/pause", server.base);
-    let client = reqwest::Client::new();
+    let client = server.client.clone();
     let started = client
         .post(format!("{}/api/tasks/people-sync/run", server.base))
         .send()
@@ -1291,7 +1302,7 @@ async fn a_pause_or_resume_does_not_roll_back_a_checkpoint_committed_meanwhile()
             assert_eq!(run.status, ExecutionStatus::Cancelled);
         });
         let server = serve(&w, store.clone()).await;
-        let client = reqwest::Client::new();
+        let client = server.client.clone();
         if action == "resume" {
             let paused = client
                 .post(format!("{}/api/tasks/people-sync/pause", server.base))

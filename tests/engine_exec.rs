@@ -113,6 +113,7 @@ impl Env {
             connections: &self.program.connections,
             full: false,
             triggered_by: TriggeredBy::Manual,
+            triggered_by_user_id: None,
             retry_of: None,
         }
     }
@@ -432,7 +433,7 @@ async fn serve_shutdown_reaches_a_run_waiting_to_retry() {
     mock.fail_next(&[503; 20]);
     let deadline = Duration::from_secs(20);
     let (base, stop, server) = env.serve(deadline).await;
-    let client = reqwest::Client::new();
+    let client = crate::support::api_client(&crate::support::admin_token(&*env.store));
     let mut accepted = false;
     for _ in 0..500 {
         if let Ok(r) = client
@@ -873,7 +874,7 @@ async fn a_panicking_run_leaves_the_runner_ready_and_the_server_serving() {
         2,
     );
     let (base, stop, server) = env.serve(Duration::from_secs(20)).await;
-    let client = reqwest::Client::new();
+    let client = crate::support::api_client(&crate::support::admin_token(&*env.store));
     let mut status = None;
     for _ in 0..500 {
         if let Ok(r) = client
@@ -984,6 +985,7 @@ fn every_end_is_logged_by_the_server_and_by_cmap_run() {
     assert!(failed.stderr.contains("400"), "{}", failed.stderr);
 
     // `cmap serve`: a structured line per end.
+    let token = crate::support::cli_admin_token(dir.path(), None);
     let mut child = Command::new(env!("CARGO_BIN_EXE_cmap"))
         .current_dir(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
@@ -1019,7 +1021,7 @@ fn every_end_is_logged_by_the_server_and_by_cmap_run() {
         "http://{}",
         listening["fields"]["addr"].as_str().unwrap_or_default()
     );
-    let client = reqwest::Client::new();
+    let client = crate::support::api_client(&token);
     let trigger = || {
         rt.block_on(
             client
@@ -1271,7 +1273,7 @@ task contact-events { schema contacts  schedule realtime token env("CMAP_TEST_WE
     let (base, stop, server) = env
         .serve(cmap::serve::server::Options::default().shutdown_deadline)
         .await;
-    let client = reqwest::Client::new();
+    let client = crate::support::api_client(&crate::support::admin_token(&*env.store));
     let deliver = || async {
         client
             .post(format!("{base}/webhooks/contact-events"))

@@ -29,6 +29,8 @@ task contact-events { schema contacts  schedule realtime token env("CMAP_TEST_WE
 struct Server {
     base: String,
     store: Arc<dyn Store>,
+    /// Sends a super admin's API token.
+    client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<Result<(), server::ServeError>>,
     dir: tempfile::TempDir,
@@ -79,9 +81,11 @@ async fn start_in(dir: tempfile::TempDir) -> Server {
     let done = tokio::spawn(server::run(options, engine, listener, None, async {
         let _ = stopped.await;
     }));
+    let client = crate::support::api_client(&crate::support::admin_token(&*store));
     Server {
         base,
         store,
+        client,
         stop: Some(stop),
         done,
         dir,
@@ -134,7 +138,7 @@ fn write(dir: &Path, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_serves_the_new_mapping_without_losing_webhooks_delivered_during_the_swap() {
     let mut s = start("v1").await;
-    let client = reqwest::Client::new();
+    let client = s.client.clone();
     assert_eq!(deliver(&client, &s.base, "before").await, 200);
     assert_eq!(source_of(&*s.store, "before"), Some(json!("v1")));
 
@@ -181,7 +185,7 @@ async fn a_reload_serves_the_new_mapping_without_losing_webhooks_delivered_durin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_save_keeps_the_old_version_serving_and_the_next_valid_save_recovers() {
     let mut s = start("v1").await;
-    let client = reqwest::Client::new();
+    let client = s.client.clone();
     // The first version must be serving before it is broken.
     reach(&client, &s.base, 1).await;
     write(s.dir.path(), "schema contacts {\n  name = = LastName\n}\n");
@@ -304,7 +308,7 @@ fn schedule_prints_the_schedule_in_words_and_the_next_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_task_stays_paused_across_a_restart() {
     let mut s = start("v1").await;
-    let client = reqwest::Client::new();
+    let client = s.client.clone();
     reach(&client, &s.base, 1).await;
     let r = client
         .post(format!("{}/api/tasks/contact-events/pause", s.base))

@@ -29,6 +29,9 @@ struct Served {
     addr: String,
     /// Where `/metrics` is served apart (`--metrics-listen`), from its log line.
     metrics_addr: Option<String>,
+    /// A super admin's API token, sent by [`Served::request`] to `/api/` and `/metrics`
+    /// unless the request brings its own `Authorization`.
+    token: String,
     /// The server's log lines, as they come (read on a thread).
     log: mpsc::Receiver<String>,
 }
@@ -53,6 +56,11 @@ fn workspace() -> tempfile::TempDir {
 /// it was dropped (sled releases it from its flusher thread): a start that fails on it
 /// is retried, bounded.
 fn serve(dir: &Path, args: &[&str]) -> Served {
+    let data = args
+        .iter()
+        .position(|a| *a == "--data")
+        .and_then(|i| args.get(i + 1).copied());
+    let token = crate::support::cli_admin_token(dir, data);
     for _ in 0..100 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cmap"))
             .current_dir(dir)
@@ -82,6 +90,7 @@ fn serve(dir: &Path, args: &[&str]) -> Served {
             child,
             addr: String::new(),
             metrics_addr: None,
+            token: token.clone(),
             log,
         };
         let metrics_line = std::cell::RefCell::new(None);
@@ -150,7 +159,15 @@ impl Served {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String) {
-        request_at(&self.addr, method, path, headers, body)
+        let bearer = format!("Bearer {}", self.token);
+        let mut headers = headers.to_vec();
+        let authorized = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if !authorized && (path.starts_with("/api/") || path == "/metrics") {
+            headers.push(("Authorization", &bearer));
+        }
+        request_at(&self.addr, method, path, &headers, body)
     }
 
     fn alive(&mut self) -> bool {
@@ -626,6 +643,7 @@ fn a_closed_log_never_kills_the_server() {
         child,
         addr,
         metrics_addr: None,
+        token: String::new(),
         log: mpsc::channel().1,
     };
     // Each delivery logs its execution; each refusal logs a warning.
@@ -749,9 +767,12 @@ fn metrics_can_be_served_on_an_address_of_their_own() {
     assert_eq!(status, 404, "only metrics are served there");
     served.stop();
 
+    // On the API's address, metrics are a super admin's (they name every tenant's tasks).
     let served = serve(dir.path(), &[]);
     let (status, body) = served.request("GET", "/metrics", &[], "");
     assert_eq!(status, 200, "{body}");
+    let (status, _) = served.request("GET", "/metrics", &[("Authorization", "Bearer x")], "");
+    assert_eq!(status, 401, "metrics on the API's address need a token");
     served.stop();
 
     // An address already taken cannot serve the metrics: a usage error naming it.

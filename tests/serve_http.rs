@@ -77,6 +77,9 @@ const SECRET: &str = "hmac-key-for-tests";
 struct Server {
     base: String,
     store: Arc<dyn Store>,
+    /// A super admin's API token, sent with every `/api/` request of [`Server::get`] and
+    /// [`Server::post`].
+    token: String,
     events: mpsc::Receiver<Event>,
     client: reqwest::Client,
     /// The API task `slow` reads (pages of 2, 6 records).
@@ -137,9 +140,11 @@ async fn start() -> Server {
         // Serves until the test's runtime ends.
         let _ = axum::serve(listener, app).await;
     });
+    let token = crate::support::admin_token(&*store);
     Server {
         base: format!("http://{addr}"),
         store,
+        token,
         events: rx,
         client: reqwest::Client::new(),
         api,
@@ -150,6 +155,9 @@ async fn start() -> Server {
 impl Server {
     async fn post(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
         let mut req = self.client.post(format!("{}{path}", self.base)).body(body);
+        if path.starts_with("/api/") || path == "/metrics" {
+            req = req.bearer_auth(&self.token);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -163,12 +171,11 @@ impl Server {
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request");
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if path.starts_with("/api/") || path == "/metrics" {
+            req = req.bearer_auth(&self.token);
+        }
+        let resp = req.send().await.expect("request");
         (resp.status().as_u16(), resp.text().await.expect("body"))
     }
 
@@ -652,6 +659,7 @@ async fn health_readiness_metrics_pipelines_and_reload() {
     let resp = s
         .client
         .get(format!("{}/metrics", s.base))
+        .bearer_auth(&s.token)
         .send()
         .await
         .expect("metrics");
@@ -861,46 +869,82 @@ async fn every_error_is_problem_details_with_a_stable_code() {
     let server = start().await;
     let client = &server.client;
     let base = &server.base;
+    let token = &server.token;
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
         (
             "unknown task",
-            client.post(format!("{base}/api/tasks/nope/run")),
+            client
+                .post(format!("{base}/api/tasks/nope/run"))
+                .bearer_auth(token),
             404,
             "task_not_found",
         ),
         (
             "unknown execution",
-            client.get(format!("{base}/api/executions/nope")),
+            client
+                .get(format!("{base}/api/executions/nope"))
+                .bearer_auth(token),
             404,
             "execution_not_found",
         ),
         (
             "bad limit",
-            client.get(format!("{base}/api/executions?limit=0")),
+            client
+                .get(format!("{base}/api/executions?limit=0"))
+                .bearer_auth(token),
             400,
             "bad_limit",
         ),
         (
             "bad cursor",
-            client.get(format!("{base}/api/executions?cursor=zz")),
+            client
+                .get(format!("{base}/api/executions?cursor=zz"))
+                .bearer_auth(token),
             400,
             "bad_cursor",
         ),
         (
             "unknown parameter",
-            client.get(format!("{base}/api/executions?limt=3")),
+            client
+                .get(format!("{base}/api/executions?limt=3"))
+                .bearer_auth(token),
             400,
             "bad_query",
         ),
         (
+            "no API token",
+            client.get(format!("{base}/api/executions")),
+            401,
+            "unauthenticated",
+        ),
+        (
+            "a wrong API token",
+            client
+                .get(format!("{base}/api/executions"))
+                .bearer_auth(format!("cmap_{}_{}", "0".repeat(16), "0".repeat(64))),
+            401,
+            "unauthenticated",
+        ),
+        (
+            "a tenant that does not exist",
+            client
+                .get(format!("{base}/api/executions"))
+                .bearer_auth(token)
+                .header("x-tenant-id", "nobody"),
+            404,
+            "tenant_not_found",
+        ),
+        (
             "unknown path",
-            client.get(format!("{base}/api/nothing-here")),
+            client
+                .get(format!("{base}/api/nothing-here"))
+                .bearer_auth(token),
             404,
             "no_such_endpoint",
         ),
         (
             "wrong method",
-            client.get(format!("{base}/api/reload")),
+            client.get(format!("{base}/api/reload")).bearer_auth(token),
             405,
             "method_not_allowed",
         ),

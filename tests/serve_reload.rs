@@ -86,6 +86,7 @@ async fn a_save_is_seen_by_the_watcher_and_serves_while_unchanged_files_keep_the
     pipelines_dir(root.path(), "v1");
     let store: Arc<dyn Store> =
         Arc::new(SledStore::open(&root.path().join("data")).expect("store"));
+    let token = crate::support::admin_token(&*store);
     let keyring = Arc::new(Keyring::load(&root.path().join("data"), None).expect("keyring"));
     let engine = Arc::new(Engine::new(
         store.clone(),
@@ -108,7 +109,7 @@ async fn a_save_is_seen_by_the_watcher_and_serves_while_unchanged_files_keep_the
     let done = tokio::spawn(server::run(options, engine, listener, None, async {
         let _ = stopped.await;
     }));
-    let client = reqwest::Client::new();
+    let client = crate::support::api_client(&token);
     let first = reach(&client, &base, 1, Duration::from_secs(10)).await;
     let other_before = file(&first, "other.cmap").clone();
     let p_before = file(&first, "p.cmap").clone();
@@ -235,6 +236,7 @@ async fn a_folder_moved_away_unloads_its_pipelines() {
     std::fs::write(crm.join("extra.cmap"), OTHER.replace("accounts", "extra")).expect("write");
     let store: Arc<dyn Store> =
         Arc::new(SledStore::open(&root.path().join("data")).expect("store"));
+    let token = crate::support::admin_token(&*store);
     let engine = Arc::new(Engine::new(
         store,
         Some(Arc::new(
@@ -257,7 +259,7 @@ async fn a_folder_moved_away_unloads_its_pipelines() {
     let done = tokio::spawn(server::run(options, engine, listener, None, async {
         let _ = stopped.await;
     }));
-    let client = reqwest::Client::new();
+    let client = crate::support::api_client(&token);
     let first = reach(&client, &base, 1, Duration::from_secs(10)).await;
     assert!(file(&first, "extra.cmap").is_object(), "{first}");
 
@@ -320,6 +322,7 @@ async fn reading_files_never_reloads_and_one_save_or_request_is_one_reload() {
     }
     let store: Arc<dyn Store> =
         Arc::new(SledStore::open(&root.path().join("data")).expect("store"));
+    let token = crate::support::admin_token(&*store);
     let engine = Arc::new(Engine::new(store, None, EngineOptions::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -336,7 +339,7 @@ async fn reading_files_never_reloads_and_one_save_or_request_is_one_reload() {
     let done = tokio::spawn(server::run(options, engine, listener, None, async {
         let _ = stopped.await;
     }));
-    let client = reqwest::Client::new();
+    let client = crate::support::api_client(&token);
     reach(&client, &base, 1, Duration::from_secs(10)).await;
     let quiet = debounce * 6;
 

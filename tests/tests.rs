@@ -4,6 +4,7 @@
 
 mod support;
 
+mod api_matrix;
 mod bounded_state;
 mod check;
 mod cli;

@@ -83,6 +83,7 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
         connections: &program.connections,
         full: args.full,
         triggered_by: TriggeredBy::Manual,
+        triggered_by_user_id: None,
         retry_of: None,
     };
     let result = runtime.block_on(async {

@@ -130,6 +130,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
         Ok(r) => r,
         Err(f) => return f.print(),
     };
+    first_run_hint(&*engine.store, &args.state.data);
     let options = Options {
         pipelines: args.state.pipelines.clone(),
         stdlib: super::load::stdlib_dir(global),
@@ -181,6 +182,23 @@ pub fn run(global: &Global, args: Args) -> u8 {
             }
         }
     })
+}
+
+/// On a data directory with no super admin yet (a first run), says how to make one:
+/// the API answers only API tokens, and the first one comes from the CLI.
+fn first_run_hint(store: &dyn crate::store::Store, data: &std::path::Path) {
+    use crate::store::identity::Role;
+    match store.users() {
+        Ok(users) if users.iter().any(|u| u.role == Role::SuperAdmin) => {}
+        Ok(_) => tracing::warn!(
+            hint = %format!(
+                "stop the server, run `cmap users add YOU@EXAMPLE.COM --role super_admin --data {}` (it prints the first API token), and start it again; docs/api.md, Authentication",
+                data.display()
+            ),
+            "no super admin yet: the API (everything but health and webhooks) needs an API token"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot read the users"),
+    }
 }
 
 /// Formats the fields (message included) of the human log as tracing does by default,

@@ -145,6 +145,8 @@ pub struct RunRequest<'a> {
     /// Ignore the watermark: read everything (and sweep deletes when the schema says so).
     pub full: bool,
     pub triggered_by: TriggeredBy,
+    /// The user who asked for the run (`POST .../run` with an API token), if one did.
+    pub triggered_by_user_id: Option<String>,
     pub retry_of: Option<String>,
 }
 
@@ -332,6 +334,7 @@ impl Engine {
             phase: Phase::Fetching,
             total_records: None,
         });
+        execution.triggered_by_user_id = req.triggered_by_user_id.clone();
 
         // Resume an unfinished run from its checkpoint, unless a full read is asked for.
         let (mut cursor, sweep, mut watermark, resumed_from) = match state.checkpoint {

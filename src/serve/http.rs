@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::auth::{Action, Actor};
 use super::deliveries::Deliveries;
 use super::metrics::Metrics;
 use super::runner::{Runner, TriggerError};
@@ -329,10 +330,26 @@ fn store_error(e: impl std::fmt::Display) -> ApiError {
     .code("store_unavailable")
 }
 
-/// The tenant a request acts in. File-based pipelines live in the default tenant; the
-/// multi-tenant API will take it from the authenticated caller.
-fn tenant() -> &'static str {
-    DEFAULT_TENANT
+/// An API token and the tenant it acts in, or the 401 (with `WWW-Authenticate`) or
+/// 404 of [`super::auth::authenticate`]. Every handler that takes an [`Actor`] is
+/// behind a token; the others (health, webhooks with their own token) are not.
+impl axum::extract::FromRequestParts<Arc<Api>> for Actor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        api: &Arc<Api>,
+    ) -> Result<Actor, Response> {
+        super::auth::authenticate(&*api.shared.engine.store, &parts.headers, Utc::now()).map_err(
+            |e| {
+                if e.status == StatusCode::UNAUTHORIZED {
+                    super::auth::challenge(e)
+                } else {
+                    e.into_response()
+                }
+            },
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -684,11 +701,66 @@ fn event_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 // ---------------------------------------------------------------------------------
 // Control
 
-fn known_task(api: &Api, id: &str) -> Result<(), ApiError> {
-    match api.shared.snapshot().program.task(id) {
-        Some(_) => Ok(()),
-        None => Err(unknown_task(id)),
+/// The loaded task `id` of the tenant `actor` acts in. A task of another tenant is
+/// [`unknown_task`], exactly like one that does not exist.
+fn tenant_task(api: &Api, actor: &Actor, id: &str) -> Result<Arc<Task>, ApiError> {
+    let loaded = api.shared.snapshot();
+    loaded
+        .program
+        .task(id)
+        .filter(|t| {
+            api.shared
+                .engine
+                .ingest_tenant(t, &loaded.program.connections)
+                == actor.tenant
+        })
+        .cloned()
+        .ok_or_else(|| unknown_task(id))
+}
+
+/// Whether `actor` may see `execution` (of the tenant acted in): tenant admins and super
+/// admins see every one; a user sees their own syncs, those that name them (their
+/// e-mail address or user id) among the task's notification recipients, and those they
+/// triggered (docs/api.md, "Own syncs").
+fn sees_execution(api: &Api, actor: &Actor, execution: &crate::store::SyncExecution) -> bool {
+    if actor.role != crate::store::identity::Role::User {
+        return true;
     }
+    if execution.triggered_by_user_id.as_deref() == Some(actor.user_id.as_str()) {
+        return true;
+    }
+    let loaded = api.shared.snapshot();
+    loaded
+        .program
+        .task(&execution.sync_task_id)
+        .is_some_and(|task| names_user(task, actor))
+}
+
+/// Whether `task`'s notification recipients name `actor`, by user id or e-mail address
+/// (addresses compare case-insensitively, as cmap stores them in lower case).
+fn names_user(task: &Task, actor: &Actor) -> bool {
+    task.notifications
+        .recipients
+        .iter()
+        .any(|r| match &r.email {
+            Some(mailbox) => mailbox.email.to_string().eq_ignore_ascii_case(&actor.email),
+            None => r.written == actor.user_id,
+        })
+}
+
+/// The execution `id` of the tenant acted in, if `actor` may see it.
+fn visible_execution(
+    api: &Api,
+    actor: &Actor,
+    id: &str,
+) -> Result<crate::store::SyncExecution, ApiError> {
+    api.shared
+        .engine
+        .store
+        .execution(&actor.tenant, id)
+        .map_err(store_error)?
+        .filter(|e| sees_execution(api, actor, e))
+        .ok_or_else(|| unknown_execution(id))
 }
 
 fn unknown_task(id: &str) -> ApiError {
@@ -700,8 +772,16 @@ fn unknown_task(id: &str) -> ApiError {
     .code("task_not_found")
 }
 
-async fn run_task(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
-    match api.runner.trigger(&id, TriggeredBy::Manual) {
+async fn run_task(State(api): State<Arc<Api>>, actor: Actor, Path(id): Path<String>) -> Response {
+    // The object first: another tenant's task is 404 for every role, never 403.
+    if let Err(e) = tenant_task(&api, &actor, &id).and_then(|_| actor.require(Action::ManageTasks))
+    {
+        return e.into_response();
+    }
+    match api
+        .runner
+        .trigger_as(&id, TriggeredBy::Manual, Some(actor.user_id.clone()))
+    {
         Ok(()) => (
             StatusCode::ACCEPTED,
             Json(json!({ "task": id, "status": "accepted" })),
@@ -745,26 +825,36 @@ async fn run_task(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Respon
 
 async fn pause_task(
     State(api): State<Arc<Api>>,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    known_task(&api, &id)?;
+    tenant_task(&api, &actor, &id)?;
+    actor.require(Action::ManageTasks)?;
     api.runner.pause(&id).await;
     Ok(Json(json!({ "task": id, "paused": true })))
 }
 
 async fn resume_task(
     State(api): State<Arc<Api>>,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    known_task(&api, &id)?;
+    tenant_task(&api, &actor, &id)?;
+    actor.require(Action::ManageTasks)?;
     api.runner.resume(&id).await;
     Ok(Json(json!({ "task": id, "paused": false })))
 }
 
 async fn cancel_execution(
     State(api): State<Arc<Api>>,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    // Only an execution of the tenant acted in may be cancelled: it is looked up there
+    // first (a running execution is stored from its start), and so is 404 for every
+    // role when it is another tenant's.
+    let execution = visible_execution(&api, &actor, &id)?;
+    actor.require(Action::ManageTasks)?;
     if api.runner.cancel(&id) {
         return Ok((
             StatusCode::ACCEPTED,
@@ -772,24 +862,15 @@ async fn cancel_execution(
         )
             .into_response());
     }
-    match api
-        .shared
-        .engine
-        .store
-        .execution(tenant(), &id)
-        .map_err(store_error)?
-    {
-        Some(e) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "execution `{id}` is not running (it is {})",
-                e.status.as_str()
-            ),
-            "only running executions can be cancelled",
-        )
-        .code("execution_not_running")),
-        None => Err(unknown_execution(&id)),
-    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "execution `{id}` is not running (it is {})",
+            execution.status.as_str()
+        ),
+        "only running executions can be cancelled",
+    )
+    .code("execution_not_running"))
 }
 
 fn unknown_execution(id: &str) -> ApiError {
@@ -816,21 +897,46 @@ struct ExecutionsQuery {
 /// stable under new executions (a position, not an offset).
 async fn list_executions(
     State(api): State<Arc<Api>>,
+    actor: Actor,
     query: Result<Query<ExecutionsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    actor.require(Action::ViewLogs)?;
     let Query(q) = query.map_err(|e| query_error(&e, "`task`, `limit` and `cursor`"))?;
-    let page = page_request(q.limit.as_deref(), q.cursor.as_deref(), "the newest")?;
-    let page = api
-        .shared
-        .engine
-        .store
-        .executions(tenant(), q.task.as_deref(), &page)
-        .map_err(store_error)?;
+    let mut request = page_request(q.limit.as_deref(), q.cursor.as_deref(), "the newest")?;
+    let store = &api.shared.engine.store;
+    let wanted = request.limit.get();
+    let mut items = Vec::new();
+    // A user sees only their own syncs: the store's pages are filtered, and read on
+    // until the page is full, the list ends, or a bounded number of store pages was
+    // read (then the page is short; `nextCursor` continues after what was read).
+    let mut next;
+    let mut reads = 0;
+    loop {
+        let page = store
+            .executions(&actor.tenant, q.task.as_deref(), &request)
+            .map_err(store_error)?;
+        reads += 1;
+        next = page.next;
+        for execution in page.items {
+            if items.len() < wanted && sees_execution(&api, &actor, &execution) {
+                items.push(execution);
+            }
+        }
+        match &next {
+            Some(cursor) if items.len() < wanted && reads < MAX_FILTERED_READS => {
+                request.after = Some(cursor.clone());
+            }
+            _ => break,
+        }
+    }
     Ok(Json(json!({
-        "executions": page.items,
-        "nextCursor": page.next.map(|c| crate::store::Cursor::encode(&c)),
+        "executions": items,
+        "nextCursor": next.map(|c| crate::store::Cursor::encode(&c)),
     })))
 }
+
+/// At most this many store pages are read for one filtered list page.
+const MAX_FILTERED_READS: usize = 16;
 
 /// A list's page from its query parameters; a bad limit or cursor is a 400 that says
 /// what to send instead.
@@ -875,15 +981,11 @@ fn query_error(e: &axum::extract::rejection::QueryRejection, accepted: &str) -> 
 
 async fn get_execution(
     State(api): State<Arc<Api>>,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let execution = api
-        .shared
-        .engine
-        .store
-        .execution(tenant(), &id)
-        .map_err(store_error)?
-        .ok_or_else(|| unknown_execution(&id))?;
+    let execution = visible_execution(&api, &actor, &id)?;
+    actor.require(Action::ViewLogs)?;
     Ok(Json(serde_json::to_value(execution).map_err(store_error)?))
 }
 
@@ -898,27 +1000,29 @@ struct LogsQuery {
 /// One page of the log, in order: `{"logs": [...], "nextCursor": "..." | null}`.
 async fn execution_logs(
     State(api): State<Arc<Api>>,
+    actor: Actor,
     Path(id): Path<String>,
     query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    actor.require(Action::ViewLogs)?;
     let Query(q) = query.map_err(|e| query_error(&e, "`limit` and `cursor`"))?;
     let page = page_request(q.limit.as_deref(), q.cursor.as_deref(), "the first line")?;
-    let store = &api.shared.engine.store;
-    if store
-        .execution(tenant(), &id)
-        .map_err(store_error)?
-        .is_none()
-    {
-        return Err(unknown_execution(&id));
-    }
-    let page = store.logs(tenant(), &id, &page).map_err(store_error)?;
+    visible_execution(&api, &actor, &id)?;
+    let page = api
+        .shared
+        .engine
+        .store
+        .logs(&actor.tenant, &id, &page)
+        .map_err(store_error)?;
     Ok(Json(json!({
         "logs": page.items,
         "nextCursor": page.next.map(|c| crate::store::Cursor::encode(&c)),
     })))
 }
 
-async fn pipelines(State(api): State<Arc<Api>>) -> Json<Value> {
+/// The operator's view: every loaded file and task (super admins).
+async fn pipelines(State(api): State<Arc<Api>>, actor: Actor) -> Result<Json<Value>, ApiError> {
+    actor.require(Action::Operate)?;
     let loaded = api.shared.snapshot();
     let files: Vec<_> = api
         .shared
@@ -935,20 +1039,22 @@ async fn pipelines(State(api): State<Arc<Api>>) -> Json<Value> {
         .map(|t| {
             json!({
                 "id": t.id,
+                "tenantId": api.shared.engine.ingest_tenant(t, &loaded.program.connections),
                 "paused": api.runner.is_paused(&t.id),
                 "pausedUntil": api.runner.paused_until(&t.id).filter(|u| *u > chrono::Utc::now()),
             })
         })
         .collect();
-    Json(json!({
+    Ok(Json(json!({
         "generation": loaded.generation,
         "loadedAt": loaded.loaded_at,
         "files": files,
         "tasks": tasks,
-    }))
+    })))
 }
 
-async fn reload(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
+async fn reload(State(api): State<Arc<Api>>, actor: Actor) -> Result<Response, ApiError> {
+    actor.require(Action::Operate)?;
     // The main loop owns reloading (one place, so reload and shutdown never race); this
     // only asks. A full channel means reloads are already queued: this one is redundant.
     match api.shared.events.try_send(Event::Reload {
@@ -976,7 +1082,12 @@ async fn healthz() -> Json<Value> {
 /// Ready once pipelines are loaded (generation 1 or later) and the store answers.
 async fn readyz(State(api): State<Arc<Api>>) -> Response {
     let loaded = api.shared.snapshot().generation > 0;
-    let store = api.shared.engine.store.task_state(tenant(), "").is_ok();
+    let store = api
+        .shared
+        .engine
+        .store
+        .task_state(DEFAULT_TENANT, "")
+        .is_ok();
     if loaded && store {
         (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response()
     } else {
@@ -995,7 +1106,13 @@ async fn readyz(State(api): State<Arc<Api>>) -> Response {
     }
 }
 
-async fn render_metrics(State(api): State<Arc<Api>>) -> Response {
+/// `/metrics` on the API's address: behind a super admin's token (Prometheus sends one
+/// with `authorization: {credentials_file: ...}`), since the figures name tasks of every
+/// tenant; `--metrics-listen` serves it apart without one.
+async fn render_metrics(State(api): State<Arc<Api>>, actor: Actor) -> Response {
+    if let Err(e) = actor.require(Action::Operate) {
+        return e.into_response();
+    }
     metrics_text(&api.metrics, &api.runner)
 }
 

@@ -2,6 +2,7 @@
 //! pipelines, exposes control, health and metrics over HTTP. The only module that knows
 //! HTTP serving.
 
+pub mod auth;
 pub mod deliveries;
 pub mod http;
 pub mod listen;

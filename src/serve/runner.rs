@@ -145,6 +145,16 @@ impl Runner {
     /// Returns once it is registered; the execution waits for a free slot if
     /// `max_concurrent` are running.
     pub fn trigger(self: &Arc<Self>, task_id: &str, by: TriggeredBy) -> Result<(), TriggerError> {
+        self.trigger_as(task_id, by, None)
+    }
+
+    /// [`Runner::trigger`], recording who asked (`triggeredByUserId`).
+    pub fn trigger_as(
+        self: &Arc<Self>,
+        task_id: &str,
+        by: TriggeredBy,
+        user_id: Option<String>,
+    ) -> Result<(), TriggerError> {
         let loaded = self.shared.snapshot();
         let task = loaded
             .program
@@ -202,6 +212,7 @@ impl Runner {
                 connections: &loaded.program.connections,
                 full: false,
                 triggered_by: by,
+                triggered_by_user_id: user_id,
                 retry_of: None,
             };
             let observer = Registering {

@@ -163,3 +163,69 @@ pub fn read_request(
         base_dir: std::env::temp_dir(),
     }
 }
+
+/// A new user of `role` (in `tenant`, which is created when missing; `None` for a super
+/// admin) with one API token, stored in `store`: the token, to send as
+/// `Authorization: Bearer TOKEN`.
+pub fn api_user(
+    store: &dyn cmap::store::Store,
+    email: &str,
+    role: cmap::store::identity::Role,
+    tenant: Option<&str>,
+) -> String {
+    use cmap::store::identity::{Tenant, User};
+    let now = chrono::Utc::now();
+    if let Some(t) = tenant {
+        if store.tenant_record(t).expect("read tenant").is_none() {
+            store
+                .add_tenant(&Tenant {
+                    id: t.to_string(),
+                    name: t.to_string(),
+                    created_at: now,
+                })
+                .expect("add tenant");
+        }
+    }
+    let user = User {
+        id: uuid::Uuid::now_v7().to_string(),
+        email: email.to_string(),
+        role,
+        tenant_id: tenant.map(str::to_string),
+        created_at: now,
+    };
+    let (record, token) = cmap::store::api_token::mint(&user, now, None).expect("mint");
+    store.add_user(&user, &record).expect("add user");
+    token.expose().to_string()
+}
+
+/// A super admin's token in `store` (see [`api_user`]).
+pub fn admin_token(store: &dyn cmap::store::Store) -> String {
+    let email = format!("root-{}@example.com", uuid::Uuid::now_v7().simple());
+    api_user(store, &email, cmap::store::identity::Role::SuperAdmin, None)
+}
+
+/// A new super admin's API token, made with the binary in `dir` (`data`: the
+/// `--data` directory serve will use, or `None` for the default). Run before the server
+/// starts: one process holds a data directory.
+pub fn cli_admin_token(dir: &Path, data: Option<&str>) -> String {
+    let email = format!("root-{}@example.com", uuid::Uuid::now_v7().simple());
+    let mut args = vec!["users", "add", email.as_str(), "--role", "super_admin"];
+    if let Some(d) = data {
+        args.extend(["--data", d]);
+    }
+    let run = cmap_in(dir, &args, None);
+    run.code(0);
+    run.stdout.trim().to_string()
+}
+
+/// An HTTP client that sends `Authorization: Bearer TOKEN` with every request.
+pub fn api_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .expect("a token is header text");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
