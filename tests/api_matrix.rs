@@ -129,6 +129,60 @@ const MATRIX: &[Row] = &[
         other: [NotFound, NotFound, Served],
     },
     Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/tasks/{task}/run",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/tasks/{task}/pause",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/tasks/{task}/resume",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/tenant/integrations/{integration}/executions",
+        own: [Served, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/tenant/integrations/{integration}/executions/{execution}",
+        own: [Served, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/tenant/integrations/{integration}/executions/{execution}/logs",
+        own: [Served, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/executions/{execution}/cancel",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/executions/{execution}/retry",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "POST",
+        path: "/api/executions/{execution}/retry",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
         method: "GET",
         path: "/api/pipelines",
         own: [Forbidden, Forbidden, Served],
@@ -242,7 +296,8 @@ impl World {
         let path = row
             .path
             .replace("{task}", &format!("{tenant}-sync"))
-            .replace("{execution}", &format!("{tenant}-e1"));
+            .replace("{execution}", &format!("{tenant}-e1"))
+            .replace("{integration}", "rest");
         let url = format!("{}{path}", self.base);
         let mut request = match row.method {
             "GET" => self.client.get(url),
@@ -260,8 +315,10 @@ impl World {
         }
         // Collections have no object: "another tenant" is asking for that tenant's.
         // A super admin always names the tenant it acts in.
-        let names_tenant =
-            matches!(caller, Caller::SuperAdmin) || (tenant != "acme" && !row.path.contains('{'));
+        let names_tenant = matches!(caller, Caller::SuperAdmin)
+            || (tenant != "acme"
+                && !row.path.contains("{task}")
+                && !row.path.contains("{execution}"));
         if names_tenant {
             request = request.header("x-tenant-id", tenant);
         }
@@ -415,4 +472,90 @@ fn the_documented_matrix_is_the_tested_one() {
         "docs/api.md lacks these rows of the matrix:\n{}",
         missing.join("\n")
     );
+}
+
+/// A failed execution is retried at the spec's path: a new execution of its task,
+/// `triggeredBy: retry`, `retryOf` it, by the caller. A successful one is not retried
+/// (409), and under another integration's path the execution does not exist (404).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_execution_is_retried_with_retry_of() {
+    let mut w = world().await;
+    let admin = w.tokens[1].clone();
+    let post = |path: String| {
+        w.client
+            .post(format!("{}{path}", w.base))
+            .bearer_auth(&admin)
+            .send()
+    };
+    // The run fails (nothing listens at port 9): then it is retried.
+    let r = post("/api/tenant/integrations/rest/tasks/acme-sync/run".into())
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), 202);
+    let list = |query: &'static str| {
+        let (client, base, admin) = (w.client.clone(), w.base.clone(), admin.clone());
+        async move {
+            let r = client
+                .get(format!(
+                    "{base}/api/tenant/integrations/rest/executions?{query}"
+                ))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .expect("answered");
+            let body: serde_json::Value = r.json().await.expect("JSON");
+            body["executions"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let mut failed = Vec::new();
+    for _ in 0..500 {
+        failed = list("status=failed").await;
+        if !failed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let failed_id = failed
+        .first()
+        .and_then(|e| e["id"].as_str())
+        .expect("the run failed")
+        .to_string();
+    let r = post(format!(
+        "/api/tenant/integrations/rest/executions/{failed_id}/retry"
+    ))
+    .await
+    .expect("answered");
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = r.json().await.expect("JSON");
+    assert_eq!(body["retryOf"], failed_id.as_str(), "{body}");
+    let mut retry = None;
+    for _ in 0..500 {
+        retry = list("task=acme-sync")
+            .await
+            .into_iter()
+            .find(|e| e["retryOf"] == failed_id.as_str() && e["status"] != "running");
+        if retry.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let retry = retry.expect("the retry ran");
+    assert_eq!(retry["triggeredBy"], "retry", "{retry}");
+    assert!(retry["triggeredByUserId"].is_string(), "{retry}");
+
+    let r = post("/api/tenant/integrations/rest/executions/acme-e1/retry".into())
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), 409, "a successful execution is not retried");
+    let body: serde_json::Value = r.json().await.expect("JSON");
+    assert_eq!(body["code"], "execution_not_retryable");
+    let r = post(format!(
+        "/api/tenant/integrations/salesforce/executions/{failed_id}/retry"
+    ))
+    .await
+    .expect("answered");
+    assert_eq!(r.status(), 404, "not an execution of that integration");
+    if let Some(stop) = w.stop.take() {
+        let _ = stop.send(());
+    }
 }

@@ -645,7 +645,7 @@ async fn the_api_pages_and_refuses_bad_pages_and_serve_prunes_at_start() {
         ),
         (
             "/api/executions?limt=5".to_string(),
-            "`task`, `limit` and `cursor`",
+            "`task`, `status`, `limit` and `cursor`",
         ),
         (
             "/api/executions?limit=1&limit=2".to_string(),

@@ -52,7 +52,7 @@ impl Engine {
     /// connection at all: records then belong to the schema's integration, else to
     /// "webhook". The same rule as `Engine::run`: external ids belong to the system that
     /// issued them.
-    fn ingest_integration(&self, task: &Task, connections: &[Arc<Connection>]) -> String {
+    pub fn ingest_integration(&self, task: &Task, connections: &[Arc<Connection>]) -> String {
         task.schema
             .integration
             .clone()

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,14 +23,14 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::auth::{Action, Actor};
+use super::control;
 use super::deliveries::Deliveries;
 use super::metrics::Metrics;
-use super::runner::{Runner, TriggerError};
-use super::state::{Event, Shared};
+use super::runner::Runner;
+use super::state::Shared;
 use super::webhook_secrets::{Unavailable, WebhookSecrets};
 use crate::compile::ir::{Schedule, Task};
 use crate::engine::{Ingested, DEFAULT_TENANT};
-use crate::store::TriggeredBy;
 
 /// Webhook bodies larger than this are refused with 413 (the default).
 pub const DEFAULT_WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
@@ -104,10 +104,10 @@ impl Default for Config {
 }
 
 /// What every handler sees.
-struct Api {
-    shared: Arc<Shared>,
-    runner: Arc<Runner>,
-    metrics: Arc<Metrics>,
+pub(super) struct Api {
+    pub(super) shared: Arc<Shared>,
+    pub(super) runner: Arc<Runner>,
+    pub(super) metrics: Arc<Metrics>,
     config: Config,
     /// Webhook deliveries in flight: one drainer per task stores its queued deliveries
     /// batch by batch, so two deliveries to one task are never mapped against the same
@@ -150,15 +150,52 @@ pub fn router_with(
             "/webhooks/{task}",
             post(webhook).layer(DefaultBodyLimit::max(body_limit)),
         )
-        .route("/api/tasks/{id}/run", post(run_task))
-        .route("/api/tasks/{id}/pause", post(pause_task))
-        .route("/api/tasks/{id}/resume", post(resume_task))
-        .route("/api/executions", get(list_executions))
-        .route("/api/executions/{id}", get(get_execution))
-        .route("/api/executions/{id}/logs", get(execution_logs))
-        .route("/api/executions/{id}/cancel", post(cancel_execution))
-        .route("/api/pipelines", get(pipelines))
-        .route("/api/reload", post(reload))
+        .route("/api/tasks/{id}/run", post(control::run_task))
+        .route("/api/tasks/{id}/pause", post(control::pause_task))
+        .route("/api/tasks/{id}/resume", post(control::resume_task))
+        .route("/api/executions", get(control::list_executions))
+        .route("/api/executions/{id}", get(control::get_execution))
+        .route("/api/executions/{id}/logs", get(control::execution_logs))
+        .route(
+            "/api/executions/{id}/cancel",
+            post(control::cancel_execution),
+        )
+        .route("/api/executions/{id}/retry", post(control::retry_execution))
+        // The spec's paths ("API Reference": Sync Tasks, Sync Executions).
+        .route(
+            "/api/tenant/integrations/{integration}/tasks/{id}/run",
+            post(control::run_task),
+        )
+        .route(
+            "/api/tenant/integrations/{integration}/tasks/{id}/pause",
+            post(control::pause_task),
+        )
+        .route(
+            "/api/tenant/integrations/{integration}/tasks/{id}/resume",
+            post(control::resume_task),
+        )
+        .route(
+            "/api/tenant/integrations/{integration}/executions",
+            get(control::list_integration_executions),
+        )
+        .route(
+            "/api/tenant/integrations/{integration}/executions/{id}",
+            get(control::get_execution),
+        )
+        .route(
+            "/api/tenant/integrations/{integration}/executions/{id}/logs",
+            get(control::execution_logs),
+        )
+        .route(
+            "/api/tenant/integrations/{integration}/executions/{id}/cancel",
+            post(control::cancel_execution),
+        )
+        .route(
+            "/api/tenant/integrations/{integration}/executions/{id}/retry",
+            post(control::retry_execution),
+        )
+        .route("/api/pipelines", get(control::pipelines))
+        .route("/api/reload", post(control::reload))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     let router = if metrics_apart {
@@ -321,7 +358,7 @@ async fn as_problem(response: Response) -> Response {
 }
 
 /// A store failure: the request may succeed later.
-fn store_error(e: impl std::fmt::Display) -> ApiError {
+pub(super) fn store_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         format!("the store failed: {e}"),
@@ -695,380 +732,6 @@ fn event_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             )
             .code("bad_event_id")),
         },
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Control
-
-/// The loaded task `id` of the tenant `actor` acts in. A task of another tenant is
-/// [`unknown_task`], exactly like one that does not exist.
-fn tenant_task(api: &Api, actor: &Actor, id: &str) -> Result<Arc<Task>, ApiError> {
-    let loaded = api.shared.snapshot();
-    loaded
-        .program
-        .task(id)
-        .filter(|t| {
-            api.shared
-                .engine
-                .ingest_tenant(t, &loaded.program.connections)
-                == actor.tenant
-        })
-        .cloned()
-        .ok_or_else(|| unknown_task(id))
-}
-
-/// Whether `actor` may see `execution` (of the tenant acted in): tenant admins and super
-/// admins see every one; a user sees their own syncs, those that name them (their
-/// e-mail address or user id) among the task's notification recipients, and those they
-/// triggered (docs/api.md, "Own syncs").
-fn sees_execution(api: &Api, actor: &Actor, execution: &crate::store::SyncExecution) -> bool {
-    if actor.role != crate::store::identity::Role::User {
-        return true;
-    }
-    if execution.triggered_by_user_id.as_deref() == Some(actor.user_id.as_str()) {
-        return true;
-    }
-    let loaded = api.shared.snapshot();
-    loaded
-        .program
-        .task(&execution.sync_task_id)
-        .is_some_and(|task| names_user(task, actor))
-}
-
-/// Whether `task`'s notification recipients name `actor`, by user id or e-mail address
-/// (addresses compare case-insensitively, as cmap stores them in lower case).
-fn names_user(task: &Task, actor: &Actor) -> bool {
-    task.notifications
-        .recipients
-        .iter()
-        .any(|r| match &r.email {
-            Some(mailbox) => mailbox.email.to_string().eq_ignore_ascii_case(&actor.email),
-            None => r.written == actor.user_id,
-        })
-}
-
-/// The execution `id` of the tenant acted in, if `actor` may see it.
-fn visible_execution(
-    api: &Api,
-    actor: &Actor,
-    id: &str,
-) -> Result<crate::store::SyncExecution, ApiError> {
-    api.shared
-        .engine
-        .store
-        .execution(&actor.tenant, id)
-        .map_err(store_error)?
-        .filter(|e| sees_execution(api, actor, e))
-        .ok_or_else(|| unknown_execution(id))
-}
-
-fn unknown_task(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        format!("no task `{id}` is loaded"),
-        "GET /api/pipelines lists the loaded pipelines",
-    )
-    .code("task_not_found")
-}
-
-async fn run_task(State(api): State<Arc<Api>>, actor: Actor, Path(id): Path<String>) -> Response {
-    // The object first: another tenant's task is 404 for every role, never 403.
-    if let Err(e) = tenant_task(&api, &actor, &id).and_then(|_| actor.require(Action::ManageTasks))
-    {
-        return e.into_response();
-    }
-    match api
-        .runner
-        .trigger_as(&id, TriggeredBy::Manual, Some(actor.user_id.clone()))
-    {
-        Ok(()) => (
-            StatusCode::ACCEPTED,
-            Json(json!({ "task": id, "status": "accepted" })),
-        )
-            .into_response(),
-        Err(e) => {
-            let message = e.to_string();
-            match e {
-                TriggerError::UnknownTask(_) => unknown_task(&id),
-                TriggerError::QuotaPaused { .. } => ApiError::new(
-                    StatusCode::CONFLICT,
-                    message,
-                    format!("it runs again by itself then; to try the source now: POST /api/tasks/{id}/resume"),
-                )
-.code("task_quota_paused"),
-                TriggerError::AlreadyRunning { execution_id, .. } => ApiError::new(
-                    StatusCode::CONFLICT,
-                    message,
-                    format!(
-                        "wait for it, or cancel it: POST /api/executions/{execution_id}/cancel"
-                    ),
-                )
-.code("task_running"),
-                TriggerError::Paused(_) => ApiError::new(
-                    StatusCode::CONFLICT,
-                    message,
-                    format!("resume it first: POST /api/tasks/{id}/resume"),
-                )
-.code("task_paused"),
-                TriggerError::ShuttingDown => ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    message,
-                    "run it again once the server is back",
-                )
-.code("shutting_down"),
-            }
-            .into_response()
-        }
-    }
-}
-
-async fn pause_task(
-    State(api): State<Arc<Api>>,
-    actor: Actor,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    tenant_task(&api, &actor, &id)?;
-    actor.require(Action::ManageTasks)?;
-    api.runner.pause(&id).await;
-    Ok(Json(json!({ "task": id, "paused": true })))
-}
-
-async fn resume_task(
-    State(api): State<Arc<Api>>,
-    actor: Actor,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    tenant_task(&api, &actor, &id)?;
-    actor.require(Action::ManageTasks)?;
-    api.runner.resume(&id).await;
-    Ok(Json(json!({ "task": id, "paused": false })))
-}
-
-async fn cancel_execution(
-    State(api): State<Arc<Api>>,
-    actor: Actor,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    // Only an execution of the tenant acted in may be cancelled: it is looked up there
-    // first (a running execution is stored from its start), and so is 404 for every
-    // role when it is another tenant's.
-    let execution = visible_execution(&api, &actor, &id)?;
-    actor.require(Action::ManageTasks)?;
-    if api.runner.cancel(&id) {
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({ "execution": id, "cancelling": true })),
-        )
-            .into_response());
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        format!(
-            "execution `{id}` is not running (it is {})",
-            execution.status.as_str()
-        ),
-        "only running executions can be cancelled",
-    )
-    .code("execution_not_running"))
-}
-
-fn unknown_execution(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        format!("execution `{id}` not found"),
-        "GET /api/executions lists them",
-    )
-    .code("execution_not_found")
-}
-
-/// `GET /api/executions`: `task`, and the page (`limit`, `cursor`). Unknown parameters
-/// are refused, so a misspelt `limt` is not silently the default.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExecutionsQuery {
-    task: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
-/// One page, newest first: `{"executions": [...], "nextCursor": "..." | null}`. At most
-/// `limit` (default 100, at most 1000); `nextCursor` continues after the last one, and is
-/// stable under new executions (a position, not an offset).
-async fn list_executions(
-    State(api): State<Arc<Api>>,
-    actor: Actor,
-    query: Result<Query<ExecutionsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    actor.require(Action::ViewLogs)?;
-    let Query(q) = query.map_err(|e| query_error(&e, "`task`, `limit` and `cursor`"))?;
-    let mut request = page_request(q.limit.as_deref(), q.cursor.as_deref(), "the newest")?;
-    let store = &api.shared.engine.store;
-    let wanted = request.limit.get();
-    let mut items = Vec::new();
-    // A user sees only their own syncs: the store's pages are filtered, and read on
-    // until the page is full, the list ends, or a bounded number of store pages was
-    // read (then the page is short; `nextCursor` continues after what was read).
-    let mut next;
-    let mut reads = 0;
-    loop {
-        let page = store
-            .executions(&actor.tenant, q.task.as_deref(), &request)
-            .map_err(store_error)?;
-        reads += 1;
-        next = page.next;
-        for execution in page.items {
-            if items.len() < wanted && sees_execution(&api, &actor, &execution) {
-                items.push(execution);
-            }
-        }
-        match &next {
-            Some(cursor) if items.len() < wanted && reads < MAX_FILTERED_READS => {
-                request.after = Some(cursor.clone());
-            }
-            _ => break,
-        }
-    }
-    Ok(Json(json!({
-        "executions": items,
-        "nextCursor": next.map(|c| crate::store::Cursor::encode(&c)),
-    })))
-}
-
-/// At most this many store pages are read for one filtered list page.
-const MAX_FILTERED_READS: usize = 16;
-
-/// A list's page from its query parameters; a bad limit or cursor is a 400 that says
-/// what to send instead.
-fn page_request<C: crate::store::Cursor>(
-    limit: Option<&str>,
-    cursor: Option<&str>,
-    start: &str,
-) -> Result<crate::store::PageRequest<C>, ApiError> {
-    let limit = match limit {
-        None => crate::store::Limit::DEFAULT,
-        Some(text) => crate::store::Limit::parse(text).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                e.to_string(),
-                "pass `limit` from 1 to 1000, or leave it out for 100",
-            )
-            .code("bad_limit")
-        })?,
-    };
-    let after = match cursor {
-        None => None,
-        Some(text) => Some(C::decode(text).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                e.to_string(),
-                format!("pass the `nextCursor` of the previous page as it is, or leave `cursor` out to start from {start}"),
-            )
-.code("bad_cursor")
-        })?),
-    };
-    Ok(crate::store::PageRequest { limit, after })
-}
-
-fn query_error(e: &axum::extract::rejection::QueryRejection, accepted: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        e.body_text(),
-        format!("the query takes {accepted}, each at most once"),
-    )
-    .code("bad_query")
-}
-
-async fn get_execution(
-    State(api): State<Arc<Api>>,
-    actor: Actor,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let execution = visible_execution(&api, &actor, &id)?;
-    actor.require(Action::ViewLogs)?;
-    Ok(Json(serde_json::to_value(execution).map_err(store_error)?))
-}
-
-/// `GET /api/executions/{id}/logs`: the page (`limit`, `cursor`).
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogsQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
-/// One page of the log, in order: `{"logs": [...], "nextCursor": "..." | null}`.
-async fn execution_logs(
-    State(api): State<Arc<Api>>,
-    actor: Actor,
-    Path(id): Path<String>,
-    query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    actor.require(Action::ViewLogs)?;
-    let Query(q) = query.map_err(|e| query_error(&e, "`limit` and `cursor`"))?;
-    let page = page_request(q.limit.as_deref(), q.cursor.as_deref(), "the first line")?;
-    visible_execution(&api, &actor, &id)?;
-    let page = api
-        .shared
-        .engine
-        .store
-        .logs(&actor.tenant, &id, &page)
-        .map_err(store_error)?;
-    Ok(Json(json!({
-        "logs": page.items,
-        "nextCursor": page.next.map(|c| crate::store::Cursor::encode(&c)),
-    })))
-}
-
-/// The operator's view: every loaded file and task (super admins).
-async fn pipelines(State(api): State<Arc<Api>>, actor: Actor) -> Result<Json<Value>, ApiError> {
-    actor.require(Action::Operate)?;
-    let loaded = api.shared.snapshot();
-    let files: Vec<_> = api
-        .shared
-        .files
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .cloned()
-        .collect();
-    let tasks: Vec<Value> = loaded
-        .program
-        .tasks
-        .iter()
-        .map(|t| {
-            json!({
-                "id": t.id,
-                "tenantId": api.shared.engine.ingest_tenant(t, &loaded.program.connections),
-                "paused": api.runner.is_paused(&t.id),
-                "pausedUntil": api.runner.paused_until(&t.id).filter(|u| *u > chrono::Utc::now()),
-            })
-        })
-        .collect();
-    Ok(Json(json!({
-        "generation": loaded.generation,
-        "loadedAt": loaded.loaded_at,
-        "files": files,
-        "tasks": tasks,
-    })))
-}
-
-async fn reload(State(api): State<Arc<Api>>, actor: Actor) -> Result<Response, ApiError> {
-    actor.require(Action::Operate)?;
-    // The main loop owns reloading (one place, so reload and shutdown never race); this
-    // only asks. A full channel means reloads are already queued: this one is redundant.
-    match api.shared.events.try_send(Event::Reload {
-        reason: "POST /api/reload".into(),
-    }) {
-        Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
-            Ok((StatusCode::ACCEPTED, Json(json!({ "reload": "requested" }))).into_response())
-        }
-        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down",
-            "reload once it is back",
-        )
-        .code("shutting_down")),
     }
 }
 

@@ -3,6 +3,7 @@
 //! HTTP serving.
 
 pub mod auth;
+pub mod control;
 pub mod deliveries;
 pub mod http;
 pub mod listen;

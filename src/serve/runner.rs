@@ -145,15 +145,17 @@ impl Runner {
     /// Returns once it is registered; the execution waits for a free slot if
     /// `max_concurrent` are running.
     pub fn trigger(self: &Arc<Self>, task_id: &str, by: TriggeredBy) -> Result<(), TriggerError> {
-        self.trigger_as(task_id, by, None)
+        self.trigger_as(task_id, by, None, None)
     }
 
-    /// [`Runner::trigger`], recording who asked (`triggeredByUserId`).
+    /// [`Runner::trigger`], recording who asked (`triggeredByUserId`) and, for a retry,
+    /// the execution retried (`retryOf`).
     pub fn trigger_as(
         self: &Arc<Self>,
         task_id: &str,
         by: TriggeredBy,
         user_id: Option<String>,
+        retry_of: Option<String>,
     ) -> Result<(), TriggerError> {
         let loaded = self.shared.snapshot();
         let task = loaded
@@ -213,7 +215,7 @@ impl Runner {
                 full: false,
                 triggered_by: by,
                 triggered_by_user_id: user_id,
-                retry_of: None,
+                retry_of,
             };
             let observer = Registering {
                 runner: &this,
