@@ -218,16 +218,18 @@ fn execution(tenant: &str, id: &str, task: &str) -> SyncExecution {
     .expect("an execution")
 }
 
-struct World {
-    base: String,
-    client: reqwest::Client,
+pub(crate) struct World {
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
     /// user, tenant admin (both of acme), super admin, revoked (an acme admin's).
-    tokens: [String; 4],
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub(crate) tokens: [String; 4],
+    pub(crate) stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
 
-async fn world() -> World {
+/// Two tenants (acme, globex) with a task and executions each, the users of
+/// [`World::tokens`], and `cmap serve` over them on 127.0.0.1:0.
+pub(crate) async fn world() -> World {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("pipelines")).expect("mkdir");
     std::fs::write(dir.path().join("pipelines/p.cmap"), PIPELINE).expect("write");

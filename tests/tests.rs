@@ -24,6 +24,7 @@ mod engine_exec;
 mod engine_secrets;
 mod identity_cli;
 mod map;
+mod openapi;
 mod pipelines;
 mod robustness;
 mod roundtrip;

@@ -124,6 +124,14 @@ fn unknown_task(id: &str) -> ApiError {
     .code("task_not_found")
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/run",
+    tag = "tasks",
+    params(("id" = String, Path, description = "the task id")),
+    responses((status = 202, description = "the run started", body = crate::serve::openapi::TaskAccepted), (status = 409, description = "running, paused, or paused for its quota", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn run_task(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -194,6 +202,14 @@ fn trigger(api: &Arc<Api>, actor: &Actor, id: &str, retry_of: Option<String>) ->
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/pause",
+    tag = "tasks",
+    params(("id" = String, Path, description = "the task id")),
+    responses((status = 200, description = "the paused flag, stored", body = crate::serve::openapi::TaskPaused), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn pause_task(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -205,6 +221,14 @@ pub(super) async fn pause_task(
     Ok(Json(json!({ "task": target.id, "paused": true })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/resume",
+    tag = "tasks",
+    params(("id" = String, Path, description = "the task id")),
+    responses((status = 200, description = "the paused flag, stored", body = crate::serve::openapi::TaskPaused), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn resume_task(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -216,6 +240,14 @@ pub(super) async fn resume_task(
     Ok(Json(json!({ "task": target.id, "paused": false })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/executions/{id}/cancel",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution id")),
+    responses((status = 202, description = "it stops at its next page boundary", body = crate::serve::openapi::CancelAccepted), (status = 409, description = "not running", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn cancel_execution(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -256,20 +288,33 @@ fn unknown_execution(id: &str) -> ApiError {
 
 /// `GET /api/executions`: `task`, `status`, and the page (`limit`, `cursor`). Unknown parameters
 /// are refused, so a misspelt `limt` is not silently the default.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ExecutionsQuery {
+    /// Only executions of this task.
     task: Option<String>,
     /// Only executions of this status (`running`, `success`, `partial`, `failed`,
     /// `cancelled`).
     status: Option<ExecutionStatus>,
+    /// At most this many (1 to 1000; default 100).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// One page, newest first: `{"executions": [...], "nextCursor": "..." | null}`. At most
 /// `limit` (default 100, at most 1000); `nextCursor` continues after the last one, and is
 /// stable under new executions (a position, not an offset).
+#[utoipa::path(
+    get,
+    path = "/api/executions",
+    tag = "executions",
+    params(ExecutionsQuery),
+    responses((status = 200, description = "one page, newest first", body = crate::serve::openapi::ExecutionsPage), (status = 400, description = "a bad limit, cursor or parameter", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn list_executions(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -280,6 +325,14 @@ pub(super) async fn list_executions(
 
 /// `GET /api/tenant/integrations/{integration}/executions`: as [`list_executions`],
 /// of that integration only.
+#[utoipa::path(
+    get,
+    path = "/api/tenant/integrations/{integration}/executions",
+    tag = "executions",
+    params(("integration" = String, Path, description = "the tenant integration id (the integration's id, e.g. `salesforce`)"), ExecutionsQuery),
+    responses((status = 200, description = "one page, newest first", body = crate::serve::openapi::ExecutionsPage), (status = 400, description = "a bad limit, cursor or parameter", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn list_integration_executions(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -385,6 +438,14 @@ pub(super) fn query_error(
     .code("bad_query")
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/executions/{id}",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution id")),
+    responses((status = 200, description = "the spec's SyncExecution", body = crate::store::SyncExecution), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn get_execution(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -396,14 +457,26 @@ pub(super) async fn get_execution(
 }
 
 /// `GET /api/executions/{id}/logs`: the page (`limit`, `cursor`).
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LogsQuery {
+    /// At most this many lines (1 to 1000; default 100).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// One page of the log, in order: `{"logs": [...], "nextCursor": "..." | null}`.
+#[utoipa::path(
+    get,
+    path = "/api/executions/{id}/logs",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution id"), LogsQuery),
+    responses((status = 200, description = "one page of the log, in order", body = crate::serve::openapi::LogsPage), (status = 400, description = "a bad limit, cursor or parameter", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn execution_logs(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -427,6 +500,13 @@ pub(super) async fn execution_logs(
 }
 
 /// The operator's view: every loaded file and task (super admins).
+#[utoipa::path(
+    get,
+    path = "/api/pipelines",
+    tag = "server",
+    responses((status = 200, description = "the loaded files and tasks", body = crate::serve::openapi::PipelinesStatus), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn pipelines(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -462,6 +542,13 @@ pub(super) async fn pipelines(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/reload",
+    tag = "server",
+    responses((status = 202, description = "a reload was asked for", body = crate::serve::openapi::ReloadRequested), (status = 503, description = "shutting down", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn reload(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -487,6 +574,14 @@ pub(super) async fn reload(
 /// `POST .../executions/{id}/retry`: runs the execution's task again, as a retry of it
 /// (`triggeredBy: retry`, `retryOf: id`). Only a failed or partial execution is retried
 /// (409 `execution_not_retryable` otherwise); its task must still be loaded.
+#[utoipa::path(
+    post,
+    path = "/api/executions/{id}/retry",
+    tag = "executions",
+    params(("id" = String, Path, description = "the execution id")),
+    responses((status = 202, description = "the retry started", body = crate::serve::openapi::TaskAccepted), (status = 409, description = "not failed or partial, or the task cannot run now", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
 pub(super) async fn retry_execution(
     State(api): State<Arc<Api>>,
     actor: Actor,
@@ -523,4 +618,100 @@ pub(super) async fn retry_execution(
         return e.into_response();
     }
     trigger(&api, &actor, &execution.sync_task_id, Some(execution.id))
+}
+
+/// The same handler at a spec path under `/api/tenant/integrations/{integration}/`
+/// (utoipa describes one path per function).
+macro_rules! at_integration {
+    ($(#[$doc:meta])* $name:ident => $inner:ident -> $ret:ty, $method:ident, $path:literal, $tag:literal, $params:tt, $responses:tt) => {
+        $(#[$doc])*
+        #[utoipa::path(
+            $method,
+            path = $path,
+            tag = $tag,
+            params $params,
+            responses $responses,
+            security(("bearer" = []))
+        )]
+        pub(super) async fn $name(state: State<Arc<Api>>, actor: Actor, target: Target) -> $ret {
+            $inner(state, actor, target).await
+        }
+    };
+}
+at_integration!(
+    /// At the spec's path.
+    run_integration_task => run_task -> Response,
+    post,
+    "/api/tenant/integrations/{integration}/tasks/{id}/run",
+    "tasks",
+    (("integration" = String, Path, description = "the tenant integration id (the integration's id, e.g. `salesforce`)"), ("id" = String, Path, description = "the task id")),
+    ((status = 202, description = "the run started", body = crate::serve::openapi::TaskAccepted), (status = 409, description = "running, paused, or paused for its quota", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals)
+);
+
+at_integration!(
+    /// At the spec's path.
+    pause_integration_task => pause_task -> Result<Json<Value>, ApiError>,
+    post,
+    "/api/tenant/integrations/{integration}/tasks/{id}/pause",
+    "tasks",
+    (("integration" = String, Path, description = "the tenant integration id (the integration's id, e.g. `salesforce`)"), ("id" = String, Path, description = "the task id")),
+    ((status = 200, description = "the paused flag, stored", body = crate::serve::openapi::TaskPaused), crate::serve::openapi::Refusals)
+);
+
+at_integration!(
+    /// At the spec's path.
+    resume_integration_task => resume_task -> Result<Json<Value>, ApiError>,
+    post,
+    "/api/tenant/integrations/{integration}/tasks/{id}/resume",
+    "tasks",
+    (("integration" = String, Path, description = "the tenant integration id (the integration's id, e.g. `salesforce`)"), ("id" = String, Path, description = "the task id")),
+    ((status = 200, description = "the paused flag, stored", body = crate::serve::openapi::TaskPaused), crate::serve::openapi::Refusals)
+);
+
+at_integration!(
+    /// At the spec's path.
+    get_integration_execution => get_execution -> Result<Json<Value>, ApiError>,
+    get,
+    "/api/tenant/integrations/{integration}/executions/{id}",
+    "executions",
+    (("integration" = String, Path, description = "the tenant integration id (the integration's id, e.g. `salesforce`)"), ("id" = String, Path, description = "the execution id")),
+    ((status = 200, description = "the spec's SyncExecution", body = crate::store::SyncExecution), crate::serve::openapi::Refusals)
+);
+
+at_integration!(
+    /// At the spec's path.
+    cancel_integration_execution => cancel_execution -> Result<Response, ApiError>,
+    post,
+    "/api/tenant/integrations/{integration}/executions/{id}/cancel",
+    "executions",
+    (("integration" = String, Path, description = "the tenant integration id (the integration's id, e.g. `salesforce`)"), ("id" = String, Path, description = "the execution id")),
+    ((status = 202, description = "it stops at its next page boundary", body = crate::serve::openapi::CancelAccepted), (status = 409, description = "not running", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals)
+);
+
+at_integration!(
+    /// At the spec's path.
+    retry_integration_execution => retry_execution -> Response,
+    post,
+    "/api/tenant/integrations/{integration}/executions/{id}/retry",
+    "executions",
+    (("integration" = String, Path, description = "the tenant integration id (the integration's id, e.g. `salesforce`)"), ("id" = String, Path, description = "the execution id")),
+    ((status = 202, description = "the retry started", body = crate::serve::openapi::TaskAccepted), (status = 409, description = "not failed or partial, or the task cannot run now", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals)
+);
+
+/// At the spec's path.
+#[utoipa::path(
+    get,
+    path = "/api/tenant/integrations/{integration}/executions/{id}/logs",
+    tag = "executions",
+    params(("integration" = String, Path, description = "the tenant integration id (the integration's id, e.g. `salesforce`)"), ("id" = String, Path, description = "the execution id"), LogsQuery),
+    responses((status = 200, description = "one page of the log, in order", body = crate::serve::openapi::LogsPage), (status = 400, description = "a bad limit, cursor or parameter", body = crate::serve::openapi::Problem, content_type = "application/problem+json"), crate::serve::openapi::Refusals),
+    security(("bearer" = []))
+)]
+pub(super) async fn integration_execution_logs(
+    state: State<Arc<Api>>,
+    actor: Actor,
+    target: Target,
+    query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    execution_logs(state, actor, target, query).await
 }

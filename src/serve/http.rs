@@ -14,13 +14,16 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::auth::{Action, Actor};
 use super::control;
@@ -113,6 +116,8 @@ pub(super) struct Api {
     /// batch by batch, so two deliveries to one task are never mapped against the same
     /// store state (both could create the same shard, or both pass the event-id check).
     deliveries: Arc<Deliveries>,
+    /// The OpenAPI document of these routes, as JSON (set once, when they are built).
+    openapi: std::sync::OnceLock<Arc<str>>,
 }
 
 /// The API with the default settings.
@@ -144,65 +149,44 @@ pub fn router_with(
         metrics,
         config,
         deliveries,
+        openapi: std::sync::OnceLock::new(),
     });
-    let router = Router::new()
-        .route(
-            "/webhooks/{task}",
-            post(webhook).layer(DefaultBodyLimit::max(body_limit)),
-        )
-        .route("/api/tasks/{id}/run", post(control::run_task))
-        .route("/api/tasks/{id}/pause", post(control::pause_task))
-        .route("/api/tasks/{id}/resume", post(control::resume_task))
-        .route("/api/executions", get(control::list_executions))
-        .route("/api/executions/{id}", get(control::get_execution))
-        .route("/api/executions/{id}/logs", get(control::execution_logs))
-        .route(
-            "/api/executions/{id}/cancel",
-            post(control::cancel_execution),
-        )
-        .route("/api/executions/{id}/retry", post(control::retry_execution))
+    // Every route goes through `routes!`, which also describes it in the OpenAPI
+    // document (from its `#[utoipa::path]`): nothing is served undescribed.
+    let mut routes = OpenApiRouter::with_openapi(super::openapi::ApiDoc::openapi())
+        .routes(routes!(webhook).layer(DefaultBodyLimit::max(body_limit)))
+        .routes(routes!(control::run_task))
+        .routes(routes!(control::pause_task))
+        .routes(routes!(control::resume_task))
+        .routes(routes!(control::list_executions))
+        .routes(routes!(control::get_execution))
+        .routes(routes!(control::execution_logs))
+        .routes(routes!(control::cancel_execution))
+        .routes(routes!(control::retry_execution))
         // The spec's paths ("API Reference": Sync Tasks, Sync Executions).
-        .route(
-            "/api/tenant/integrations/{integration}/tasks/{id}/run",
-            post(control::run_task),
-        )
-        .route(
-            "/api/tenant/integrations/{integration}/tasks/{id}/pause",
-            post(control::pause_task),
-        )
-        .route(
-            "/api/tenant/integrations/{integration}/tasks/{id}/resume",
-            post(control::resume_task),
-        )
-        .route(
-            "/api/tenant/integrations/{integration}/executions",
-            get(control::list_integration_executions),
-        )
-        .route(
-            "/api/tenant/integrations/{integration}/executions/{id}",
-            get(control::get_execution),
-        )
-        .route(
-            "/api/tenant/integrations/{integration}/executions/{id}/logs",
-            get(control::execution_logs),
-        )
-        .route(
-            "/api/tenant/integrations/{integration}/executions/{id}/cancel",
-            post(control::cancel_execution),
-        )
-        .route(
-            "/api/tenant/integrations/{integration}/executions/{id}/retry",
-            post(control::retry_execution),
-        )
-        .route("/api/pipelines", get(control::pipelines))
-        .route("/api/reload", post(control::reload))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
-    let router = if metrics_apart {
-        router
-    } else {
-        router.route("/metrics", get(render_metrics))
-    };
+        .routes(routes!(control::run_integration_task))
+        .routes(routes!(control::pause_integration_task))
+        .routes(routes!(control::resume_integration_task))
+        .routes(routes!(control::list_integration_executions))
+        .routes(routes!(control::get_integration_execution))
+        .routes(routes!(control::integration_execution_logs))
+        .routes(routes!(control::cancel_integration_execution))
+        .routes(routes!(control::retry_integration_execution))
+        .routes(routes!(control::pipelines))
+        .routes(routes!(control::reload))
+        .routes(routes!(openapi_json))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz));
+    if !metrics_apart {
+        routes = routes.routes(routes!(render_metrics));
+    }
+    let (router, document) = routes.split_for_parts();
+    // The document is made once, here, from the routes just registered.
+    let document = document
+        .to_json()
+        .map(Arc::<str>::from)
+        .unwrap_or_else(|e| Arc::from(format!(r#"{{"error": "{e}"}}"#)));
+    let _ = api.openapi.set(document);
     router
         // Unknown paths and methods answer in the same shape as every other error.
         .fallback(unknown_route)
@@ -392,6 +376,27 @@ impl axum::extract::FromRequestParts<Arc<Api>> for Actor {
 // ---------------------------------------------------------------------------------
 // Webhooks
 
+/// A realtime delivery: one record or an array (docs/serve.md, Webhooks).
+#[utoipa::path(
+    post,
+    path = "/webhooks/{task}",
+    tag = "webhooks",
+    params(
+        ("task" = String, Path, description = "a task with `schedule realtime`"),
+        ("X-Cmap-Token" = Option<String>, Header, description = "the task's token (or `Authorization: Bearer`)"),
+        ("X-Cmap-Event-Id" = Option<String>, Header, description = "the sender's id of the delivery; a repeat is acknowledged and ignored"),
+        ("X-Cmap-Signature" = Option<String>, Header, description = "`t=UNIX,v1=HEX`, when the task asks for signatures"),
+    ),
+    request_body(content = serde_json::Value, description = "a JSON object or an array of them", content_type = "application/json"),
+    responses(
+        (status = 200, description = "stored (the execution), or a duplicate", body = super::openapi::WebhookAnswer),
+        (status = 400, description = "not JSON, or a bad event id", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "a missing or wrong token or signature", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such realtime task", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is over the limit", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "busy or paused: retry after `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn webhook(
     State(api): State<Arc<Api>>,
     Path(task_id): Path<String>,
@@ -738,11 +743,26 @@ fn event_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 // ---------------------------------------------------------------------------------
 // Health and metrics
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "server",
+    responses((status = 200, description = "the process answers", body = super::openapi::Health))
+)]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Ready once pipelines are loaded (generation 1 or later) and the store answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "server",
+    responses(
+        (status = 200, description = "ready", body = super::openapi::Health),
+        (status = 503, description = "not yet", body = super::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn readyz(State(api): State<Arc<Api>>) -> Response {
     let loaded = api.shared.snapshot().generation > 0;
     let store = api
@@ -772,11 +792,45 @@ async fn readyz(State(api): State<Arc<Api>>) -> Response {
 /// `/metrics` on the API's address: behind a super admin's token (Prometheus sends one
 /// with `authorization: {credentials_file: ...}`), since the figures name tasks of every
 /// tenant; `--metrics-listen` serves it apart without one.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "server",
+    responses(
+        (status = 200, description = "the Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4"),
+        super::openapi::Refusals,
+    ),
+    security(("bearer" = []))
+)]
 async fn render_metrics(State(api): State<Arc<Api>>, actor: Actor) -> Response {
     if let Err(e) = actor.require(Action::Operate) {
         return e.into_response();
     }
     metrics_text(&api.metrics, &api.runner)
+}
+
+/// This API's OpenAPI 3.1 document (any authenticated caller).
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "server",
+    responses(
+        (status = 200, description = "the OpenAPI 3.1 document", body = Object, content_type = "application/json"),
+        super::openapi::Refusals,
+    ),
+    security(("bearer" = []))
+)]
+async fn openapi_json(State(api): State<Arc<Api>>, _actor: Actor) -> Response {
+    let document = api
+        .openapi
+        .get()
+        .cloned()
+        .unwrap_or_else(|| Arc::from("{}"));
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.to_string(),
+    )
+        .into_response()
 }
 
 /// `/metrics` alone, for `--metrics-listen`: meant for a private interface that only

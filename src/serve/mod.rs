@@ -10,6 +10,7 @@ pub mod listen;
 pub mod loader;
 pub mod metrics;
 pub mod notify;
+pub mod openapi;
 pub mod origin;
 pub mod retention;
 pub mod runner;

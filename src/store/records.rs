@@ -244,7 +244,7 @@ pub struct LastError {
 }
 
 /// Spec: SyncExecution (plus its tenant).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncExecution {
     pub id: String,
@@ -268,7 +268,7 @@ pub struct SyncExecution {
     pub retry_of: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggeredBy {
     Schedule,
@@ -277,7 +277,7 @@ pub enum TriggeredBy {
     Retry,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
     Running,
@@ -300,7 +300,7 @@ impl ExecutionStatus {
 }
 
 /// Spec: SyncExecution.progress.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     pub phase: Phase,
@@ -310,7 +310,7 @@ pub struct Progress {
     pub percentage: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Fetching,
@@ -323,7 +323,7 @@ pub enum Phase {
 /// `fetched = created + updated + skipped + failed`: every record read is counted once.
 /// `deleted` stands apart: it counts shards removed because the source reported their
 /// record deleted or a full read no longer saw it, which are not records fetched.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionResults {
     pub fetched: u64,
@@ -349,7 +349,7 @@ impl ExecutionResults {
 }
 
 /// Spec: SyncError.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncError {
     pub timestamp: DateTime<Utc>,
@@ -365,7 +365,7 @@ pub struct SyncError {
 }
 
 /// Spec: SyncLog.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncLog {
     pub id: String,
@@ -377,7 +377,7 @@ pub struct SyncLog {
     pub data: Option<Map<String, Value>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
     Debug,
