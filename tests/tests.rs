@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit_cli;
 mod bounded_state;
 mod check;
 mod cli;

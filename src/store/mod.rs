@@ -1,6 +1,6 @@
 //! The store: every piece of state cmap keeps (shards and their indexes, task state,
-//! executions, logs, dead letters, pending references, connections, tenants, users and
-//! API tokens), behind one
+//! executions, logs, dead letters, pending references, connections, tenants, users,
+//! API tokens, tenant integrations, pipeline documents and the audit log), behind one
 //! interface. [`SledStore`] keeps it embedded in one data directory; another engine
 //! (PostgreSQL, for several replicas) can sit behind the same [`Store`] trait.
 //!
