@@ -59,6 +59,30 @@ pub enum Known<'a> {
     Basic { user: &'a str, password: &'a str },
 }
 
+/// A key whose value is a secret by its name, where no auth type says otherwise
+/// (connection `settings`, unknown credential keys, audit details): `token`, `apiKey`,
+/// `clientSecret`, `password`, ... but not `tokenUrl`. Case, `_` and `-` are ignored.
+/// What `cmap check` refuses as E0701 and the audit log replaces with `[redacted]`.
+pub fn looks_secret(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    k == "key"
+        || [
+            "secret",
+            "password",
+            "passwd",
+            "token",
+            "apikey",
+            "privatekey",
+            "credentials",
+        ]
+        .iter()
+        .any(|s| k.ends_with(s))
+}
+
 /// Replaces known secrets, in their encoded forms, with [`MASK`].
 pub struct Redactor {
     /// Every form of every secret, longest first.

@@ -5,6 +5,7 @@
 mod support;
 
 mod api_matrix;
+mod audit_cli;
 mod bounded_state;
 mod check;
 mod cli;

@@ -1,6 +1,6 @@
 //! `cmap prune [--data DIR] [--keep-... N] [--format json]`: removes what the retention
 //! settings say has expired (old executions with their logs, expired dead letters, old
-//! webhook event ids), for deployments that run `cmap run` from cron rather than `cmap
+//! webhook event ids, old audit log entries), for deployments that run `cmap run` from cron rather than `cmap
 //! serve` (which prunes by itself). Prints what it removed. Exit 0, or 2 when the data
 //! directory is unusable.
 
@@ -18,7 +18,8 @@ pub const BATCH: usize = 1000;
 pub struct Args {
     #[command(flatten)]
     retention: RetentionArgs,
-    /// `human` (a sentence) or `json` (`{"executions", "logs", "deadLetters", "eventIds"}`).
+    /// `human` (a sentence) or `json` (`{"executions", "logs", "deadLetters", "eventIds",
+    /// "auditEntries"}`).
     #[arg(long, value_enum, default_value_t = super::check::Format::Human)]
     format: super::check::Format,
     #[command(flatten)]
@@ -44,6 +45,7 @@ pub fn run(_global: &Global, args: Args) -> u8 {
                 "logs": pruned.logs,
                 "deadLetters": pruned.dead_letters,
                 "eventIds": pruned.event_ids,
+                "auditEntries": pruned.audit_entries,
             })
         );
     } else {
@@ -52,8 +54,9 @@ pub fn run(_global: &Global, args: Args) -> u8 {
     out.finish(EXIT_OK)
 }
 
-/// A pruning pass: bounded calls of [`Store::prune`] until the pass is complete, or
-/// `max_calls` of them. What they removed, and whether the pass completed.
+/// A pruning pass: bounded calls of [`Store::prune`], then of [`Store::prune_audit`],
+/// until the pass is complete, or `max_calls` of them. What they removed, and whether
+/// the pass completed.
 pub fn pass(
     store: &dyn Store,
     retention: &Retention,
@@ -76,15 +79,26 @@ pub fn pass(
         total.add(&step);
         match step.next {
             Some(next) => after = Some(next),
-            None => return Ok((total, true)),
+            None => break,
+        }
+    }
+    loop {
+        if max_calls.is_some_and(|max| calls >= max) {
+            return Ok((total, false));
+        }
+        calls += 1;
+        let removed = store.prune_audit(&retention.audit, Utc::now(), BATCH)?;
+        total.audit_entries = total.audit_entries.saturating_add(removed);
+        if removed < BATCH as u64 {
+            return Ok((total, true));
         }
     }
 }
 
-/// `pruned 3 executions (12 log lines), 0 dead letters, 40 event ids`.
+/// `pruned 3 executions (12 log lines), 0 dead letters, 40 event ids, 0 audit entries`.
 pub fn summary(p: &Pruned) -> String {
     format!(
-        "pruned {} executions ({} log lines), {} dead letters, {} event ids",
-        p.executions, p.logs, p.dead_letters, p.event_ids
+        "pruned {} executions ({} log lines), {} dead letters, {} event ids, {} audit entries",
+        p.executions, p.logs, p.dead_letters, p.event_ids, p.audit_entries
     )
 }

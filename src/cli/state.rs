@@ -88,6 +88,24 @@ pub struct RetentionArgs {
         value_parser = hours
     )]
     pub keep_event_ids_hours: NonZeroU32,
+    /// Days an audit log entry is kept (docs/api.md, "Audit log").
+    #[arg(
+        long,
+        env = "CMAP_KEEP_AUDIT_DAYS",
+        default_value = "365",
+        value_name = "DAYS",
+        value_parser = days
+    )]
+    pub keep_audit_days: NonZeroU32,
+    /// Audit log entries kept per tenant (and of global changes): the newest N.
+    #[arg(
+        long,
+        env = "CMAP_KEEP_AUDIT_ENTRIES",
+        default_value = "10000",
+        value_name = "N",
+        value_parser = audit_entries
+    )]
+    pub keep_audit_entries: NonZeroU32,
 }
 
 impl RetentionArgs {
@@ -97,6 +115,10 @@ impl RetentionArgs {
             executions_per_task: self.keep_executions_per_task,
             dead_letter_days: self.keep_dead_letters_days,
             event_id_hours: self.keep_event_ids_hours,
+            audit: crate::store::AuditRetention {
+                per_scope: self.keep_audit_entries,
+                days: self.keep_audit_days,
+            },
         }
     }
 }
@@ -114,6 +136,10 @@ fn hours(text: &str) -> Result<NonZeroU32, String> {
 
 fn per_task(text: &str) -> Result<NonZeroU32, String> {
     bounded(text, 1_000_000_000, "executions")
+}
+
+fn audit_entries(text: &str) -> Result<NonZeroU32, String> {
+    bounded(text, 1_000_000_000, "entries")
 }
 
 /// A retention setting: a whole number from 1 to `max`; 0 (or less) is refused, saying

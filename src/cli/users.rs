@@ -5,15 +5,24 @@
 //! A new API token is printed alone on stdout, one line, before it is stored (as `cmap
 //! tokens generate` does, for the same reason): a token nobody saw must not be valid, so
 //! when stdout is closed or fails, nothing is stored.
+//!
+//! Each change leaves an entry in the audit log (docs/api.md, "Audit log") whose actor
+//! is the operator, `{"userId": "cli", "role": "operator"}`: the command line has no
+//! login, holding the data directory is its authority. The entry is appended right
+//! after the change (the identity writes are steps of their own); when it cannot be,
+//! the change stands and a warning says so.
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::out::Out;
 use super::state::{self, Failure, StateArgs};
 use super::{EXIT_OK, EXIT_USAGE};
+use crate::redact::{Known, Redactor};
 use crate::store::api_token::{self, IssuedToken};
+use crate::store::audit::{action, Actor, Details, Outcome, Target};
 use crate::store::identity::{normalize_email, valid_tenant_id};
 use crate::store::{ApiToken, Revocation, Role, StoreError, Tenant, User};
+use crate::store::{AuditEntry, Store};
 
 /// `human` (a table) or `json` (one record per line), as `cmap executions` takes.
 type Format = super::check::Format;
@@ -127,6 +136,32 @@ fn store_failure(e: StoreError) -> Failure {
     Failure::usage(e.to_string(), None)
 }
 
+/// Appends the operator's audit entry of a change that was made; warns when it cannot
+/// (the change stands). `issued`, when a token was just shown, is masked in the details
+/// whatever they say.
+fn audit(
+    store: &dyn Store,
+    tenant: Option<&str>,
+    act: &str,
+    target: Target,
+    details: serde_json::Value,
+    issued: Option<&IssuedToken>,
+) {
+    let redactor = Redactor::new(issued.map(|t| Known::Value(t.expose())));
+    let entry = AuditEntry::new(
+        Utc::now(),
+        tenant,
+        Actor::operator(),
+        act,
+        target,
+        Outcome::Success,
+        Details::scrubbed(details, &redactor),
+    );
+    if let Err(e) = store.append_audit(&entry) {
+        errln!("warning: the change was made but its audit entry could not be stored: {e}");
+    }
+}
+
 fn add_tenant(state: &StateArgs, id: String, name: Option<String>) -> Result<u8, Failure> {
     valid_tenant_id(&id).map_err(|e| Failure::usage(e, None))?;
     let store = state::open_store(state)?;
@@ -142,6 +177,14 @@ fn add_tenant(state: &StateArgs, id: String, name: Option<String>) -> Result<u8,
         ),
         e => store_failure(e),
     })?;
+    audit(
+        &*store,
+        Some(&tenant.id),
+        action::TENANT_ADD,
+        Target::new("tenant", &tenant.id),
+        serde_json::json!({ "name": tenant.name }),
+        None,
+    );
     errln!("added tenant `{}`", tenant.id);
     Ok(EXIT_OK)
 }
@@ -251,6 +294,18 @@ fn add_user(
             e => store_failure(e),
         });
     }
+    audit(
+        &*store,
+        user.tenant_id.as_deref(),
+        action::USER_ADD,
+        Target::new("user", &user.id),
+        serde_json::json!({
+            "email": user.email,
+            "role": user.role,
+            "tokenId": issued.id(),
+        }),
+        Some(&issued),
+    );
     errln!(
         "added {} `{}`{} with API token `{}`; the token is not shown again",
         user.role,
@@ -310,6 +365,18 @@ fn create_token_for(state: &StateArgs, email: &str, expires: Option<&str>) -> Re
         errln!("the token printed above was not stored: it is not valid");
         return Err(store_failure(e));
     }
+    audit(
+        &*store,
+        user.tenant_id.as_deref(),
+        action::TOKEN_CREATE,
+        Target::new("token", issued.id()),
+        serde_json::json!({
+            "userId": user.id,
+            "email": user.email,
+            "expiresAt": record.expires_at,
+        }),
+        Some(&issued),
+    );
     errln!(
         "created API token `{}` for `{email}`{}; it is not shown again",
         issued.id(),
@@ -342,8 +409,20 @@ fn revoke(state: &StateArgs, id: &str) -> Result<u8, Failure> {
     }
     let store = state::open_store(state)?;
     let at: DateTime<Utc> = Utc::now();
+    // Read first for the audit entry's tenant (the token's user's).
+    let token = store.api_token(id).map_err(store_failure)?;
     match store.revoke_api_token(id, at).map_err(store_failure)? {
         Revocation::Revoked => {
+            let tenant = token.as_ref().and_then(|t| t.tenant_id.as_deref());
+            let user = token.as_ref().map(|t| t.user_id.as_str());
+            audit(
+                &*store,
+                tenant,
+                action::TOKEN_REVOKE,
+                Target::new("token", id),
+                serde_json::json!({ "userId": user }),
+                None,
+            );
             errln!("revoked API token `{id}`");
             Ok(EXIT_OK)
         }

@@ -66,28 +66,9 @@ fn required(auth: AuthType) -> &'static [&'static [&'static str]] {
     }
 }
 
-/// A key whose value is a secret by its name, where no auth type says otherwise
-/// (`settings`, unknown credential keys): `token`, `apiKey`, `clientSecret`,
-/// `password`, ... but not `tokenUrl`.
-pub(super) fn looks_secret(key: &str) -> bool {
-    let k: String = key
-        .chars()
-        .filter(|c| !matches!(c, '_' | '-'))
-        .flat_map(char::to_lowercase)
-        .collect();
-    k == "key"
-        || [
-            "secret",
-            "password",
-            "passwd",
-            "token",
-            "apikey",
-            "privatekey",
-            "credentials",
-        ]
-        .iter()
-        .any(|s| k.ends_with(s))
-}
+/// A key whose value is a secret by its name (E0701); one definition with the audit
+/// log's scrub ([`crate::redact::looks_secret`]).
+pub(super) use crate::redact::looks_secret;
 
 /// `sf-prod` + `clientSecret` -> `SF_PROD_CLIENT_SECRET`: the variable a help suggests.
 pub(super) fn env_name(connection: &str, key: &str) -> String {

@@ -101,6 +101,28 @@ pub async fn pass(
             }
         }
     }
+    // Then the audit log, in calls of the same size, until one removes less than it may.
+    while !stop.is_cancelled() {
+        let store = store.clone();
+        let audit = retention.audit;
+        let call = move || store.prune_audit(&audit, Utc::now(), BATCH);
+        match tokio::task::spawn_blocking(call).await {
+            Ok(Ok(removed)) => {
+                total.audit_entries = total.audit_entries.saturating_add(removed);
+                if removed < BATCH as u64 {
+                    break;
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "pruning the audit log failed; the next pass tries again");
+                break;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "pruning the audit log panicked; the next pass tries again");
+                break;
+            }
+        }
+    }
     if total.dead_letters > 0 {
         // The only copy of those records: say so louder.
         tracing::warn!(
@@ -108,6 +130,7 @@ pub async fn pass(
             logs = total.logs,
             dead_letters = total.dead_letters,
             event_ids = total.event_ids,
+            audit_entries = total.audit_entries,
             "pruned state past its retention, dead letters that were never replayed among it"
         );
     } else if total.total() > 0 {
@@ -116,6 +139,7 @@ pub async fn pass(
             logs = total.logs,
             dead_letters = total.dead_letters,
             event_ids = total.event_ids,
+            audit_entries = total.audit_entries,
             "pruned state past its retention"
         );
     }
@@ -212,5 +236,47 @@ mod tests {
         put(&*store, &[execution("old-3", old)]);
         tokio::time::sleep(INTERVAL * 2).await;
         assert_eq!(ids(&*store), ["new", "old-3"], "no pass after stop");
+    }
+
+    #[tokio::test]
+    async fn a_pass_prunes_the_audit_log_too() {
+        use crate::store::audit::{action, Actor, Details, Outcome, Target};
+        use crate::store::{AuditEntry, AuditFilter, AuditRetention};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("store"));
+        let now = Utc::now();
+        // More than one call's worth past the limit, so the pass makes several calls.
+        let entries = BATCH + 10;
+        let mut batch = Batch::new("default");
+        for i in 0..entries {
+            batch.push(Op::PutAudit(AuditEntry::new(
+                now - TimeDelta::seconds(i as i64),
+                Some("default"),
+                Actor::operator(),
+                action::SCHEMA_UPDATE,
+                Target::new("schema", format!("s-{i}")),
+                Outcome::Success,
+                Details::none(),
+            )));
+        }
+        store.commit(batch).expect("commit");
+        let retention = Retention {
+            audit: AuditRetention {
+                per_scope: NonZeroU32::new(5).expect("nonzero"),
+                days: NonZeroU32::MIN,
+            },
+            ..Retention::default()
+        };
+        let pruned = pass(&store, retention, &CancellationToken::new()).await;
+        assert_eq!(pruned.audit_entries, (entries - 5) as u64);
+        let left = store
+            .audit_entries(&AuditFilter::default(), &PageRequest::default())
+            .expect("list");
+        let targets: Vec<String> = left.items.into_iter().map(|e| e.target.id).collect();
+        assert_eq!(
+            targets,
+            ["s-0", "s-1", "s-2", "s-3", "s-4"],
+            "the newest five"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The store: every piece of state cmap keeps (shards and their indexes, task state,
-//! executions, logs, dead letters, pending references, connections, tenants, users and
-//! API tokens), behind one
+//! executions, logs, dead letters, pending references, connections, tenants, users,
+//! API tokens, tenant integrations, pipeline documents and the audit log), behind one
 //! interface. [`SledStore`] keeps it embedded in one data directory; another engine
 //! (PostgreSQL, for several replicas) can sit behind the same [`Store`] trait.
 //!
@@ -44,14 +44,17 @@
 //! event ids are pruned by [`Store::prune`] ([`retention`]), a bounded number per call.
 
 pub mod api_token;
+pub mod audit;
 pub mod crypto;
 pub mod fingerprint;
 pub mod identity;
 pub mod page;
+pub mod pipeline_doc;
 mod private;
 pub mod records;
 pub mod retention;
 mod sled_store;
+pub mod tenant_integration;
 
 use chrono::{DateTime, Utc};
 
@@ -63,6 +66,10 @@ pub use page::{
 pub use records::*;
 pub use retention::{PruneCursor, PruneRequest, Pruned, Retention};
 pub use sled_store::{SledOptions, SledStore, DEFAULT_CACHE_BYTES};
+// Platform records: tenant integrations, pipeline documents, the audit log.
+pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditRetention, AuditScope};
+pub use pipeline_doc::{DocumentCursor, DocumentFilter, DocumentKind, PipelineDocument};
+pub use tenant_integration::{IntegrationStatus, TenantIntegration, TenantIntegrationCursor};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -93,6 +100,20 @@ pub enum StoreError {
     /// Nothing was written. Holds what is missing: "tenant `acme`".
     #[error("{0} does not exist")]
     NotFound(String),
+    // Platform records (tenant integrations, pipeline documents).
+    /// A compare-and-set write read an older version than the stored one (HTTP 412: the
+    /// client's `If-Match` is stale). Nothing was written: read it again.
+    #[error("{what} is at version {found}, not {expected}: read it again")]
+    Stale {
+        /// "tenant integration `salesforce`".
+        what: String,
+        expected: u64,
+        found: u64,
+    },
+    /// A record others name cannot be removed (a tenant integration whose schemas or
+    /// tasks remain). Nothing was written. Holds what and by whom.
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// Which precondition of a batch no longer held ([`StoreError::Conflict`]).
@@ -191,6 +212,9 @@ pub enum Op {
         event_id: String,
         at: chrono::DateTime<chrono::Utc>,
     },
+    /// Appends an audit entry ([`audit`]) of the batch's tenant, so that a change and
+    /// its entry commit together. The store keeps its retention count with it.
+    PutAudit(AuditEntry),
 }
 
 /// Writes for one tenant, applied together by [`Store::commit`].
@@ -393,9 +417,120 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
         if_before: DateTime<Utc>,
     ) -> Result<bool>;
+
+    // Platform records (issue 9): tenant integrations ([`tenant_integration`]), pipeline
+    // documents ([`pipeline_doc`]) and the audit log ([`audit`]). Each write is one
+    // atomic, durable step, with the audit entry given (its tenant must be the
+    // record's): in a PostgreSQL store one transaction of `INSERT` (a unique key on
+    // `(tenant, id)`: [`StoreError::Exists`]), `UPDATE ... WHERE version = $v` (0 rows:
+    // [`StoreError::Stale`] or [`StoreError::NotFound`]), or `DELETE`, plus the audit
+    // `INSERT`. Reads and writes name the tenant: another tenant's record is not found.
+
+    /// Stores a new tenant integration at version 1 and returns it as stored.
+    /// [`StoreError::Exists`] when the tenant has it already, [`StoreError::NotFound`]
+    /// when the tenant is not stored, [`StoreError::Invalid`] when
+    /// [`TenantIntegration::check`] fails.
+    fn create_tenant_integration(
+        &self,
+        record: &TenantIntegration,
+        audit: Option<&AuditEntry>,
+    ) -> Result<TenantIntegration>;
+    fn tenant_integration(&self, tenant: &str, id: &str) -> Result<Option<TenantIntegration>>;
+    /// One page of the tenant's integrations, in id order; O(limit) reads.
+    fn tenant_integrations(
+        &self,
+        tenant: &str,
+        page: &PageRequest<TenantIntegrationCursor>,
+    ) -> Result<Page<TenantIntegration, TenantIntegrationCursor>>;
+    /// Replaces the record of `record.tenant_id` / `record.id` when it is stored at
+    /// `expected_version`; returns it at the next version (its `createdAt` kept).
+    /// [`StoreError::Stale`] when it is at another, [`StoreError::NotFound`] when absent.
+    fn update_tenant_integration(
+        &self,
+        record: &TenantIntegration,
+        expected_version: u64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<TenantIntegration>;
+    /// Removes it, when at `expected_version` (`None`: any). [`StoreError::InUse`] while
+    /// pipeline documents name it, [`StoreError::Stale`], [`StoreError::NotFound`].
+    fn delete_tenant_integration(
+        &self,
+        tenant: &str,
+        id: &str,
+        expected_version: Option<u64>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<()>;
+
+    /// Stores a new document at version 1 and returns it as stored.
+    /// [`StoreError::Exists`] when the tenant has one of its kind and id,
+    /// [`StoreError::NotFound`] when its tenant integration is not stored,
+    /// [`StoreError::Invalid`] when [`PipelineDocument::check`] fails.
+    fn create_pipeline_document(
+        &self,
+        doc: &PipelineDocument,
+        audit: Option<&AuditEntry>,
+    ) -> Result<PipelineDocument>;
+    fn pipeline_document(
+        &self,
+        tenant: &str,
+        kind: DocumentKind,
+        id: &str,
+    ) -> Result<Option<PipelineDocument>>;
+    /// One page of the tenant's documents (of one tenant integration, of one kind), by
+    /// kind then id; O(limit) reads.
+    fn pipeline_documents(
+        &self,
+        tenant: &str,
+        filter: &DocumentFilter,
+        page: &PageRequest<DocumentCursor>,
+    ) -> Result<Page<PipelineDocument, DocumentCursor>>;
+    /// Replaces the text of a stored document at `expected_version`; returns it at the
+    /// next version (`createdBy`/`createdAt` kept). [`StoreError::Stale`],
+    /// [`StoreError::NotFound`]; [`StoreError::Invalid`] when it would move to another
+    /// tenant integration.
+    fn replace_pipeline_document(
+        &self,
+        doc: &PipelineDocument,
+        expected_version: u64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<PipelineDocument>;
+    /// Removes a document at `expected_version`. [`StoreError::Stale`],
+    /// [`StoreError::NotFound`].
+    fn delete_pipeline_document(
+        &self,
+        tenant: &str,
+        kind: DocumentKind,
+        id: &str,
+        expected_version: u64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<()>;
+    /// Every tenant's documents, by tenant, kind and id: what the loader compiles.
+    fn all_pipeline_documents(&self) -> Result<Vec<PipelineDocument>>;
+
+    /// Appends an entry on its own (in a batch: [`Op::PutAudit`]).
+    /// [`StoreError::Invalid`] when [`AuditEntry::check`] fails.
+    fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// One page of the log, newest first (by time, then id). A page reads at most its
+    /// limit of matching entries, or a bounded number of entries the filter skips: it
+    /// may then hold fewer than `limit` with a next cursor (the position reached).
+    fn audit_entries(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest<AuditCursor>,
+    ) -> Result<Page<AuditEntry, AuditCursor>>;
+    /// One bounded step of pruning the log by `retention` ([`audit`]): removes at most
+    /// `limit` entries, oldest first in each scope; how many. A pass calls it until it
+    /// removes fewer than `limit`. Blocks on the disk.
+    fn prune_audit(
+        &self,
+        retention: &AuditRetention,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64>;
 }
 
-/// The identity methods of [`Store`] (tenants, users, API tokens), each forwarded to the
+/// The identity and platform methods of [`Store`] (tenants, users, API tokens, tenant
+/// integrations, pipeline documents, the audit log), each forwarded to the
 /// field `$inner`: for wrappers of a store that observe or break other operations
 /// (test doubles) and have nothing to add to these.
 ///
@@ -453,6 +588,118 @@ macro_rules! forward_identity_methods {
             if_before: chrono::DateTime<chrono::Utc>,
         ) -> $crate::store::Result<bool> {
             self.$inner.touch_api_token(id, at, if_before)
+        }
+        // Platform records: tenant integrations, pipeline documents, the audit log.
+        fn create_tenant_integration(
+            &self,
+            r: &$crate::store::TenantIntegration,
+            a: Option<&$crate::store::AuditEntry>,
+        ) -> $crate::store::Result<$crate::store::TenantIntegration> {
+            self.$inner.create_tenant_integration(r, a)
+        }
+        fn tenant_integration(
+            &self,
+            t: &str,
+            id: &str,
+        ) -> $crate::store::Result<Option<$crate::store::TenantIntegration>> {
+            self.$inner.tenant_integration(t, id)
+        }
+        fn tenant_integrations(
+            &self,
+            t: &str,
+            p: &$crate::store::PageRequest<$crate::store::TenantIntegrationCursor>,
+        ) -> $crate::store::Result<
+            $crate::store::Page<
+                $crate::store::TenantIntegration,
+                $crate::store::TenantIntegrationCursor,
+            >,
+        > {
+            self.$inner.tenant_integrations(t, p)
+        }
+        fn update_tenant_integration(
+            &self,
+            r: &$crate::store::TenantIntegration,
+            v: u64,
+            a: Option<&$crate::store::AuditEntry>,
+        ) -> $crate::store::Result<$crate::store::TenantIntegration> {
+            self.$inner.update_tenant_integration(r, v, a)
+        }
+        fn delete_tenant_integration(
+            &self,
+            t: &str,
+            id: &str,
+            v: Option<u64>,
+            a: Option<&$crate::store::AuditEntry>,
+        ) -> $crate::store::Result<()> {
+            self.$inner.delete_tenant_integration(t, id, v, a)
+        }
+        fn create_pipeline_document(
+            &self,
+            d: &$crate::store::PipelineDocument,
+            a: Option<&$crate::store::AuditEntry>,
+        ) -> $crate::store::Result<$crate::store::PipelineDocument> {
+            self.$inner.create_pipeline_document(d, a)
+        }
+        fn pipeline_document(
+            &self,
+            t: &str,
+            k: $crate::store::DocumentKind,
+            id: &str,
+        ) -> $crate::store::Result<Option<$crate::store::PipelineDocument>> {
+            self.$inner.pipeline_document(t, k, id)
+        }
+        fn pipeline_documents(
+            &self,
+            t: &str,
+            f: &$crate::store::DocumentFilter,
+            p: &$crate::store::PageRequest<$crate::store::DocumentCursor>,
+        ) -> $crate::store::Result<
+            $crate::store::Page<$crate::store::PipelineDocument, $crate::store::DocumentCursor>,
+        > {
+            self.$inner.pipeline_documents(t, f, p)
+        }
+        fn replace_pipeline_document(
+            &self,
+            d: &$crate::store::PipelineDocument,
+            v: u64,
+            a: Option<&$crate::store::AuditEntry>,
+        ) -> $crate::store::Result<$crate::store::PipelineDocument> {
+            self.$inner.replace_pipeline_document(d, v, a)
+        }
+        fn delete_pipeline_document(
+            &self,
+            t: &str,
+            k: $crate::store::DocumentKind,
+            id: &str,
+            v: u64,
+            a: Option<&$crate::store::AuditEntry>,
+        ) -> $crate::store::Result<()> {
+            self.$inner.delete_pipeline_document(t, k, id, v, a)
+        }
+        fn all_pipeline_documents(
+            &self,
+        ) -> $crate::store::Result<Vec<$crate::store::PipelineDocument>> {
+            self.$inner.all_pipeline_documents()
+        }
+        fn append_audit(&self, e: &$crate::store::AuditEntry) -> $crate::store::Result<()> {
+            self.$inner.append_audit(e)
+        }
+        fn audit_entries(
+            &self,
+            f: &$crate::store::AuditFilter,
+            p: &$crate::store::PageRequest<$crate::store::AuditCursor>,
+        ) -> $crate::store::Result<
+            $crate::store::Page<$crate::store::AuditEntry, $crate::store::AuditCursor>,
+        > {
+            self.$inner.audit_entries(f, p)
+        }
+        fn prune_audit(
+            &self,
+            r: &$crate::store::AuditRetention,
+            now: chrono::DateTime<chrono::Utc>,
+            limit: usize,
+        ) -> $crate::store::Result<u64> {
+            self.$inner.prune_audit(r, now, limit)
         }
     };
 }

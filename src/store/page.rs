@@ -115,7 +115,11 @@ const MAX_CURSOR_TEXT: usize = 1024;
 
 /// The payload of a cursor written with `tag` (the list and the format's version) first, so
 /// one list's cursor is refused by another.
-fn decode_tagged<'a>(text: &str, tag: &[u8], buf: &'a mut Vec<u8>) -> Result<&'a [u8], PageError> {
+pub(super) fn decode_tagged<'a>(
+    text: &str,
+    tag: &[u8],
+    buf: &'a mut Vec<u8>,
+) -> Result<&'a [u8], PageError> {
     if text.len() > MAX_CURSOR_TEXT {
         return Err(PageError::Cursor);
     }
@@ -125,7 +129,7 @@ fn decode_tagged<'a>(text: &str, tag: &[u8], buf: &'a mut Vec<u8>) -> Result<&'a
     buf.strip_prefix(tag).ok_or(PageError::Cursor)
 }
 
-fn encode_tagged(tag: &[u8], payload: &[u8]) -> String {
+pub(super) fn encode_tagged(tag: &[u8], payload: &[u8]) -> String {
     let mut bytes = Vec::with_capacity(tag.len() + payload.len());
     bytes.extend_from_slice(tag);
     bytes.extend_from_slice(payload);

@@ -1,6 +1,6 @@
-//! Retention: how long the store keeps executions (with their logs), dead letters and the
-//! event ids of webhook deliveries, and the bounded pruning that enforces it
-//! ([`crate::store::Store::prune`]). docs/sync.md, "Retention", gives the defaults and why.
+//! Retention: how long the store keeps executions (with their logs), dead letters, the
+//! event ids of webhook deliveries and the audit log, and the bounded pruning that
+//! enforces it ([`crate::store::Store::prune`], [`crate::store::Store::prune_audit`]). docs/sync.md, "Retention", gives the defaults and why.
 //!
 //! What is never pruned, whatever its age or rank:
 //! - an execution still `running`;
@@ -26,6 +26,8 @@ use std::num::NonZeroU32;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::audit::AuditRetention;
+
 /// How long state is kept. Every bound is at least 1 (a zero is refused where the
 /// setting enters, never read as "delete everything").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +41,8 @@ pub struct Retention {
     /// The event id of a webhook delivery is remembered (and a redelivery of it ignored)
     /// this long after it was stored.
     pub event_id_hours: NonZeroU32,
+    /// How long the audit log is kept ([`crate::store::Store::prune_audit`]).
+    pub audit: AuditRetention,
 }
 
 impl Retention {
@@ -70,7 +74,8 @@ fn before(now: DateTime<Utc>, age: Option<TimeDelta>) -> Option<DateTime<Utc>> {
 
 impl Default for Retention {
     /// The documented defaults: executions 90 days and at most 1,000 per task, dead
-    /// letters 30 days, event ids 7 days.
+    /// letters 30 days, event ids 7 days; the audit log 10,000 entries per scope and
+    /// 365 days ([`AuditRetention::default`]).
     fn default() -> Retention {
         let n = |v: u32| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
         Retention {
@@ -78,6 +83,7 @@ impl Default for Retention {
             executions_per_task: n(Retention::DEFAULT_EXECUTIONS_PER_TASK),
             dead_letter_days: n(Retention::DEFAULT_DEAD_LETTER_DAYS),
             event_id_hours: n(Retention::DEFAULT_EVENT_ID_HOURS),
+            audit: AuditRetention::default(),
         }
     }
 }
@@ -101,6 +107,8 @@ pub struct Pruned {
     pub logs: u64,
     pub dead_letters: u64,
     pub event_ids: u64,
+    /// Audit entries ([`crate::store::Store::prune_audit`]; never by `prune` itself).
+    pub audit_entries: u64,
     /// Where the next call continues; `None`: the pass is complete.
     pub next: Option<PruneCursor>,
 }
@@ -112,6 +120,7 @@ impl Pruned {
             .saturating_add(self.logs)
             .saturating_add(self.dead_letters)
             .saturating_add(self.event_ids)
+            .saturating_add(self.audit_entries)
     }
 
     /// Adds `other`'s counts to these (its `next` is not taken).
@@ -120,6 +129,7 @@ impl Pruned {
         self.logs = self.logs.saturating_add(other.logs);
         self.dead_letters = self.dead_letters.saturating_add(other.dead_letters);
         self.event_ids = self.event_ids.saturating_add(other.event_ids);
+        self.audit_entries = self.audit_entries.saturating_add(other.audit_entries);
     }
 }
 

@@ -99,6 +99,7 @@ fn retention(days: u32, per_task: u32, dead_letter_days: u32, event_hours: u32) 
         executions_per_task: n(per_task),
         dead_letter_days: n(dead_letter_days),
         event_id_hours: n(event_hours),
+        audit: Default::default(),
     }
 }
 

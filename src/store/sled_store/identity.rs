@@ -49,7 +49,10 @@ fn invalid(message: String) -> StoreError {
 impl SledStore {
     /// Runs `f` over a fresh [`Writes`] under the commit lock and applies what it wrote
     /// atomically and durably; nothing when it fails.
-    fn identity_commit<T>(&self, f: impl FnOnce(&mut Writes<'_>) -> Result<T>) -> Result<T> {
+    pub(super) fn identity_commit<T>(
+        &self,
+        f: impl FnOnce(&mut Writes<'_>) -> Result<T>,
+    ) -> Result<T> {
         let _guard = self.lock();
         let mut writes = Writes::new(&self.state);
         let out = f(&mut writes)?;

@@ -44,6 +44,12 @@
 //! /user/USER_ID                                      -> User (super admins: no tenant)
 //! /user-email/EMAIL                                  -> {id, tenantId} (emails are unique)
 //! /api-token/TOKEN_ID                                -> ApiToken (SHA-256 of the secret)
+//! T/tenant-integration/INTEGRATION_ID                -> TenantIntegration (with its version)
+//! T/pipeline-doc/KIND/ID                             -> PipelineDocument (`.cmap` text, version)
+//! T/pipeline-doc-by-ti/INTEGRATION_ID/KIND/ID        -> true (a tenant integration's documents)
+//! T/audit/AT/ENTRY_ID                                -> AuditEntry (T empty: global entries)
+//! /audit-all/AT/ENTRY_ID                             -> tenantId or null (every scope, by time)
+//! /audit-count/T                                     -> entries kept in scope T (retention)
 //! logs tree: T/EXECUTION_ID/N                        -> SyncLog (N: sled's monotonic id)
 //! default tree: migrated/NAME                        -> true (a one-time migration done)
 //! ```
@@ -52,6 +58,12 @@
 //! known; the record carries its user's `tenantId`, so authenticating is two point reads
 //! (token, user). Identity writes (`identity.rs`) are small batches of their own under
 //! the same lock, each one SQL transaction in a PostgreSQL store.
+//!
+//! Platform records (`platform.rs`): tenant integrations and pipeline documents carry a
+//! version that every write compares and raises under the lock (`StoreError::Stale` on
+//! a mismatch); a write's audit entry goes in its batch. AT is the entry's time like
+//! STARTED; `audit-count` lets `prune_audit` drop a scope's oldest entries without
+//! counting them.
 //!
 //! STARTED and STORED are times in microseconds, 8 bytes that sort as the time; SEQ and
 //! N are big-endian u64. A shard's `_index` lists every index entry it owns, so that
@@ -94,6 +106,9 @@ mod identity;
 #[cfg(test)]
 mod identity_tests;
 mod keys;
+mod platform;
+#[cfg(test)]
+mod platform_tests;
 mod prune;
 #[cfg(test)]
 mod tests;
@@ -623,6 +638,11 @@ impl Store for SledStore {
                     event_id,
                     at,
                 } => writes.mark_event(tenant, task_id, event_id, *at)?,
+                Op::PutAudit(entry) => {
+                    let of = entry.tenant_id.as_deref().unwrap_or("");
+                    check_tenant(tenant, of, "audit entry")?;
+                    platform::put_audit(&mut writes, entry)?;
+                }
                 Op::PutLog(log) => {
                     // sled's ids only grow, across restarts too: log lines keep their
                     // order within an execution whatever their timestamps say.
@@ -1102,6 +1122,121 @@ impl Store for SledStore {
         if_before: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
         identity::touch_api_token(self, id, at, if_before)
+    }
+
+    // Platform records (`platform.rs`).
+    fn create_tenant_integration(
+        &self,
+        record: &crate::store::TenantIntegration,
+        audit: Option<&crate::store::AuditEntry>,
+    ) -> Result<crate::store::TenantIntegration> {
+        platform::create_tenant_integration(self, record, audit)
+    }
+
+    fn tenant_integration(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<crate::store::TenantIntegration>> {
+        platform::tenant_integration(self, tenant, id)
+    }
+
+    fn tenant_integrations(
+        &self,
+        tenant: &str,
+        page: &PageRequest<crate::store::TenantIntegrationCursor>,
+    ) -> Result<Page<crate::store::TenantIntegration, crate::store::TenantIntegrationCursor>> {
+        platform::tenant_integrations(self, tenant, page)
+    }
+
+    fn update_tenant_integration(
+        &self,
+        record: &crate::store::TenantIntegration,
+        expected_version: u64,
+        audit: Option<&crate::store::AuditEntry>,
+    ) -> Result<crate::store::TenantIntegration> {
+        platform::update_tenant_integration(self, record, expected_version, audit)
+    }
+
+    fn delete_tenant_integration(
+        &self,
+        tenant: &str,
+        id: &str,
+        expected_version: Option<u64>,
+        audit: Option<&crate::store::AuditEntry>,
+    ) -> Result<()> {
+        platform::delete_tenant_integration(self, tenant, id, expected_version, audit)
+    }
+
+    fn create_pipeline_document(
+        &self,
+        doc: &crate::store::PipelineDocument,
+        audit: Option<&crate::store::AuditEntry>,
+    ) -> Result<crate::store::PipelineDocument> {
+        platform::create_pipeline_document(self, doc, audit)
+    }
+
+    fn pipeline_document(
+        &self,
+        tenant: &str,
+        kind: crate::store::DocumentKind,
+        id: &str,
+    ) -> Result<Option<crate::store::PipelineDocument>> {
+        platform::pipeline_document(self, tenant, kind, id)
+    }
+
+    fn pipeline_documents(
+        &self,
+        tenant: &str,
+        filter: &crate::store::DocumentFilter,
+        page: &PageRequest<crate::store::DocumentCursor>,
+    ) -> Result<Page<crate::store::PipelineDocument, crate::store::DocumentCursor>> {
+        platform::pipeline_documents(self, tenant, filter, page)
+    }
+
+    fn replace_pipeline_document(
+        &self,
+        doc: &crate::store::PipelineDocument,
+        expected_version: u64,
+        audit: Option<&crate::store::AuditEntry>,
+    ) -> Result<crate::store::PipelineDocument> {
+        platform::replace_pipeline_document(self, doc, expected_version, audit)
+    }
+
+    fn delete_pipeline_document(
+        &self,
+        tenant: &str,
+        kind: crate::store::DocumentKind,
+        id: &str,
+        expected_version: u64,
+        audit: Option<&crate::store::AuditEntry>,
+    ) -> Result<()> {
+        platform::delete_pipeline_document(self, tenant, kind, id, expected_version, audit)
+    }
+
+    fn all_pipeline_documents(&self) -> Result<Vec<crate::store::PipelineDocument>> {
+        platform::all_pipeline_documents(self)
+    }
+
+    fn append_audit(&self, entry: &crate::store::AuditEntry) -> Result<()> {
+        platform::append_audit(self, entry)
+    }
+
+    fn audit_entries(
+        &self,
+        filter: &crate::store::AuditFilter,
+        page: &PageRequest<crate::store::AuditCursor>,
+    ) -> Result<Page<crate::store::AuditEntry, crate::store::AuditCursor>> {
+        platform::audit_entries(self, filter, page)
+    }
+
+    fn prune_audit(
+        &self,
+        retention: &crate::store::AuditRetention,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<u64> {
+        platform::prune_audit(self, retention, now, limit)
     }
 }
 
