@@ -44,6 +44,8 @@
 //! /user/USER_ID                                      -> User (super admins: no tenant)
 //! /user-email/EMAIL                                  -> {id, tenantId} (emails are unique)
 //! /api-token/TOKEN_ID                                -> ApiToken (SHA-256 of the secret)
+//! /oauth-state/HASH                                  -> OAuthState (HASH: SHA-256 of the state)
+//! /oauth-state-by-expiry/EXPIRES/HASH                -> true (pruning, soonest first)
 //! logs tree: T/EXECUTION_ID/N                        -> SyncLog (N: sled's monotonic id)
 //! default tree: migrated/NAME                        -> true (a one-time migration done)
 //! ```
@@ -51,10 +53,12 @@
 //! API tokens are system-scope because a request names a token before any tenant is
 //! known; the record carries its user's `tenantId`, so authenticating is two point reads
 //! (token, user). Identity writes (`identity.rs`) are small batches of their own under
-//! the same lock, each one SQL transaction in a PostgreSQL store.
+//! the same lock, each one SQL transaction in a PostgreSQL store. OAuth connect states
+//! are system-scope for the same reason (a provider's callback names no tenant); taking
+//! one reads and removes it under the lock, so it is used once (`oauth_state.rs`).
 //!
-//! STARTED and STORED are times in microseconds, 8 bytes that sort as the time; SEQ and
-//! N are big-endian u64. A shard's `_index` lists every index entry it owns, so that
+//! STARTED, STORED and EXPIRES are times in microseconds, 8 bytes that sort as the
+//! time; SEQ and N are big-endian u64. A shard's `_index` lists every index entry it owns, so that
 //! replacing or deleting it can remove entries it no longer owns. A new shard with a
 //! source costs four keys (`shard`, `type`, `ext`, `ref`); an unchanged record, the one
 //! read of its `ext` entry. (Stores written before this layout also have
@@ -94,6 +98,7 @@ mod identity;
 #[cfg(test)]
 mod identity_tests;
 mod keys;
+mod oauth_state;
 mod prune;
 #[cfg(test)]
 mod tests;
@@ -1102,6 +1107,23 @@ impl Store for SledStore {
         if_before: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
         identity::touch_api_token(self, id, at, if_before)
+    }
+
+    fn put_oauth_state(
+        &self,
+        hash: &str,
+        state: &crate::store::OAuthState,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize> {
+        oauth_state::put_oauth_state(self, hash, state, now)
+    }
+
+    fn take_oauth_state(&self, hash: &str) -> Result<Option<crate::store::OAuthState>> {
+        oauth_state::take_oauth_state(self, hash)
+    }
+
+    fn delete_connection(&self, tenant: &str, id: &str) -> Result<bool> {
+        oauth_state::delete_connection(self, tenant, id)
     }
 }
 
