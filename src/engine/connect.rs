@@ -259,7 +259,7 @@ fn bad(field: &str, message: impl Into<String>) -> ConnectError {
 
 /// Validates `body` for `auth_type` and stores it, encrypted, as the connection's
 /// credentials (replacing what was stored), through the same function as
-/// `cmap connections set` ([`save_secrets`]). Shapes (spec: `Credentials`):
+/// `cmap connections set` (`engine::credentials::save_secrets`). Shapes (spec: `Credentials`):
 ///
 /// - `api_key`: `{"apiKey": "...", "header"?: "X-Api-Key", "prefix"?: "Bearer "}`;
 /// - `basic`: `{"username": "...", "password": "..."}` (no `:` in the username, RFC 7617);
