@@ -3,7 +3,6 @@
 //! redirects that point at another host are refused (and logged) when the connection
 //! has credentials, and nothing reaches the other host.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,42 +75,9 @@ fn refused(error: Option<ConnectorError>, base: &str, elsewhere: &Elsewhere) {
     );
 }
 
-/// The warnings logged while `f` runs (on this thread).
-///
-/// One global subscriber writes each event into a buffer of the thread that logged it.
-/// A scoped subscriber (`set_default`) would be simpler but loses events here: tracing
-/// caches each callsite's interest process-wide, and a callsite first hit on another
-/// test's thread (no subscriber there) is cached as "never" for everyone.
+/// What was logged while `f` ran (on this thread).
 async fn warnings<F: std::future::Future>(f: F) -> (F::Output, String) {
-    thread_local! {
-        static LOGGED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    struct ThisThread;
-    impl Write for ThisThread {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            LOGGED.with(|l| l.borrow_mut().extend_from_slice(bytes));
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .with_writer(|| ThisThread)
-            .finish();
-        // Another subscriber already global would make every capture here empty, and
-        // the assertions on it fail loudly rather than pass.
-        let _ = tracing::subscriber::set_global_default(subscriber);
-    });
-    LOGGED.with(|l| l.borrow_mut().clear());
-    let output = f.await;
-    let text = LOGGED
-        .with(|l| String::from_utf8_lossy(&std::mem::take(&mut *l.borrow_mut())).into_owned());
-    (output, text)
+    crate::support::logs::logged(f).await
 }
 
 fn sf_auth(handle: &sf::Handle) -> Arc<dyn Auth> {

@@ -11,6 +11,7 @@ mod check;
 mod cli;
 mod cli_pipes;
 mod config_check;
+mod connect;
 mod connectors_crm;
 mod connectors_feeds;
 mod connectors_origins;

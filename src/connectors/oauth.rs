@@ -158,7 +158,7 @@ pub struct ExtraFields {
 
 impl oauth2::ExtraTokenFields for ExtraFields {}
 
-type TokenResponseWithExtras = StandardTokenResponse<ExtraFields, BasicTokenType>;
+pub(crate) type TokenResponseWithExtras = StandardTokenResponse<ExtraFields, BasicTokenType>;
 
 type OAuthClient = oauth2::Client<
     BasicErrorResponse,
@@ -180,8 +180,9 @@ type OAuthClient = oauth2::Client<
 /// The oauth2 crate reads every non-200 answer as an error response or a parse failure,
 /// losing the status; this client turns 5xx and 429 into transport errors first, so they
 /// stay retryable. It also reads `expires_in` leniently (see [`normalise_expires_in`])
-/// before the crate's strict parser sees it.
-struct TokenHttp(reqwest::Client);
+/// before the crate's strict parser sees it. The connect flow (`engine::connect`)
+/// exchanges its codes through it too.
+pub(crate) struct TokenHttp(pub(crate) reqwest::Client);
 
 /// The largest token response read. Real ones are a few hundred bytes to a few
 /// kilobytes (an `id_token` included).

@@ -186,21 +186,61 @@ pub fn save_stored(
     secrets: serde_json::Map<String, serde_json::Value>,
     oauth: Option<crate::store::OAuthMeta>,
 ) -> Result<crate::store::ConnectionRecord, EngineError> {
-    use crate::compile::ir::ConnectionScope as Scope;
-    use crate::store::{ConnectionRecord, ConnectionScope, ConnectionStatus};
     let owner = owner_tenant(connection, tenant);
+    let owner = SecretsOwner {
+        tenant: &owner,
+        connection_id: &connection.id,
+        integration_id: &connection.integration,
+        auth_type: connection.auth.auth_type.as_str(),
+        display_name: connection.name.as_deref(),
+        created_by: "cmap",
+    };
+    Ok(save_secrets(store, keyring, &owner, secrets, oauth)?)
+}
+
+/// The connection record that holds a set of secrets: what [`save_secrets`] writes.
+#[derive(Clone, Copy, Debug)]
+pub struct SecretsOwner<'a> {
+    /// The tenant that owns the record; [`SYSTEM_TENANT`] for a system-scope connection.
+    pub tenant: &'a str,
+    pub connection_id: &'a str,
+    pub integration_id: &'a str,
+    /// The spec's auth type (`api_key`, `basic`, `oauth2`, `custom`).
+    pub auth_type: &'a str,
+    pub display_name: Option<&'a str>,
+    /// Who creates the record when there is none yet (spec: `createdBy`).
+    pub created_by: &'a str,
+}
+
+/// Encrypts `secrets` (one JSON object) as the credentials of `owner`'s connection
+/// record, creating it or replacing its credentials, bound to tenant and connection id
+/// as associated data ([`crypto::connection_aad`]); what `cmap connections set`, a token
+/// refresh and the connect flow ([`super::connect`]) all store through. `oauth`
+/// replaces the record's OAuth metadata when given; the record's creation time, author
+/// and last validation are kept. Only `owner`'s own record counts as existing: a
+/// system-scope record of the same id is never read for a tenant's.
+pub fn save_secrets(
+    store: &dyn Store,
+    keyring: &Keyring,
+    owner: &SecretsOwner<'_>,
+    secrets: serde_json::Map<String, serde_json::Value>,
+    oauth: Option<crate::store::OAuthMeta>,
+) -> Result<crate::store::ConnectionRecord, crate::store::StoreError> {
+    use crate::store::{ConnectionRecord, ConnectionScope, ConnectionStatus};
+    let system = owner.tenant == SYSTEM_TENANT;
     let plain = serde_json::to_vec(&serde_json::Value::Object(secrets)).unwrap_or_default();
     let now = chrono::Utc::now();
-    let existing = store.connection(&owner, &connection.id)?;
+    let existing = own_record(store, owner.tenant, owner.connection_id)?;
     let mut record = ConnectionRecord {
-        id: connection.id.clone(),
-        integration_id: connection.integration.clone(),
-        scope: match connection.scope {
-            Scope::System => ConnectionScope::System,
-            Scope::Tenant => ConnectionScope::Tenant,
+        id: owner.connection_id.to_string(),
+        integration_id: owner.integration_id.to_string(),
+        scope: if system {
+            ConnectionScope::System
+        } else {
+            ConnectionScope::Tenant
         },
-        tenant_id: (connection.scope == Scope::Tenant).then(|| owner.clone()),
-        auth_type: connection.auth.auth_type.as_str().to_string(),
+        tenant_id: (!system).then(|| owner.tenant.to_string()),
+        auth_type: owner.auth_type.to_string(),
         credentials: crate::store::EncryptedCredentials {
             encrypted_data: String::new(),
             key_id: String::new(),
@@ -209,14 +249,49 @@ pub fn save_stored(
         oauth: oauth.or_else(|| existing.as_ref().and_then(|r| r.oauth.clone())),
         status: ConnectionStatus::Active,
         last_validated_at: existing.as_ref().and_then(|r| r.last_validated_at),
-        display_name: connection.name.clone(),
+        display_name: owner.display_name.map(str::to_string),
         created_by: existing
             .as_ref()
-            .map_or_else(|| "cmap".to_string(), |r| r.created_by.clone()),
+            .map_or_else(|| owner.created_by.to_string(), |r| r.created_by.clone()),
         created_at: existing.as_ref().map_or(now, |r| r.created_at),
         updated_at: now,
     };
     record.credentials = keyring.seal(&plain, &crypto::connection_aad(&record));
     store.put_connection(&record)?;
     Ok(record)
+}
+
+/// The connection record `tenant` itself owns under `id` ([`SYSTEM_TENANT`]: the
+/// system-scope one), without the fallback of [`Store::connection`] from a tenant to a
+/// system-scope record.
+pub fn own_record(
+    store: &dyn Store,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<crate::store::ConnectionRecord>, crate::store::StoreError> {
+    use crate::store::ConnectionScope;
+    Ok(store.connection(tenant, id)?.filter(|r| match r.scope {
+        ConnectionScope::System => tenant == SYSTEM_TENANT,
+        ConnectionScope::Tenant => r.tenant_id.as_deref() == Some(tenant),
+    }))
+}
+
+/// The decrypted secrets of the record `tenant` itself owns under `id` (see
+/// [`own_record`]); `None` when there is none.
+pub fn load_own_secrets(
+    store: &dyn Store,
+    keyring: &Keyring,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, crate::store::StoreError> {
+    let Some(record) = own_record(store, tenant, id)? else {
+        return Ok(None);
+    };
+    let plain = keyring.open(&record.credentials, &crypto::connection_aad(&record))?;
+    match serde_json::from_slice(&plain) {
+        Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
+        _ => Err(crate::store::StoreError::Crypto(format!(
+            "the stored credentials of connection `{id}` are not a JSON object"
+        ))),
+    }
 }

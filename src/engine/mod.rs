@@ -16,6 +16,7 @@
 //! command line or HTTP serving.
 
 mod clients;
+pub mod connect;
 mod credentials;
 mod execute;
 mod ingest;

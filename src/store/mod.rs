@@ -48,6 +48,7 @@ pub mod audit;
 pub mod crypto;
 pub mod fingerprint;
 pub mod identity;
+pub mod oauth_state;
 pub mod page;
 pub mod pipeline_doc;
 mod private;
@@ -60,6 +61,7 @@ use chrono::{DateTime, Utc};
 
 pub use fingerprint::{content_hash, Fingerprint};
 pub use identity::{ApiToken, Revocation, Role, Tenant, User, DEFAULT_TENANT};
+pub use oauth_state::OAuthState;
 pub use page::{
     Cursor, DeadLetterCursor, ExecutionCursor, Limit, LogCursor, Page, PageError, PageRequest,
 };
@@ -527,10 +529,31 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<u64>;
+
+    // OAuth connect state (spec: "OAuth Flow"; [`oauth_state`]). Global keys: a
+    // provider's callback names no tenant before the state is read. In a PostgreSQL
+    // store: a table keyed by the hash, `DELETE ... RETURNING` to take, an index on
+    // `expires_at` to prune.
+
+    /// Stores a pending connect flow under `hash` (the SHA-256 of its `state`, 64
+    /// lower-case hex digits) and removes at most [`oauth_state::PRUNE_PER_PUT`] states
+    /// that expired before `now`, in one atomic, durable write; how many it removed.
+    /// [`StoreError::Exists`] when `hash` is taken, [`StoreError::Invalid`] when it is no
+    /// such hash.
+    fn put_oauth_state(&self, hash: &str, state: &OAuthState, now: DateTime<Utc>) -> Result<usize>;
+    /// Removes and returns the state stored under `hash`, atomically: of two concurrent
+    /// takes of one hash, one gets the state and the other `None`. Expired states are
+    /// returned too (the caller refuses them: they are gone either way).
+    fn take_oauth_state(&self, hash: &str) -> Result<Option<OAuthState>>;
+    /// Removes the connection record (with its encrypted secrets) that `tenant` owns
+    /// under `id` (the empty tenant: a system-scope one); whether there was one. Never
+    /// removes a system-scope connection when a tenant is named.
+    fn delete_connection(&self, tenant: &str, id: &str) -> Result<bool>;
 }
 
 /// The identity and platform methods of [`Store`] (tenants, users, API tokens, tenant
-/// integrations, pipeline documents, the audit log), each forwarded to the
+/// integrations, pipeline documents, the audit log; OAuth connect states and connection
+/// removal), each forwarded to the
 /// field `$inner`: for wrappers of a store that observe or break other operations
 /// (test doubles) and have nothing to add to these.
 ///
@@ -700,6 +723,23 @@ macro_rules! forward_identity_methods {
             limit: usize,
         ) -> $crate::store::Result<u64> {
             self.$inner.prune_audit(r, now, limit)
+        }
+        fn put_oauth_state(
+            &self,
+            hash: &str,
+            state: &$crate::store::OAuthState,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::store::Result<usize> {
+            self.$inner.put_oauth_state(hash, state, now)
+        }
+        fn take_oauth_state(
+            &self,
+            hash: &str,
+        ) -> $crate::store::Result<Option<$crate::store::OAuthState>> {
+            self.$inner.take_oauth_state(hash)
+        }
+        fn delete_connection(&self, tenant: &str, id: &str) -> $crate::store::Result<bool> {
+            self.$inner.delete_connection(tenant, id)
         }
     };
 }

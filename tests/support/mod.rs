@@ -98,10 +98,12 @@ pub fn golden(rel: &str, actual: &str) {
     }
 }
 
+pub mod logs;
 pub mod mock_echo;
 pub mod mock_elsewhere;
 pub mod mock_feeds;
 pub mod mock_hubspot;
+pub mod mock_oauth;
 pub mod mock_pages;
 pub mod mock_salesforce;
 

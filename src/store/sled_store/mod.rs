@@ -50,6 +50,8 @@
 //! T/audit/AT/ENTRY_ID                                -> AuditEntry (T empty: global entries)
 //! /audit-all/AT/ENTRY_ID                             -> tenantId or null (every scope, by time)
 //! /audit-count/T                                     -> entries kept in scope T (retention)
+//! /oauth-state/HASH                                  -> OAuthState (HASH: SHA-256 of the state)
+//! /oauth-state-by-expiry/EXPIRES/HASH                -> true (pruning, soonest first)
 //! logs tree: T/EXECUTION_ID/N                        -> SyncLog (N: sled's monotonic id)
 //! default tree: migrated/NAME                        -> true (a one-time migration done)
 //! ```
@@ -57,7 +59,9 @@
 //! API tokens are system-scope because a request names a token before any tenant is
 //! known; the record carries its user's `tenantId`, so authenticating is two point reads
 //! (token, user). Identity writes (`identity.rs`) are small batches of their own under
-//! the same lock, each one SQL transaction in a PostgreSQL store.
+//! the same lock, each one SQL transaction in a PostgreSQL store. OAuth connect states
+//! are system-scope for the same reason (a provider's callback names no tenant); taking
+//! one reads and removes it under the lock, so it is used once (`oauth_state.rs`).
 //!
 //! Platform records (`platform.rs`): tenant integrations and pipeline documents carry a
 //! version that every write compares and raises under the lock (`StoreError::Stale` on
@@ -65,8 +69,9 @@
 //! STARTED; `audit-count` lets `prune_audit` drop a scope's oldest entries without
 //! counting them.
 //!
-//! STARTED and STORED are times in microseconds, 8 bytes that sort as the time; SEQ and
-//! N are big-endian u64. A shard's `_index` lists every index entry it owns, so that
+//! STARTED, STORED and EXPIRES are times in microseconds, 8 bytes that sort as the
+//! time; SEQ and N are big-endian u64. A shard's `_index` lists every index entry it
+//! owns, so that
 //! replacing or deleting it can remove entries it no longer owns. A new shard with a
 //! source costs four keys (`shard`, `type`, `ext`, `ref`); an unchanged record, the one
 //! read of its `ext` entry. (Stores written before this layout also have
@@ -109,6 +114,7 @@ mod keys;
 mod platform;
 #[cfg(test)]
 mod platform_tests;
+mod oauth_state;
 mod prune;
 #[cfg(test)]
 mod tests;
@@ -1237,6 +1243,23 @@ impl Store for SledStore {
         limit: usize,
     ) -> Result<u64> {
         platform::prune_audit(self, retention, now, limit)
+    }
+
+    fn put_oauth_state(
+        &self,
+        hash: &str,
+        state: &crate::store::OAuthState,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize> {
+        oauth_state::put_oauth_state(self, hash, state, now)
+    }
+
+    fn take_oauth_state(&self, hash: &str) -> Result<Option<crate::store::OAuthState>> {
+        oauth_state::take_oauth_state(self, hash)
+    }
+
+    fn delete_connection(&self, tenant: &str, id: &str) -> Result<bool> {
+        oauth_state::delete_connection(self, tenant, id)
     }
 }
 
