@@ -5,6 +5,7 @@
 mod support;
 
 mod bounded_state;
+mod catalogue;
 mod check;
 mod cli;
 mod cli_pipes;

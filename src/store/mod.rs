@@ -47,6 +47,7 @@ pub mod api_token;
 pub mod crypto;
 pub mod fingerprint;
 pub mod identity;
+pub mod integration_def;
 pub mod page;
 mod private;
 pub mod records;
@@ -57,6 +58,7 @@ use chrono::{DateTime, Utc};
 
 pub use fingerprint::{content_hash, Fingerprint};
 pub use identity::{ApiToken, Revocation, Role, Tenant, User, DEFAULT_TENANT};
+pub use integration_def::{IntegrationDefEntry, IntegrationDefRecord};
 pub use page::{
     Cursor, DeadLetterCursor, ExecutionCursor, Limit, LogCursor, Page, PageError, PageRequest,
 };
@@ -393,9 +395,27 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
         if_before: DateTime<Utc>,
     ) -> Result<bool>;
+
+    // Integration catalogue (issue 9; [`integration_def`]): the super admin's entries
+    // layered over the stdlib's definitions, global (not per tenant), each write one
+    // atomic, durable step.
+
+    /// Stores `entry` under `id`, replacing what was there; its version is the previous
+    /// one plus 1 (1 for a new id). [`StoreError::Invalid`] for an empty id.
+    fn put_integration_def(
+        &self,
+        id: &str,
+        entry: &IntegrationDefEntry,
+    ) -> Result<IntegrationDefRecord>;
+    fn integration_def(&self, id: &str) -> Result<Option<IntegrationDefRecord>>;
+    /// Removes the entry; whether there was one.
+    fn delete_integration_def(&self, id: &str) -> Result<bool>;
+    /// Every entry, in id order.
+    fn integration_defs(&self) -> Result<Vec<IntegrationDefRecord>>;
 }
 
-/// The identity methods of [`Store`] (tenants, users, API tokens), each forwarded to the
+/// The identity and catalogue methods of [`Store`] (tenants, users, API tokens, integration
+/// definitions), each forwarded to the
 /// field `$inner`: for wrappers of a store that observe or break other operations
 /// (test doubles) and have nothing to add to these.
 ///
@@ -453,6 +473,28 @@ macro_rules! forward_identity_methods {
             if_before: chrono::DateTime<chrono::Utc>,
         ) -> $crate::store::Result<bool> {
             self.$inner.touch_api_token(id, at, if_before)
+        }
+        // Integration catalogue
+        fn put_integration_def(
+            &self,
+            id: &str,
+            entry: &$crate::store::IntegrationDefEntry,
+        ) -> $crate::store::Result<$crate::store::IntegrationDefRecord> {
+            self.$inner.put_integration_def(id, entry)
+        }
+        fn integration_def(
+            &self,
+            id: &str,
+        ) -> $crate::store::Result<Option<$crate::store::IntegrationDefRecord>> {
+            self.$inner.integration_def(id)
+        }
+        fn delete_integration_def(&self, id: &str) -> $crate::store::Result<bool> {
+            self.$inner.delete_integration_def(id)
+        }
+        fn integration_defs(
+            &self,
+        ) -> $crate::store::Result<Vec<$crate::store::IntegrationDefRecord>> {
+            self.$inner.integration_defs()
         }
     };
 }

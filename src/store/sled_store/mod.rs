@@ -44,6 +44,7 @@
 //! /user/USER_ID                                      -> User (super admins: no tenant)
 //! /user-email/EMAIL                                  -> {id, tenantId} (emails are unique)
 //! /api-token/TOKEN_ID                                -> ApiToken (SHA-256 of the secret)
+//! /integration-def/INTEGRATION_ID                    -> IntegrationDefRecord (catalogue entries)
 //! logs tree: T/EXECUTION_ID/N                        -> SyncLog (N: sled's monotonic id)
 //! default tree: migrated/NAME                        -> true (a one-time migration done)
 //! ```
@@ -93,6 +94,7 @@ mod bounded_tests;
 mod identity;
 #[cfg(test)]
 mod identity_tests;
+mod integration_defs;
 mod keys;
 mod prune;
 #[cfg(test)]
@@ -1102,6 +1104,27 @@ impl Store for SledStore {
         if_before: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
         identity::touch_api_token(self, id, at, if_before)
+    }
+
+    // Integration catalogue
+    fn put_integration_def(
+        &self,
+        id: &str,
+        entry: &crate::store::IntegrationDefEntry,
+    ) -> Result<crate::store::IntegrationDefRecord> {
+        integration_defs::put(self, id, entry)
+    }
+
+    fn integration_def(&self, id: &str) -> Result<Option<crate::store::IntegrationDefRecord>> {
+        integration_defs::get(self, id)
+    }
+
+    fn delete_integration_def(&self, id: &str) -> Result<bool> {
+        integration_defs::delete(self, id)
+    }
+
+    fn integration_defs(&self) -> Result<Vec<crate::store::IntegrationDefRecord>> {
+        integration_defs::list(self)
     }
 }
 
