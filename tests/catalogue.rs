@@ -329,3 +329,78 @@ fn accepted_seed_json_checks_again_to_the_same_definition() {
     );
     assert_eq!(accepted.warnings["errors"], 0);
 }
+
+/// `acme` with `tokenUrl` and `version` set, written as `.cmap`.
+fn with(token_url: &str, version: &str) -> String {
+    format!(
+        r##"integration acme "Acme" {{
+  description "d"
+  category crm
+  icon "a"
+  color "#abc"
+  auth oauth2 {{
+    authorizationUrl: "https://a.example/authorize"
+    tokenUrl: "{token_url}"
+    clientId: env("ACME_CLIENT_ID")
+    clientSecret: stored
+  }}
+  version "{version}"
+}}
+"##
+    )
+}
+
+/// The codes of the errors a definition gets (empty: it checks).
+fn codes(text: &str) -> Vec<String> {
+    match check_definition(text, SourceKind::Cmap) {
+        Ok(_) => Vec::new(),
+        Err(r) => r
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str().to_string())
+            .collect(),
+    }
+}
+
+#[test]
+fn oauth_urls_are_https_except_to_this_machine() {
+    let cases = [
+        ("https://login.example.com/token", &[][..]),
+        ("http://localhost:8080/token", &[]),
+        ("http://127.0.0.1:9/token", &[]),
+        ("http://[::1]:9/token", &[]),
+        ("http://login.example.com/token", &["E0902"]),
+        ("http://10.0.0.1/token", &["E0902"]),
+        ("ftp://login.example.com/token", &["E0902"]),
+        ("/token", &["E0902"]),
+        ("", &["E0902"]),
+    ];
+    for (url, want) in cases {
+        assert_eq!(codes(&with(url, "1.0.0")), want, "{url}");
+    }
+}
+
+#[test]
+fn versions_are_semver_like() {
+    let cases = [
+        ("1.0.0", true),
+        ("1.0", true),
+        ("2.1.0-beta.1", true),
+        ("1.2.3+build.5", true),
+        ("1.2.3-rc1+sha", true),
+        ("1", false),
+        ("v1.0.0", false),
+        ("01.0.0", false),
+        ("1.0.0.0", false),
+        ("1..0", false),
+        ("1.0.0-", false),
+        ("1.0 ", false),
+    ];
+    for (version, ok) in cases {
+        let got = codes(&with("https://a.example/token", version));
+        assert_eq!(got.is_empty(), ok, "{version}: {got:?}");
+        if !ok {
+            assert_eq!(got, ["E0905"], "{version}");
+        }
+    }
+}

@@ -184,15 +184,16 @@ impl Lower<'_, '_> {
         );
     }
 
-    /// E0303 for a required clause (`rewrite` is how to write it).
+    /// E0303 for a required clause (`rewrite` is how to write it in `.cmap`).
     fn missing(&mut self, what: &str, rewrite: &str) {
+        let key = if what == "auth" { "authType" } else { what };
         let d = Diagnostic::new(
             Code::MissingClause,
             self.span,
             format!("integration `{}` has no `{what}`", self.id),
         )
         .with_label("in this integration")
-        .with_help(format!("add `{rewrite}`"));
+        .with_help(format!("add `{rewrite}` (seed JSON: the key `{key}`)"));
         self.push(d);
     }
 

@@ -980,7 +980,7 @@ fn kinds_recognise_items() {
         expect![[r#"
             E0003 3:55 unknown $kind `lookups` [did you mean `lookup`?]
               help: `$kind` is one of `schema`, `task`, `connection`, `integration`, `lookup`, `rates`, `shardtype`, `entity`
-            E0003 3:78 cannot tell what [6] is [neither a schema, a task nor a connection]
+            E0003 3:78 cannot tell what [6] is [neither a schema, a task, a connection nor an integration]
               help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; an IntegrationConnection has `integrationId` and `authType`; an IntegrationDefinition has `category` or `connectionScope`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
             E0003 3:94 [7] must be an object, found number
               help: replace it with an object
@@ -1628,7 +1628,7 @@ fn connection_shapes_are_reported() {
               help: replace it with an object
             W0005 4:21 unknown key `oauth` in [0]
               help: it is kept as `meta` and not interpreted; the known keys are `id`, `integrationId`, `displayName`, `scope`, `tenantId`, `authType`, `credentials`, `settings`, `status`, `lastValidatedAt`, `createdBy`, `createdAt`, `updatedAt`
-            E0003 5:3 cannot tell what [1] is [neither a schema, a task nor a connection]
+            E0003 5:3 cannot tell what [1] is [neither a schema, a task, a connection nor an integration]
               help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; an IntegrationConnection has `integrationId` and `authType`; an IntegrationDefinition has `category` or `connectionScope`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
             E0003 6:3 [2] has keys of both a task and a connection [`schedule` belongs to a task, `integrationId` to a connection]
               help: say which it is: "$kind": "task" or "$kind": "connection"

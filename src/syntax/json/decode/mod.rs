@@ -452,7 +452,7 @@ impl Decoder {
                     [] => {
                         self.diags.push(
                             Diagnostic::new(Code::JsonShape, probe.open(), format!("cannot tell what {what} is"))
-                                .with_label("neither a schema, a task nor a connection")
+                                .with_label("neither a schema, a task, a connection nor an integration")
                                 .with_help(
                                     "a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has \
                                      `conversionSchemaId` and `schedule`; an IntegrationConnection has \
