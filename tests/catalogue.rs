@@ -404,3 +404,21 @@ fn versions_are_semver_like() {
         }
     }
 }
+
+/// `cmap fmt` puts an integration's clauses in their canonical order, keeps every
+/// comment, and is idempotent; the result means the same.
+#[test]
+fn fmt_orders_integration_clauses_and_keeps_comments() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("messy.cmap");
+    std::fs::write(
+        &path,
+        "// header\nintegration   acme \"Acme\"{\nversion \"1.0.0\" // trailing\n  auth oauth2 {\n // the provider's\n tokenUrl: \"https://a.example/t\", authorizationUrl: \"https://a.example/a\"\nclientId: \"id\"   clientSecret: env(\"ACME_SECRET\")\n scopes: [\"a\",\"b\"]\n}\n  // before the entities\n entities salesforce.Contact,salesforce.Account\ncategory   crm\n  description \"d\" icon \"i\" color \"#abc\" premium true\n  capabilities [\"read\", \"write\"]\n}\n",
+    )
+    .expect("write");
+    cmap_in(dir.path(), &["fmt", "messy.cmap"], None).code(0);
+    let once = std::fs::read_to_string(&path).expect("read");
+    golden("catalogue/fmt.cmap", &once);
+    cmap_in(dir.path(), &["fmt", "--check", "messy.cmap"], None).code(0);
+    cmap_in(dir.path(), &["check", "messy.cmap"], None).code(0);
+}
