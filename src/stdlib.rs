@@ -1,4 +1,5 @@
-//! The standard library shipped inside the binary: shard types, source entities, rates.
+//! The standard library shipped inside the binary: shard types, source entities, rates,
+//! and the integration catalogue.
 //!
 //! `stdlib/` on disk is the source of truth; the binary embeds a copy so that `cmap`
 //! works from any directory. When a `stdlib/` directory is given (or found in the
@@ -11,4 +12,8 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("hubspot.cmap", include_str!("../stdlib/hubspot.cmap")),
     ("news.cmap", include_str!("../stdlib/news.cmap")),
     ("rates.cmap", include_str!("../stdlib/rates.cmap")),
+    (
+        "integrations.cmap",
+        include_str!("../stdlib/integrations.cmap"),
+    ),
 ];

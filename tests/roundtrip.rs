@@ -57,6 +57,7 @@ fn cmap_to_json_to_cmap_keeps_the_meaning() {
         "pipelines/google-news.cmap",
         "pipelines/demo/demo.cmap",
         "tests/data/connections.cmap",
+        "tests/data/integrations.cmap",
     ] {
         let exported = cmap(&["export", name], None);
         exported.code(0);

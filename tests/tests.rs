@@ -7,6 +7,7 @@ mod support;
 mod api_matrix;
 mod audit_cli;
 mod bounded_state;
+mod catalogue;
 mod check;
 mod cli;
 mod cli_pipes;

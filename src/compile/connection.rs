@@ -475,7 +475,7 @@ pub(super) fn webhook_token(
 /// `Some` when the name in `env("NAME")` (the source of `what`) is a variable name
 /// (letters, digits and `_`, not starting with a digit); else the diagnostic, whose help
 /// suggests `rewrite`.
-fn env_var(cx: &mut Cx<'_>, var: &Name, what: &str, rewrite: &str) -> Option<()> {
+pub(super) fn env_var(cx: &mut Cx<'_>, var: &Name, what: &str, rewrite: &str) -> Option<()> {
     let Some(why) = super::config::env_name_problem(&var.node) else {
         return Some(());
     };

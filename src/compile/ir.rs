@@ -22,6 +22,8 @@ pub struct Program {
     pub schemas: Vec<Arc<Schema>>,
     pub tasks: Vec<Arc<Task>>,
     pub connections: Vec<Arc<Connection>>,
+    /// The integration catalogue's definitions (stdlib/ and the checked files).
+    pub integrations: Vec<Arc<IntegrationDefinition>>,
 }
 
 impl Program {
@@ -33,6 +35,9 @@ impl Program {
     }
     pub fn connection(&self, id: &str) -> Option<&Arc<Connection>> {
         self.connections.iter().find(|c| c.id == id)
+    }
+    pub fn integration(&self, id: &str) -> Option<&Arc<IntegrationDefinition>> {
+        self.integrations.iter().find(|i| i.id == id)
     }
 }
 
@@ -579,4 +584,185 @@ pub enum CredentialValue {
     Env(String),
     /// `stored`: set with `cmap connections set`, kept encrypted in the data directory.
     Stored,
+}
+
+// ---------------------------------------------------------------------------------------
+// The integration catalogue
+// ---------------------------------------------------------------------------------------
+
+/// A closed set of spec words (`crm`, `superadmin_only`, ...): each enum knows its
+/// spellings, and serialises as them.
+macro_rules! spec_words {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $word:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+        pub enum $name {
+            $(#[serde(rename = $word)] $variant,)*
+        }
+
+        impl $name {
+            /// Every value, in the spec's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The spec's spelling.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $word,)* }
+            }
+
+            /// The value spelt `word`, exactly.
+            pub fn parse(word: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == word)
+            }
+        }
+    };
+}
+
+spec_words! {
+    /// `IntegrationCategory`.
+    IntegrationCategory {
+        Crm = "crm",
+        Communication = "communication",
+        DataSource = "data_source",
+        Storage = "storage",
+        AiProvider = "ai_provider",
+        Custom = "custom",
+    }
+}
+
+spec_words! {
+    /// Who sees a definition (spec "Access Control & Visibility").
+    Visibility {
+        Public = "public",
+        SuperadminOnly = "superadmin_only",
+    }
+}
+
+spec_words! {
+    /// `IntegrationCapability`.
+    Capability {
+        Read = "read",
+        Write = "write",
+        Delete = "delete",
+        Search = "search",
+        Realtime = "realtime",
+        Bulk = "bulk",
+        Attachments = "attachments",
+    }
+}
+
+spec_words! {
+    /// An entry of `supportedSyncDirections`.
+    SyncDirection {
+        Pull = "pull",
+        Push = "push",
+        Bidirectional = "bidirectional",
+    }
+}
+
+spec_words! {
+    /// A definition's `authType` (no `none`: an integration without credentials is
+    /// `custom` with no `oauthConfig`, docs/language.md "Integrations").
+    IntegrationAuthType {
+        OAuth2 = "oauth2",
+        ApiKey = "api_key",
+        Basic = "basic",
+        Custom = "custom",
+    }
+}
+
+spec_words! {
+    /// `connectionScope`: one connection for every tenant, one per tenant, or either.
+    IntegrationScope {
+        System = "system",
+        Tenant = "tenant",
+        Both = "both",
+    }
+}
+
+spec_words! {
+    /// A definition's `status`.
+    IntegrationStatus {
+        Active = "active",
+        Beta = "beta",
+        Deprecated = "deprecated",
+        Disabled = "disabled",
+    }
+}
+
+/// The spec's IntegrationDefinition ("Integration Types"), checked. Serialises to the
+/// spec's JSON shape (camelCase keys, in the spec's order), which the HTTP API returns
+/// as is: `requiredPlan` and `oauthConfig` are left out when absent.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationDefinition {
+    /// Letters, digits, `_` and `-` (it is a URL path segment of the API).
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub category: IntegrationCategory,
+    pub icon: String,
+    /// `#RGB` or `#RRGGBB`.
+    pub color: String,
+    pub visibility: Visibility,
+    pub is_premium: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_plan: Option<String>,
+    /// Distinct, in the order written.
+    pub capabilities: Vec<Capability>,
+    pub supported_sync_directions: Vec<SyncDirection>,
+    pub supports_realtime: bool,
+    pub supports_webhooks: bool,
+    pub auth_type: IntegrationAuthType,
+    /// Present exactly when `auth_type` is `oauth2`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_config: Option<OAuthConfig>,
+    /// Ids of declared `entity` definitions (`salesforce.Contact`). The spec leaves
+    /// `IntegrationEntity` undefined; an entity's id is what a schema's `source` names.
+    pub available_entities: Vec<String>,
+    pub connection_scope: IntegrationScope,
+    pub status: IntegrationStatus,
+    /// Like `1.2.3` (two or three numbers, optional `-pre` / `+build`).
+    pub version: String,
+}
+
+/// The spec's OAuthConfig ("OAuth Flow"). URLs are absolute `https` (plain `http` only
+/// to a loopback host). `client_id` and `client_secret` say where the value comes from,
+/// never the secret itself; they serialise as a connection's credentials do in seed
+/// JSON: `"plain"`, `{ "env": "VAR" }` or `{ "stored": true }`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthConfig {
+    pub authorization_url: String,
+    pub token_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoke_url: Option<String>,
+    /// Each without whitespace (the wire form joins them with spaces).
+    pub scopes: Vec<String>,
+    pub client_id: CredentialValue,
+    /// Never [`CredentialValue::Plain`]: a written secret does not check (E0701).
+    pub client_secret: CredentialValue,
+    /// Absent: the server derives it from its public URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    pub pkce: bool,
+}
+
+impl serde::Serialize for CredentialValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            CredentialValue::Plain(v) => serializer.serialize_str(v),
+            CredentialValue::Env(var) => {
+                let mut m = serializer.serialize_map(Some(1))?;
+                m.serialize_entry("env", var)?;
+                m.end()
+            }
+            CredentialValue::Stored => {
+                let mut m = serializer.serialize_map(Some(1))?;
+                m.serialize_entry("stored", &true)?;
+                m.end()
+            }
+        }
+    }
 }

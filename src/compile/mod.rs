@@ -11,6 +11,7 @@
 
 pub mod config;
 mod connection;
+mod integration;
 pub mod ir;
 pub mod path;
 mod schema;
@@ -153,6 +154,32 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
             connections.extend(lowered.map(Arc::new));
         }
     }
+    // Integrations: every one is checked, the first of each id is kept.
+    let mut first_integration: HashMap<&str, Span> = HashMap::new();
+    let mut integrations: Vec<Arc<ir::IntegrationDefinition>> = Vec::new();
+    for item in items() {
+        let Item::Integration(k) = item else { continue };
+        let duplicate = match first_integration.get(k.id.node.as_str()) {
+            Some(first) => {
+                cx.push(types::duplicate(
+                    "integration",
+                    &k.id.node,
+                    k.id.span,
+                    *first,
+                ));
+                true
+            }
+            None => {
+                first_integration.insert(&k.id.node, k.id.span);
+                false
+            }
+        };
+        let lowered = integration::lower(&mut cx, k);
+        if !duplicate {
+            integrations.extend(lowered.map(Arc::new));
+        }
+    }
+
     let known_connections = task::Connections {
         known: connection_asts.iter().map(|c| c.id.node.as_str()).collect(),
         integrations: connection_asts
@@ -234,6 +261,7 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
             .collect(),
         tasks,
         connections,
+        integrations,
     });
     Compilation {
         program,

@@ -15,6 +15,7 @@
 //! The engine knows the store, connectors and the runtime; it knows nothing of the
 //! command line or HTTP serving.
 
+pub mod catalogue;
 mod clients;
 pub mod connect;
 mod credentials;

@@ -48,6 +48,7 @@ pub mod audit;
 pub mod crypto;
 pub mod fingerprint;
 pub mod identity;
+pub mod integration_def;
 pub mod oauth_state;
 pub mod page;
 pub mod pipeline_doc;
@@ -61,6 +62,7 @@ use chrono::{DateTime, Utc};
 
 pub use fingerprint::{content_hash, Fingerprint};
 pub use identity::{ApiToken, Revocation, Role, Tenant, User, DEFAULT_TENANT};
+pub use integration_def::{IntegrationDefEntry, IntegrationDefRecord};
 pub use oauth_state::OAuthState;
 pub use page::{
     Cursor, DeadLetterCursor, ExecutionCursor, Limit, LogCursor, Page, PageError, PageRequest,
@@ -549,11 +551,28 @@ pub trait Store: Send + Sync {
     /// under `id` (the empty tenant: a system-scope one); whether there was one. Never
     /// removes a system-scope connection when a tenant is named.
     fn delete_connection(&self, tenant: &str, id: &str) -> Result<bool>;
+
+    // Integration catalogue (issue 9; [`integration_def`]): the super admin's entries
+    // layered over the stdlib's definitions, global (not per tenant), each write one
+    // atomic, durable step.
+
+    /// Stores `entry` under `id`, replacing what was there; its version is the previous
+    /// one plus 1 (1 for a new id). [`StoreError::Invalid`] for an empty id.
+    fn put_integration_def(
+        &self,
+        id: &str,
+        entry: &IntegrationDefEntry,
+    ) -> Result<IntegrationDefRecord>;
+    fn integration_def(&self, id: &str) -> Result<Option<IntegrationDefRecord>>;
+    /// Removes the entry; whether there was one.
+    fn delete_integration_def(&self, id: &str) -> Result<bool>;
+    /// Every entry, in id order.
+    fn integration_defs(&self) -> Result<Vec<IntegrationDefRecord>>;
 }
 
 /// The identity and platform methods of [`Store`] (tenants, users, API tokens, tenant
-/// integrations, pipeline documents, the audit log; OAuth connect states and connection
-/// removal), each forwarded to the
+/// integrations, pipeline documents, the audit log, OAuth connect states, connection
+/// removal, integration definitions), each forwarded to the
 /// field `$inner`: for wrappers of a store that observe or break other operations
 /// (test doubles) and have nothing to add to these.
 ///
@@ -740,6 +759,28 @@ macro_rules! forward_identity_methods {
         }
         fn delete_connection(&self, tenant: &str, id: &str) -> $crate::store::Result<bool> {
             self.$inner.delete_connection(tenant, id)
+        }
+        // Integration catalogue
+        fn put_integration_def(
+            &self,
+            id: &str,
+            entry: &$crate::store::IntegrationDefEntry,
+        ) -> $crate::store::Result<$crate::store::IntegrationDefRecord> {
+            self.$inner.put_integration_def(id, entry)
+        }
+        fn integration_def(
+            &self,
+            id: &str,
+        ) -> $crate::store::Result<Option<$crate::store::IntegrationDefRecord>> {
+            self.$inner.integration_def(id)
+        }
+        fn delete_integration_def(&self, id: &str) -> $crate::store::Result<bool> {
+            self.$inner.delete_integration_def(id)
+        }
+        fn integration_defs(
+            &self,
+        ) -> $crate::store::Result<Vec<$crate::store::IntegrationDefRecord>> {
+            self.$inner.integration_defs()
         }
     };
 }

@@ -127,6 +127,8 @@ pub enum Item {
     Task(Task),
     /// An IntegrationConnection (`connection ID { .. }`).
     Connection(Connection),
+    /// An IntegrationDefinition of the catalogue (`integration ID { .. }`).
+    Integration(Integration),
     /// A top-level lookup table, usable by every schema of the pipeline.
     Lookup(LookupTable),
     /// A currency rate table (`rates USD { EUR: 0.92 }`); later tables override earlier ones.
@@ -557,6 +559,108 @@ impl Credential {
             Credential::Env { span, .. } | Credential::Stored(span) => *span,
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Integration definitions (the catalogue)
+// ---------------------------------------------------------------------------------------
+
+/// An IntegrationDefinition (spec "Integration Types"). `.cmap`:
+/// `integration ID "Display name" { category crm .. auth oauth2 { .. } }`.
+///
+/// Every clause is optional here: `compile` reports the missing required ones, wrong
+/// values and wrong types. Values the spec types as booleans are kept as literals so that
+/// a wrongly typed one (`premium "yes"`) reaches `compile`, as in seed JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Integration {
+    pub span: Span,
+    /// `id`.
+    pub id: Name,
+    /// `displayName`.
+    pub display_name: Option<Name>,
+    /// `name` (absent: the id).
+    pub name: Option<Name>,
+    /// `description`.
+    pub description: Option<Name>,
+    /// `category` (`crm`, `ai_provider`, ...; unknown words kept for diagnostics).
+    pub category: Option<Name>,
+    /// `icon`.
+    pub icon: Option<Name>,
+    /// `color`.
+    pub color: Option<Name>,
+    /// `visibility`: `public` (absent) or `superadmin_only`.
+    pub visibility: Option<Name>,
+    /// `isPremium` (absent: false). `.cmap`: `premium true`.
+    pub premium: Option<Literal>,
+    /// `requiredPlan`. `.cmap`: `plan "enterprise"`.
+    pub plan: Option<Name>,
+    /// `capabilities` (absent: none).
+    pub capabilities: Option<NameList>,
+    /// `supportedSyncDirections`. `.cmap`: `directions pull, push`.
+    pub directions: Option<NameList>,
+    /// `supportsRealtime` (absent: false). `.cmap`: `realtime true`.
+    pub realtime: Option<Literal>,
+    /// `supportsWebhooks` (absent: false). `.cmap`: `webhooks true`.
+    pub webhooks: Option<Literal>,
+    /// `authType` and `oauthConfig`. `.cmap`: `auth oauth2 { authorizationUrl: .. }`.
+    pub auth: Option<IntegrationAuth>,
+    /// `availableEntities`: stdlib `entity` ids (`salesforce.Contact`). `.cmap`:
+    /// `entities salesforce.Contact, salesforce.Account`.
+    pub entities: Option<NameList>,
+    /// `connectionScope`: `system`, `tenant` (absent) or `both`. `.cmap`: `scope both`.
+    pub scope: Option<Name>,
+    /// `status`: `active` (absent), `beta`, `deprecated` or `disabled`.
+    pub status: Option<Name>,
+    /// `version` (`"1.0.0"`).
+    pub version: Option<Name>,
+}
+
+/// The clauses of an `integration` block: the `.cmap` word and the spec key it writes,
+/// in the order the printer and the encoder write them (`id` and `displayName` are in
+/// the head, `authType` and `oauthConfig` in `auth`).
+pub const INTEGRATION_CLAUSES: &[(&str, &str)] = &[
+    ("name", "name"),
+    ("description", "description"),
+    ("category", "category"),
+    ("icon", "icon"),
+    ("color", "color"),
+    ("visibility", "visibility"),
+    ("premium", "isPremium"),
+    ("plan", "requiredPlan"),
+    ("capabilities", "capabilities"),
+    ("directions", "supportedSyncDirections"),
+    ("realtime", "supportsRealtime"),
+    ("webhooks", "supportsWebhooks"),
+    ("auth", "authType"),
+    ("entities", "availableEntities"),
+    ("scope", "connectionScope"),
+    ("status", "status"),
+    ("version", "version"),
+];
+
+/// A list of words (`capabilities read, write`) or, from seed JSON, of strings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NameList {
+    pub span: Span,
+    pub items: Vec<Name>,
+}
+
+/// `auth oauth2 { .. }`: the `authType`, and the `oauthConfig` when a block is written
+/// (its values are credentials, as a connection writes them: a literal, `env("VAR")` or
+/// `stored`; a key given twice is kept for diagnostics).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntegrationAuth {
+    pub span: Span,
+    /// `oauth2`, `api_key`, `basic`, `custom` (unknown words kept).
+    pub kind: Name,
+    /// `oauthConfig`: `None` when no block is written.
+    pub oauth: Option<OAuthBlock>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OAuthBlock {
+    pub span: Span,
+    pub fields: Vec<(Name, Credential)>,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -52,6 +52,7 @@
 //! /audit-count/T                                     -> entries kept in scope T (retention)
 //! /oauth-state/HASH                                  -> OAuthState (HASH: SHA-256 of the state)
 //! /oauth-state-by-expiry/EXPIRES/HASH                -> true (pruning, soonest first)
+//! /integration-def/INTEGRATION_ID                    -> IntegrationDefRecord (catalogue entries)
 //! logs tree: T/EXECUTION_ID/N                        -> SyncLog (N: sled's monotonic id)
 //! default tree: migrated/NAME                        -> true (a one-time migration done)
 //! ```
@@ -110,6 +111,7 @@ mod bounded_tests;
 mod identity;
 #[cfg(test)]
 mod identity_tests;
+mod integration_defs;
 mod keys;
 mod platform;
 #[cfg(test)]
@@ -1260,6 +1262,27 @@ impl Store for SledStore {
 
     fn delete_connection(&self, tenant: &str, id: &str) -> Result<bool> {
         oauth_state::delete_connection(self, tenant, id)
+    }
+
+    // Integration catalogue
+    fn put_integration_def(
+        &self,
+        id: &str,
+        entry: &crate::store::IntegrationDefEntry,
+    ) -> Result<crate::store::IntegrationDefRecord> {
+        integration_defs::put(self, id, entry)
+    }
+
+    fn integration_def(&self, id: &str) -> Result<Option<crate::store::IntegrationDefRecord>> {
+        integration_defs::get(self, id)
+    }
+
+    fn delete_integration_def(&self, id: &str) -> Result<bool> {
+        integration_defs::delete(self, id)
+    }
+
+    fn integration_defs(&self) -> Result<Vec<crate::store::IntegrationDefRecord>> {
+        integration_defs::list(self)
     }
 }
 

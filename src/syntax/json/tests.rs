@@ -52,6 +52,10 @@ const FIXTURES: &[(&str, &str)] = &[
         "connection-sf.json",
         include_str!("../../../tests/data/seed/connection-sf.json"),
     ),
+    (
+        "integration-sf-premium.json",
+        include_str!("../../../tests/data/seed/integration-sf-premium.json"),
+    ),
 ];
 
 /// Every extension beyond the spec, in one document that round-trips exactly.
@@ -373,7 +377,8 @@ fn spec_examples_decode_to_their_items() {
         news-automation-daily.json: task news-automation-daily -> google-news-to-news
         news-company-weekly.json: task news-company-weekly -> google-news-to-news
         sf-bidirectional.json: task sf-bidirectional -> sf-contact-to-contact
-        connection-sf.json: other, other, task sf-contact-daily-acme -> sf-contact-to-contact"#]]
+        connection-sf.json: other, other, task sf-contact-daily-acme -> sf-contact-to-contact
+        integration-sf-premium.json: other"#]]
     .assert_eq(&kinds.join("\n"));
 }
 
@@ -641,6 +646,46 @@ impl Spans {
         }
         self.entries(&c.meta);
     }
+    fn integration(&mut self, k: &Integration) {
+        self.name(&k.id);
+        for n in [
+            &k.display_name,
+            &k.name,
+            &k.description,
+            &k.category,
+            &k.icon,
+            &k.color,
+            &k.visibility,
+            &k.plan,
+            &k.scope,
+            &k.status,
+            &k.version,
+        ] {
+            self.opt(n);
+        }
+        for l in [&k.premium, &k.realtime, &k.webhooks].into_iter().flatten() {
+            self.lit(l);
+        }
+        for l in [&k.capabilities, &k.directions, &k.entities]
+            .into_iter()
+            .flatten()
+        {
+            let items: Vec<Value> = l
+                .items
+                .iter()
+                .map(|n| Value::String(n.node.clone()))
+                .collect();
+            self.0.push((l.span, Value::Array(items)));
+            l.items.iter().for_each(|n| self.name(n));
+        }
+        if let Some(a) = &k.auth {
+            self.name(&a.kind);
+            for (key, v) in a.oauth.iter().flat_map(|b| &b.fields) {
+                self.name(key);
+                self.credential(v);
+            }
+        }
+    }
     fn document(doc: &Document) -> Spans {
         let mut s = Spans::default();
         for item in &doc.items {
@@ -648,6 +693,7 @@ impl Spans {
                 Item::Schema(sc) => s.schema(sc),
                 Item::Task(t) => s.task(t),
                 Item::Connection(c) => s.connection(c),
+                Item::Integration(k) => s.integration(k),
                 Item::Lookup(t) => {
                     s.name(&t.id);
                     s.entries(&t.entries);
@@ -826,6 +872,13 @@ fn summary(text: &str) -> String {
                     out.push_str(&format!("  meta {} = {}\n", k.node, v.node));
                 }
             }
+            Item::Integration(k) => {
+                out.push_str(&format!("integration {}\n", k.id.node));
+                if let Some(a) = &k.auth {
+                    let block = a.oauth.as_ref().map(|b| b.fields.len());
+                    out.push_str(&format!("  auth {} oauth {block:?}\n", a.kind.node));
+                }
+            }
             Item::Lookup(t) => out.push_str(&format!("lookup {}\n", t.id.node)),
             Item::Rates(r) => out.push_str(&format!("rates {}\n", r.base.node)),
             Item::Type(t) => out.push_str(&format!("type {:?} {}\n", t.kind, t.id.node)),
@@ -926,9 +979,9 @@ fn kinds_recognise_items() {
             {"$kind": "schema", "id": "s"}, {"$kind": "lookups", "id": "x"}, {"id": "what"}, 3]"#,
         expect![[r#"
             E0003 3:55 unknown $kind `lookups` [did you mean `lookup`?]
-              help: `$kind` is one of `schema`, `task`, `connection`, `lookup`, `rates`, `shardtype`, `entity`
-            E0003 3:78 cannot tell what [6] is [neither a schema, a task nor a connection]
-              help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; an IntegrationConnection has `integrationId` and `authType`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
+              help: `$kind` is one of `schema`, `task`, `connection`, `integration`, `lookup`, `rates`, `shardtype`, `entity`
+            E0003 3:78 cannot tell what [6] is [neither a schema, a task, a connection nor an integration]
+              help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; an IntegrationConnection has `integrationId` and `authType`; an IntegrationDefinition has `category` or `connectionScope`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
             E0003 3:94 [7] must be an object, found number
               help: replace it with an object
             lookup l
@@ -1575,8 +1628,8 @@ fn connection_shapes_are_reported() {
               help: replace it with an object
             W0005 4:21 unknown key `oauth` in [0]
               help: it is kept as `meta` and not interpreted; the known keys are `id`, `integrationId`, `displayName`, `scope`, `tenantId`, `authType`, `credentials`, `settings`, `status`, `lastValidatedAt`, `createdBy`, `createdAt`, `updatedAt`
-            E0003 5:3 cannot tell what [1] is [neither a schema, a task nor a connection]
-              help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; an IntegrationConnection has `integrationId` and `authType`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
+            E0003 5:3 cannot tell what [1] is [neither a schema, a task, a connection nor an integration]
+              help: a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has `conversionSchemaId` and `schedule`; an IntegrationConnection has `integrationId` and `authType`; an IntegrationDefinition has `category` or `connectionScope`; other items carry "$kind": "lookup", "rates", "shardtype" or "entity"
             E0003 6:3 [2] has keys of both a task and a connection [`schedule` belongs to a task, `integrationId` to a connection]
               help: say which it is: "$kind": "task" or "$kind": "connection"
         "#]],

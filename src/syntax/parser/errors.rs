@@ -36,6 +36,7 @@ const ITEMS: &[&str] = &[
     "schema",
     "task",
     "connection",
+    "integration",
     "lookup",
     "rates",
     "shardtype",
@@ -54,8 +55,12 @@ fn describe(rule: Rule) -> Option<String> {
         | Rule::path_index => return None,
         Rule::EOI => "a line break",
         Rule::item | Rule::item_head => {
-            "`schema`, `task`, `lookup`, `rates`, `shardtype` or `entity`"
+            "`schema`, `task`, `connection`, `integration`, `lookup`, `rates`, `shardtype` or `entity`"
         }
+        Rule::integration_stmt | Rule::integration_prop => {
+            "an integration clause (`category`, `visibility`, `auth`, `entities`, `version`, ...)"
+        }
+        Rule::prop_value | Rule::prop_words => "a value or a name",
         Rule::schema_stmt => "a field mapping (`target = expression`) or a schema clause",
         Rule::task_stmt => "a task clause (`schema`, `direction`, `schedule`, ...)",
         Rule::connection_stmt => {

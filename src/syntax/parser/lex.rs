@@ -250,6 +250,7 @@ pub(super) fn next_item_line(text: &str, from: usize, end: usize) -> Option<usiz
             "schema",
             "task",
             "connection",
+            "integration",
             "lookup",
             "rates",
             "shardtype",

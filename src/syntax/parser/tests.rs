@@ -548,7 +548,7 @@ fn syntax_errors_in_words() {
     check_errors(
         "scheme s {}\n",
         expect![[r#"
-            E0001 1:1 expected `schema`, `task`, `lookup`, `rates`, `shardtype` or `entity`, found `scheme`
+            E0001 1:1 expected `schema`, `task`, `connection`, `integration`, `lookup`, `rates`, `shardtype` or `entity`, found `scheme`
               help: did you mean `schema`?
         "#]],
     );
@@ -622,7 +622,7 @@ fn garbage_between_items_is_skipped() {
     let input = "schema a { x = X }\nfoo bar baz\nmore garbage {\n}\ntask t { schedule manual }\n";
     let (doc, diags) = parse(0, input);
     expect![[r#"
-        E0001 2:1 expected `schema`, `task`, `lookup`, `rates`, `shardtype` or `entity`, found `foo`
+        E0001 2:1 expected `schema`, `task`, `connection`, `integration`, `lookup`, `rates`, `shardtype` or `entity`, found `foo`
     "#]]
     .assert_eq(&render_diags(input, &diags));
     assert_eq!(doc.items.len(), 2);
@@ -771,4 +771,40 @@ task t { config { deleteGuard: 0.5, "missed runs": "skip", nested: { a: [true, n
         [] true
         [] null"#]]
     .assert_eq(&out.join("\n"));
+}
+
+#[test]
+fn integration_clauses_in_words() {
+    // An unknown word, a spec key written as such, a value of the wrong shape, a clause
+    // given twice, and a broken statement: every one reported, the rest still read.
+    let input = "integration acme \"Acme\" {\n  categroy crm\n  isPremium true\n  icon a, b\n  version \"1.0\"\n  version \"2.0\"\n  capabilities 3\n  auth oauth2 { clientId: env(\"X\") }\n  color\n}\n";
+    check_errors(
+        input,
+        expect![[r#"
+            E0901 2:3 unknown clause `categroy` in integration `acme`
+              help: write `category ...`
+            E0901 3:3 unknown clause `isPremium` in integration `acme`
+              help: write `premium ...`
+            E0905 4:8 `icon` takes one name or string
+              help: write one value, e.g. `icon "..."`
+            E0004 6:3 `version` is given twice in integration `acme`
+              help: keep one `version` clause; the first one is used
+              related 5:11: first given here
+            E0905 7:16 `capabilities` takes a list of names
+              help: write the names separated by commas, e.g. `capabilities a, b`, or `capabilities []` for none
+            E0001 10:1 expected a value or a name, found `}`
+        "#]],
+    );
+    let (doc, _) = parse(0, input);
+    let Some(Item::Integration(k)) = doc.items.first() else {
+        panic!("an integration")
+    };
+    assert_eq!(k.version.as_ref().map(|v| v.node.as_str()), Some("1.0"));
+    assert_eq!(
+        k.auth
+            .as_ref()
+            .and_then(|a| a.oauth.as_ref())
+            .map(|b| b.fields.len()),
+        Some(1)
+    );
 }

@@ -11,9 +11,11 @@
 //! This file holds the line and comment machinery and how names and literals are
 //! written; each kind of item has its own file, in parallel with the `.cmap` parser
 //! (`parser/convert/`), the JSON decoder and encoder (`json/decode/`, `json/encode/`):
-//! `schema`, `mapping`, `test_case`, `task`, `connection`, `table` and `type_def`.
+//! `schema`, `mapping`, `test_case`, `task`, `connection`, `integration`, `table` and
+//! `type_def`.
 
 mod connection;
+mod integration;
 mod mapping;
 mod schema;
 mod table;
@@ -92,6 +94,7 @@ impl Layout {
                 Item::Schema(s) => self.schema(s),
                 Item::Task(t) => self.task(t),
                 Item::Connection(k) => self.connection(k),
+                Item::Integration(k) => self.integration(k),
                 Item::Lookup(t) => self.table(t),
                 Item::Rates(r) => self.rates(r),
                 Item::Type(t) => self.type_def(t),
@@ -234,6 +237,7 @@ impl Printer<'_> {
                 Item::Schema(s) => self.schema(s),
                 Item::Task(t) => self.task(t),
                 Item::Connection(k) => self.connection(k),
+                Item::Integration(k) => self.integration(k),
                 Item::Lookup(t) => self.lookup_table(0, t),
                 Item::Rates(r) => self.rates(r),
                 Item::Type(t) => self.type_def(t),

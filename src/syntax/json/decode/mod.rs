@@ -17,6 +17,7 @@
 //! (`parser/convert/`), the JSON encoder (`encode/`) and the printer (`printer/`).
 
 mod connection;
+mod integration;
 mod mapping;
 mod schema;
 mod table;
@@ -34,11 +35,14 @@ pub(super) const SCHEMA_MARKERS: &[&str] = &["fieldMappings", "source", "target"
 pub(super) const TASK_MARKERS: &[&str] = &["conversionSchemaId", "schedule"];
 /// A connection is recognised by both of these keys.
 pub(super) const CONNECTION_MARKERS: &[&str] = &["integrationId", "authType"];
+/// Keys that make an object without `$kind` an IntegrationDefinition.
+pub(super) const INTEGRATION_MARKERS: &[&str] = &["category", "connectionScope"];
 
 const KINDS: &[&str] = &[
     "schema",
     "task",
     "connection",
+    "integration",
     "lookup",
     "rates",
     "shardtype",
@@ -412,7 +416,7 @@ impl Decoder {
                 let name = self.name(k, &child(&path, "$kind"))?;
                 if !KINDS.contains(&name.node.as_str()) {
                     let mut d = Diagnostic::new(Code::JsonShape, name.span, format!("unknown $kind `{}`", name.node))
-                        .with_help("`$kind` is one of `schema`, `task`, `connection`, `lookup`, `rates`, `shardtype`, `entity`");
+                        .with_help("`$kind` is one of `schema`, `task`, `connection`, `integration`, `lookup`, `rates`, `shardtype`, `entity`");
                     if let Some(s) = did_you_mean(&name.node, KINDS.iter().copied()) {
                         d = d.with_label(format!("did you mean `{s}`?"));
                     }
@@ -428,6 +432,7 @@ impl Decoder {
                     .iter()
                     .all(|k| probe.has(k))
                     .then_some(&"integrationId");
+                let integration_key = INTEGRATION_MARKERS.iter().find(|k| probe.has(k));
                 let what = if path.is_empty() {
                     "the top-level object".to_string()
                 } else {
@@ -437,6 +442,7 @@ impl Decoder {
                     ("schema", schema_key),
                     ("task", task_key),
                     ("connection", connection_key),
+                    ("integration", integration_key),
                 ]
                 .into_iter()
                 .filter_map(|(kind, key)| Some((kind, *key?)))
@@ -446,11 +452,12 @@ impl Decoder {
                     [] => {
                         self.diags.push(
                             Diagnostic::new(Code::JsonShape, probe.open(), format!("cannot tell what {what} is"))
-                                .with_label("neither a schema, a task nor a connection")
+                                .with_label("neither a schema, a task, a connection nor an integration")
                                 .with_help(
                                     "a ConversionSchema has `fieldMappings`, `source` and `target`; a SyncTask has \
                                      `conversionSchemaId` and `schedule`; an IntegrationConnection has \
-                                     `integrationId` and `authType`; other items carry \"$kind\": \"lookup\", \
+                                     `integrationId` and `authType`; an IntegrationDefinition has `category` \
+                                     or `connectionScope`; other items carry \"$kind\": \"lookup\", \
                                      \"rates\", \"shardtype\" or \"entity\"",
                                 ),
                         );
@@ -506,6 +513,7 @@ impl Decoder {
             "schema" => Item::Schema(self.schema(&o)),
             "task" => Item::Task(self.task(&o)),
             "connection" => Item::Connection(self.connection(&o)),
+            "integration" => Item::Integration(self.integration(&o)),
             "lookup" => Item::Lookup(self.lookup_item(&o)?),
             "rates" => Item::Rates(self.rates_item(&o)?),
             "shardtype" => Item::Type(self.type_def(&o, TypeDefKind::ShardType)?),

@@ -2,14 +2,18 @@
 
 use serde_json::{Map, Value};
 
-use super::super::decode::{SCHEMA_MARKERS, TASK_MARKERS};
+use super::super::decode::{INTEGRATION_MARKERS, SCHEMA_MARKERS, TASK_MARKERS};
 use super::{insert_meta, kind_if_ambiguous, s};
 use crate::syntax::ast::*;
 
 /// An IntegrationConnection; `scope` (default `tenant`), `authType` and `credentials`
 /// are required by the spec and always written.
 pub(super) fn connection(k: &Connection) -> Value {
-    let mut m = kind_if_ambiguous(&k.meta, &[SCHEMA_MARKERS, TASK_MARKERS], "connection");
+    let mut m = kind_if_ambiguous(
+        &k.meta,
+        &[SCHEMA_MARKERS, TASK_MARKERS, INTEGRATION_MARKERS],
+        "connection",
+    );
     m.insert("id".into(), s(&k.id));
     if let Some(i) = &k.integration {
         m.insert("integrationId".into(), s(i));

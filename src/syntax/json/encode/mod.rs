@@ -11,6 +11,7 @@
 //! (`decode/`) and the printer (`printer/`).
 
 mod connection;
+mod integration;
 mod mapping;
 mod schema;
 mod table;
@@ -61,6 +62,10 @@ pub fn encode(doc: &Document, params: ParamNames<'_>) -> Value {
             Item::Connection(k) => {
                 main_objects += 1;
                 out.push(connection::connection(k));
+            }
+            Item::Integration(k) => {
+                main_objects += 1;
+                out.push(integration::integration(k));
             }
             Item::Lookup(t) if inlined.contains(t.id.node.as_str()) => {}
             Item::Lookup(t) => out.push(table::lookup_item(t)),

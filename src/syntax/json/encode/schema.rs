@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::super::decode::{CONNECTION_MARKERS, TASK_MARKERS};
+use super::super::decode::{CONNECTION_MARKERS, INTEGRATION_MARKERS, TASK_MARKERS};
 use super::mapping::{condition, field_mapping, relationship};
 use super::table::table;
 use super::test_case::test;
@@ -39,7 +39,11 @@ pub(super) fn used_tables<'a>(schema: &Schema, tables: &[&'a LookupTable]) -> Ve
 }
 
 pub(super) fn schema(sc: &Schema, tables: &[&LookupTable], params: ParamNames<'_>) -> Value {
-    let mut m = kind_if_ambiguous(&sc.meta, &[TASK_MARKERS, CONNECTION_MARKERS], "schema");
+    let mut m = kind_if_ambiguous(
+        &sc.meta,
+        &[TASK_MARKERS, CONNECTION_MARKERS, INTEGRATION_MARKERS],
+        "schema",
+    );
     m.insert("id".into(), s(&sc.id));
     if let Some(i) = sc.source.as_ref().and_then(|src| src.integration.as_ref()) {
         m.insert("tenantIntegrationId".into(), s(i));

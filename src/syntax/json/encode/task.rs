@@ -2,13 +2,17 @@
 
 use serde_json::{Map, Value};
 
-use super::super::decode::{CONNECTION_MARKERS, SCHEMA_MARKERS};
+use super::super::decode::{CONNECTION_MARKERS, INTEGRATION_MARKERS, SCHEMA_MARKERS};
 use super::connection::credential;
 use super::{insert_meta, kind_if_ambiguous, s};
 use crate::syntax::ast::*;
 
 pub(super) fn task(t: &Task) -> Value {
-    let mut m = kind_if_ambiguous(&t.meta, &[SCHEMA_MARKERS, CONNECTION_MARKERS], "task");
+    let mut m = kind_if_ambiguous(
+        &t.meta,
+        &[SCHEMA_MARKERS, CONNECTION_MARKERS, INTEGRATION_MARKERS],
+        "task",
+    );
     m.insert("id".into(), s(&t.id));
     if let Some(i) = &t.integration {
         m.insert("tenantIntegrationId".into(), s(i));

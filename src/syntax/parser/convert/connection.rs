@@ -105,7 +105,7 @@ pub(super) fn stmt(
 
 impl Conv<'_> {
     /// `key: "plain"`, `key: env("VAR")` or `key: stored`.
-    fn credential(&mut self, pair: &Pair<'_, Rule>) -> Option<(Name, Credential)> {
+    pub(super) fn credential(&mut self, pair: &Pair<'_, Rule>) -> Option<(Name, Credential)> {
         let key = first(pair, Rule::key)?.into_inner().next()?;
         let key = self.name(&key);
         let value = first(pair, Rule::cred_value)?;

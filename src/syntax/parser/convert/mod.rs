@@ -9,9 +9,10 @@
 //! block machinery; each kind of item has its own file, in parallel with the JSON decoder
 //! (`json/decode/`), the JSON encoder (`json/encode/`) and the printer (`printer/`):
 //! `schema`, `mapping` (a schema's field mappings and relationships), `test_case`,
-//! `task`, `connection`, `table` (lookup and rate tables) and `type_def`.
+//! `task`, `connection`, `integration`, `table` (lookup and rate tables) and `type_def`.
 
 mod connection;
+mod integration;
 mod mapping;
 mod schema;
 mod table;
@@ -441,6 +442,7 @@ pub(super) enum Block {
         connection: Box<Connection>,
         meta_at: Option<Span>,
     },
+    Integration(Box<Integration>),
     Lookup(LookupTable),
     Rates(RateTable),
     Type(TypeDef),
@@ -476,6 +478,11 @@ impl Block {
                 connection: Box::new(connection::new(span, id.unwrap_or_else(empty), display)),
                 meta_at: None,
             },
+            Rule::integration_head => Block::Integration(Box::new(integration::new(
+                span,
+                id.unwrap_or_else(empty),
+                display,
+            ))),
             Rule::lookup_head => Block::Lookup(LookupTable {
                 span,
                 id: id.unwrap_or_else(empty),
@@ -514,6 +521,7 @@ impl Block {
             Block::Schema { .. } => Rule::schema_stmt,
             Block::Task { .. } => Rule::task_stmt,
             Block::Connection { .. } => Rule::connection_stmt,
+            Block::Integration(_) => Rule::integration_stmt,
             Block::Lookup(_) => Rule::lookup_entry,
             Block::Rates(_) => Rule::rate_entry,
             Block::Type(_) => Rule::field_item,
@@ -526,6 +534,7 @@ impl Block {
             Block::Schema { .. } => Rule::schema_stmt_end,
             Block::Task { .. } => Rule::task_stmt_end,
             Block::Connection { .. } => Rule::connection_stmt_end,
+            Block::Integration(_) => Rule::integration_stmt_end,
             Block::Lookup(_) => Rule::lookup_entry_end,
             Block::Rates(_) => Rule::rate_entry_end,
             Block::Type(_) => Rule::field_item_end,
@@ -541,6 +550,7 @@ impl Block {
                 connection,
                 meta_at,
             } => connection::stmt(c, connection, meta_at, stmt),
+            Block::Integration(k) => integration::stmt(c, k, stmt),
             Block::Lookup(t) => t.entries.extend(c.lookup_entry(stmt)),
             Block::Rates(r) => {
                 if let Some(e) = first(stmt, Rule::entry).and_then(|e| c.entry(&e)) {
@@ -572,6 +582,10 @@ impl Block {
             Block::Connection { mut connection, .. } => {
                 close(&mut connection.span, end);
                 Item::Connection(*connection)
+            }
+            Block::Integration(mut k) => {
+                close(&mut k.span, end);
+                Item::Integration(*k)
             }
             Block::Lookup(mut t) => {
                 close(&mut t.span, end);
