@@ -311,7 +311,12 @@ fn a_tenant_folders_connection_keeps_its_secrets_in_that_tenant() {
     listed.code(0);
     assert!(listed.stdout.contains("apiKey"), "{}", listed.stdout);
     let store = SledStore::open(&dir.path().join("data")).expect("store");
-    let stored = |tenant: &str| store.connection(tenant, "acme-api").expect("read").is_some();
+    let stored = |tenant: &str| {
+        store
+            .connection(tenant, "acme-api")
+            .expect("read")
+            .is_some()
+    };
     assert_eq!((stored("acme"), stored("default")), (true, false));
 }
 
