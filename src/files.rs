@@ -7,10 +7,14 @@
 //! under that directory is read once already and reading it again could only define
 //! every item twice. A file reached twice (named twice, or through a second link) is
 //! listed once, at its first place in walk order.
+//!
+//! [`place`] says where a file sits with respect to the tenant folders
+//! (`<pipelines>/tenants/<TENANT_ID>/`, docs/serve.md "Tenants of pipeline files"); what
+//! that means (a tenant id, who may reference what) is the loader's and `compile`'s.
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use walkdir::WalkDir;
 
@@ -128,6 +132,114 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, WalkError> {
         Some(e) => Err(e),
         None => Ok(found.files),
     }
+}
+
+/// The folder under the pipelines whose subfolders are tenants': `<pipelines>/tenants/`.
+pub const TENANTS_DIR: &str = "tenants";
+
+/// Where a pipeline file sits with respect to the tenant folders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Outside `tenants/`: the `default` tenant's file.
+    Top,
+    /// Under `folder` = `.../tenants/NAME/`, at any depth. `name` is the folder's name as
+    /// written (not UTF-8 bytes replaced), not yet checked to be a tenant id.
+    Tenant { folder: PathBuf, name: String },
+    /// Directly in `folder` = `.../tenants/`, in no tenant's folder.
+    Loose { folder: PathBuf },
+}
+
+/// Where `file`, found by walking one of `roots` (the paths the caller named), sits.
+///
+/// The rule is read on the path below the root that reached the file (the first of
+/// `roots` it lies under, as [`walk`] lists it): `tenants/NAME/...` there is tenant NAME's.
+/// When that part does not start with `tenants/`, the root itself may lie inside a tenant
+/// folder (`cmap check pipelines/tenants/acme`, `cmap run pipelines/tenants/acme/a.cmap`):
+/// the last `tenants/NAME` of the root's own path (made absolute, `.` and `..` resolved
+/// lexically, symbolic links not followed) then decides, so a file means the same tenant
+/// however it is named. (A directory called `tenants` above the pipelines reads as a tenant
+/// folder when a path below it is named that way: name the pipelines directory instead.)
+pub fn place(roots: &[PathBuf], file: &Path) -> Place {
+    let root = roots
+        .iter()
+        .find(|r| file.starts_with(r))
+        .map(PathBuf::as_path)
+        .unwrap_or(file);
+    let below: Vec<&std::ffi::OsStr> = file
+        .strip_prefix(root)
+        .map(|rel| names(rel.components()))
+        .unwrap_or_default();
+    if below.first().is_some_and(|c| *c == TENANTS_DIR) {
+        return below_root(root, &below);
+    }
+    // The root's own path: absolute, so `.` inside a tenant folder still says which.
+    let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let mut full: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in absolute.components() {
+        match c {
+            Component::Normal(n) => full.push(n),
+            Component::ParentDir => {
+                full.pop();
+            }
+            _ => {}
+        }
+    }
+    let root_len = full.len();
+    full.extend(below);
+    let Some(at) = full[..root_len].iter().rposition(|c| *c == TENANTS_DIR) else {
+        return Place::Top;
+    };
+    // The folder is `full[..count]`, shown as the caller named it: the named root's
+    // ancestor (or child) that it is, when lexically so, else the absolute path.
+    let shown = |count: usize| -> PathBuf {
+        let lexical = if count <= root_len {
+            root.ancestors()
+                .nth(root_len - count)
+                .map(Path::to_path_buf)
+        } else {
+            Some(root.join(full[root_len]))
+        };
+        lexical
+            .filter(|p| p.file_name() == Some(full[count - 1]))
+            .unwrap_or_else(|| {
+                std::iter::once(Component::RootDir.as_os_str())
+                    .chain(full[..count].iter().copied())
+                    .collect()
+            })
+    };
+    // `tenants/NAME/FILE` at least: NAME is a folder, not the file itself.
+    if full.len() > at + 2 {
+        Place::Tenant {
+            folder: shown(at + 2),
+            name: full[at + 1].to_string_lossy().into_owned(),
+        }
+    } else {
+        Place::Loose {
+            folder: shown(at + 1),
+        }
+    }
+}
+
+/// `parts[0]` is `tenants` under `base`: the place of the file `parts` ends with.
+fn below_root(base: &Path, parts: &[&std::ffi::OsStr]) -> Place {
+    let tenants = base.join(TENANTS_DIR);
+    if parts.len() > 2 {
+        Place::Tenant {
+            folder: tenants.join(parts[1]),
+            name: parts[1].to_string_lossy().into_owned(),
+        }
+    } else {
+        Place::Loose { folder: tenants }
+    }
+}
+
+fn names<'a>(components: std::path::Components<'a>) -> Vec<&'a std::ffi::OsStr> {
+    components
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect()
 }
 
 fn hidden(path: &Path) -> bool {
@@ -277,6 +389,92 @@ mod tests {
             let (files, unreadable) = show(dir.path(), case.named);
             assert_eq!(files, case.files, "{}: files", case.name);
             assert_eq!(unreadable, case.unreadable, "{}: unreadable", case.name);
+        }
+    }
+
+    #[test]
+    fn where_a_file_sits() {
+        let tenant = |folder: &str, name: &str| Place::Tenant {
+            folder: PathBuf::from(folder),
+            name: name.to_string(),
+        };
+        let loose = |folder: &str| Place::Loose {
+            folder: PathBuf::from(folder),
+        };
+        // (what, the roots named, the file, where it sits)
+        let cases: &[(&str, &[&str], &str, Place)] = &[
+            ("top level", &["p"], "p/a.cmap", Place::Top),
+            ("in a subfolder", &["p"], "p/crm/a.cmap", Place::Top),
+            (
+                "a tenant folder",
+                &["p"],
+                "p/tenants/acme/a.cmap",
+                tenant("p/tenants/acme", "acme"),
+            ),
+            (
+                "any depth below it",
+                &["p"],
+                "p/tenants/acme/crm/eu/a.json",
+                tenant("p/tenants/acme", "acme"),
+            ),
+            (
+                "the name as written, checked later",
+                &["p"],
+                "p/tenants/Acme Corp/a.cmap",
+                tenant("p/tenants/Acme Corp", "Acme Corp"),
+            ),
+            (
+                "directly in tenants/",
+                &["p"],
+                "p/tenants/a.cmap",
+                loose("p/tenants"),
+            ),
+            (
+                "tenants/ counts only at the top of the pipelines",
+                &["p"],
+                "p/crm/tenants/acme/a.cmap",
+                Place::Top,
+            ),
+            (
+                "the first root that holds the file decides",
+                &["p/tenants/acme", "p"],
+                "p/tenants/acme/a.cmap",
+                tenant("p/tenants/acme", "acme"),
+            ),
+            (
+                "a tenant folder named",
+                &["p/tenants/acme"],
+                "p/tenants/acme/sub/a.cmap",
+                tenant("p/tenants/acme", "acme"),
+            ),
+            (
+                "a file of a tenant folder named",
+                &["p/tenants/acme/sub/a.cmap"],
+                "p/tenants/acme/sub/a.cmap",
+                tenant("p/tenants/acme", "acme"),
+            ),
+            (
+                "tenants/ named",
+                &["p/tenants"],
+                "p/tenants/acme/a.cmap",
+                tenant("p/tenants/acme", "acme"),
+            ),
+            (
+                "a loose file named",
+                &["p/tenants/a.cmap"],
+                "p/tenants/a.cmap",
+                loose("p/tenants"),
+            ),
+            (
+                "dot segments of a named path resolved",
+                &["p/tenants/acme/../globex/a.cmap"],
+                "p/tenants/acme/../globex/a.cmap",
+                tenant("p/tenants/acme/../globex", "globex"),
+            ),
+        ];
+        for (what, roots, file, want) in cases {
+            let roots: Vec<PathBuf> = roots.iter().map(PathBuf::from).collect();
+            assert_eq!(&place(&roots, Path::new(file)), want, "{what}");
         }
     }
 

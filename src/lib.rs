@@ -20,4 +20,5 @@ pub mod span;
 pub mod stdlib;
 pub mod store;
 pub mod syntax;
+pub mod tenant_id;
 pub mod workspace;

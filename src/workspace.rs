@@ -16,6 +16,12 @@
 //!   standard library is read from a directory when one is given, else from the copy
 //!   embedded in the binary; a standard library file the caller also names is read once,
 //!   as the caller's (so `cmap check stdlib` does not define every type twice).
+//! - Each file's owner comes from its folder ([`files::place`]): a file under
+//!   `<pipelines>/tenants/ID/` is tenant ID's, any other of the caller's files is a
+//!   top-level one (tenant `default`), the standard library is no one's. A folder name
+//!   that is not a tenant id, or a file directly in `tenants/`, is an E1001 naming it
+//!   (once per folder, on its first file). Compile gets the owners as data and checks
+//!   what may reference what (docs/serve.md, "Tenants of pipeline files").
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -24,9 +30,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::compile::{self, ir::Program};
+use crate::compile::{self, ir::Program, Owner};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::files::{self, WalkError};
+use crate::files::{self, Place, WalkError};
 use crate::span::{FileId, SourceMap, Span};
 use crate::syntax::{self, ast::Document};
 
@@ -36,6 +42,9 @@ pub struct Workspace {
     pub sources: SourceMap,
     /// One per file of `sources`, same index (empty for a file that cannot be read).
     pub documents: Vec<Document>,
+    /// Whose each file of `sources` is (same index): its tenant folder's, top-level, or
+    /// the standard library's.
+    pub owners: Vec<Owner>,
     /// How many leading files of `sources` are the standard library.
     pub stdlib_files: usize,
     /// The caller's files (every file after the standard library), in order.
@@ -79,6 +88,7 @@ pub fn read(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Workspace, WalkE
     let mut ws = Workspace {
         sources: SourceMap::default(),
         documents: Vec::new(),
+        owners: Vec::new(),
         stdlib_files: 0,
         user_files: Vec::new(),
         content_hashes: BTreeMap::new(),
@@ -97,10 +107,10 @@ pub fn read(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Workspace, WalkE
                     continue;
                 }
                 let read = read_file(&path);
-                ws.add(path, read);
+                ws.add(path, read, Owner::Stdlib);
             }
             for e in found.unreadable {
-                ws.add_unreadable(e);
+                ws.add_unreadable(e, Owner::Stdlib);
             }
         }
         None => {
@@ -119,18 +129,30 @@ pub fn read(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Workspace, WalkE
                         text: text.to_string(),
                         hash: None,
                     };
-                    ws.add(PathBuf::from(format!("<stdlib>/{name}")), read);
+                    ws.add(
+                        PathBuf::from(format!("<stdlib>/{name}")),
+                        read,
+                        Owner::Stdlib,
+                    );
                 }
             }
         }
     }
     ws.stdlib_files = ws.sources.files.len();
 
+    // E1001 once per folder: the first file of each bad folder.
+    let mut bad_folders: HashSet<PathBuf> = HashSet::new();
     for (path, read) in user_texts {
-        ws.add(path, read);
+        let place = files::place(paths, &path);
+        let owner = Workspace::owner(&place);
+        if let Some(id) = ws.add(path, read, owner) {
+            ws.check_place(id, place, &mut bad_folders);
+        }
     }
     for e in user.unreadable {
-        ws.add_unreadable(e);
+        let place = files::place(paths, &e.path);
+        let owner = Workspace::owner(&place);
+        ws.add_unreadable(e, owner);
     }
     ws.user_files = (ws.stdlib_files..ws.sources.files.len())
         .map(|i| i as FileId)
@@ -143,6 +165,7 @@ pub fn check(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Checked, WalkEr
     let workspace = read(paths, stdlib)?;
     let options = compile::Options {
         stdlib_docs: workspace.stdlib_files,
+        owners: workspace.owners.clone(),
     };
     let compilation = compile::compile(&workspace.documents, &options);
     let mut diagnostics = workspace.diagnostics.clone();
@@ -196,10 +219,11 @@ fn read_file(path: &Path) -> Read {
 }
 
 impl Workspace {
-    /// Adds one file: parsed, or kept with its E0006 so every other file is still checked.
-    fn add(&mut self, path: PathBuf, read: Read) {
+    /// Adds one file: parsed, or kept with its E0006 so every other file is still
+    /// checked. Its id, unless it is gone.
+    fn add(&mut self, path: PathBuf, read: Read, owner: Owner) -> Option<FileId> {
         let (text, hash, problem) = match read {
-            Read::Gone => return,
+            Read::Gone => return None,
             Read::Text { text, hash } => (text, hash, None),
             Read::NotUtf8 {
                 lossy,
@@ -223,6 +247,7 @@ impl Workspace {
             self.content_hashes.insert(path.clone(), hash);
         }
         let id = self.sources.add(path, text);
+        self.owners.push(owner);
         match problem {
             None => {
                 let (doc, diags) = syntax::parse(id, self.sources.get(id));
@@ -238,17 +263,74 @@ impl Workspace {
                 );
             }
         }
+        Some(id)
     }
 
     /// Adds an entry the walk could not read, as an empty file with its E0006.
-    fn add_unreadable(&mut self, e: WalkError) {
+    fn add_unreadable(&mut self, e: WalkError, owner: Owner) {
         let message = e.to_string();
         let id = self.sources.add(e.path, String::new());
+        self.owners.push(owner);
         self.documents.push(Document::default());
         self.diagnostics.push(
             Diagnostic::new(Code::Io, Span::new(id, 0, 0), message)
                 .with_label("here")
                 .with_help(e.help),
         );
+    }
+
+    /// The owner of a file at `place`. A folder whose name is not a tenant id still
+    /// names its files' owner, so the checks between tenants run too (E1001 already
+    /// refuses the version).
+    fn owner(place: &Place) -> Owner {
+        match place {
+            Place::Top | Place::Loose { .. } => Owner::Top,
+            Place::Tenant { name, .. } => Owner::Tenant(name.clone()),
+        }
+    }
+
+    /// E1001 for the file `id` at `place`: directly in `tenants/`, or the first file of a
+    /// folder whose name is not a tenant id.
+    fn check_place(&mut self, id: FileId, place: Place, bad: &mut HashSet<PathBuf>) {
+        let here = Span::new(id, 0, 0);
+        let d = match place {
+            Place::Top => return,
+            Place::Loose { folder } => Diagnostic::new(
+                Code::InvalidTenantFolder,
+                here,
+                format!(
+                    "`{}` is directly in `{}`, in no tenant's folder",
+                    self.sources.get(id).path.display(),
+                    folder.display()
+                ),
+            )
+            .with_label("whose is it?")
+            .with_help(format!(
+                "move it into `{}/ID/` (ID: the tenant it belongs to), or out of `{}` (top-level files are tenant `default`'s)",
+                folder.display(),
+                folder.display()
+            )),
+            Place::Tenant { folder, name } => {
+                let Err(why) = crate::tenant_id::valid_tenant_id(&name) else {
+                    return;
+                };
+                if !bad.insert(folder.clone()) {
+                    return;
+                }
+                Diagnostic::new(
+                    Code::InvalidTenantFolder,
+                    here,
+                    format!(
+                        "the folder `{}` is not named after a tenant: {why}",
+                        folder.display()
+                    ),
+                )
+                .with_label("its files belong to the tenant the folder names")
+                .with_help(
+                    "rename the folder to the tenant's id: 1 to 63 of `a-z`, `0-9` and `-`, starting with a letter or digit",
+                )
+            }
+        };
+        self.diagnostics.push(d);
     }
 }

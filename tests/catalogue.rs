@@ -23,6 +23,7 @@ fn stdlib_program() -> ir::Program {
         .collect();
     let options = compile::Options {
         stdlib_docs: docs.len(),
+        ..compile::Options::default()
     };
     let compiled = compile::compile(&docs, &options);
     compiled.program.expect("the stdlib checks")

@@ -7,7 +7,8 @@ use cmap::diagnostics::Code;
 
 use crate::support::{cmap, golden, root};
 
-/// The input file that demonstrates `code`.
+/// The input that demonstrates `code`: a file, or a directory of pipelines for a code
+/// about where files sit (`tenants/ID/`).
 fn input(code: Code) -> String {
     for ext in ["cmap", "json"] {
         let rel = format!("tests/data/diagnostics/{}.{ext}", code.as_str());
@@ -15,10 +16,48 @@ fn input(code: Code) -> String {
             return rel;
         }
     }
+    let dir = format!("tests/data/diagnostics/{}", code.as_str());
+    if root().join(&dir).is_dir() {
+        return dir;
+    }
     panic!(
-        "no tests/data/diagnostics/{}.cmap or .json: every code needs an example",
+        "no tests/data/diagnostics/{}.cmap, .json or directory: every code needs an example",
         code.as_str()
     );
+}
+
+/// The example of `input` for docs: one fenced block per file, each under its path
+/// when the example is a directory.
+fn example(input: &str) -> String {
+    let lang = |p: &str| if p.ends_with(".json") { "json" } else { "cmap" };
+    let text = |p: &std::path::Path| {
+        let bytes = std::fs::read(p).expect("example readable");
+        String::from_utf8_lossy(&bytes).trim_end().to_string()
+    };
+    let path = root().join(input);
+    if !path.is_dir() {
+        return format!(
+            "Example (`{input}`):\n\n```{}\n{}\n```\n",
+            lang(input),
+            text(&path)
+        );
+    }
+    let files = cmap::files::collect(std::slice::from_ref(&path)).expect("example walks");
+    let mut out = format!("Example (the pipelines directory `{input}/`):\n");
+    for file in files {
+        let rel = file
+            .strip_prefix(&path)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let _ = write!(
+            out,
+            "\n`{rel}`:\n\n```{}\n{}\n```\n",
+            lang(&rel),
+            text(&file)
+        );
+    }
+    out
 }
 
 #[test]
@@ -79,25 +118,18 @@ fn docs_diagnostics_is_generated_from_the_goldens() {
     }
     for &code in Code::ALL {
         let file = input(code);
-        let source = std::fs::read(root().join(&file)).expect("example readable");
-        let source = String::from_utf8_lossy(&source);
         let rendered = std::fs::read_to_string(
             root().join(format!("tests/data/diagnostics/{}.stderr", code.as_str())),
         )
         .unwrap_or_default();
-        let lang = if file.ends_with(".json") {
-            "json"
-        } else {
-            "cmap"
-        };
         let _ = write!(
             doc,
-            "\n## {}\n\n**{}** ({})\n\n{}\n\nExample (`{file}`):\n\n```{lang}\n{}\n```\n\n```text\n{}\n```\n",
+            "\n## {}\n\n**{}** ({})\n\n{}\n\n{}\n```text\n{}\n```\n",
             code.as_str(),
             code.title(),
             code.severity().as_str(),
             code.explain(),
-            source.trim_end(),
+            example(&file),
             rendered.trim_end()
         );
     }

@@ -43,6 +43,7 @@ fn program(text: &str) -> Program {
     docs.push(doc);
     let options = cmap::compile::Options {
         stdlib_docs: cmap::stdlib::EMBEDDED.len(),
+        ..Default::default()
     };
     let compiled = cmap::compile::compile(&docs, &options);
     compiled

@@ -46,10 +46,22 @@ fn parse_and_compile(text: String, kind: SourceKind) {
         let id = sources.add(PathBuf::from(name), std_text.to_string());
         docs.push(syntax::parse(id, sources.get(id)).0);
     }
+    // Half the inputs as a tenant folder's file, so the checks between tenants see them.
+    let owner = if text.len() % 2 == 0 {
+        compile::Owner::Tenant("acme".into())
+    } else {
+        compile::Owner::Top
+    };
     let id = sources.add_kind(PathBuf::from("fuzz"), text, kind);
     let (doc, diags) = syntax::parse(id, sources.get(id));
     docs.push(doc);
-    let compiled = compile::compile(&docs, &compile::Options::default());
+    let mut owners = vec![compile::Owner::Stdlib; docs.len() - 1];
+    owners.push(owner);
+    let options = compile::Options {
+        owners,
+        ..compile::Options::default()
+    };
+    let compiled = compile::compile(&docs, &options);
     // Rendering must not panic either, whatever the spans.
     let mut all = diags;
     all.extend(compiled.diagnostics);

@@ -36,6 +36,7 @@ mod serve;
 mod serve_abuse;
 mod serve_http;
 mod serve_reload;
+mod tenants;
 mod tidy;
 mod webhook_tokens;
 mod workspace;

@@ -62,7 +62,7 @@ fn run_inner(global: &Global, args: Args) -> Result<u8, state::Failure> {
     let human = args.format == super::check::Format::Human;
     let observer = Progress::new(human && std::io::stderr().is_terminal(), human);
     // A manual run overrides a quota pause (the server would wait): say so.
-    let tenant = engine.ingest_tenant(task, &program.connections);
+    let tenant = task.tenant.clone();
     if let Some(until) = engine
         .store
         .task_state(&tenant, &task.id)

@@ -106,7 +106,7 @@ pub fn run(global: &Global, args: Args) -> u8 {
             return EXIT_USAGE;
         }
     }
-    let record = match engine.save_webhook_token(task, &program.connections, &token) {
+    let record = match engine.save_webhook_token(task, &token) {
         Ok(r) => r,
         Err(e) => {
             if generate {

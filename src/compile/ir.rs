@@ -509,6 +509,11 @@ pub struct Task {
     /// The connection it reads through (`connection ID`); `None`: the connection of the
     /// schema's integration, when there is exactly one.
     pub connection: Option<Arc<Connection>>,
+    /// The tenant it belongs to, where its executions, shards and deliveries are stored:
+    /// its file's folder's (`tenants/ID/`); for a top-level file's task, the tenant of the
+    /// tenant-scope connection it reads through, else `default` (docs/serve.md, "Tenants
+    /// of pipeline files").
+    pub tenant: String,
 }
 
 /// The spec's IntegrationConnection as a pipeline declares it: which integration, whose,
@@ -521,7 +526,8 @@ pub struct Connection {
     /// `rss`, `rest`, `files`.
     pub integration: String,
     pub scope: ConnectionScope,
-    /// For tenant scope (default `default`).
+    /// For tenant scope: its folder's tenant (`tenants/ID/`), else its `tenant "ID"`,
+    /// else `default`. `None` for system scope.
     pub tenant: Option<String>,
     pub auth: AuthConfig,
     /// Connector settings (`instanceUrl`, `baseUrl`, `path`, ...), typed by its

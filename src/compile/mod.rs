@@ -16,6 +16,7 @@ pub mod ir;
 pub mod path;
 mod schema;
 mod task;
+mod tenant;
 pub mod types;
 
 #[cfg(test)]
@@ -31,6 +32,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::functions::Rates;
 use crate::sandbox::Sandbox;
 use crate::syntax::ast::{self, Document, Item, Span};
+pub use tenant::Owner;
 pub use types::{FieldType, Ty, TypeInfo, Types};
 
 /// How to compile.
@@ -39,6 +41,10 @@ pub struct Options {
     /// How many leading documents of `docs` are the stdlib. When the pipeline declares
     /// rate tables, they replace the stdlib's whole (W0112).
     pub stdlib_docs: usize,
+    /// Whose each document is, by index (the workspace loader reads it from the file's
+    /// folder, `tenants/ID/`). A document past the end is the stdlib's when it is one of
+    /// the first `stdlib_docs`, else a top-level file's.
+    pub owners: Vec<Owner>,
 }
 
 /// The outcome of a compile: the program when there is no error, and every diagnostic
@@ -99,6 +105,8 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
     };
 
     let items = || docs.iter().flat_map(|d| &d.items);
+    let owners = tenant::Owners::new(options);
+    tenant::check_definitions(&mut cx, &owners, docs);
 
     // Schemas: every one is checked, the first of each id is kept.
     let mut first_schema: HashMap<&str, Span> = HashMap::new();
@@ -107,7 +115,8 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
         let Item::Schema(s) = item else { continue };
         let duplicate = match first_schema.get(s.id.node.as_str()) {
             Some(first) => {
-                cx.push(types::duplicate("schema", &s.id.node, s.id.span, *first));
+                let d = tenant::duplicate(&owners, "schema", &s.id.node, s.id.span, *first);
+                cx.push(d);
                 true
             }
             None => {
@@ -135,12 +144,8 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
         let Item::Connection(c) = item else { continue };
         let duplicate = match first_connection.get(c.id.node.as_str()) {
             Some(first) => {
-                cx.push(types::duplicate(
-                    "connection",
-                    &c.id.node,
-                    c.id.span,
-                    *first,
-                ));
+                let d = tenant::duplicate(&owners, "connection", &c.id.node, c.id.span, *first);
+                cx.push(d);
                 true
             }
             None => {
@@ -149,6 +154,7 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
             }
         };
         let lowered = connection::lower(&mut cx, c);
+        let lowered = tenant::connection(&mut cx, &owners, c, lowered);
         if !duplicate {
             connection_asts.push(c);
             connections.extend(lowered.map(Arc::new));
@@ -222,14 +228,31 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
     for item in items() {
         let Item::Task(t) = item else { continue };
         if let Some(first) = first_task.get(t.id.node.as_str()) {
-            cx.push(types::duplicate("task", &t.id.node, t.id.span, *first));
+            cx.push(tenant::duplicate(
+                &owners, "task", &t.id.node, t.id.span, *first,
+            ));
         } else {
             first_task.insert(&t.id.node, t.id.span);
         }
         task_asts.push(t);
+        let tenant = tenant::of_task(&owners, t, &known_connections, &lowered);
+        let defined = tenant::Defined {
+            schemas: &first_schema,
+            connections: &first_connection,
+        };
+        tenant::check_task(
+            &mut cx,
+            &owners,
+            t,
+            &tenant,
+            &defined,
+            &known_connections,
+            &lowered,
+        );
         if let Some(task) = task::lower(
             &mut cx,
             t,
+            tenant,
             &known,
             &lowered,
             &schema_facts,

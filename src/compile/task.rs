@@ -76,6 +76,7 @@ pub(super) struct SchemaFacts<'a> {
 pub(super) fn lower(
     cx: &mut Cx<'_>,
     t: &ast::Task,
+    tenant: String,
     known: &[&str],
     schemas: &HashMap<&str, Arc<ir::Schema>>,
     facts: &HashMap<&str, SchemaFacts<'_>>,
@@ -264,6 +265,7 @@ pub(super) fn lower(
         retry: retry?,
         notifications: notifications?,
         connection: connection?,
+        tenant,
     })
 }
 

@@ -65,7 +65,16 @@ fn parse(src: &str, edit: impl FnOnce(&mut Document)) -> (SourceMap, Vec<Documen
 
 pub(super) fn compile_src(src: &str, edit: impl FnOnce(&mut Document)) -> (SourceMap, Compilation) {
     let (map, docs) = parse(src, edit);
-    (map, compile(&docs, &Options { stdlib_docs: 1 }))
+    (
+        map,
+        compile(
+            &docs,
+            &Options {
+                stdlib_docs: 1,
+                ..Default::default()
+            },
+        ),
+    )
 }
 
 /// `CODE line:col message [label] (help) {line:col related}` per diagnostic.
@@ -1202,6 +1211,7 @@ fn the_repository_stdlib_and_pipelines_compile() {
         &docs,
         &Options {
             stdlib_docs: stdlib,
+            ..Default::default()
         },
     );
     let rendered: Vec<String> = c
@@ -1288,7 +1298,7 @@ mod never_panics {
             let std_id = map.add(PathBuf::from("stdlib.cmap"), STDLIB.to_string());
             let id = map.add(PathBuf::from("mutated.cmap"), text);
             let docs = vec![syntax::parse(std_id, map.get(std_id)).0, syntax::parse(id, map.get(id)).0];
-            let c = compile(&docs, &Options { stdlib_docs: 1 });
+            let c = compile(&docs, &Options { stdlib_docs: 1, ..Default::default() });
             prop_assert_eq!(c.program.is_some(), !c.has_errors());
         }
     }

@@ -117,7 +117,13 @@ impl DefinitionChecker {
         let mut docs = self.docs.clone();
         let stdlib_docs = docs.len();
         docs.push(doc);
-        let compilation = compile::compile(&docs, &compile::Options { stdlib_docs });
+        let compilation = compile::compile(
+            &docs,
+            &compile::Options {
+                stdlib_docs,
+                ..compile::Options::default()
+            },
+        );
         diagnostics.extend(compilation.diagnostics);
         diagnostics.sort_by_key(|d| (d.span.file, d.span.start, d.code));
         diagnostics.dedup();

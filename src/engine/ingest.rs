@@ -13,7 +13,7 @@ use super::page::RecordOutcome;
 use super::MAX_EXECUTION_ERRORS;
 use super::{
     close_execution, commit_page, log, new_execution, Engine, EngineError, NewExecution,
-    PageContext, PageInput, DEFAULT_TENANT,
+    PageContext, PageInput,
 };
 use crate::compile::ir::{Connection, Task};
 use crate::store::{
@@ -40,14 +40,6 @@ pub enum Ingested {
 }
 
 impl Engine {
-    /// The tenant a delivery to `task` is stored in: its connection's, else the default.
-    pub fn ingest_tenant(&self, task: &Task, connections: &[Arc<Connection>]) -> String {
-        self.connection_for(task, connections)
-            .ok()
-            .and_then(|c| c.tenant.clone())
-            .unwrap_or_else(|| DEFAULT_TENANT.to_string())
-    }
-
     /// The integration a delivery's records belong to. A webhook task may have no
     /// connection at all: records then belong to the schema's integration, else to
     /// "webhook". The same rule as `Engine::run`: external ids belong to the system that
@@ -117,7 +109,7 @@ impl Engine {
         sizes: &[usize],
         message: &str,
     ) -> Result<(), EngineError> {
-        let tenant = self.ingest_tenant(task, connections);
+        let tenant = task.tenant.clone();
         let integration = self.ingest_integration(task, connections);
         let error = format!(
             "cmap panicked while storing this delivery: {message} (a bug: please report it); nothing of it was stored and its event id was not marked, so a redelivery is taken"
@@ -165,7 +157,7 @@ impl Engine {
         connections: &[Arc<Connection>],
         deliveries: Vec<Delivery>,
     ) -> Result<Vec<Ingested>, EngineError> {
-        let tenant = self.ingest_tenant(task, connections);
+        let tenant = task.tenant.clone();
         let integration = self.ingest_integration(task, connections);
 
         // Which deliveries are stored: a redelivery (seen before, or twice in this batch)

@@ -240,10 +240,9 @@ impl Engine {
         full: bool,
     ) -> Result<Prepared, EngineError> {
         let connection = self.connection_for(task, connections)?;
-        let tenant = connection
-            .tenant
-            .clone()
-            .unwrap_or_else(|| DEFAULT_TENANT.to_string());
+        // The task's (its folder's; compile gives a top-level task its connection's):
+        // a system-wide connection serves every tenant, so it cannot say whose the run is.
+        let tenant = task.tenant.clone();
         let connector = connectors::for_integration(&connection.integration)
             .ok_or_else(|| EngineError::UnknownConnector(connection.integration.clone()))?;
         let http = if connection.integration == "files" {

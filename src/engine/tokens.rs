@@ -7,15 +7,13 @@
 //! every other secret. Pipeline connection ids never start with `task:` (`check`
 //! refuses them), so the two cannot meet.
 //!
-//! The record lives in the tenant the task's deliveries are stored in
-//! ([`Engine::ingest_tenant`]).
-
-use std::sync::Arc;
+//! The record lives in the tenant the task's deliveries are stored in (the task's own,
+//! [`Task::tenant`]).
 
 use serde_json::{Map, Value};
 
 use super::{Engine, EngineError};
-use crate::compile::ir::{Connection, Task};
+use crate::compile::ir::Task;
 use crate::connectors::auth::Secret;
 use crate::store::crypto;
 use crate::store::{
@@ -43,12 +41,8 @@ fn error(task: &str, message: String) -> EngineError {
 
 impl Engine {
     /// The stored token of `task`; `None` when none is stored yet.
-    pub fn webhook_token(
-        &self,
-        task: &Task,
-        connections: &[Arc<Connection>],
-    ) -> Result<Option<Secret>, EngineError> {
-        let tenant = self.ingest_tenant(task, connections);
+    pub fn webhook_token(&self, task: &Task) -> Result<Option<Secret>, EngineError> {
+        let tenant = task.tenant.clone();
         let Some(record) = self.store.connection(&tenant, &record_id(&task.id))? else {
             return Ok(None);
         };
@@ -81,7 +75,6 @@ impl Engine {
     pub fn save_webhook_token(
         &self,
         task: &Task,
-        connections: &[Arc<Connection>],
         token: &Secret,
     ) -> Result<ConnectionRecord, EngineError> {
         let keyring = self.keyring.as_deref().ok_or_else(|| {
@@ -90,7 +83,7 @@ impl Engine {
                 "storing a webhook token needs the master key, which is not loaded".into(),
             )
         })?;
-        let tenant = self.ingest_tenant(task, connections);
+        let tenant = task.tenant.clone();
         let id = record_id(&task.id);
         let now = chrono::Utc::now();
         let existing = self.store.connection(&tenant, &id)?;

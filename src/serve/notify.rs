@@ -255,6 +255,7 @@ mod tests {
             retry: t.retry.clone(),
             notifications,
             connection: None,
+            tenant: t.tenant.clone(),
         }
     }
 

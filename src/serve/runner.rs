@@ -77,7 +77,7 @@ impl Runner {
             .tasks
             .iter()
             .filter(|t| {
-                let tenant = shared.engine.ingest_tenant(t, &loaded.program.connections);
+                let tenant = t.tenant.clone();
                 shared
                     .engine
                     .store
@@ -113,11 +113,7 @@ impl Runner {
         let Some(task) = loaded.program.task(task_id) else {
             return;
         };
-        let tenant = self
-            .shared
-            .engine
-            .ingest_tenant(task, &loaded.program.connections);
-        let mut batch = crate::store::Batch::new(&tenant);
+        let mut batch = crate::store::Batch::new(&task.tenant);
         batch.push(crate::store::Op::UpdateTask {
             task_id: task_id.to_string(),
             update: crate::store::TaskUpdate {
@@ -247,10 +243,7 @@ impl Runner {
     pub fn paused_until(&self, task_id: &str) -> Option<DateTime<Utc>> {
         let loaded = self.shared.snapshot();
         let task = loaded.program.task(task_id)?;
-        let tenant = self
-            .shared
-            .engine
-            .ingest_tenant(task, &loaded.program.connections);
+        let tenant = task.tenant.clone();
         match self.shared.engine.store.task_state(&tenant, task_id) {
             Ok(state) => state.and_then(|s| s.paused_until),
             Err(e) => {

@@ -414,7 +414,7 @@ fn plan(shared: &Shared) -> Plan {
                 )
         })
         .map(|t| {
-            let tenant = shared.engine.ingest_tenant(t, &program.connections);
+            let tenant = t.tenant.clone();
             let last_run_at = shared
                 .engine
                 .store

@@ -85,7 +85,7 @@ impl WebhookSecrets {
                         ),
                     }),
                 },
-                SecretSource::Stored => match engine.webhook_token(task, &program.connections)
+                SecretSource::Stored => match engine.webhook_token(task)
                 {
                     Ok(Some(secret)) => Ok(secret),
                     Ok(None) => Err(Unavailable {

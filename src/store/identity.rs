@@ -6,12 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The tenant of file-based pipelines and of everything stored before tenants existed.
-/// Every store has it from its first open.
-pub const DEFAULT_TENANT: &str = "default";
-
-/// The longest tenant id: one DNS label, so it fits a host name or a path segment.
-const MAX_TENANT_ID: usize = 63;
+pub use crate::tenant_id::DEFAULT_TENANT;
 /// The longest e-mail address (RFC 5321's path limit, 256, less the angle brackets).
 const MAX_EMAIL: usize = 254;
 
@@ -143,36 +138,7 @@ pub enum Revocation {
     Unknown,
 }
 
-/// `Ok` when `id` is a tenant id: 1 to 63 of `a-z`, `0-9` and `-`, starting with a
-/// letter or digit (a DNS label's characters: safe in a path, a header, a file name).
-/// `Err` says what is wrong and how to fix it.
-pub fn valid_tenant_id(id: &str) -> std::result::Result<(), String> {
-    let shown = id.escape_default();
-    if id.is_empty() {
-        return Err("a tenant id is empty".into());
-    }
-    if id.len() > MAX_TENANT_ID {
-        return Err(format!(
-            "tenant id `{shown}` is {} characters long; at most {MAX_TENANT_ID}",
-            id.len()
-        ));
-    }
-    if let Some(bad) = id
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Err(format!(
-            "tenant id `{shown}` holds `{}`: use lower-case letters, digits and `-`",
-            bad.escape_default()
-        ));
-    }
-    if id.starts_with('-') {
-        return Err(format!(
-            "tenant id `{shown}` starts with `-`: start it with a letter or digit"
-        ));
-    }
-    Ok(())
-}
+pub use crate::tenant_id::valid_tenant_id;
 
 /// The address `email` stands for, trimmed and in lower case; `Err` says why it is not
 /// one. Deliberately simple (one `@`, something before it, a dotted domain after it, no

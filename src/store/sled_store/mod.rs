@@ -113,10 +113,10 @@ mod identity;
 mod identity_tests;
 mod integration_defs;
 mod keys;
+mod oauth_state;
 mod platform;
 #[cfg(test)]
 mod platform_tests;
-mod oauth_state;
 mod prune;
 #[cfg(test)]
 mod tests;
