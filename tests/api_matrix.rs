@@ -184,6 +184,18 @@ const MATRIX: &[Row] = &[
     },
     Row {
         method: "GET",
+        path: "/api/integrations",
+        own: [Served, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/integrations/{id}",
+        own: [Served, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
         path: "/api/pipelines",
         own: [Forbidden, Forbidden, Served],
         other: [NotFound, NotFound, Served],
@@ -299,7 +311,8 @@ impl World {
             .path
             .replace("{task}", &format!("{tenant}-sync"))
             .replace("{execution}", &format!("{tenant}-e1"))
-            .replace("{integration}", "rest");
+            .replace("{integration}", "rest")
+            .replace("{id}", "rest");
         let url = format!("{}{path}", self.base);
         let mut request = match row.method {
             "GET" => self.client.get(url),
@@ -557,6 +570,80 @@ async fn a_failed_execution_is_retried_with_retry_of() {
     .await
     .expect("answered");
     assert_eq!(r.status(), 404, "not an execution of that integration");
+    if let Some(stop) = w.stop.take() {
+        let _ = stop.send(());
+    }
+}
+
+/// The catalogue: users and tenant admins see the public integrations; a
+/// `superadmin_only` one (Google News) is 404 to them, like one that does not exist,
+/// and listed for super admins only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn superadmin_only_integrations_are_invisible_to_others() {
+    let mut w = world().await;
+    for (token, sees) in [
+        (&w.tokens[0], false),
+        (&w.tokens[1], false),
+        (&w.tokens[2], true),
+    ] {
+        let r = w
+            .client
+            .get(format!("{}/api/integrations/google-news", w.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status().as_u16(), if sees { 200 } else { 404 });
+        let r = w
+            .client
+            .get(format!("{}/api/integrations?limit=1000", w.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("answered");
+        let body: serde_json::Value = r.json().await.expect("JSON");
+        let ids: Vec<&str> = body["integrations"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|d| d["id"].as_str())
+            .collect();
+        assert!(ids.contains(&"salesforce"), "{ids:?}");
+        assert_eq!(ids.contains(&"google-news"), sees, "{ids:?}");
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted, "in id order");
+    }
+    // Paged: two at a time, the same list.
+    let admin = &w.tokens[2];
+    let mut cursor: Option<String> = None;
+    let mut paged = Vec::new();
+    loop {
+        let url = match &cursor {
+            None => format!("{}/api/integrations?limit=2", w.base),
+            Some(c) => format!("{}/api/integrations?limit=2&cursor={c}", w.base),
+        };
+        let r = w
+            .client
+            .get(url)
+            .bearer_auth(admin)
+            .send()
+            .await
+            .expect("answered");
+        let body: serde_json::Value = r.json().await.expect("JSON");
+        let page = body["integrations"].as_array().expect("a list");
+        assert!(page.len() <= 2);
+        paged.extend(
+            page.iter()
+                .filter_map(|d| d["id"].as_str().map(str::to_string)),
+        );
+        match body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert!(paged.len() >= 9, "{paged:?}");
+    assert!(paged.windows(2).all(|w| w[0] < w[1]), "{paged:?}");
     if let Some(stop) = w.stop.take() {
         let _ = stop.send(());
     }

@@ -28,11 +28,13 @@ use utoipa_axum::routes;
 use super::auth::{Action, Actor};
 use super::control;
 use super::deliveries::Deliveries;
+use super::integrations;
 use super::metrics::Metrics;
 use super::runner::Runner;
 use super::state::Shared;
 use super::webhook_secrets::{Unavailable, WebhookSecrets};
 use crate::compile::ir::{Schedule, Task};
+use crate::engine::catalogue::{Catalogue, DefinitionChecker};
 use crate::engine::{Ingested, DEFAULT_TENANT};
 
 /// Webhook bodies larger than this are refused with 413 (the default).
@@ -118,6 +120,38 @@ pub(super) struct Api {
     deliveries: Arc<Deliveries>,
     /// The OpenAPI document of these routes, as JSON (set once, when they are built).
     openapi: std::sync::OnceLock<Arc<str>>,
+    /// The integration catalogue and the pipelines generation it was built from
+    /// ([`Api::catalogue`]).
+    catalogue: std::sync::Mutex<Option<(u64, Arc<Catalogue>)>>,
+}
+
+impl Api {
+    /// The integration catalogue: the loaded pipelines' (stdlib's) `integration`
+    /// definitions layered with the super admin's entries in the store. Built on first
+    /// use and kept until a reload serves a new generation or
+    /// a write of an entry drops it. 503 when the
+    /// store cannot be read.
+    pub(super) fn catalogue(&self) -> Result<Arc<Catalogue>, ApiError> {
+        let loaded = self.shared.snapshot();
+        let mut cached = self.catalogue.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, catalogue)) = cached.as_ref() {
+            if *generation == loaded.generation {
+                return Ok(catalogue.clone());
+            }
+        }
+        // Built under the lock: concurrent first uses build once, and an invalidation
+        // cannot be overtaken by a build that read the store before the write.
+        let catalogue = Arc::new(
+            Catalogue::build(
+                &loaded.program,
+                &*self.shared.engine.store,
+                DefinitionChecker::embedded(),
+            )
+            .map_err(store_error)?,
+        );
+        *cached = Some((loaded.generation, catalogue.clone()));
+        Ok(catalogue)
+    }
 }
 
 /// The API with the default settings.
@@ -150,6 +184,7 @@ pub fn router_with(
         config,
         deliveries,
         openapi: std::sync::OnceLock::new(),
+        catalogue: std::sync::Mutex::new(None),
     });
     // Every route goes through `routes!`, which also describes it in the OpenAPI
     // document (from its `#[utoipa::path]`): nothing is served undescribed.
@@ -172,6 +207,9 @@ pub fn router_with(
         .routes(routes!(control::integration_execution_logs))
         .routes(routes!(control::cancel_integration_execution))
         .routes(routes!(control::retry_integration_execution))
+        // The catalogue (spec "API Reference": Integration Management).
+        .routes(routes!(integrations::list_integrations))
+        .routes(routes!(integrations::get_integration))
         .routes(routes!(control::pipelines))
         .routes(routes!(control::reload))
         .routes(routes!(openapi_json))

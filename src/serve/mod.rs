@@ -6,6 +6,7 @@ pub mod auth;
 pub mod control;
 pub mod deliveries;
 pub mod http;
+pub mod integrations;
 pub mod listen;
 pub mod loader;
 pub mod metrics;

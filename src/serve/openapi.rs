@@ -24,6 +24,7 @@ use crate::store::{SyncExecution, SyncLog};
     modifiers(&BearerToken),
     components(schemas(Problem)),
     tags(
+        (name = "integrations", description = "The integration catalogue"),
         (name = "tasks", description = "Sync tasks: run, pause, resume"),
         (name = "executions", description = "Sync executions and their logs"),
         (name = "webhooks", description = "Realtime deliveries (their own token)"),
