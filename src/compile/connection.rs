@@ -647,13 +647,17 @@ fn list(items: &[&str]) -> String {
         .join(", ")
 }
 
-/// W0707: a task that names no connection, whose integration several connections serve.
-/// None or one is not reported here: the engine says at run time when none exists.
+/// W0707 for each task that names no connection while several serve its schema's
+/// integration for its tenant (its folder's connections, else the system ones; every
+/// serving one for a top-level task: [`ir::serving_connection`]): the engine would
+/// refuse to guess.
 pub(super) fn check_ambiguous(
     cx: &mut Cx<'_>,
     tasks: &[&ast::Task],
-    connections: &[&ast::Connection],
+    connections: &super::task::Connections<'_>,
+    declared: &HashMap<&str, Span>,
     schema_integration: &HashMap<&str, &str>,
+    owners: &super::tenant::Owners<'_>,
 ) {
     for t in tasks {
         if t.connection.is_some() {
@@ -666,18 +670,17 @@ pub(super) fn check_ambiguous(
         let Some(integration) = integration else {
             continue;
         };
-        let serving: Vec<&&ast::Connection> = connections
-            .iter()
-            .filter(|c| {
-                c.integration
-                    .as_ref()
-                    .is_some_and(|i| i.node == integration)
-            })
-            .collect();
+        let folder = owners.of(t.id.span).folder();
+        let mut serving =
+            match ir::serving_connection(connections.lowered.values(), integration, folder) {
+                Ok(_) => continue,
+                Err(candidates) => candidates,
+            };
         if serving.len() < 2 {
             continue;
         }
-        let ids: Vec<&str> = serving.iter().map(|c| c.id.node.as_str()).collect();
+        serving.sort_by(|a, b| a.id.cmp(&b.id));
+        let ids: Vec<&str> = serving.iter().map(|c| c.id.as_str()).collect();
         let mut d = Diagnostic::new(
             Code::AmbiguousConnection,
             t.id.span,
@@ -693,10 +696,9 @@ pub(super) fn check_ambiguous(
             ids.first().copied().unwrap_or_default()
         ));
         for c in serving {
-            d = d.with_related(
-                c.id.span,
-                format!("connection `{}` serves `{integration}`", c.id.node),
-            );
+            if let Some(at) = declared.get(c.id.as_str()) {
+                d = d.with_related(*at, format!("connection `{}` serves `{integration}`", c.id));
+            }
         }
         cx.push(d);
     }

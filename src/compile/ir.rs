@@ -516,6 +516,50 @@ pub struct Task {
     pub tenant: String,
 }
 
+/// The connection a task that names none reads through: among the connections serving
+/// `integration` (the source integration of its schema), those of the task's `tenant`
+/// (tenant scope; no `tenant` clause is `default`) when there are any, else the
+/// `scope system` ones, which serve every tenant. So a tenant's own connection wins over
+/// the system one (the AI providers' bring-your-own-key), and one tenant's connection
+/// never serves another's task. `tenant: None` (a top-level task, whose tenant comes
+/// from its connection): every serving connection. `Err` holds the candidates when
+/// there is not exactly one (none: nothing serves it; several: ambiguous, W0707).
+/// `Engine::connection_for` and `check` both resolve with this.
+pub fn serving_connection<'c>(
+    connections: impl IntoIterator<Item = &'c Arc<Connection>>,
+    integration: &str,
+    tenant: Option<&str>,
+) -> Result<&'c Arc<Connection>, Vec<&'c Arc<Connection>>> {
+    let serving: Vec<&Arc<Connection>> = connections
+        .into_iter()
+        .filter(|c| c.integration == integration)
+        .collect();
+    let candidates = match tenant {
+        None => serving,
+        Some(t) => {
+            let (own, system): (Vec<_>, Vec<_>) = serving
+                .into_iter()
+                .filter(|c| {
+                    c.scope == ConnectionScope::System
+                        || c.tenant
+                            .as_deref()
+                            .unwrap_or(crate::tenant_id::DEFAULT_TENANT)
+                            == t
+                })
+                .partition(|c| c.scope == ConnectionScope::Tenant);
+            if own.is_empty() {
+                system
+            } else {
+                own
+            }
+        }
+    };
+    match candidates.as_slice() {
+        [one] => Ok(*one),
+        _ => Err(candidates),
+    }
+}
+
 /// The spec's IntegrationConnection as a pipeline declares it: which integration, whose,
 /// how to authenticate (secret values named, never written), and connector settings.
 #[derive(Debug, Clone, PartialEq)]

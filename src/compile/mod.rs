@@ -272,7 +272,14 @@ pub fn compile(docs: &[Document], options: &Options) -> Compilation {
             Some((s.id.node.as_str(), integration.node.as_str()))
         })
         .collect();
-    connection::check_ambiguous(&mut cx, &task_asts, &connection_asts, &schema_integration);
+    connection::check_ambiguous(
+        &mut cx,
+        &task_asts,
+        &known_connections,
+        &first_connection,
+        &schema_integration,
+        &owners,
+    );
 
     let mut diagnostics = cx.diags;
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start));

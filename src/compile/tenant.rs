@@ -228,10 +228,12 @@ pub(super) fn connection(
 
 /// The connection a task reads through, as the engine picks it
 /// (`Engine::connection_for`): the one it names, else the one connection serving its
-/// schema's source integration. `None` when it cannot be told (none or several serve:
+/// schema's source integration, of its tenant's `folder` first
+/// ([`ir::serving_connection`]). `None` when it cannot be told (none or several serve:
 /// the engine then refuses the run, W0707) or it did not check.
-fn through<'c>(
+pub(super) fn through<'c>(
     t: &ast::Task,
+    folder: Option<&str>,
     connections: &'c task::Connections<'_>,
     schemas: &HashMap<&str, Arc<ir::Schema>>,
 ) -> Option<&'c Arc<ir::Connection>> {
@@ -240,14 +242,7 @@ fn through<'c>(
     }
     let schema = schemas.get(t.schema.as_ref()?.node.as_str())?;
     let integration = schema.integration.as_deref()?;
-    let mut serving = connections
-        .lowered
-        .values()
-        .filter(|c| c.integration == integration);
-    match (serving.next(), serving.next()) {
-        (Some(one), None) => Some(one),
-        _ => None,
-    }
+    ir::serving_connection(connections.lowered.values(), integration, folder).ok()
 }
 
 /// The tenant `t` belongs to: its folder's; for a top-level task, the tenant of the
@@ -261,7 +256,7 @@ pub(super) fn of_task(
     if let Some(folder) = owners.of(t.id.span).folder() {
         return folder.to_string();
     }
-    through(t, connections, schemas)
+    through(t, None, connections, schemas)
         .filter(|c| c.scope == ir::ConnectionScope::Tenant)
         .and_then(|c| c.tenant.clone())
         .unwrap_or_else(|| DEFAULT_TENANT.to_string())
@@ -318,7 +313,11 @@ pub(super) fn check_task(
         }
     }
 
-    let Some(c) = through(t, connections, schemas) else {
+    // Its tenant's connection (or a system one); else, to report it, the one other
+    // tenant's connection it would otherwise read through.
+    let found = through(t, home.folder(), connections, schemas)
+        .or_else(|| through(t, None, connections, schemas));
+    let Some(c) = found else {
         return;
     };
     let Some(at) = defined.connections.get(c.id.as_str()).copied() else {
@@ -472,6 +471,95 @@ mod tests {
             let files: Vec<(Owner, &str)> =
                 files.iter().map(|(o, t)| (o.clone(), t.as_str())).collect();
             assert_eq!(tenants(&files), *want, "{what}");
+        }
+    }
+
+    /// The connection a task that names none reads through (what the engine uses too):
+    /// its tenant's, else a system one, never another tenant's; several tenants each
+    /// with a connection of one integration is no ambiguity for their tasks.
+    #[test]
+    fn a_task_that_names_no_connection_reads_through_its_tenants() {
+        let through = |files: &[(Owner, String)]| -> Vec<String> {
+            let mut map = SourceMap::default();
+            let mut docs = Vec::new();
+            let mut owners = vec![Owner::Stdlib];
+            let stdlib = (
+                "stdlib.cmap".to_string(),
+                super::super::tests::STDLIB.to_string(),
+            );
+            let pipeline = files
+                .iter()
+                .enumerate()
+                .map(|(i, (_, text))| (format!("{i}.cmap"), text.clone()));
+            for (name, text) in std::iter::once(stdlib).chain(pipeline) {
+                let id = map.add(PathBuf::from(name), text);
+                let (doc, diags) = syntax::parse(id, map.get(id));
+                assert!(diags.is_empty(), "{diags:#?}");
+                docs.push(doc);
+            }
+            owners.extend(files.iter().map(|(o, _)| o.clone()));
+            let c = compile(
+                &docs,
+                &Options {
+                    stdlib_docs: 1,
+                    owners,
+                },
+            );
+            assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+            let program = c.program.expect("checks");
+            program
+                .tasks
+                .iter()
+                .map(|t| {
+                    let integration = t.schema.integration.as_deref().unwrap_or_default();
+                    let c = crate::compile::ir::serving_connection(
+                        &program.connections,
+                        integration,
+                        Some(&t.tenant),
+                    );
+                    format!("{} -> {}", t.id, c.map_or("none".into(), |c| c.id.clone()))
+                })
+                .collect()
+        };
+        let acme = || Owner::Tenant("acme".into());
+        let globex = || Owner::Tenant("globex".into());
+        let sf = |id: &str, extra: &str| {
+            format!("connection {id} {{ integration salesforce {extra} auth oauth2 {{ clientId: \"i\", clientSecret: env(\"S\"), refreshToken: stored, tokenUrl: \"https://t\" }} }}\n")
+        };
+        let system = sf("everyone", "scope system");
+        // (what, the files and their owners, each task's connection)
+        type Case<'a> = (&'a str, Vec<(Owner, String)>, &'a [&'a str]);
+        let cases: &[Case<'_>] = &[
+            (
+                "each tenant's own, no ambiguity",
+                vec![
+                    (Owner::Top, SCHEMA.to_string()),
+                    (
+                        acme(),
+                        format!("{}task a {{ schema s }}\n", sf("acme-api", "")),
+                    ),
+                    (
+                        globex(),
+                        format!("{}task g {{ schema s }}\n", sf("globex-api", "")),
+                    ),
+                ],
+                &["a -> acme-api", "g -> globex-api"],
+            ),
+            (
+                "a tenant's own wins over the system one; without, the system one",
+                vec![
+                    (Owner::Top, format!("{SCHEMA}{system}")),
+                    (
+                        acme(),
+                        format!("{}task a {{ schema s }}\n", sf("acme-api", "")),
+                    ),
+                    (globex(), "task g { schema s }\n".to_string()),
+                ],
+                &["a -> acme-api", "g -> everyone"],
+            ),
+        ];
+        for (what, files, want) in cases {
+            assert_eq!(through(files), *want, "{what}");
         }
     }
 }

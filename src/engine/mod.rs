@@ -208,7 +208,9 @@ impl Engine {
         Ok(recovered)
     }
 
-    /// The connection a task reads through.
+    /// The connection a task reads through: the one it names, else its tenant's one
+    /// connection serving its schema's integration, else the system one
+    /// ([`crate::compile::ir::serving_connection`]).
     pub fn connection_for(
         &self,
         task: &Task,
@@ -218,18 +220,14 @@ impl Engine {
             return Ok(c.clone());
         }
         let integration = task.schema.integration.clone().unwrap_or_default();
-        let matching: Vec<&Arc<Connection>> = connections
-            .iter()
-            .filter(|c| c.integration == integration)
-            .collect();
-        match matching.as_slice() {
-            [one] => Ok((*one).clone()),
-            _ => Err(EngineError::NoConnection {
+        // The task's tenant's own connection, else a system one (`serving_connection`).
+        crate::compile::ir::serving_connection(connections, &integration, Some(&task.tenant))
+            .cloned()
+            .map_err(|candidates| EngineError::NoConnection {
                 task: task.id.clone(),
                 integration,
-                candidates: matching.iter().map(|c| c.id.clone()).collect(),
-            }),
-        }
+                candidates: candidates.iter().map(|c| c.id.clone()).collect(),
+            })
     }
 
     /// Everything a read needs: the connection, its tenant, the connector, the request.
