@@ -26,6 +26,7 @@ mod oauth;
 mod page;
 mod replay;
 mod retry;
+pub mod tenant_connection;
 mod tokens;
 
 use std::path::PathBuf;
