@@ -259,7 +259,9 @@ pub(super) async fn cancel_execution(
     // role when it is another tenant's.
     let execution = visible_execution(&api, &actor, &target)?;
     actor.require(Action::ManageTasks)?;
-    if api.runner.cancel(&id) {
+    // The stored status first: an execution that ended is stored so before the runner
+    // lets go of it, and cancelling it then must say it ended (409), not accept.
+    if execution.status == ExecutionStatus::Running && api.runner.cancel(&id) {
         return Ok((
             StatusCode::ACCEPTED,
             Json(json!({ "execution": id, "cancelling": true })),
