@@ -488,3 +488,80 @@ async fn a_super_admin_edits_the_catalogue_and_the_log_keeps_no_secret() {
         let _ = stop.send(());
     }
 }
+
+/// Settings are checked as `cmap check` checks a connection's: each diagnostic has its
+/// code and position, and names the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_get_the_diagnostics_of_check() {
+    let mut w = world().await;
+    let admin = w.tokens[1].clone();
+    for (settings, code, names) in [
+        (json!({ "bogusKey": 1 }), "E0801", "bogusKey"),
+        (json!({ "apiVersion": [] }), "E0202", "apiVersion"),
+        (
+            json!({ "instanceUrl": "not a url" }),
+            "E0804",
+            "instanceUrl",
+        ),
+    ] {
+        let (status, _, body) = send(
+            w.call(&admin, Method::POST, "/api/tenant/integrations")
+                .json(&json!({ "integrationId": "salesforce", "settings": settings })),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        // The same settings sent again name the same diagnostics (nothing was stored).
+        let (status, _, body) = send(
+            w.call(&admin, Method::POST, "/api/tenant/integrations")
+                .json(&json!({ "integrationId": "salesforce", "settings": settings })),
+        )
+        .await;
+        assert_eq!(
+            (status, &body["code"]),
+            (422, &json!("settings_invalid")),
+            "{body}"
+        );
+        let first = &body["diagnostics"][0];
+        assert_eq!(first["code"], code, "{body}");
+        assert_eq!(first["file"], "settings.json", "{body}");
+        assert!(first["line"].as_u64() >= Some(2), "{body}");
+        assert!(body.to_string().contains(names), "{body}");
+    }
+    // An integration without a connector of cmap (an AI provider) takes its settings
+    // as `check` does: free-form, but a secret is never a setting (E0701).
+    let (status, _, body) = send(
+        w.call(&admin, Method::POST, "/api/tenant/integrations")
+            .json(&json!({
+                "integrationId": "openai",
+                "settings": { "model": "gpt-4o", "apiKey": "sk-live-secret-value" }
+            })),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["diagnostics"][0]["code"]),
+        (422, &json!("E0701")),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("sk-live-secret-value"), "{body}");
+    let (status, _, body) = send(
+        w.call(&admin, Method::POST, "/api/tenant/integrations")
+            .json(&json!({
+                "integrationId": "openai",
+                "settings": { "model": "gpt-4o" }
+            })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // Good settings check.
+    let (status, _, body) = send(
+        w.call(&admin, Method::POST, "/api/tenant/integrations").json(&json!({
+            "integrationId": "salesforce",
+            "settings": { "instanceUrl": "https://acme.my.salesforce.com", "apiVersion": "59.0" }
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    if let Some(stop) = w.stop.take() {
+        let _ = stop.send(());
+    }
+}

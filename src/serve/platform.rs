@@ -9,7 +9,8 @@
 //! lock, so two `PATCH`es with one `If-Match` cannot both pass). Tenant integrations
 //! use the store's own compare-and-set (`update_tenant_integration`).
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,9 +23,10 @@ use super::auth::{Action, Actor};
 use super::control::{page_request, query_error};
 use super::http::{store_error, Api, ApiError, PROBLEM_JSON};
 use crate::compile::ir;
+use crate::diagnostics::Diagnostic;
 use crate::engine::catalogue::{check_definition, Catalogue, Origin};
 use crate::redact::Redactor;
-use crate::span::SourceKind;
+use crate::span::{SourceKind, SourceMap};
 use crate::store::audit::{self, action, AuditEntry, Details, Outcome, Target};
 use crate::store::identity::Role;
 use crate::store::tenant_integration::{
@@ -627,31 +629,63 @@ fn shipped_or_stored(catalogue: &Catalogue, id: &str) -> bool {
     catalogue.get(id, Role::SuperAdmin).is_some()
 }
 
-/// Checks submitted settings against the connector of `integration`, as `check` reads
-/// a connection's `settings { .. }`: `None` when they check, else the check JSON.
+/// The standard library, parsed once: what a connection of the submitted settings is
+/// compiled against.
+fn stdlib_docs() -> &'static (SourceMap, Vec<crate::syntax::ast::Document>) {
+    static DOCS: OnceLock<(SourceMap, Vec<crate::syntax::ast::Document>)> = OnceLock::new();
+    DOCS.get_or_init(|| {
+        let mut sources = SourceMap::default();
+        let mut docs = Vec::new();
+        for (name, text) in crate::stdlib::EMBEDDED {
+            let id = sources.add(PathBuf::from(format!("<stdlib>/{name}")), text.to_string());
+            docs.push(crate::syntax::parse(id, sources.get(id)).0);
+        }
+        (sources, docs)
+    })
+}
+
+/// Checks submitted settings against the connector of `integration` exactly as `cmap
+/// check` checks a connection's `settings { .. }`: a seed-JSON connection holding them
+/// is compiled with the standard library, and the diagnostics that point into its
+/// `settings` are kept. `None` when they check, else the check JSON (`file` is
+/// `settings.json`, the connection as written here, the settings pretty-printed from
+/// line 2 on).
 fn settings_problems(integration: &str, settings: &Map<String, Value>) -> Option<Value> {
     if settings.is_empty() {
         return None;
     }
-    let problems: Vec<Value> = if crate::compile::config::INTEGRATIONS.contains(&integration) {
-        match crate::compile::config::settings_from_json(
-            integration,
-            &Value::Object(settings.clone()),
-        ) {
-            Ok(_) => return None,
-            Err(messages) => messages
-                .lines()
-                .map(|m| json!({ "severity": "error", "message": m }))
-                .collect(),
-        }
-    } else {
-        vec![json!({
-            "severity": "error",
-            "message": format!("integration `{integration}` has no connector that takes settings"),
-        })]
-    };
-    let n = problems.len();
-    Some(json!({ "diagnostics": problems, "errors": n, "warnings": 0 }))
+    let head = format!(
+        "{{\"$kind\": \"connection\", \"id\": \"settings\", \"integrationId\": {}, \"authType\": \"none\",\n",
+        Value::String(integration.to_string())
+    );
+    let body = serde_json::to_string_pretty(&Value::Object(settings.clone())).ok()?;
+    let text = format!("{head}\"settings\": {body}}}\n");
+    // The settings' own span: from their key to the end of their object.
+    let range = head.len()..head.len() + "\"settings\": ".len() + body.len();
+    let (stdlib_sources, stdlib) = stdlib_docs();
+    let mut sources = stdlib_sources.clone();
+    let file = sources.add_kind(PathBuf::from("settings.json"), text, SourceKind::Json);
+    let (doc, mut diagnostics) = crate::syntax::parse(file, sources.get(file));
+    let mut docs = stdlib.clone();
+    docs.push(doc);
+    let compilation = crate::compile::compile(
+        &docs,
+        &crate::compile::Options {
+            stdlib_docs: stdlib.len(),
+            ..crate::compile::Options::default()
+        },
+    );
+    diagnostics.extend(compilation.diagnostics);
+    diagnostics.retain(|d| {
+        let at = |offset: u32| usize::try_from(offset).unwrap_or(usize::MAX);
+        d.span.file == file && range.contains(&at(d.span.start)) && at(d.span.end) <= range.end
+    });
+    diagnostics.sort_by_key(|d| (d.span.start, d.code));
+    diagnostics.dedup();
+    if !diagnostics.iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    Some(crate::diagnostics::render::json(&diagnostics, &sources))
 }
 
 /// The 422 of settings that do not check.
