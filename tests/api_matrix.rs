@@ -51,7 +51,8 @@ task globex-sync { schema people  connection globex-api }
 /// What an answer means for authorization.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
-    /// Authorized: 2xx, or a 409 about the object's state (running, not running).
+    /// Authorized: 2xx, or a 409 about the object's state (running, not running), or
+    /// a 412 (a `PATCH`/`DELETE` is sent with a stale `If-Match`, so it changes nothing).
     Served,
     /// 401: no valid token.
     Unauthenticated,
@@ -196,6 +197,48 @@ const MATRIX: &[Row] = &[
     },
     Row {
         method: "GET",
+        path: "/api/tenant/integrations",
+        own: [Served, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/tenant/integrations/{integration}",
+        own: [Served, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "PATCH",
+        path: "/api/tenant/integrations/{integration}",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "DELETE",
+        path: "/api/tenant/integrations/{integration}",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/admin/integrations",
+        own: [Forbidden, Forbidden, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "DELETE",
+        path: "/api/admin/integrations/{id}",
+        own: [Forbidden, Forbidden, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/admin/audit",
+        own: [Forbidden, Forbidden, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
         path: "/api/pipelines",
         own: [Forbidden, Forbidden, Served],
         other: [NotFound, NotFound, Served],
@@ -235,6 +278,8 @@ pub(crate) struct World {
     pub(crate) client: reqwest::Client,
     /// user, tenant admin (both of acme), super admin, revoked (an acme admin's).
     pub(crate) tokens: [String; 4],
+    /// globex's tenant admin.
+    pub(crate) globex: String,
     pub(crate) stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -254,7 +299,7 @@ pub(crate) async fn world() -> World {
     store
         .revoke_api_token(revoked_id, chrono::Utc::now())
         .expect("revoke");
-    api_user(
+    let globex = api_user(
         &*store,
         "admin@globex.test",
         Role::TenantAdmin,
@@ -269,6 +314,31 @@ pub(crate) async fn world() -> World {
         let mut batch = Batch::new(tenant);
         batch.push(Op::PutExecution(execution(tenant, id, task)));
         store.commit(batch).expect("commit");
+    }
+    // Each tenant has the `rest` integration enabled (the tenant integration endpoints'
+    // object).
+    for tenant in ["acme", "globex"] {
+        let at = chrono::Utc::now();
+        let record = cmap::store::tenant_integration::TenantIntegration {
+            id: "rest".into(),
+            tenant_id: tenant.into(),
+            integration_id: "rest".into(),
+            status: cmap::store::tenant_integration::IntegrationStatus::Pending,
+            enabled_at: at,
+            enabled_by: "cli".into(),
+            connection_id: None,
+            last_connected_at: None,
+            connection_error: None,
+            settings: Default::default(),
+            authorization_url: None,
+            token_url: None,
+            created_at: at,
+            updated_at: at,
+            version: 0,
+        };
+        store
+            .create_tenant_integration(&record, None)
+            .expect("enable rest");
     }
     let engine = Arc::new(Engine::new(store, None, EngineOptions::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -293,6 +363,7 @@ pub(crate) async fn world() -> World {
                     base,
                     client,
                     tokens: [user, admin, root, revoked],
+                    globex,
                     stop: Some(stop),
                     _dir: dir,
                 };
@@ -316,6 +387,12 @@ impl World {
         let url = format!("{}{path}", self.base);
         let mut request = match row.method {
             "GET" => self.client.get(url),
+            "PATCH" => self
+                .client
+                .patch(url)
+                .header("if-match", "\"999\"")
+                .json(&json!({})),
+            "DELETE" => self.client.delete(url).header("if-match", "\"999\""),
             _ => self.client.post(url),
         };
         let token = match caller {
@@ -342,7 +419,7 @@ impl World {
         let challenge = response.headers().get("www-authenticate").cloned();
         let body = response.text().await.unwrap_or_default();
         let outcome = match status {
-            200..=299 | 409 => Served,
+            200..=299 | 409 | 412 => Served,
             401 => {
                 assert_eq!(
                     challenge.as_ref().and_then(|v| v.to_str().ok()),

@@ -72,6 +72,18 @@ fn check(doc: &Value, method: &str, path: &str, status: u16, body: &Value) -> Ve
     }
 }
 
+/// A write and its answer: method, path template, path, token, `If-Match`, body (a JSON
+/// string is sent as `.cmap` text; `null`: none), status.
+type Write<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Value,
+    u16,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_describes_every_endpoint_and_real_answers_validate() {
     let mut w = world().await;
@@ -159,6 +171,49 @@ async fn the_document_describes_every_endpoint_and_real_answers_validate() {
             401,
         ),
         ("GET", "/healthz", "/healthz", "", 200),
+        (
+            "GET",
+            "/api/tenant/integrations",
+            "/api/tenant/integrations?limit=1",
+            admin,
+            200,
+        ),
+        (
+            "GET",
+            "/api/tenant/integrations/{integration}",
+            "/api/tenant/integrations/rest",
+            user,
+            200,
+        ),
+        (
+            "GET",
+            "/api/tenant/integrations/{integration}",
+            "/api/tenant/integrations/hubspot",
+            user,
+            404,
+        ),
+        (
+            "GET",
+            "/api/admin/integrations",
+            "/api/admin/integrations",
+            root,
+            200,
+        ),
+        (
+            "GET",
+            "/api/admin/integrations",
+            "/api/admin/integrations",
+            admin,
+            403,
+        ),
+        ("GET", "/api/admin/audit", "/api/admin/audit", root, 200),
+        (
+            "GET",
+            "/api/admin/audit",
+            "/api/admin/audit?since=yesterday",
+            root,
+            400,
+        ),
         ("GET", "/readyz", "/readyz", "", 200),
     ];
     for (method, template, path, token, status) in cases {
@@ -198,6 +253,132 @@ async fn the_document_describes_every_endpoint_and_real_answers_validate() {
         assert_eq!(r.status().as_u16(), status, "POST {path}");
         let body: Value = r.json().await.expect("JSON");
         errors.extend(check(&doc, "POST", template, status, &body));
+    }
+    // The platform's writes (docs/api.md, "Tenant integrations", "Catalogue
+    // administration"), in order: each answer against its schema.
+    let bad_cmap = "integration broken \"B\" { category nope }";
+    let hubspot = "integration hubspot \"H\" {\n  description \"d\"\n  category crm\n  icon \"h\"\n  color \"#abc\"\n  auth api_key\n  version \"1.0.0\"\n}\n";
+    let writes: Vec<Write> = vec![
+        (
+            "POST",
+            "/api/tenant/integrations",
+            "/api/tenant/integrations",
+            admin,
+            None,
+            json!({"integrationId": "salesforce"}),
+            201,
+        ),
+        (
+            "POST",
+            "/api/tenant/integrations",
+            "/api/tenant/integrations",
+            admin,
+            None,
+            json!({"integrationId": "salesforce"}),
+            409,
+        ),
+        (
+            "POST",
+            "/api/tenant/integrations",
+            "/api/tenant/integrations",
+            admin,
+            None,
+            json!({"integrationId": "hubspot", "settings": {"nope": 1}}),
+            422,
+        ),
+        (
+            "PATCH",
+            "/api/tenant/integrations/{integration}",
+            "/api/tenant/integrations/salesforce",
+            admin,
+            Some("\"1\""),
+            json!({"status": "disabled"}),
+            200,
+        ),
+        (
+            "PATCH",
+            "/api/tenant/integrations/{integration}",
+            "/api/tenant/integrations/salesforce",
+            admin,
+            Some("\"1\""),
+            json!({"status": "pending"}),
+            412,
+        ),
+        (
+            "DELETE",
+            "/api/tenant/integrations/{integration}",
+            "/api/tenant/integrations/salesforce",
+            admin,
+            Some("\"9\""),
+            Value::Null,
+            412,
+        ),
+        (
+            "DELETE",
+            "/api/tenant/integrations/{integration}",
+            "/api/tenant/integrations/salesforce",
+            admin,
+            None,
+            Value::Null,
+            204,
+        ),
+        (
+            "POST",
+            "/api/admin/integrations",
+            "/api/admin/integrations",
+            root,
+            None,
+            json!(bad_cmap),
+            422,
+        ),
+        (
+            "PATCH",
+            "/api/admin/integrations/{id}",
+            "/api/admin/integrations/hubspot",
+            root,
+            Some("\"3\""),
+            json!(hubspot),
+            412,
+        ),
+        (
+            "PATCH",
+            "/api/admin/integrations/{id}",
+            "/api/admin/integrations/hubspot",
+            root,
+            None,
+            json!(hubspot),
+            200,
+        ),
+        (
+            "DELETE",
+            "/api/admin/integrations/{id}",
+            "/api/admin/integrations/google-news",
+            root,
+            None,
+            Value::Null,
+            200,
+        ),
+    ];
+    for (method, template, path, token, if_match, body, status) in writes {
+        let method_ = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut r = w
+            .client
+            .request(method_, format!("{}{path}", w.base))
+            .bearer_auth(token);
+        if let Some(v) = if_match {
+            r = r.header("if-match", v);
+        }
+        r = match &body {
+            Value::Null => r,
+            Value::String(text) => r.header("content-type", "text/x-cmap").body(text.clone()),
+            other => r.json(other),
+        };
+        let r = r.send().await.expect("answered");
+        assert_eq!(r.status().as_u16(), status, "{method} {path}");
+        if status != 204 {
+            let body: Value = r.json().await.expect("JSON");
+            errors.extend(check(&doc, method, template, status, &body));
+        }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
     if let Some(stop) = w.stop.take() {

@@ -29,6 +29,7 @@ mod identity_cli;
 mod map;
 mod openapi;
 mod pipelines;
+mod platform_api;
 mod robustness;
 mod roundtrip;
 mod schedules;

@@ -30,6 +30,7 @@ use super::control;
 use super::deliveries::Deliveries;
 use super::integrations;
 use super::metrics::Metrics;
+use super::platform;
 use super::runner::Runner;
 use super::state::Shared;
 use super::webhook_secrets::{Unavailable, WebhookSecrets};
@@ -123,6 +124,9 @@ pub(super) struct Api {
     /// The integration catalogue and the pipelines generation it was built from
     /// ([`Api::catalogue`]).
     catalogue: std::sync::Mutex<Option<(u64, Arc<Catalogue>)>>,
+    /// Serialises catalogue writes (`/api/admin/integrations`): the store has no
+    /// compare-and-set for definitions, so a version check and its write hold this.
+    pub(super) catalogue_writes: tokio::sync::Mutex<()>,
 }
 
 impl Api {
@@ -151,6 +155,12 @@ impl Api {
         );
         *cached = Some((loaded.generation, catalogue.clone()));
         Ok(catalogue)
+    }
+
+    /// Drops the cached catalogue: every write of a catalogue entry calls it, after the
+    /// write is durable, so the next read builds from the store.
+    pub(super) fn invalidate_catalogue(&self) {
+        *self.catalogue.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 
@@ -185,6 +195,7 @@ pub fn router_with(
         deliveries,
         openapi: std::sync::OnceLock::new(),
         catalogue: std::sync::Mutex::new(None),
+        catalogue_writes: tokio::sync::Mutex::new(()),
     });
     // Every route goes through `routes!`, which also describes it in the OpenAPI
     // document (from its `#[utoipa::path]`): nothing is served undescribed.
@@ -210,6 +221,16 @@ pub fn router_with(
         // The catalogue (spec "API Reference": Integration Management).
         .routes(routes!(integrations::list_integrations))
         .routes(routes!(integrations::get_integration))
+        // The platform: the super admin's catalogue and audit log, a tenant's integrations.
+        .routes(routes!(platform::admin_list, platform::admin_add))
+        .routes(routes!(platform::admin_replace, platform::admin_remove))
+        .routes(routes!(platform::audit_log))
+        .routes(routes!(platform::tenant_list, platform::tenant_enable))
+        .routes(routes!(
+            platform::tenant_get,
+            platform::tenant_configure,
+            platform::tenant_remove
+        ))
         .routes(routes!(control::pipelines))
         .routes(routes!(control::reload))
         .routes(routes!(openapi_json))

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod origin;
+pub mod platform;
 pub mod retention;
 pub mod runner;
 pub mod schedule;
