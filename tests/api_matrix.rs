@@ -194,6 +194,49 @@ const MATRIX: &[Row] = &[
         own: [Served, Served, Served],
         other: [NotFound, NotFound, Served],
     },
+    // Connections (src/serve/connect.rs).
+    Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/connect",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/disconnect",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/tenant/integrations/{integration}/connection",
+        own: [Served, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/test",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "PUT",
+        path: "/api/admin/connections/{integration}",
+        own: [Forbidden, Forbidden, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/admin/connections/{integration}",
+        own: [Forbidden, Forbidden, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "DELETE",
+        path: "/api/admin/connections/{integration}",
+        own: [Forbidden, Forbidden, Served],
+        other: [NotFound, NotFound, Served],
+    },
     Row {
         method: "GET",
         path: "/api/pipelines",
@@ -270,6 +313,30 @@ pub(crate) async fn world() -> World {
         batch.push(Op::PutExecution(execution(tenant, id, task)));
         store.commit(batch).expect("commit");
     }
+    // Each tenant has the `rest` integration enabled (the connect endpoints' object).
+    for tenant in ["acme", "globex"] {
+        let now = chrono::Utc::now();
+        let record = cmap::store::TenantIntegration {
+            id: "rest".into(),
+            tenant_id: tenant.into(),
+            integration_id: "rest".into(),
+            status: cmap::store::IntegrationStatus::Pending,
+            enabled_at: now,
+            enabled_by: "u-1".into(),
+            connection_id: None,
+            last_connected_at: None,
+            connection_error: None,
+            settings: Default::default(),
+            authorization_url: None,
+            token_url: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        store
+            .create_tenant_integration(&record, None)
+            .expect("enable rest");
+    }
     let engine = Arc::new(Engine::new(store, None, EngineOptions::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -316,6 +383,8 @@ impl World {
         let url = format!("{}{path}", self.base);
         let mut request = match row.method {
             "GET" => self.client.get(url),
+            "PUT" => self.client.put(url),
+            "DELETE" => self.client.delete(url),
             _ => self.client.post(url),
         };
         let token = match caller {

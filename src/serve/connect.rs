@@ -1025,6 +1025,7 @@ pub(super) async fn put_system_connection(
     params(("integration" = String, Path, description = "the integration id")),
     responses(
         (status = 200, description = "the connection's status, or `{connected: false}`", body = Object),
+        (status = 409, description = "an integration of connectionScope `tenant` (`tenant_scope_only`)", body = super::openapi::Problem, content_type = "application/problem+json"),
         super::openapi::Refusals,
     ),
     security(("bearer" = []))
@@ -1054,6 +1055,7 @@ pub(super) async fn get_system_connection(
     params(("integration" = String, Path, description = "the integration id")),
     responses(
         (status = 200, description = "`{deleted}`", body = Object),
+        (status = 409, description = "an integration of connectionScope `tenant` (`tenant_scope_only`)", body = super::openapi::Problem, content_type = "application/problem+json"),
         super::openapi::Refusals,
     ),
     security(("bearer" = []))
