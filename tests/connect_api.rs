@@ -471,6 +471,9 @@ async fn the_oauth_flow_connects_and_disconnect_revokes() {
     }
 }
 
+/// Sets the mock provider up for one case.
+type Arrange = Box<dyn Fn(&mock_oauth::Handle)>;
+
 /// Every failure after a valid state stores nothing, sends the browser back with
 /// `?error=CODE` and records the error on the tenant integration; an unknown, forged
 /// or expired state has no trusted return URL: 400 with a stable code.
@@ -479,7 +482,7 @@ async fn failed_flows_store_nothing_and_say_why() {
     let s = server(true).await;
     s.store_client_secret().await;
     let return_url = s.url("/app/back");
-    let cases: [(&str, Box<dyn Fn(&mock_oauth::Handle)>); 3] = [
+    let cases: [(&str, Arrange); 3] = [
         ("consent_denied", Box::new(|p| p.deny_consent(true))),
         (
             "token_exchange_failed",

@@ -582,12 +582,21 @@ pub(super) async fn oauth_callback(
         let ti = tenant_integration(&api, &target.tenant, &target.integration_id).await?;
         let d = definition(&api, &target.integration_id)?;
         let endpoints = endpoints(&api, &d, &ti)?;
-        // `finish` stores the new grant in one read-modify-write on a blocking thread;
-        // the cached client (the only refresher of this connection) is dropped right
-        // after, so the next run reads the new tokens (docs/api.md, "Connecting").
-        connect::finish(&store, &keyring, &endpoints, pending, callback, Utc::now())
-            .await
-            .map_err(connect_error)?;
+        // The grant is stored under the refresh path's lock (no interleaved
+        // read-modify-write); the cached client, the connection's only refresher, is
+        // dropped right after, so the next run reads the new tokens.
+        let lock = api.shared.engine.clients().secrets_lock();
+        connect::finish_locked(
+            &store,
+            &keyring,
+            &endpoints,
+            pending,
+            callback,
+            Utc::now(),
+            lock,
+        )
+        .await
+        .map_err(connect_error)?;
         Ok::<TenantIntegration, ApiError>(ti)
     }
     .await;
