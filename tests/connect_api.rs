@@ -814,3 +814,114 @@ async fn system_connections_are_super_admin_only_and_a_tenants_own_wins() {
         .await;
     assert_eq!(body["scope"], "tenant", "acme's own stays: {body}");
 }
+
+/// A refresh in flight when the grant changes: a client built on the old grant (still
+/// in use by a run) refreshes after a connect stored a new grant, or after a
+/// disconnect deleted it. Its refreshed token is dropped: the new grant stays, the
+/// deleted secrets stay deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_in_flight_never_overwrites_a_new_grant_or_a_disconnect() {
+    use crate::support::mock_salesforce;
+    let config = mock_salesforce::Config {
+        rotate_refresh_tokens: true,
+        ..mock_salesforce::Config::default()
+    };
+    let (_addr, provider) = mock_salesforce::start(config).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir_all(&pipelines).expect("mkdir");
+    std::fs::write(
+        pipelines.join("p.cmap"),
+        format!(
+            r#"connection sf {{
+  integration salesforce
+  tenant "acme"
+  auth oauth2 {{ clientId: "{}", clientSecret: stored, refreshToken: stored, tokenUrl: "{}" }}
+  settings {{ instanceUrl: "{}" }}
+}}
+"#,
+            mock_salesforce::CLIENT_ID,
+            provider.token_url(),
+            provider.base_url()
+        ),
+    )
+    .expect("write");
+    let program = cmap::serve::loader::load(&pipelines, None, Utc::now())
+        .unwrap_or_else(|r| panic!("the pipeline checks:\n{}", r.rendered))
+        .program;
+    let connection = program.connection("sf").expect("declared").clone();
+    let data = dir.path().join("data");
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data).expect("store"));
+    let keyring = Arc::new(Keyring::load(&data, None).expect("keyring"));
+    let secrets = |refresh: &str| {
+        let mut m = serde_json::Map::new();
+        m.insert("clientSecret".into(), mock_salesforce::CLIENT_SECRET.into());
+        m.insert("refreshToken".into(), refresh.into());
+        m
+    };
+    let stored_refresh = || {
+        cmap::engine::load_stored(&connection, "acme", &*store, Some(&keyring))
+            .expect("read")
+            .get("refreshToken")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+
+    // The old grant's client, then a new grant stored (a connect), then its refresh.
+    cmap::engine::save_stored(
+        &connection,
+        "acme",
+        &*store,
+        &keyring,
+        secrets(&provider.refresh_token()),
+        None,
+    )
+    .expect("store");
+    let old = cmap::engine::resolve_auth(&connection, "acme", store.clone(), Some(keyring.clone()))
+        .expect("an auth");
+    cmap::engine::save_stored(
+        &connection,
+        "acme",
+        &*store,
+        &keyring,
+        secrets("new-grant-refresh"),
+        None,
+    )
+    .expect("store");
+    let refreshed = old.refresh(old.generation()).await;
+    assert!(
+        refreshed.is_err(),
+        "the refreshed token is dropped, not used"
+    );
+    assert_eq!(stored_refresh().as_deref(), Some("new-grant-refresh"));
+
+    // A client of the current grant refreshes and persists as before.
+    cmap::engine::save_stored(
+        &connection,
+        "acme",
+        &*store,
+        &keyring,
+        secrets(&provider.refresh_token()),
+        None,
+    )
+    .expect("store");
+    let current =
+        cmap::engine::resolve_auth(&connection, "acme", store.clone(), Some(keyring.clone()))
+            .expect("an auth");
+    assert!(current
+        .refresh(current.generation())
+        .await
+        .expect("refreshed"));
+    assert_eq!(
+        stored_refresh(),
+        Some(provider.refresh_token()),
+        "the rotated token is stored"
+    );
+
+    // Then a disconnect: its next refresh brings nothing back.
+    store.delete_connection("acme", "sf").expect("delete");
+    assert!(current.refresh(current.generation()).await.is_err());
+    assert!(cmap::engine::own_record(&*store, "acme", "sf")
+        .expect("read")
+        .is_none());
+}
