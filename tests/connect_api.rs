@@ -416,6 +416,10 @@ async fn the_oauth_flow_connects_and_disconnect_revokes() {
             .map(|p| serde_json::to_string(&p.items).unwrap_or_default())
             .expect("the audit log");
         assert!(audit.contains("credentials.set"), "{audit}");
+        assert!(
+            audit.contains("admin@acme.test"),
+            "the connect is the user's who began it: {audit}"
+        );
         for text in [connection.to_string(), audit] {
             for secret in tokens.iter().map(String::as_str).chain([CLIENT_SECRET]) {
                 assert!(!text.contains(secret), "a secret leaked: {text}");

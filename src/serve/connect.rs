@@ -562,6 +562,7 @@ pub(super) async fn oauth_callback(
     }
     let return_url = pending.return_url.clone();
     let target = pending.target.clone();
+    let user_id = pending.user_id.clone();
     let callback = match q {
         Some(CallbackQuery {
             code: Some(code),
@@ -607,14 +608,12 @@ pub(super) async fn oauth_callback(
     let mut back = return_url;
     match outcome {
         Ok(ti) => {
+            // The change is the user's who began the flow (the callback has no token).
+            let actor = flow_user(&api, &target.tenant, user_id).await?;
             let audit = AuditEntry::new(
                 Utc::now(),
                 Some(&target.tenant),
-                audit::Actor {
-                    user_id: ti.enabled_by.clone(),
-                    email: None,
-                    role: audit::ActorRole::TenantAdmin,
-                },
+                actor,
                 action::CREDENTIALS_SET,
                 audit::Target::new("connection", &target.connection_id),
                 Outcome::Success,
@@ -658,6 +657,28 @@ pub(super) async fn oauth_callback(
         [(header::LOCATION, back.to_string())],
     )
         .into_response())
+}
+
+/// The audit actor of the user who began a flow: a user of the tenant, else a super
+/// admin (who acts in any tenant).
+async fn flow_user(api: &Api, tenant: &str, user_id: String) -> Result<audit::Actor, ApiError> {
+    let (store, tenant) = (api.shared.engine.store.clone(), tenant.to_string());
+    blocking(move || {
+        let user = match store.user(Some(&tenant), &user_id).map_err(store_error)? {
+            Some(user) => Some(user),
+            None => store.user(None, &user_id).map_err(store_error)?,
+        };
+        Ok(match user {
+            Some(user) => audit::Actor::user(&user),
+            // Removed meanwhile: the id is still who it was.
+            None => audit::Actor {
+                user_id,
+                email: None,
+                role: audit::ActorRole::User,
+            },
+        })
+    })
+    .await
 }
 
 // ---- disconnect, status, test ----
