@@ -938,6 +938,19 @@ pub async fn disconnect(
     endpoints: Option<&OAuthEndpoints>,
     target: &ConnectTarget,
 ) -> Result<Revoked, ConnectError> {
+    let lock = Arc::new(std::sync::Mutex::new(()));
+    disconnect_locked(store, keyring, endpoints, target, lock).await
+}
+
+/// [`disconnect`], deleting under `secrets`: the lock a token refresh of this process
+/// holds across its read-modify-write (see [`finish_locked`]).
+pub async fn disconnect_locked(
+    store: &Arc<dyn Store>,
+    keyring: &Arc<Keyring>,
+    endpoints: Option<&OAuthEndpoints>,
+    target: &ConnectTarget,
+    secrets: Arc<std::sync::Mutex<()>>,
+) -> Result<Revoked, ConnectError> {
     let provider = match endpoints {
         Some(endpoints) => match &endpoints.revoke_url {
             Some(url) => {
@@ -968,6 +981,7 @@ pub async fn disconnect(
     };
     let (tenant, id) = (target.tenant.clone(), target.connection_id.clone());
     let deleted = blocking(store, keyring, move |store, _| {
+        let _serialised = secrets.lock().unwrap_or_else(|e| e.into_inner());
         Ok(store.delete_connection(&tenant, &id)?)
     })
     .await?;

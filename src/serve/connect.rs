@@ -746,9 +746,12 @@ async fn disconnect_target(
 ) -> Result<Value, ApiError> {
     let engine = &api.shared.engine;
     let revoked = match &engine.keyring {
-        Some(keyring) => connect::disconnect(&engine.store, keyring, endpoints, target)
-            .await
-            .map_err(connect_error)?,
+        Some(keyring) => {
+            let lock = engine.clients().secrets_lock();
+            connect::disconnect_locked(&engine.store, keyring, endpoints, target, lock)
+                .await
+                .map_err(connect_error)?
+        }
         // Nothing can be revoked without the key; the record is deleted all the same.
         None => {
             let (store, t, id) = (
