@@ -195,6 +195,49 @@ const MATRIX: &[Row] = &[
         own: [Served, Served, Served],
         other: [NotFound, NotFound, Served],
     },
+    // Connections (src/serve/connect.rs).
+    Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/connect",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/disconnect",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/tenant/integrations/{integration}/connection",
+        own: [Served, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "POST",
+        path: "/api/tenant/integrations/{integration}/test",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "PUT",
+        path: "/api/admin/connections/{integration}",
+        own: [Forbidden, Forbidden, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/admin/connections/{integration}",
+        own: [Forbidden, Forbidden, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "DELETE",
+        path: "/api/admin/connections/{integration}",
+        own: [Forbidden, Forbidden, Served],
+        other: [NotFound, NotFound, Served],
+    },
     Row {
         method: "GET",
         path: "/api/tenant/integrations",
@@ -392,6 +435,7 @@ impl World {
                 .patch(url)
                 .header("if-match", "\"999\"")
                 .json(&json!({})),
+            "PUT" => self.client.put(url),
             "DELETE" => self.client.delete(url).header("if-match", "\"999\""),
             _ => self.client.post(url),
         };

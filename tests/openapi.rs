@@ -170,6 +170,27 @@ async fn the_document_describes_every_endpoint_and_real_answers_validate() {
             "cmap_nope",
             401,
         ),
+        (
+            "GET",
+            "/api/tenant/integrations/{integration}/connection",
+            "/api/tenant/integrations/rest/connection",
+            user,
+            200,
+        ),
+        (
+            "GET",
+            "/api/admin/connections/{integration}",
+            "/api/admin/connections/rest",
+            root,
+            409,
+        ),
+        (
+            "GET",
+            "/api/admin/connections/{integration}",
+            "/api/admin/connections/rest",
+            admin,
+            403,
+        ),
         ("GET", "/healthz", "/healthz", "", 200),
         (
             "GET",
@@ -245,6 +266,22 @@ async fn the_document_describes_every_endpoint_and_real_answers_validate() {
         (
             "/api/tenant/integrations/{integration}/tasks/{id}/pause",
             "/api/tenant/integrations/rest/tasks/acme-sync/pause",
+            200,
+        ),
+        // The world has no master key: credentials cannot be stored.
+        (
+            "/api/tenant/integrations/{integration}/connect",
+            "/api/tenant/integrations/rest/connect",
+            409,
+        ),
+        (
+            "/api/tenant/integrations/{integration}/test",
+            "/api/tenant/integrations/rest/test",
+            409,
+        ),
+        (
+            "/api/tenant/integrations/{integration}/disconnect",
+            "/api/tenant/integrations/rest/disconnect",
             200,
         ),
     ];

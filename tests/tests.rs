@@ -13,6 +13,7 @@ mod cli;
 mod cli_pipes;
 mod config_check;
 mod connect;
+mod connect_api;
 mod connectors_crm;
 mod connectors_feeds;
 mod connectors_origins;

@@ -90,6 +90,28 @@ impl Clients {
         );
         Ok(client)
     }
+
+    /// Drops the cached client of connection `connection_id` owned by `owner` (a tenant,
+    /// or [`super::credentials::SYSTEM_TENANT`]), so the next run builds one from what
+    /// is stored now (a connect or disconnect replaced the secrets, and a client keeps
+    /// the tokens it read). A system-scope owner drops the entry of every tenant: a
+    /// tenant without secrets of its own reads the system's under the same id (the
+    /// store's fallback), and its client was cached under its own tenant. Returns how
+    /// many entries were dropped. A run holding the old client keeps it until it ends.
+    pub fn forget(&self, owner: &str, connection_id: &str) -> usize {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let before = map.len();
+        let system = owner == super::credentials::SYSTEM_TENANT;
+        map.retain(|(tenant, id), _| !(id == connection_id && (system || tenant == owner)));
+        before - map.len()
+    }
+
+    /// The lock held across every read-modify-write of stored secrets by this process
+    /// (a token refresh persisting a rotated token): a connect or disconnect takes it
+    /// around its write, so a refresh never interleaves its read and write with it.
+    pub fn secrets_lock(&self) -> Arc<Mutex<()>> {
+        self.secrets.clone()
+    }
 }
 
 #[cfg(test)]
@@ -147,5 +169,37 @@ mod tests {
             &get(&changed, "default", Duration::from_secs(6)),
             &get(&changed, "other", Duration::from_secs(6))
         ));
+    }
+
+    /// `forget` drops the connection's client of its owner only; a system-scope owner's,
+    /// every tenant's of that id (they read the system's secrets).
+    #[test]
+    fn forget_drops_the_owners_client_and_system_drops_every_tenants() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("store"));
+        let clients = Clients::default();
+        let timeout = Duration::from_secs(5);
+        let get = |c: &Connection, tenant: &str| {
+            clients
+                .get(c, tenant, &store, &None, Vec::new(), timeout)
+                .expect("a client")
+        };
+        let api = connection("http://127.0.0.1:1");
+        let (acme, globex) = (get(&api, "acme"), get(&api, "globex"));
+        assert_eq!(clients.forget("acme", "other"), 0);
+        assert_eq!(clients.forget("acme", "api"), 1);
+        assert!(
+            !Arc::ptr_eq(&acme, &get(&api, "acme")),
+            "rebuilt after forget"
+        );
+        assert!(
+            Arc::ptr_eq(&globex, &get(&api, "globex")),
+            "another tenant's kept"
+        );
+        assert_eq!(
+            clients.forget(crate::engine::credentials::SYSTEM_TENANT, "api"),
+            2
+        );
+        assert!(!Arc::ptr_eq(&globex, &get(&api, "globex")));
     }
 }

@@ -646,6 +646,22 @@ pub async fn finish(
     callback: Callback,
     now: DateTime<Utc>,
 ) -> Result<Completed, ConnectError> {
+    let lock = Arc::new(std::sync::Mutex::new(()));
+    finish_locked(store, keyring, endpoints, pending, callback, now, lock).await
+}
+
+/// [`finish`], holding `secrets` across the read-modify-write that stores the grant:
+/// the lock a token refresh of this process holds across its own (the engine's
+/// `Clients::secrets_lock`), so a refresh never interleaves its read and write with it.
+pub async fn finish_locked(
+    store: &Arc<dyn Store>,
+    keyring: &Arc<Keyring>,
+    endpoints: &OAuthEndpoints,
+    pending: PendingConnect,
+    callback: Callback,
+    now: DateTime<Utc>,
+    secrets: Arc<std::sync::Mutex<()>>,
+) -> Result<Completed, ConnectError> {
     let target = &pending.target;
     let code = match callback {
         Callback::Code(code) if !code.is_empty() => code,
@@ -710,6 +726,7 @@ pub async fn finish(
     };
     let (owned_target, user) = (target.clone(), pending.user_id.clone());
     blocking(store, keyring, move |store, keyring| {
+        let _serialised = secrets.lock().unwrap_or_else(|e| e.into_inner());
         let target = &owned_target;
         let mut secrets = load_own_secrets(store, keyring, &target.tenant, &target.connection_id)?
             .unwrap_or_default();
@@ -921,6 +938,19 @@ pub async fn disconnect(
     endpoints: Option<&OAuthEndpoints>,
     target: &ConnectTarget,
 ) -> Result<Revoked, ConnectError> {
+    let lock = Arc::new(std::sync::Mutex::new(()));
+    disconnect_locked(store, keyring, endpoints, target, lock).await
+}
+
+/// [`disconnect`], deleting under `secrets`: the lock a token refresh of this process
+/// holds across its read-modify-write (see [`finish_locked`]).
+pub async fn disconnect_locked(
+    store: &Arc<dyn Store>,
+    keyring: &Arc<Keyring>,
+    endpoints: Option<&OAuthEndpoints>,
+    target: &ConnectTarget,
+    secrets: Arc<std::sync::Mutex<()>>,
+) -> Result<Revoked, ConnectError> {
     let provider = match endpoints {
         Some(endpoints) => match &endpoints.revoke_url {
             Some(url) => {
@@ -951,6 +981,7 @@ pub async fn disconnect(
     };
     let (tenant, id) = (target.tenant.clone(), target.connection_id.clone());
     let deleted = blocking(store, keyring, move |store, _| {
+        let _serialised = secrets.lock().unwrap_or_else(|e| e.into_inner());
         Ok(store.delete_connection(&tenant, &id)?)
     })
     .await?;

@@ -45,6 +45,7 @@ use crate::store::{
     SyncLog, TaskState, TaskUpdate, TriggeredBy,
 };
 
+pub use credentials::{load_own_secrets, own_record, save_secrets, SecretsOwner, SYSTEM_TENANT};
 pub use credentials::{load_stored, owner_tenant as credentials_owner, resolve_auth, save_stored};
 pub use execute::log_end;
 pub use ingest::{Delivery, Ingested, WEBHOOK_INTEGRATION};
@@ -179,6 +180,12 @@ impl Engine {
             options,
             clients: clients::Clients::default(),
         }
+    }
+
+    /// The engine's shared clients: the serve layer drops a connection's after a connect
+    /// or disconnect ([`clients::Clients::forget`]).
+    pub fn clients(&self) -> &clients::Clients {
+        &self.clients
     }
 
     /// Marks executions left `running` by a crash as failed (interrupted). Their task

@@ -41,6 +41,16 @@ pub fn build(
         }
     }
     let config = OAuth2Config::from_credentials(&fields).map_err(|e| err(e.to_string()))?;
+    // The stored refresh token this auth's grant is at: a persist finding another one
+    // stored (a connect stored a new grant, a disconnect deleted it) meanwhile writes
+    // nothing, so a refresh in flight never overwrites the new grant or brings deleted
+    // secrets back.
+    let grant = Mutex::new(
+        stored
+            .get("refreshToken")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    );
     let persist: Option<Persist> = keyring.map(|keyring| {
         let connection = connection.clone();
         let tenant = tenant.to_string();
@@ -52,6 +62,15 @@ pub fn build(
             let _serialised = secrets.lock().unwrap_or_else(|e| e.into_inner());
             let mut stored = load_stored(&connection, &tenant, &*store, Some(&keyring))
                 .map_err(|e| e.to_string())?;
+            let mut grant = grant.lock().unwrap_or_else(|e| e.into_inner());
+            if stored.get("refreshToken").and_then(Value::as_str) != grant.as_deref() {
+                return Err(format!(
+                    "connection `{}` was reconnected or disconnected while this token was \
+                     refreshed; the refreshed token is dropped and the next run uses what \
+                     is stored now",
+                    connection.id
+                ));
+            }
             stored.insert(
                 "accessToken".into(),
                 Value::String(update.access_token.expose().to_string()),
@@ -59,6 +78,10 @@ pub fn build(
             if let Some(r) = &update.refresh_token {
                 stored.insert("refreshToken".into(), Value::String(r.expose().to_string()));
             }
+            let at = stored
+                .get("refreshToken")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             match update.expires_at {
                 Some(at) => stored.insert("expiresAt".into(), Value::String(at.to_rfc3339())),
                 None => stored.remove("expiresAt"),
@@ -73,8 +96,9 @@ pub fn build(
                 instance_url: update.instance_url.clone(),
             };
             save_stored(&connection, &tenant, &*store, &keyring, stored, Some(meta))
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            *grant = at;
+            Ok(())
         });
         persist
     });

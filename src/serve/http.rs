@@ -26,6 +26,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use super::auth::{Action, Actor};
+use super::connect;
 use super::control;
 use super::deliveries::Deliveries;
 use super::integrations;
@@ -114,7 +115,7 @@ pub(super) struct Api {
     pub(super) shared: Arc<Shared>,
     pub(super) runner: Arc<Runner>,
     pub(super) metrics: Arc<Metrics>,
-    config: Config,
+    pub(super) config: Config,
     /// Webhook deliveries in flight: one drainer per task stores its queued deliveries
     /// batch by batch, so two deliveries to one task are never mapped against the same
     /// store state (both could create the same shard, or both pass the event-id check).
@@ -230,6 +231,17 @@ pub fn router_with(
             platform::tenant_get,
             platform::tenant_configure,
             platform::tenant_remove
+        ))
+        // Connections (spec "API Reference": Connections; docs/api.md "Connecting").
+        .routes(routes!(connect::connect))
+        .routes(routes!(connect::oauth_callback))
+        .routes(routes!(connect::disconnect))
+        .routes(routes!(connect::connection_status))
+        .routes(routes!(connect::test_connection))
+        .routes(routes!(
+            connect::put_system_connection,
+            connect::get_system_connection,
+            connect::delete_system_connection
         ))
         .routes(routes!(control::pipelines))
         .routes(routes!(control::reload))

@@ -3,6 +3,7 @@
 //! HTTP serving.
 
 pub mod auth;
+pub mod connect;
 pub mod control;
 pub mod deliveries;
 pub mod http;
