@@ -28,6 +28,7 @@ use utoipa_axum::routes;
 use super::auth::{Action, Actor};
 use super::control;
 use super::deliveries::Deliveries;
+use super::documents;
 use super::integrations;
 use super::metrics::Metrics;
 use super::runner::Runner;
@@ -90,6 +91,9 @@ pub struct Config {
     pub public_url: Option<super::origin::PublicUrl>,
     /// `/metrics` is served on an address of its own ([`metrics_router`]), not here.
     pub metrics_apart: bool,
+    /// The standard library directory the pipelines load with (`None`: the embedded
+    /// copy): schema and task writes through the API are checked with the same.
+    pub stdlib: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -104,6 +108,7 @@ impl Default for Config {
             webhook_memory: DEFAULT_WEBHOOK_MEMORY,
             public_url: None,
             metrics_apart: false,
+            stdlib: None,
         }
     }
 }
@@ -123,9 +128,16 @@ pub(super) struct Api {
     /// The integration catalogue and the pipelines generation it was built from
     /// ([`Api::catalogue`]).
     catalogue: std::sync::Mutex<Option<(u64, Arc<Catalogue>)>>,
+    /// Schema and task writes, one at a time ([`super::documents`]).
+    pub(super) documents: super::documents::Writes,
 }
 
 impl Api {
+    /// The standard library directory the pipelines load with ([`Config::stdlib`]).
+    pub(super) fn config_stdlib(&self) -> Option<&std::path::Path> {
+        self.config.stdlib.as_deref()
+    }
+
     /// The integration catalogue: the loaded pipelines' (stdlib's) `integration`
     /// definitions layered with the super admin's entries in the store. Built on first
     /// use and kept until a reload serves a new generation or
@@ -185,6 +197,7 @@ pub fn router_with(
         deliveries,
         openapi: std::sync::OnceLock::new(),
         catalogue: std::sync::Mutex::new(None),
+        documents: super::documents::Writes::default(),
     });
     // Every route goes through `routes!`, which also describes it in the OpenAPI
     // document (from its `#[utoipa::path]`): nothing is served undescribed.
@@ -210,6 +223,20 @@ pub fn router_with(
         // The catalogue (spec "API Reference": Integration Management).
         .routes(routes!(integrations::list_integrations))
         .routes(routes!(integrations::get_integration))
+        // Conversion schemas and sync tasks (spec "API Reference": Conversion Schemas,
+        // Sync Tasks), stored as `.cmap` text and loaded with the files.
+        .routes(routes!(documents::list_schemas, documents::create_schema))
+        .routes(routes!(
+            documents::get_schema,
+            documents::update_schema,
+            documents::delete_schema
+        ))
+        .routes(routes!(documents::list_tasks, documents::create_task))
+        .routes(routes!(
+            documents::get_task,
+            documents::update_task,
+            documents::delete_task
+        ))
         .routes(routes!(control::pipelines))
         .routes(routes!(control::reload))
         .routes(routes!(openapi_json))

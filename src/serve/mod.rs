@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod control;
 pub mod deliveries;
+pub mod documents;
 pub mod http;
 pub mod integrations;
 pub mod listen;
