@@ -182,6 +182,20 @@ const MATRIX: &[Row] = &[
         own: [Forbidden, Served, Served],
         other: [NotFound, NotFound, Served],
     },
+    // Conversion schemas and sync tasks (docs/api.md): reading them is configuring
+    // them, so users are refused; writes are walked in tests/documents_api.rs.
+    Row {
+        method: "GET",
+        path: "/api/tenant/integrations/{integration}/schemas",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/tenant/integrations/{integration}/tasks",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
     Row {
         method: "GET",
         path: "/api/integrations",
@@ -269,6 +283,32 @@ pub(crate) async fn world() -> World {
         let mut batch = Batch::new(tenant);
         batch.push(Op::PutExecution(execution(tenant, id, task)));
         store.commit(batch).expect("commit");
+    }
+    // `rest` enabled for both tenants (the schemas and tasks endpoints live under it).
+    for tenant in ["acme", "globex"] {
+        let now = chrono::Utc::now();
+        store
+            .create_tenant_integration(
+                &cmap::store::TenantIntegration {
+                    id: "rest".into(),
+                    tenant_id: tenant.into(),
+                    integration_id: "rest".into(),
+                    status: cmap::store::IntegrationStatus::Connected,
+                    enabled_at: now,
+                    enabled_by: "test".into(),
+                    connection_id: None,
+                    last_connected_at: None,
+                    connection_error: None,
+                    settings: Default::default(),
+                    authorization_url: None,
+                    token_url: None,
+                    created_at: now,
+                    updated_at: now,
+                    version: 0,
+                },
+                None,
+            )
+            .expect("enable rest");
     }
     let engine = Arc::new(Engine::new(store, None, EngineOptions::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
