@@ -80,11 +80,19 @@ struct Server {
 }
 
 impl Server {
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
+    async fn stop(self) {
+        let Server {
+            client,
+            stop,
+            handle,
+            ..
+        } = self;
+        // Our keep-alive connections would hold the server's state past its return.
+        drop(client);
+        if let Some(stop) = stop {
             let _ = stop.send(());
         }
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.handle)
+        let _ = tokio::time::timeout(Duration::from_secs(20), handle)
             .await
             .expect("the server stops");
     }
@@ -137,7 +145,17 @@ fn setup(dir: &Path) -> [String; 4] {
 }
 
 async fn start(dir: &Path) -> Server {
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.join("data")).expect("store"));
+    // After a stop, the last connection task may still be letting go of the data
+    // directory: a bounded wait for its lock.
+    let mut opened = SledStore::open(&dir.join("data"));
+    for _ in 0..500 {
+        if opened.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        opened = SledStore::open(&dir.join("data"));
+    }
+    let store: Arc<dyn Store> = Arc::new(opened.expect("store"));
     let engine = Arc::new(Engine::new(store, None, EngineOptions::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -211,6 +211,86 @@ mod tests {
         (path, status)
     }
 
+    fn document(tenant: &str, kind: DocumentKind, id: &str, text: &str) -> PipelineDocument {
+        PipelineDocument {
+            tenant_id: tenant.into(),
+            kind,
+            id: id.into(),
+            tenant_integration_id: "rest".into(),
+            text: text.into(),
+            version: 1,
+            created_by: "u".into(),
+            created_at: Utc::now(),
+            updated_by: "u".into(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    /// A stored document is a source of its tenant: it may use its tenant's connection
+    /// and top-level schemas, not another tenant's connection; a failing one refuses the
+    /// version and is named by its virtual path.
+    #[test]
+    fn stored_documents_compile_as_files_of_their_tenant() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let connection = |t: &str| {
+            format!(
+                "connection {t}-api {{\n  integration rest\n  auth none\n  settings {{ baseUrl: \"http://127.0.0.1:9\", path: \"/p\" }}\n}}\n"
+            )
+        };
+        for t in ["acme", "globex"] {
+            std::fs::create_dir_all(dir.path().join(format!("tenants/{t}"))).expect("mkdir");
+            std::fs::write(
+                dir.path().join(format!("tenants/{t}/c.cmap")),
+                connection(t),
+            )
+            .expect("write");
+        }
+        std::fs::write(
+            dir.path().join("shared.cmap"),
+            "schema people {\n  source rest.people\n  target c_contact\n  dedupe external_id(id)\n  name = name\n}\n",
+        )
+        .expect("write");
+        let good = document(
+            "acme",
+            DocumentKind::Task,
+            "acme-sync",
+            "task acme-sync { schema people  connection acme-api }\n",
+        );
+        let version = match load_with(dir.path(), None, std::slice::from_ref(&good), Utc::now()) {
+            Ok(v) => v,
+            Err(r) => panic!("{}", r.rendered),
+        };
+        let task = version.program.task("acme-sync").expect("compiled");
+        assert_eq!(task.tenant, "acme");
+        assert!(version
+            .files
+            .contains_key(&PathBuf::from("api:tenants/acme/tasks/acme-sync.cmap")));
+        // Through globex's connection: refused, naming the document.
+        let foreign = document(
+            "acme",
+            DocumentKind::Task,
+            "acme-sync",
+            "task acme-sync { schema people  connection globex-api }\n",
+        );
+        let refusal = match load_with(dir.path(), None, &[foreign], Utc::now()) {
+            Ok(_) => panic!("another tenant's connection was usable"),
+            Err(r) => r,
+        };
+        assert_eq!(
+            refusal.failing,
+            [PathBuf::from("api:tenants/acme/tasks/acme-sync.cmap")],
+            "{}",
+            refusal.rendered
+        );
+        // With no documents, exactly the files load.
+        let files = match load(dir.path(), None, Utc::now()) {
+            Ok(v) => v.files.into_keys().collect::<Vec<_>>(),
+            Err(r) => panic!("{}", r.rendered),
+        };
+        assert!(files.iter().all(|p| !is_document_path(p)), "{files:?}");
+        assert_eq!(files.len(), 3);
+    }
+
     #[test]
     fn a_file_that_is_not_utf8_is_refused_as_check_refuses_it() {
         let dir = tempfile::tempdir().expect("temp dir");
