@@ -426,6 +426,35 @@ async fn schemas_and_tasks_are_created_checked_served_and_survive_a_restart() {
     let (_, _, pipelines) = s.get("/api/pipelines", &root).await;
     assert!(pipelines.contains("\"api-sync\""), "{pipelines}");
     s.stop().await;
+
+    // Each write left its audit entry, in acme's log.
+    let store = SledStore::open(&dir.path().join("data")).expect("store");
+    let entries = store
+        .audit_entries(
+            &cmap::store::AuditFilter {
+                scope: cmap::store::AuditScope::Tenant("acme".into()),
+                action_prefix: None,
+                since: None,
+            },
+            &Default::default(),
+        )
+        .expect("audit");
+    let mut written: Vec<(String, String)> = entries
+        .items
+        .iter()
+        .map(|e| (e.action.clone(), e.target.id.clone()))
+        .collect();
+    written.sort();
+    let want = [
+        ("schema.create", "api-people"),
+        ("schema.create", "api-people-2"),
+        ("task.create", "api-sync"),
+    ];
+    assert_eq!(
+        written,
+        want.map(|(a, i)| (a.to_string(), i.to_string())),
+        "{entries:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,6 +527,15 @@ async fn writes_that_do_not_check_or_conflict_change_nothing() {
         });
         assert!(hit, "{what}: no {code} error at line {line}: {body}");
     }
+
+    // Over the store's limit for one document: refused before it is parsed.
+    let huge = format!(
+        "{}{}",
+        " ".repeat(cmap::store::pipeline_doc::MAX_TEXT_BYTES),
+        schema_json("huge", "trim")
+    );
+    let (status, body) = s.post_json(SCHEMAS, &admin, huge).await;
+    assert_eq!(status, 413, "{body}");
 
     // A file-defined object: readable, but every write is 409 naming the file.
     let (status, _, body) = s.get(&format!("{SCHEMAS}/acme-people"), &admin).await;

@@ -37,8 +37,8 @@ use crate::diagnostics::{render, Diagnostic};
 use crate::span::{SourceFile, SourceKind, SourceMap};
 use crate::store::audit::{self, Details, Outcome, Target};
 use crate::store::{
-    AuditEntry, DocumentCursor, DocumentFilter, DocumentKind, PageRequest, PipelineDocument,
-    StoreError, DEFAULT_TENANT,
+    pipeline_doc::MAX_TEXT_BYTES, AuditEntry, DocumentCursor, DocumentFilter, DocumentKind,
+    PageRequest, PipelineDocument, StoreError, DEFAULT_TENANT,
 };
 use crate::syntax::ast::{Document, Item};
 use crate::syntax::{json as seed, printer};
@@ -591,6 +591,17 @@ fn body_text(headers: &HeaderMap, body: &Bytes) -> Result<(String, bool), ApiErr
             .code("unsupported_media_type"))
         }
     };
+    if body.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the document is {} bytes long; at most {MAX_TEXT_BYTES}",
+                body.len()
+            ),
+            "split it: one schema or task per document",
+        )
+        .code("payload_too_large"));
+    }
     let text = String::from_utf8(body.to_vec()).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -1077,6 +1088,7 @@ macro_rules! document_handlers {
             responses(
                 (status = 201, description = "created and serving; `ETag` and `Location`", body = Object),
                 (status = 409, description = "the id is taken (`id_taken`) or a file defines it (`defined_by_file`)", body = super::openapi::Problem, content_type = "application/problem+json"),
+                (status = 413, description = "over 1 MiB", body = super::openapi::Problem, content_type = "application/problem+json"),
                 (status = 415, description = "neither JSON nor `text/x-cmap`", body = super::openapi::Problem, content_type = "application/problem+json"),
                 (status = 422, description = "does not check: `diagnostics` as `cmap check --format json` gives them", body = super::openapi::Problem, content_type = "application/problem+json"),
                 super::openapi::Refusals,
