@@ -631,8 +631,23 @@ async fn writes_that_do_not_check_or_conflict_change_nothing() {
         .send(reqwest::Method::DELETE, &path, &admin, None, Some(&tag))
         .await;
     assert_eq!(status, 412, "{body}");
-    let (_, headers, _) = s.get(&path, &admin).await;
+    let (_, headers, read) = s.get(&path, &admin).await;
     assert_eq!(etag(&headers), "\"2\"");
+    // A body sent back as read (with the server's fields) is accepted, and stores none
+    // of them.
+    let (status, _, body) = s
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            &admin,
+            Some(("application/json", read)),
+            Some("\"2\""),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, headers, text) = s.get(&format!("{path}?format=cmap"), &admin).await;
+    assert_eq!(etag(&headers), "\"3\"");
+    assert!(!text.contains("meta"), "{text}");
 
     // Delete the task, then the schema: gone from what serves.
     let (status, _, body) = s
@@ -648,7 +663,7 @@ async fn writes_that_do_not_check_or_conflict_change_nothing() {
     let (_, _, pipelines) = s.get("/api/pipelines", &root).await;
     assert!(!pipelines.contains("\"api-sync\""), "{pipelines}");
     let (status, _, body) = s
-        .send(reqwest::Method::DELETE, &path, &admin, None, Some("\"2\""))
+        .send(reqwest::Method::DELETE, &path, &admin, None, Some("\"3\""))
         .await;
     assert_eq!(status, 204, "{body}");
     let (status, _, _) = s.get(&path, &admin).await;

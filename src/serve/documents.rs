@@ -47,6 +47,23 @@ use crate::workspace::{self, Extra, Workspace};
 /// The media type of `.cmap` text, in a request body and in `?format=cmap` answers.
 pub const CMAP_TEXT: &str = "text/x-cmap";
 
+/// Keys a GET adds to the spec's object ([`stored_json`], [`runtime`]); a JSON body
+/// holding them (sent back as read) does not store them.
+const SERVER_KEYS: [&str; 12] = [
+    "version",
+    "createdBy",
+    "createdAt",
+    "updatedBy",
+    "updatedAt",
+    "definedBy",
+    "readOnly",
+    "lastRunAt",
+    "lastRunStatus",
+    "nextRunAt",
+    "stats",
+    "lastError",
+];
+
 /// How long a write waits for the reload that serves it (the change is stored either
 /// way; see docs/api.md).
 const LIVE_WAIT: Duration = Duration::from_secs(30);
@@ -793,6 +810,17 @@ fn check_write(
     let stored_text = if is_cmap {
         text
     } else {
+        // What a GET adds (the store's fields, a task's runtime) is the server's: a body
+        // sent back as read does not store a copy of it.
+        let mut parsed = parsed;
+        for item in &mut parsed.items {
+            let meta = match item {
+                Item::Schema(s) => &mut s.meta,
+                Item::Task(t) => &mut t.meta,
+                _ => continue,
+            };
+            meta.retain(|(key, _)| !SERVER_KEYS.contains(&key.node.as_str()));
+        }
         printer::print(&parsed, Some(&crate::functions::param_names))
     };
     Ok(Checked {
