@@ -71,10 +71,31 @@ impl Checked {
     }
 }
 
+/// A source that is not a file: a schema or task stored through the API
+/// ([`crate::store::PipelineDocument`]), read with the files as if it were one file of
+/// its owner's folder. `path` is virtual (`api:tenants/acme/schemas/ID.cmap`); its
+/// extension says how to parse it (`.json`: seed JSON, else `.cmap`).
+#[derive(Clone, Debug)]
+pub struct Extra {
+    pub path: PathBuf,
+    pub text: String,
+    pub owner: Owner,
+}
+
 /// Reads and parses the standard library (`stdlib`: a directory, or `None` for the
 /// embedded copy) and the pipeline files under `paths`. Blocking file I/O: the server
 /// calls it off its async workers.
 pub fn read(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Workspace, WalkError> {
+    read_with(paths, stdlib, Vec::new())
+}
+
+/// [`read`], then `extra` sources after the files (in order), each with its owner and
+/// the SHA-256 of its text in `content_hashes`.
+pub fn read_with(
+    paths: &[PathBuf],
+    stdlib: Option<&Path>,
+    extra: Vec<Extra>,
+) -> Result<Workspace, WalkError> {
     let user = files::walk(paths)?;
     let user_texts: Vec<(PathBuf, Read)> = user
         .files
@@ -154,6 +175,14 @@ pub fn read(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Workspace, WalkE
         let owner = Workspace::owner(&place);
         ws.add_unreadable(e, owner);
     }
+    for source in extra {
+        let hash = hex::encode(Sha256::digest(source.text.as_bytes()));
+        let read = Read::Text {
+            text: source.text,
+            hash: Some(hash),
+        };
+        ws.add(source.path, read, source.owner);
+    }
     ws.user_files = (ws.stdlib_files..ws.sources.files.len())
         .map(|i| i as FileId)
         .collect();
@@ -162,7 +191,11 @@ pub fn read(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Workspace, WalkE
 
 /// Reads, parses and compiles: [`read`], then [`compile::compile`] over every file.
 pub fn check(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Checked, WalkError> {
-    let workspace = read(paths, stdlib)?;
+    Ok(check_read(read(paths, stdlib)?))
+}
+
+/// Compiles a workspace already read ([`read_with`]): what [`check`] does after reading.
+pub fn check_read(workspace: Workspace) -> Checked {
     let options = compile::Options {
         stdlib_docs: workspace.stdlib_files,
         owners: workspace.owners.clone(),
@@ -172,11 +205,11 @@ pub fn check(paths: &[PathBuf], stdlib: Option<&Path>) -> Result<Checked, WalkEr
     diagnostics.extend(compilation.diagnostics);
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start, d.code));
     diagnostics.dedup();
-    Ok(Checked {
+    Checked {
         workspace,
         program: compilation.program,
         diagnostics,
-    })
+    }
 }
 
 /// A file as read.

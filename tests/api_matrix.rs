@@ -183,6 +183,20 @@ const MATRIX: &[Row] = &[
         own: [Forbidden, Served, Served],
         other: [NotFound, NotFound, Served],
     },
+    // Conversion schemas and sync tasks (docs/api.md): reading them is configuring
+    // them, so users are refused; writes are walked in tests/documents_api.rs.
+    Row {
+        method: "GET",
+        path: "/api/tenant/integrations/{integration}/schemas",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
+    Row {
+        method: "GET",
+        path: "/api/tenant/integrations/{integration}/tasks",
+        own: [Forbidden, Served, Served],
+        other: [NotFound, NotFound, Served],
+    },
     Row {
         method: "GET",
         path: "/api/integrations",

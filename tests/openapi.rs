@@ -161,6 +161,34 @@ async fn the_document_describes_every_endpoint_and_real_answers_validate() {
             user,
             200,
         ),
+        (
+            "GET",
+            "/api/tenant/integrations/{integration}/schemas",
+            "/api/tenant/integrations/rest/schemas",
+            admin,
+            200,
+        ),
+        (
+            "GET",
+            "/api/tenant/integrations/{integration}/tasks",
+            "/api/tenant/integrations/rest/tasks?limit=5",
+            admin,
+            200,
+        ),
+        (
+            "GET",
+            "/api/tenant/integrations/{integration}/tasks/{id}",
+            "/api/tenant/integrations/rest/tasks/globex-sync",
+            admin,
+            404,
+        ),
+        (
+            "GET",
+            "/api/tenant/integrations/{integration}/schemas",
+            "/api/tenant/integrations/rest/schemas",
+            user,
+            403,
+        ),
         ("GET", "/api/pipelines", "/api/pipelines", root, 200),
         ("GET", "/api/pipelines", "/api/pipelines", admin, 403),
         (
@@ -283,6 +311,12 @@ async fn the_document_describes_every_endpoint_and_real_answers_validate() {
             "/api/tenant/integrations/{integration}/disconnect",
             "/api/tenant/integrations/rest/disconnect",
             200,
+        ),
+        // Neither JSON nor `.cmap`: refused before anything is read.
+        (
+            "/api/tenant/integrations/{integration}/schemas",
+            "/api/tenant/integrations/rest/schemas",
+            415,
         ),
     ];
     for (template, path, status) in posts {

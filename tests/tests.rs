@@ -22,6 +22,7 @@ mod connectors_redaction;
 mod currency;
 mod dates;
 mod diagnostics;
+mod documents_api;
 mod engine;
 mod engine_concurrency;
 mod engine_exec;

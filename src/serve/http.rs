@@ -29,6 +29,7 @@ use super::auth::{Action, Actor};
 use super::connect;
 use super::control;
 use super::deliveries::Deliveries;
+use super::documents;
 use super::integrations;
 use super::metrics::Metrics;
 use super::platform;
@@ -92,6 +93,9 @@ pub struct Config {
     pub public_url: Option<super::origin::PublicUrl>,
     /// `/metrics` is served on an address of its own ([`metrics_router`]), not here.
     pub metrics_apart: bool,
+    /// The standard library directory the pipelines load with (`None`: the embedded
+    /// copy): schema and task writes through the API are checked with the same.
+    pub stdlib: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -106,6 +110,7 @@ impl Default for Config {
             webhook_memory: DEFAULT_WEBHOOK_MEMORY,
             public_url: None,
             metrics_apart: false,
+            stdlib: None,
         }
     }
 }
@@ -128,9 +133,16 @@ pub(super) struct Api {
     /// Serialises catalogue writes (`/api/admin/integrations`): the store has no
     /// compare-and-set for definitions, so a version check and its write hold this.
     pub(super) catalogue_writes: tokio::sync::Mutex<()>,
+    /// Schema and task writes, one at a time ([`super::documents`]).
+    pub(super) documents: super::documents::Writes,
 }
 
 impl Api {
+    /// The standard library directory the pipelines load with ([`Config::stdlib`]).
+    pub(super) fn config_stdlib(&self) -> Option<&std::path::Path> {
+        self.config.stdlib.as_deref()
+    }
+
     /// The integration catalogue: the loaded pipelines' (stdlib's) `integration`
     /// definitions layered with the super admin's entries in the store. Built on first
     /// use and kept until a reload serves a new generation or
@@ -197,6 +209,7 @@ pub fn router_with(
         openapi: std::sync::OnceLock::new(),
         catalogue: std::sync::Mutex::new(None),
         catalogue_writes: tokio::sync::Mutex::new(()),
+        documents: super::documents::Writes::default(),
     });
     // Every route goes through `routes!`, which also describes it in the OpenAPI
     // document (from its `#[utoipa::path]`): nothing is served undescribed.
@@ -242,6 +255,20 @@ pub fn router_with(
             connect::put_system_connection,
             connect::get_system_connection,
             connect::delete_system_connection
+        ))
+        // Conversion schemas and sync tasks (spec "API Reference": Conversion Schemas,
+        // Sync Tasks), stored as `.cmap` text and loaded with the files.
+        .routes(routes!(documents::list_schemas, documents::create_schema))
+        .routes(routes!(
+            documents::get_schema,
+            documents::update_schema,
+            documents::delete_schema
+        ))
+        .routes(routes!(documents::list_tasks, documents::create_task))
+        .routes(routes!(
+            documents::get_task,
+            documents::update_task,
+            documents::delete_task
         ))
         .routes(routes!(control::pipelines))
         .routes(routes!(control::reload))

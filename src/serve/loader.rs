@@ -3,6 +3,12 @@
 //! with the standard library; this module adds what the server keeps on top, the
 //! content hash and status of each file. A version that does not check is refused with
 //! its errors rendered as `cmap check` renders them.
+//!
+//! Schemas and tasks stored through the API ([`PipelineDocument`]) load with the files:
+//! each is one more source, at a virtual path ([`document_path`]) and owned by its
+//! tenant, exactly as if it were a file of that tenant's folder (`tenants/ID/`). So they
+//! are checked, compiled, scheduled and served by the same rules, and a version in
+//! which one fails is refused like one in which a file fails.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +17,38 @@ use chrono::{DateTime, Utc};
 
 use super::state::FileStatus;
 use crate::compile::ir::Program;
+use crate::compile::Owner;
 use crate::diagnostics::{render, Diagnostic};
+use crate::store::{DocumentKind, PipelineDocument, Store};
+use crate::workspace::Extra;
+
+/// The prefix of every stored document's virtual path: no file path starts with it.
+pub const DOCUMENT_PREFIX: &str = "api:";
+
+/// The virtual path of a tenant's stored document, e.g.
+/// `api:tenants/acme/schemas/people.cmap` (`ext`: `cmap`, or `json` for a seed-JSON
+/// body being checked). It appears in diagnostics and in `GET /api/pipelines`.
+pub fn document_path(tenant: &str, kind: DocumentKind, id: &str, ext: &str) -> PathBuf {
+    PathBuf::from(format!(
+        "{DOCUMENT_PREFIX}tenants/{tenant}/{}s/{id}.{ext}",
+        kind.as_str()
+    ))
+}
+
+/// Whether `path` is a stored document's ([`document_path`]) rather than a file's.
+pub fn is_document_path(path: &Path) -> bool {
+    path.to_str()
+        .is_some_and(|p| p.starts_with(DOCUMENT_PREFIX))
+}
+
+/// A stored document as a source of the workspace: its tenant's.
+pub fn document_source(doc: &PipelineDocument) -> Extra {
+    Extra {
+        path: document_path(&doc.tenant_id, doc.kind, &doc.id, "cmap"),
+        text: doc.text.clone(),
+        owner: Owner::Tenant(doc.tenant_id.clone()),
+    }
+}
 
 /// A version that checks.
 pub struct Version {
@@ -37,8 +74,40 @@ pub fn load(
     stdlib: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<Version, Refused> {
-    let checked =
-        crate::workspace::check(&[pipelines.to_path_buf()], stdlib).map_err(|e| Refused {
+    load_with(pipelines, stdlib, &[], now)
+}
+
+/// [`load_with`] with every document `store` holds: what the server loads, at start
+/// and on every reload. A store that cannot be read refuses the version (the one
+/// serving keeps serving).
+pub fn load_stored(
+    pipelines: &Path,
+    stdlib: Option<&Path>,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+) -> Result<Version, Refused> {
+    let documents = store.all_pipeline_documents().map_err(|e| Refused {
+        rendered: format!(
+            "error: cannot read the schemas and tasks stored through the API: {e}\n  help: check the data directory; the server log has the details\n"
+        ),
+        failing: Vec::new(),
+        hashes: BTreeMap::new(),
+    })?;
+    load_with(pipelines, stdlib, &documents, now)
+}
+
+/// [`load`], with `documents` (stored through the API) compiled as sources of their
+/// tenants ([`document_source`]).
+pub fn load_with(
+    pipelines: &Path,
+    stdlib: Option<&Path>,
+    documents: &[PipelineDocument],
+    now: DateTime<Utc>,
+) -> Result<Version, Refused> {
+    let extra = documents.iter().map(document_source).collect();
+    let checked = crate::workspace::read_with(&[pipelines.to_path_buf()], stdlib, extra)
+        .map(crate::workspace::check_read)
+        .map_err(|e| Refused {
             rendered: format!("error: {e}\n  help: {}\n", e.help),
             failing: Vec::new(),
             hashes: BTreeMap::new(),
@@ -140,6 +209,86 @@ mod tests {
             last_error: error.map(str::to_string),
         };
         (path, status)
+    }
+
+    fn document(tenant: &str, kind: DocumentKind, id: &str, text: &str) -> PipelineDocument {
+        PipelineDocument {
+            tenant_id: tenant.into(),
+            kind,
+            id: id.into(),
+            tenant_integration_id: "rest".into(),
+            text: text.into(),
+            version: 1,
+            created_by: "u".into(),
+            created_at: Utc::now(),
+            updated_by: "u".into(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    /// A stored document is a source of its tenant: it may use its tenant's connection
+    /// and top-level schemas, not another tenant's connection; a failing one refuses the
+    /// version and is named by its virtual path.
+    #[test]
+    fn stored_documents_compile_as_files_of_their_tenant() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let connection = |t: &str| {
+            format!(
+                "connection {t}-api {{\n  integration rest\n  auth none\n  settings {{ baseUrl: \"http://127.0.0.1:9\", path: \"/p\" }}\n}}\n"
+            )
+        };
+        for t in ["acme", "globex"] {
+            std::fs::create_dir_all(dir.path().join(format!("tenants/{t}"))).expect("mkdir");
+            std::fs::write(
+                dir.path().join(format!("tenants/{t}/c.cmap")),
+                connection(t),
+            )
+            .expect("write");
+        }
+        std::fs::write(
+            dir.path().join("shared.cmap"),
+            "schema people {\n  source rest.people\n  target c_contact\n  dedupe external_id(id)\n  name = name\n}\n",
+        )
+        .expect("write");
+        let good = document(
+            "acme",
+            DocumentKind::Task,
+            "acme-sync",
+            "task acme-sync { schema people  connection acme-api }\n",
+        );
+        let version = match load_with(dir.path(), None, std::slice::from_ref(&good), Utc::now()) {
+            Ok(v) => v,
+            Err(r) => panic!("{}", r.rendered),
+        };
+        let task = version.program.task("acme-sync").expect("compiled");
+        assert_eq!(task.tenant, "acme");
+        assert!(version
+            .files
+            .contains_key(&PathBuf::from("api:tenants/acme/tasks/acme-sync.cmap")));
+        // Through globex's connection: refused, naming the document.
+        let foreign = document(
+            "acme",
+            DocumentKind::Task,
+            "acme-sync",
+            "task acme-sync { schema people  connection globex-api }\n",
+        );
+        let refusal = match load_with(dir.path(), None, &[foreign], Utc::now()) {
+            Ok(_) => panic!("another tenant's connection was usable"),
+            Err(r) => r,
+        };
+        assert_eq!(
+            refusal.failing,
+            [PathBuf::from("api:tenants/acme/tasks/acme-sync.cmap")],
+            "{}",
+            refusal.rendered
+        );
+        // With no documents, exactly the files load.
+        let files = match load(dir.path(), None, Utc::now()) {
+            Ok(v) => v.files.into_keys().collect::<Vec<_>>(),
+            Err(r) => panic!("{}", r.rendered),
+        };
+        assert!(files.iter().all(|p| !is_document_path(p)), "{files:?}");
+        assert_eq!(files.len(), 3);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod connect;
 pub mod control;
 pub mod deliveries;
+pub mod documents;
 pub mod http;
 pub mod integrations;
 pub mod listen;

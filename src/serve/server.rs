@@ -82,10 +82,14 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let first = {
         let (p, s) = (options.pipelines.clone(), options.stdlib.clone());
-        tokio::task::spawn_blocking(move || loader::load(&p, s.as_deref(), Utc::now()))
-            .await
-            .map_err(|e| ServeError::Io(format!("loading panicked: {e}")))?
-            .map_err(|r| ServeError::Pipelines(r.rendered))?
+        // With the schemas and tasks stored through the API (`loader::load_stored`).
+        let store = engine.store.clone();
+        tokio::task::spawn_blocking(move || {
+            loader::load_stored(&p, s.as_deref(), &*store, Utc::now())
+        })
+        .await
+        .map_err(|e| ServeError::Io(format!("loading panicked: {e}")))?
+        .map_err(|r| ServeError::Pipelines(r.rendered))?
     };
     // The event channel: bounded, since events are rare and a burst of identical
     // reload requests is worth dropping rather than queueing (see `request`).
@@ -165,6 +169,7 @@ pub async fn run(
 
     let http_options = super::http::Config {
         metrics_apart: metrics_listener.is_some(),
+        stdlib: options.stdlib.clone(),
         ..options.http.clone()
     };
     let app = super::http::router_with(
@@ -219,9 +224,12 @@ pub async fn run(
                 // Compile away from the async workers: a large pipeline must not stall
                 // webhooks. The old version serves until the swap.
                 let (p, s) = (options.pipelines.clone(), options.stdlib.clone());
-                let result =
-                    tokio::task::spawn_blocking(move || loader::load(&p, s.as_deref(), Utc::now()))
-                        .await;
+                // The stored documents are read again too: an API write goes live here.
+                let store = shared.engine.store.clone();
+                let result = tokio::task::spawn_blocking(move || {
+                    loader::load_stored(&p, s.as_deref(), &*store, Utc::now())
+                })
+                .await;
                 match result {
                     Ok(Ok(version)) => {
                         let generation = shared.snapshot().generation + 1;
