@@ -32,6 +32,7 @@ mod map;
 mod openapi;
 mod pipelines;
 mod platform_api;
+mod platform_flow;
 mod robustness;
 mod roundtrip;
 mod schedules;

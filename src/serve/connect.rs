@@ -118,9 +118,19 @@ fn auth_type(d: &IntegrationDefinition) -> AuthType {
     }
 }
 
-/// The connection id of a tenant integration: its `connectionId`, else its id.
+/// The connection id of a tenant integration: its `connectionId`; else, for an
+/// integration cmap has a connector for, the id of the connection the server declares
+/// for it ([`crate::engine::tenant_connection`]), so its tasks read what connect stored;
+/// else the integration's id (an AI provider's key: the system-scope record of that id
+/// serves a tenant that has none of its own).
 fn connection_id(ti: &TenantIntegration) -> String {
-    ti.connection_id.clone().unwrap_or_else(|| ti.id.clone())
+    ti.connection_id.clone().unwrap_or_else(|| {
+        if crate::connectors::for_integration(&ti.integration_id).is_some() {
+            crate::engine::tenant_connection::connection_id(&ti.tenant_id, &ti.integration_id)
+        } else {
+            ti.id.clone()
+        }
+    })
 }
 
 /// A [`ConnectError`] as a problem document: 400 for the request's faults, 409 for the

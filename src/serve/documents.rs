@@ -633,6 +633,57 @@ fn body_text(headers: &HeaderMap, body: &Bytes) -> Result<(String, bool), ApiErr
     Ok((text, is_cmap))
 }
 
+/// `text` (a JSON body) with `"tenantIntegrationId": integration` added when it is an
+/// object without that key. Added before the closing brace, so every span of what was
+/// sent stays where it was (diagnostics point into the submitted text).
+fn with_integration(text: String, integration: &str) -> String {
+    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(&text) else {
+        return text;
+    };
+    if object.contains_key("tenantIntegrationId") {
+        return text;
+    }
+    let Some(close) = text.rfind('}') else {
+        return text;
+    };
+    let comma = if object.is_empty() { "" } else { "," };
+    let id = Value::String(integration.to_string());
+    format!(
+        "{}{comma}\"tenantIntegrationId\":{id}{}",
+        &text[..close],
+        &text[close..]
+    )
+}
+
+#[cfg(test)]
+mod integration_tests {
+    use super::with_integration;
+
+    #[test]
+    fn a_json_body_takes_the_paths_integration_unless_it_names_one() {
+        let cases = [
+            (
+                r#"{"id": "s"}"#,
+                r#"{"id": "s","tenantIntegrationId":"salesforce"}"#,
+            ),
+            ("{}", r#"{"tenantIntegrationId":"salesforce"}"#),
+            (
+                r#"{"id": "s", "tenantIntegrationId": "rest"}"#,
+                r#"{"id": "s", "tenantIntegrationId": "rest"}"#,
+            ),
+            ("[1]", "[1]"),
+            ("{nope", "{nope"),
+        ];
+        for (sent, want) in cases {
+            assert_eq!(
+                with_integration(sent.to_string(), "salesforce"),
+                want,
+                "{sent}"
+            );
+        }
+    }
+}
+
 fn conflict(code: &'static str, detail: String, help: &str) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, detail, help).code(code)
 }
@@ -673,6 +724,14 @@ fn check_write(
         return Ok(Checked { stored: None });
     };
 
+    // A JSON object sent under a tenant integration is of that integration unless it
+    // says otherwise (the spec's ConversionSchema and SyncTask carry
+    // `tenantIntegrationId`; a schema's is its source's integration).
+    let text = if is_cmap {
+        text
+    } else {
+        with_integration(text, integration)
+    };
     // The body alone: one item of the right kind, with the right id.
     let ext = if is_cmap { "cmap" } else { "json" };
     let provisional = skip_id.unwrap_or("new");

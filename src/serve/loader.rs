@@ -93,7 +93,98 @@ pub fn load_stored(
         failing: Vec::new(),
         hashes: BTreeMap::new(),
     })?;
-    load_with(pipelines, stdlib, &documents, now)
+    let connections = tenant_connection_sources(store, stdlib).map_err(|e| Refused {
+        rendered: format!(
+            "error: cannot read the tenants' integrations: {e}\n  help: check the data directory; the server log has the details\n"
+        ),
+        failing: Vec::new(),
+        hashes: BTreeMap::new(),
+    })?;
+    load_sources(pipelines, stdlib, &documents, connections, now)
+}
+
+/// The first error of `source` compiled alone with the standard library, if any.
+fn connection_problem(source: &Extra, stdlib: Option<&Path>) -> Option<String> {
+    let checked = crate::workspace::read_with(&[], stdlib, vec![source.clone()])
+        .map(crate::workspace::check_read)
+        .ok()?;
+    checked
+        .diagnostics
+        .iter()
+        .find(|d| d.is_error())
+        .map(|d| format!("{}: {}", d.code.as_str(), d.message))
+}
+
+/// The connection of every tenant integration that has one
+/// ([`crate::engine::tenant_connection`]), each a seed-JSON source of its tenant at
+/// `api:tenants/T/connections/ID.json`: a tenant's task that names no connection reads
+/// through its integration's. The definitions are the catalogue's (the standard library
+/// with the super admin's entries).
+pub fn tenant_connection_sources(
+    store: &dyn Store,
+    stdlib: Option<&Path>,
+) -> Result<Vec<Extra>, crate::store::StoreError> {
+    use crate::engine::catalogue::{Catalogue, DefinitionChecker};
+    use crate::engine::tenant_connection::{connection_id, connection_seed};
+    use crate::store::identity::Role;
+    use crate::store::{Limit, PageRequest};
+    let mut sources = Vec::new();
+    let tenants = store.tenant_records()?;
+    if tenants.is_empty() {
+        return Ok(sources);
+    }
+    // The standard library alone: where the shipped definitions come from.
+    let Some(shipped) = crate::workspace::check(&[], stdlib)
+        .ok()
+        .and_then(|checked| checked.program)
+    else {
+        return Ok(sources);
+    };
+    let catalogue = Catalogue::build(&shipped, store, DefinitionChecker::embedded())?;
+    for tenant in tenants {
+        let mut request = PageRequest {
+            limit: Limit::MAX,
+            after: None,
+        };
+        loop {
+            let page = store.tenant_integrations(&tenant.id, &request)?;
+            for ti in &page.items {
+                let Some(def) = catalogue.get(&ti.integration_id, Role::SuperAdmin) else {
+                    continue;
+                };
+                let Some(seed) = connection_seed(ti, def) else {
+                    continue;
+                };
+                let source = Extra {
+                    path: PathBuf::from(format!(
+                        "{DOCUMENT_PREFIX}tenants/{}/connections/{}.json",
+                        tenant.id,
+                        connection_id(&tenant.id, &ti.integration_id)
+                    )),
+                    text: serde_json::to_string_pretty(&seed).unwrap_or_default(),
+                    owner: Owner::Tenant(tenant.id.clone()),
+                };
+                // Checked alone first: a tenant integration whose settings do not (or no
+                // longer) make a connection its connector accepts (`rest` without a
+                // `baseUrl`) gets none, and is said once per load; it never keeps the
+                // other tenants' pipelines from loading.
+                match connection_problem(&source, stdlib) {
+                    None => sources.push(source),
+                    Some(problem) => tracing::warn!(
+                        tenant = %tenant.id,
+                        integration = %ti.integration_id,
+                        %problem,
+                        "a tenant integration has no connection: its settings do not check"
+                    ),
+                }
+            }
+            match page.next {
+                Some(next) => request.after = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(sources)
 }
 
 /// [`load`], with `documents` (stored through the API) compiled as sources of their
@@ -104,7 +195,19 @@ pub fn load_with(
     documents: &[PipelineDocument],
     now: DateTime<Utc>,
 ) -> Result<Version, Refused> {
-    let extra = documents.iter().map(document_source).collect();
+    load_sources(pipelines, stdlib, documents, Vec::new(), now)
+}
+
+/// [`load_with`], with more sources (the tenant integrations' connections).
+fn load_sources(
+    pipelines: &Path,
+    stdlib: Option<&Path>,
+    documents: &[PipelineDocument],
+    more: Vec<Extra>,
+    now: DateTime<Utc>,
+) -> Result<Version, Refused> {
+    let mut extra: Vec<Extra> = documents.iter().map(document_source).collect();
+    extra.extend(more);
     let checked = crate::workspace::read_with(&[pipelines.to_path_buf()], stdlib, extra)
         .map(crate::workspace::check_read)
         .map_err(|e| Refused {

@@ -883,6 +883,7 @@ pub(super) async fn tenant_enable(
             }
             Err(e) => return Err(store_error(e)),
         };
+    serve_connections(&api, &id).await;
     Ok(tagged(
         StatusCode::CREATED,
         stored.version,
@@ -1018,6 +1019,7 @@ pub(super) async fn tenant_configure(
             Err(StoreError::NotFound(_)) => return Err(no_tenant_integration(&id)),
             Err(e) => return Err(store_error(e)),
         };
+    serve_connections(&api, &id).await;
     Ok(tagged(
         StatusCode::OK,
         stored.version,
@@ -1060,7 +1062,10 @@ pub(super) async fn tenant_remove(
     match blocking(move || store.delete_tenant_integration(&tenant, &key, expected, Some(&audit)))
         .await?
     {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Ok(()) => {
+            serve_connections(&api, &id).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
         Err(StoreError::InUse(what)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("`{id}` is in use: {what}"),
@@ -1070,5 +1075,32 @@ pub(super) async fn tenant_remove(
         Err(StoreError::Stale { .. }) => Err(stale(format!("`{id}` changed"))),
         Err(StoreError::NotFound(_)) => Err(no_tenant_integration(&id)),
         Err(e) => Err(store_error(e)),
+    }
+}
+
+/// After a tenant integration is enabled, changed or removed: reloads the pipelines
+/// (through the same path as a saved file) and waits, bounded, until a newer version
+/// serves, so the connection the server declares for it
+/// ([`crate::engine::tenant_connection`]) is loaded, changed or gone when the write
+/// answers.
+async fn serve_connections(api: &Api, id: &str) {
+    let before = api.shared.snapshot().generation;
+    let asked = api
+        .shared
+        .events
+        .send(super::state::Event::Reload {
+            reason: format!("tenant integration `{id}` changed"),
+        })
+        .await;
+    if asked.is_err() {
+        return; // shutting down
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while api.shared.snapshot().generation <= before {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(integration = id, "a tenant integration changed but no newer version serves yet (see the reload errors)");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }

@@ -2,7 +2,9 @@
 //! the real shapes and failures: SOQL with WHERE / ORDER BY, `nextRecordsUrl` batches,
 //! `queryAll` with `IsDeleted`, sessions that go stale (401 `INVALID_SESSION_ID`), token
 //! responses without `expires_in` and with `instance_url`, refresh-token rotation,
-//! `REQUEST_LIMIT_EXCEEDED`, expired query locators, injected faults.
+//! `REQUEST_LIMIT_EXCEEDED`, expired query locators, injected faults; and the
+//! authorization-code flow of a Connected App (`/services/oauth2/authorize`, consent
+//! given at once, PKCE S256 checked at the token endpoint), for the connect flow.
 //!
 //! `start(config)` returns the address and a [`Handle`] with counters and controls, for
 //! connector tests and engine tests that run `cmap run` against it.
@@ -73,6 +75,8 @@ struct Inner {
     faults: Vec<(u16, String)>,
     /// API calls after this many answer 403 `REQUEST_LIMIT_EXCEEDED`.
     request_limit: Option<u64>,
+    /// Authorization codes issued and not yet used: code -> (redirect_uri, PKCE challenge).
+    codes: HashMap<String, (String, Option<String>)>,
 }
 
 pub struct MockState {
@@ -98,6 +102,9 @@ impl Handle {
     }
     pub fn token_url(&self) -> String {
         format!("{}/services/oauth2/token", self.0.base_url)
+    }
+    pub fn authorize_url(&self) -> String {
+        format!("{}/services/oauth2/authorize", self.0.base_url)
     }
     /// Calls to the token endpoint.
     pub fn token_calls(&self) -> u64 {
@@ -171,12 +178,14 @@ pub async fn start(config: Config) -> (SocketAddr, Handle) {
             queries: Vec::new(),
             faults: Vec::new(),
             request_limit: config.request_limit,
+            codes: HashMap::new(),
         }),
         token_calls: AtomicU64::new(0),
         api_calls: AtomicU64::new(0),
         unauthorized: AtomicU64::new(0),
     });
     let app = Router::new()
+        .route("/services/oauth2/authorize", get(authorize))
         .route("/services/oauth2/token", post(token))
         .route("/services/data/{version}/query", get(query))
         .route("/services/data/{version}/queryAll", get(query_all))
@@ -211,6 +220,41 @@ fn errors(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// The consent page, answered at once as if the user approved: a redirect to
+/// `redirect_uri` with a single-use `code` and the `state`.
+async fn authorize(
+    State(state): State<Arc<MockState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (Some(redirect), Some(client)) = (q.get("redirect_uri"), q.get("client_id")) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "redirect_uri and client_id are required",
+        )
+            .into_response();
+    };
+    if client != CLIENT_ID || q.get("response_type").map(String::as_str) != Some("code") {
+        return (StatusCode::BAD_REQUEST, "unknown client or response type").into_response();
+    }
+    let challenge = match q.get("code_challenge_method").map(String::as_str) {
+        Some("S256") => q.get("code_challenge").cloned(),
+        None => None,
+        Some(_) => return (StatusCode::BAD_REQUEST, "PKCE: S256 only").into_response(),
+    };
+    let mut inner = state.inner.lock().unwrap_or_else(|e| e.into_inner());
+    inner.issued += 1;
+    let code = format!("aPrxmockCode{}", inner.issued);
+    inner
+        .codes
+        .insert(code.clone(), (redirect.clone(), challenge));
+    let mut to = url::Url::parse(redirect).expect("an absolute redirect_uri");
+    to.query_pairs_mut().append_pair("code", &code);
+    if let Some(st) = q.get("state") {
+        to.query_pairs_mut().append_pair("state", st);
+    }
+    (StatusCode::FOUND, [("location", to.to_string())]).into_response()
+}
+
 async fn token(
     State(state): State<Arc<MockState>>,
     Form(form): Form<HashMap<String, String>>,
@@ -223,7 +267,8 @@ async fn token(
         )
             .into_response()
     };
-    if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
+    let grant = form.get("grant_type").map(String::as_str);
+    if grant != Some("refresh_token") && grant != Some("authorization_code") {
         return oauth_error("unsupported_grant_type", "grant type not supported");
     }
     if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
@@ -232,6 +277,43 @@ async fn token(
         return oauth_error("invalid_client", "invalid client credentials");
     }
     let mut inner = state.inner.lock().unwrap_or_else(|e| e.into_inner());
+    if grant == Some("authorization_code") {
+        // Single use: taken whatever follows.
+        let issued = form.get("code").and_then(|c| inner.codes.remove(c));
+        let Some((redirect, challenge)) = issued else {
+            return oauth_error("invalid_grant", "invalid authorization code");
+        };
+        if form.get("redirect_uri") != Some(&redirect) {
+            return oauth_error("invalid_grant", "redirect_uri mismatch");
+        }
+        if let Some(challenge) = challenge {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+            let digest = sha2::Sha256::digest(verifier.as_bytes());
+            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+            if computed != challenge {
+                return oauth_error("invalid_grant", "invalid code verifier");
+            }
+        }
+        // A grant gives a refresh token, which later refreshes use.
+        let refresh = inner.refresh_token.clone();
+        inner.issued += 1;
+        let access = format!("00DmockOrg!AQ.token-{}", inner.issued);
+        inner.access_token = Some(access.clone());
+        inner.token_uses = 0;
+        return Json(json!({
+            "access_token": access,
+            "refresh_token": refresh,
+            "signature": "dGhpcyBpcyBhIG1vY2sgc2lnbmF0dXJl",
+            "scope": "refresh_token api",
+            "instance_url": state.base_url,
+            "id": "https://login.salesforce.com/id/00DmockOrg/005mockUser",
+            "token_type": "Bearer",
+            "issued_at": "1700000000000",
+        }))
+        .into_response();
+    }
     if form.get("refresh_token") != Some(&inner.refresh_token) {
         return oauth_error("invalid_grant", "expired access/refresh token");
     }
