@@ -8,7 +8,11 @@
 //!
 //! - baseline: `GET /healthz` (no token, no store): what the HTTP stack itself costs;
 //! - read: `GET /api/executions?limit=20` as a tenant admin (token check, tenant
-//!   resolution, a store page of 20 executions).
+//!   resolution, a store page of 20 executions);
+//! - schema write: `PATCH /api/tenant/integrations/rest/schemas/{id}` (`.cmap` text) as a
+//!   tenant admin, each client on a schema of its own: checked like `cmap check`, stored
+//!   with its audit entry, and live when answered (a reload compiles the workspace and
+//!   swaps it in), so writes are serialised and each costs a compile.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -175,6 +179,16 @@ async fn main() -> Res<()> {
     }
     store.commit(batch)?;
 
+    // `rest` enabled for acme: the schemas written live under it.
+    store.create_tenant_integration(
+        &serde_json::from_value(serde_json::json!({
+            "id": "rest", "tenantId": "acme", "integrationId": "rest", "status": "connected",
+            "enabledAt": now, "enabledBy": "bench",
+            "settings": {"baseUrl": "http://127.0.0.1:9", "path": "/people"},
+            "createdAt": now, "updatedAt": now, "version": 0
+        }))?,
+        None,
+    )?;
     let engine = Arc::new(Engine::new(store, None, EngineOptions::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -224,5 +238,41 @@ async fn main() -> Res<()> {
         .await?
     };
     report("read GET /api/executions?limit=20", &read, Some(&baseline));
+    let schema = |c: usize, n: usize| {
+        format!(
+            "schema bench-{c} {{\n  source rest.people\n  target c_contact\n  dedupe external_id(id)\n  name = name\n  source = \"v{n}\"\n}}\n"
+        )
+    };
+    for c in 0..clients {
+        let r = client
+            .post(format!("{base}/api/tenant/integrations/rest/schemas"))
+            .bearer_auth(&token)
+            .header("content-type", "text/x-cmap")
+            .body(schema(c, 0))
+            .send()
+            .await?;
+        if r.status() != 201 {
+            return Err(format!("creating schema {c}: {} {}", r.status(), r.text().await?).into());
+        }
+    }
+    let write = {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        measure(clients, seconds, move |c, n| {
+            client
+                .patch(format!(
+                    "{base}/api/tenant/integrations/rest/schemas/bench-{c}"
+                ))
+                .bearer_auth(&token)
+                .header("content-type", "text/x-cmap")
+                .body(schema(c, n + 1))
+                .send()
+        })
+        .await?
+    };
+    report(
+        "schema write PATCH /api/tenant/integrations/rest/schemas/{id}",
+        &write,
+        Some(&baseline),
+    );
     Ok(())
 }
