@@ -398,13 +398,10 @@ const MAX_FILTERED_READS: usize = 16;
 
 /// A list's page from its query parameters; a bad limit or cursor is a 400 that says
 /// what to send instead.
-pub(super) fn page_request<C: crate::store::Cursor>(
-    limit: Option<&str>,
-    cursor: Option<&str>,
-    start: &str,
-) -> Result<crate::store::PageRequest<C>, ApiError> {
-    let limit = match limit {
-        None => crate::store::Limit::DEFAULT,
+/// A list's `limit` (default 100, 1 to 1000); a bad one is a 400 saying what to send.
+pub(super) fn page_limit(limit: Option<&str>) -> Result<crate::store::Limit, ApiError> {
+    match limit {
+        None => Ok(crate::store::Limit::DEFAULT),
         Some(text) => crate::store::Limit::parse(text).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -412,8 +409,16 @@ pub(super) fn page_request<C: crate::store::Cursor>(
                 "pass `limit` from 1 to 1000, or leave it out for 100",
             )
             .code("bad_limit")
-        })?,
-    };
+        }),
+    }
+}
+
+pub(super) fn page_request<C: crate::store::Cursor>(
+    limit: Option<&str>,
+    cursor: Option<&str>,
+    start: &str,
+) -> Result<crate::store::PageRequest<C>, ApiError> {
+    let limit = page_limit(limit)?;
     let after = match cursor {
         None => None,
         Some(text) => Some(C::decode(text).map_err(|e| {

@@ -449,17 +449,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     tenant_integration(&api, &actor, &integration).await?;
     actor.require(action(kind))?;
-    let limit = match query.limit.as_deref() {
-        None => crate::store::Limit::DEFAULT,
-        Some(text) => crate::store::Limit::parse(text).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                e.to_string(),
-                "pass `limit` from 1 to 1000, or leave it out for 100",
-            )
-            .code("bad_limit")
-        })?,
-    };
+    let limit = super::control::page_limit(query.limit.as_deref())?;
     let tenant = actor.tenant.clone();
     let api2 = api.clone();
     let entries = tokio::task::spawn_blocking(move || -> Result<Vec<(String, Value)>, ApiError> {

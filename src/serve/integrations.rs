@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::{Action, Actor};
-use super::control::query_error;
+use super::control::{page_limit, query_error};
 use super::http::{Api, ApiError};
 
 /// `GET /api/integrations`: `limit` (1 to 1000, default 100) and `cursor` (the
@@ -67,17 +67,7 @@ pub(super) async fn list_integrations(
 ) -> Result<Json<Value>, ApiError> {
     actor.require(Action::ViewIntegrations)?;
     let Query(q) = query.map_err(|e| query_error(&e, "`limit` and `cursor`"))?;
-    let limit = match q.limit.as_deref() {
-        None => crate::store::Limit::DEFAULT,
-        Some(text) => crate::store::Limit::parse(text).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                e.to_string(),
-                "pass `limit` from 1 to 1000, or leave it out for 100",
-            )
-            .code("bad_limit")
-        })?,
-    };
+    let limit = page_limit(q.limit.as_deref())?;
     let catalogue = api.catalogue()?;
     let visible = catalogue.list(actor.role);
     // The cursor is the last id of the previous page: ids are unique and the list is in

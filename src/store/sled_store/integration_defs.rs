@@ -130,7 +130,8 @@ mod tests {
                 .put_integration_def("acme", &definition("{}"))
                 .expect("put");
         }
-        let store = SledStore::open(dir.path()).expect("reopen");
+        // sled lets go of the directory a moment after the last handle is dropped.
+        let store = super::super::tests::reopen(dir.path());
         let got = store.integration_def("acme").expect("get").expect("kept");
         assert_eq!(got.entry, definition("{}"));
     }
