@@ -221,6 +221,44 @@ async fn a_new_tenant_connects_salesforce_syncs_it_and_another_tenant_sees_nothi
     )
     .await;
     assert_eq!(status, 201, "{schema}");
+    // The schema tried on sample records: a shard with where each field came from, a
+    // skip, a failure; nothing stored.
+    let (status, tried) = json_of(
+        acme.post(url(
+            "/api/tenant/integrations/salesforce/schemas/sf-contact-to-contact/test",
+        ))
+        .json(&json!({"records": [
+            contact("003T0001", "Tried", "2026-11-30T10:00:00.000+0000"),
+            {"Id": "003T0002", "IsDeleted": true, "LastName": "Gone", "Email": "gone@example.com"},
+            {"Id": "003T0003", "IsDeleted": false, "LastName": "NoMail"},
+        ]}))
+        .send()
+        .await
+        .expect("answered"),
+    )
+    .await;
+    assert_eq!(status, 200, "{tried}");
+    assert_eq!(
+        (&tried["mapped"], &tried["skipped"], &tried["failed"]),
+        (&json!(1), &json!(1), &json!(1)),
+        "{tried}"
+    );
+    let shard = &tried["results"][0]["shard"];
+    assert_eq!(
+        shard["structuredData"]["email"], "tried@example.com",
+        "{tried}"
+    );
+    assert_eq!(shard["explain"]["email"], "direct Email", "{tried}");
+    assert_eq!(tried["results"][2]["error"]["field"], "email", "{tried}");
+    let r = globex
+        .post(url(
+            "/api/tenant/integrations/salesforce/schemas/sf-contact-to-contact/test",
+        ))
+        .json(&json!({"records": []}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), 404, "another tenant's schema");
     let (status, task) = json_of(
         acme.post(url("/api/tenant/integrations/salesforce/tasks"))
             .json(&seed("sf-contact-daily.json"))

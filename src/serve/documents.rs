@@ -121,7 +121,11 @@ fn unprocessable(code: &'static str, detail: String, help: &str) -> ApiError {
 }
 
 /// 404 unless the tenant acted in has enabled `integration`.
-async fn tenant_integration(api: &Api, actor: &Actor, integration: &str) -> Result<(), ApiError> {
+pub(super) async fn tenant_integration(
+    api: &Api,
+    actor: &Actor,
+    integration: &str,
+) -> Result<(), ApiError> {
     let store = api.shared.engine.store.clone();
     let (tenant, id) = (actor.tenant.clone(), integration.to_owned());
     let found = tokio::task::spawn_blocking(move || store.tenant_integration(&tenant, &id))
@@ -404,12 +408,12 @@ async fn get_one(
 }
 
 /// Where an object of the tenant under an integration is defined.
-enum Located {
+pub(super) enum Located {
     Stored(PipelineDocument),
     File(PathBuf, Box<Item>),
 }
 
-async fn locate(
+pub(super) async fn locate(
     api: &Arc<Api>,
     tenant: &str,
     kind: DocumentKind,

@@ -34,6 +34,7 @@ use super::integrations;
 use super::metrics::Metrics;
 use super::platform;
 use super::runner::Runner;
+use super::schema_test;
 use super::state::Shared;
 use super::webhook_secrets::{Unavailable, WebhookSecrets};
 use crate::compile::ir::{Schedule, Task};
@@ -264,6 +265,7 @@ pub fn router_with(
             documents::update_schema,
             documents::delete_schema
         ))
+        .routes(routes!(schema_test::test_schema))
         .routes(routes!(documents::list_tasks, documents::create_task))
         .routes(routes!(
             documents::get_task,

@@ -20,6 +20,7 @@ pub mod retention;
 pub mod runner;
 pub mod schedule;
 pub mod scheduler;
+pub mod schema_test;
 pub mod server;
 pub mod state;
 pub mod webhook_secrets;
