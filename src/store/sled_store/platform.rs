@@ -121,14 +121,15 @@ fn doc_name(tenant: &str, kind: DocumentKind, id: &str) -> String {
     format!("{kind} `{id}` of tenant `{tenant}`")
 }
 
-/// A page of the values under `prefix` after the key `after` (exclusive; the start of
-/// `prefix` when `None` or before it), in key order: `limit` items, and whether more
-/// follow. Reads `limit` entries and one more.
-fn id_page<T: serde::de::DeserializeOwned>(
+/// A page of the entries under `prefix` after the key `after` (exclusive; the start of
+/// `prefix` when `None` or before it), in key order, each made by `item` from its key and
+/// value: `limit` items, and whether more follow. Reads `limit` entries and one more.
+fn range_page<T>(
     store: &SledStore,
     prefix: &[u8],
     after: Option<Vec<u8>>,
     limit: usize,
+    item: impl Fn(&[u8], &[u8]) -> Result<T>,
 ) -> Result<(Vec<T>, bool)> {
     let start = match after {
         Some(k) if k.as_slice() >= prefix => Bound::Excluded(k),
@@ -136,14 +137,24 @@ fn id_page<T: serde::de::DeserializeOwned>(
     };
     let end = Bound::Excluded(keys::prefix_end(prefix));
     let mut items = Vec::with_capacity(limit);
-    for item in store.state.range::<Vec<u8>, _>((start, end)) {
-        let (k, v) = item.map_err(backend)?;
+    for entry in store.state.range::<Vec<u8>, _>((start, end)) {
+        let (k, v) = entry.map_err(backend)?;
         if items.len() == limit {
             return Ok((items, true));
         }
-        items.push(decode(&k, &v)?);
+        items.push(item(&k, &v)?);
     }
     Ok((items, false))
+}
+
+/// [`range_page`] of the decoded values.
+fn id_page<T: serde::de::DeserializeOwned>(
+    store: &SledStore,
+    prefix: &[u8],
+    after: Option<Vec<u8>>,
+    limit: usize,
+) -> Result<(Vec<T>, bool)> {
+    range_page(store, prefix, after, limit, |k, v| decode(k, v))
 }
 
 pub(super) fn create_tenant_integration(
@@ -379,18 +390,8 @@ fn index_page(
     after: Option<Vec<u8>>,
     limit: usize,
 ) -> Result<(Vec<IndexMark>, bool)> {
-    let start = match after {
-        Some(k) if k.as_slice() >= prefix => Bound::Excluded(k),
-        _ => Bound::Included(prefix.to_vec()),
-    };
-    let end = Bound::Excluded(keys::prefix_end(prefix));
-    let mut out = Vec::with_capacity(limit);
-    for item in store.state.range::<Vec<u8>, _>((start, end)) {
-        let (k, _) = item.map_err(backend)?;
-        if out.len() == limit {
-            return Ok((out, true));
-        }
-        let segments = keys::segments(&k).unwrap_or_default();
+    range_page(store, prefix, after, limit, |k, _| {
+        let segments = keys::segments(k).unwrap_or_default();
         let parsed = match segments.as_slice() {
             [.., kind, id] => std::str::from_utf8(kind)
                 .ok()
@@ -399,12 +400,11 @@ fn index_page(
             _ => None,
         };
         let (kind, id) = parsed.ok_or_else(|| StoreError::Corrupt {
-            key: keys::display(&k),
+            key: keys::display(k),
             message: "not a document index key".into(),
         })?;
-        out.push((k.to_vec(), kind, id));
-    }
-    Ok((out, false))
+        Ok((k.to_vec(), kind, id))
+    })
 }
 
 pub(super) fn replace_pipeline_document(
