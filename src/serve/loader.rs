@@ -103,16 +103,37 @@ pub fn load_stored(
     load_sources(pipelines, stdlib, &documents, connections, now)
 }
 
-/// The first error of `source` compiled alone with the standard library, if any.
-fn connection_problem(source: &Extra, stdlib: Option<&Path>) -> Option<String> {
-    let checked = crate::workspace::read_with(&[], stdlib, vec![source.clone()])
-        .map(crate::workspace::check_read)
-        .ok()?;
-    checked
-        .diagnostics
-        .iter()
-        .find(|d| d.is_error())
-        .map(|d| format!("{}: {}", d.code.as_str(), d.message))
+/// `sources` without those that do not check with the standard library alone, each
+/// dropped one logged with its first error. One compile for all: each source is a
+/// connection of its own id, so one's errors are its own.
+fn checked_alone(sources: Vec<Extra>, stdlib: Option<&Path>) -> Vec<Extra> {
+    let Ok(checked) =
+        crate::workspace::read_with(&[], stdlib, sources.clone()).map(crate::workspace::check_read)
+    else {
+        return sources;
+    };
+    let files = &checked.workspace.sources;
+    let mut failing: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for d in checked.diagnostics.iter().filter(|d| d.is_error()) {
+        let path = files.get(d.span.file).path.clone();
+        failing
+            .entry(path)
+            .or_insert_with(|| format!("{}: {}", d.code.as_str(), d.message));
+    }
+    sources
+        .into_iter()
+        .filter(|s| match failing.get(&s.path) {
+            None => true,
+            Some(problem) => {
+                tracing::warn!(
+                    connection = %s.path.display(),
+                    %problem,
+                    "a tenant integration has no connection: its settings do not check"
+                );
+                false
+            }
+        })
+        .collect()
 }
 
 /// The connection of every tenant integration that has one
@@ -164,19 +185,7 @@ pub fn tenant_connection_sources(
                     text: serde_json::to_string_pretty(&seed).unwrap_or_default(),
                     owner: Owner::Tenant(tenant.id.clone()),
                 };
-                // Checked alone first: a tenant integration whose settings do not (or no
-                // longer) make a connection its connector accepts (`rest` without a
-                // `baseUrl`) gets none, and is said once per load; it never keeps the
-                // other tenants' pipelines from loading.
-                match connection_problem(&source, stdlib) {
-                    None => sources.push(source),
-                    Some(problem) => tracing::warn!(
-                        tenant = %tenant.id,
-                        integration = %ti.integration_id,
-                        %problem,
-                        "a tenant integration has no connection: its settings do not check"
-                    ),
-                }
+                sources.push(source);
             }
             match page.next {
                 Some(next) => request.after = Some(next),
@@ -184,7 +193,11 @@ pub fn tenant_connection_sources(
             }
         }
     }
-    Ok(sources)
+    // Checked with the standard library first: a tenant integration whose settings do
+    // not (or no longer) make a connection its connector accepts (`rest` without a
+    // `baseUrl`) gets none, and is said once per load; it never keeps the other
+    // tenants' pipelines from loading.
+    Ok(checked_alone(sources, stdlib))
 }
 
 /// [`load`], with `documents` (stored through the API) compiled as sources of their
